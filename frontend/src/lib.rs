@@ -1,0 +1,10 @@
+//! The Dockerfile frontend: bytes in, an immutable step graph out.
+//!
+//! `parser` turns text into an [`parser::Ast`] whose nodes keep their spans,
+//! `shell` expands variables in words the way BuildKit does, `instructions`
+//! types and validates each node, and `lower` turns the stages into a
+//! step graph. No I/O happens here beyond the bytes we are given.
+
+pub mod parser;
+pub mod shell;
+pub mod span;

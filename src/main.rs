@@ -1,0 +1,5 @@
+//! The `rbuild` command line.
+
+fn main() {
+    println!("rbuild");
+}

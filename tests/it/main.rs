@@ -1,0 +1,1 @@
+//! Integration tests: the real `rbuild` binary against real contexts.
