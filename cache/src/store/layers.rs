@@ -1,0 +1,247 @@
+//! Layers in the store: `layers/<first 16 hex of diffID>/` holds the layer
+//! tar (`layer.tar`, whose sha256 is the diffID), its unpacked overlay
+//! snapshot (`fs/`) and `meta.json`. The short name keeps overlay's mount
+//! options (one page) short when an image has many layers.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{IoContext, Result, Store, StoreError, is_already_there, remove_tree, sync_dir, write_file};
+use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::layer::{self, ApplyOptions, OverlayXattrs, WriteOptions};
+
+/// What the store records about a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar in bytes.
+    pub size: u64,
+    /// Bytes of file content in the layer (what `docker history` shows).
+    pub content_size: u64,
+}
+
+/// A committed layer: its metadata and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRef {
+    pub meta: LayerMeta,
+    pub dir: PathBuf,
+}
+
+impl LayerRef {
+    pub fn diff_id(&self) -> Digest {
+        self.meta.diff_id
+    }
+
+    pub fn tar_path(&self) -> PathBuf {
+        self.dir.join("layer.tar")
+    }
+
+    /// The unpacked snapshot, usable as an overlay lowerdir.
+    pub fn fs_path(&self) -> PathBuf {
+        self.dir.join("fs")
+    }
+}
+
+fn short_name(diff_id: &Digest) -> String {
+    diff_id.hex()[..16].to_string()
+}
+
+impl Store {
+    /// The whiteout/opaque xattr flavour this process's overlay mounts use.
+    pub fn overlay_xattrs(&self) -> OverlayXattrs {
+        if nix::unistd::geteuid().is_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
+    }
+
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(short_name(diff_id))
+    }
+
+    /// The snapshot path relative to the store root (`layers/<hex16>/fs`),
+    /// for compact overlay mount options.
+    pub fn snapshot_rel_path(&self, diff_id: &Digest) -> String {
+        format!("layers/{}/fs", short_name(diff_id))
+    }
+
+    /// Looks a layer up; `None` when it is not (completely) in the store.
+    pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRef>> {
+        let dir = self.layer_dir(diff_id);
+        let meta_path = dir.join("meta.json");
+        let bytes = match fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { action: "read", path: meta_path, source: e }),
+        };
+        let meta: LayerMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: "layer metadata",
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
+        if meta.diff_id != *diff_id {
+            // Two diffIDs sharing 16 hex digits: astronomically unlikely, but
+            // never serve the wrong layer.
+            return Ok(None);
+        }
+        Ok(Some(LayerRef { meta, dir }))
+    }
+
+    /// Like [`Store::layer`], but a missing layer is an error.
+    pub fn require_layer(&self, diff_id: &Digest) -> Result<LayerRef> {
+        self.layer(diff_id)?.ok_or(StoreError::Missing { what: "layer", digest: *diff_id })
+    }
+
+    /// Turns a finished overlay upper directory into a layer. The directory
+    /// is moved into the store (not copied). Returns `None` when the upper
+    /// dir holds no change, in which case it is removed.
+    pub fn commit_upper(&self, upper: &Path, opts: &WriteOptions) -> Result<Option<LayerRef>> {
+        let staging = self.temp_dir("layer")?;
+        let result = self.commit_upper_in(upper, opts, &staging);
+        let _ = remove_tree(&staging);
+        result
+    }
+
+    fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
+        let tar_path = staging.join("layer.tar");
+        let file = File::create(&tar_path).ctx("create", &tar_path)?;
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let stats = layer::write_layer_tar(upper, &mut writer, opts)?;
+        let (buf, diff_id, size) = writer.finish();
+        let file = buf.into_inner().map_err(|e| e.into_error()).ctx("write", &tar_path)?;
+        if stats.entries == 0 {
+            let _ = remove_tree(upper);
+            return Ok(None);
+        }
+        if let Some(existing) = self.layer(&diff_id)? {
+            let _ = remove_tree(upper);
+            return Ok(Some(existing));
+        }
+        file.sync_all().ctx("sync", &tar_path)?;
+        let fs_dir = staging.join("fs");
+        fs::rename(upper, &fs_dir).ctx("move snapshot", upper)?;
+        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes };
+        self.publish_layer(staging, meta).map(Some)
+    }
+
+    /// Reads a layer tar (plain, gzip or zstd), unpacks it as a snapshot and
+    /// keeps the uncompressed tar. With `expected`, the uncompressed content
+    /// must hash to that diffID or nothing is stored.
+    pub fn commit_tar(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<LayerRef> {
+        if let Some(d) = expected
+            && let Some(existing) = self.layer(d)?
+        {
+            io::copy(reader, &mut io::sink()).ctx("read layer", Path::new("<stream>"))?;
+            return Ok(existing);
+        }
+        let staging = self.temp_dir("layer")?;
+        let result = self.commit_tar_in(reader, expected, &staging);
+        let _ = remove_tree(&staging);
+        result
+    }
+
+    fn commit_tar_in(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+        staging: &Path,
+    ) -> Result<LayerRef> {
+        let tar_path = staging.join("layer.tar");
+        let fs_dir = staging.join("fs");
+        fs::create_dir(&fs_dir).ctx("create", &fs_dir)?;
+        let decompressed =
+            crate::compress::decompress_auto(reader).ctx("read layer", Path::new("<stream>"))?;
+        let file = File::create(&tar_path).ctx("create", &tar_path)?;
+        let mut tee = TeeReader {
+            inner: HashingReader::new(decompressed),
+            copy: BufWriter::with_capacity(1 << 20, file),
+        };
+        let opts = ApplyOptions {
+            xattr_prefix: self.overlay_xattrs(),
+            same_owner: nix::unistd::geteuid().is_root(),
+            skip_devices: !nix::unistd::geteuid().is_root(),
+        };
+        let stats = layer::apply_layer_tar(&mut tee, &fs_dir, &opts)?;
+        // The tar reader stops at the end-of-archive marker; the diffID covers
+        // every byte, padding included.
+        io::copy(&mut tee, &mut io::sink()).ctx("read layer", &tar_path)?;
+        let TeeReader { inner, copy } = tee;
+        let (_, diff_id, size) = inner.finish();
+        let file = copy.into_inner().map_err(|e| e.into_error()).ctx("write", &tar_path)?;
+        if let Some(want) = expected
+            && *want != diff_id
+        {
+            return Err(StoreError::Corrupt {
+                what: "layer",
+                path: tar_path,
+                message: format!("content has diffID {diff_id}, but the image says {want}"),
+            });
+        }
+        if let Some(existing) = self.layer(&diff_id)? {
+            return Ok(existing);
+        }
+        file.sync_all().ctx("sync", &tar_path)?;
+        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes };
+        self.publish_layer(staging, meta)
+    }
+
+    /// Writes meta.json into a complete staging dir and renames it into
+    /// place. If another process published the same layer first, theirs wins.
+    fn publish_layer(&self, staging: &Path, meta: LayerMeta) -> Result<LayerRef> {
+        let meta_path = staging.join("meta.json");
+        let json = serde_json::to_vec(&meta).expect("layer meta serializes");
+        write_file(&meta_path, &json).ctx("write", &meta_path)?;
+        let dest = self.layer_dir(&meta.diff_id);
+        match fs::rename(staging, &dest) {
+            Ok(()) => {
+                sync_dir(&self.root.join("layers")).ctx("sync", &dest)?;
+                Ok(LayerRef { meta, dir: dest })
+            }
+            Err(e) if is_already_there(&e) => self.require_layer(&meta.diff_id),
+            Err(e) => Err(StoreError::Io { action: "commit layer", path: dest, source: e }),
+        }
+    }
+
+    /// Every layer in the store.
+    pub fn list_layers(&self) -> Result<Vec<LayerRef>> {
+        let dir = self.root.join("layers");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).ctx("list", &dir)? {
+            let e = e.ctx("list", &dir)?;
+            let meta_path = e.path().join("meta.json");
+            if let Ok(bytes) = fs::read(&meta_path)
+                && let Ok(meta) = serde_json::from_slice::<LayerMeta>(&bytes)
+            {
+                out.push(LayerRef { meta, dir: e.path() });
+            }
+        }
+        out.sort_by_key(|l| l.meta.diff_id);
+        Ok(out)
+    }
+
+    /// Deletes a layer: first its meta.json (so it stops being visible),
+    /// then the rest.
+    pub fn remove_layer(&self, diff_id: &Digest) -> Result<()> {
+        let dir = self.layer_dir(diff_id);
+        let doomed = self.temp_path("doomed-layer");
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => remove_tree(&doomed).ctx("remove", &doomed),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io { action: "remove layer", path: dir, source: e }),
+        }
+    }
+}
+
+/// Copies everything read through it to a writer.
+struct TeeReader<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,225 @@
+//! The store on disk: its versioned layout under one root, the per-process
+//! scratch area, and the locks that let several rbuild processes share it.
+//!
+//! ```text
+//! <root>/VERSION               layout version ("rbuild-store 1")
+//! <root>/blobs/sha256/<hex>    configs, manifests, compressed layer blobs
+//! <root>/layers/<hex16>/       one per layer: layer.tar, fs/ (overlay snapshot), meta.json
+//! <root>/images/<hex>.json     one per image, named by image ID
+//! <root>/refs.json             tag -> image ID
+//! <root>/cache/<hex>.json      build cache index: step key -> result
+//! <root>/state/                small private state (stat caches)
+//! <root>/tmp/<owner>/          scratch of one live process, removed when it ends
+//! ```
+//!
+//! Everything under `layers/`, `blobs/`, `images/` and `cache/` appears by a
+//! single `rename` once complete, so a killed process leaves at most a
+//! scratch directory, which the next process to open the store removes.
+
+mod atomic;
+mod blobs;
+mod images;
+mod layers;
+mod refs;
+
+pub use atomic::{is_already_there, sync_dir, unique_suffix, write_file};
+pub use images::{ImageRecord, ResolveError};
+pub use layers::{LayerMeta, LayerRef};
+pub use refs::RefMap;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+
+const LAYOUT_VERSION: &str = "rbuild-store 1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("store at {0} has an unknown layout ({1:?}); it was made by another version of rbuild")]
+    Layout(PathBuf, String),
+    #[error("{what} {digest} is not in the store")]
+    Missing { what: &'static str, digest: Digest },
+    #[error("corrupt {what} {path}: {message}")]
+    Corrupt { what: &'static str, path: PathBuf, message: String },
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Attaches the action and path to an io error.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, action: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, action: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|source| StoreError::Io { action, path: path.to_path_buf(), source })
+    }
+}
+
+/// An open store. Cheap to share by reference between threads.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    scratch: Scratch,
+}
+
+/// This process's scratch directory. It holds a shared lock on its own lock
+/// file for as long as the process lives, which is how other processes tell
+/// a live scratch directory from one left by a killed process.
+#[derive(Debug)]
+struct Scratch {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`, and removes scratch
+    /// directories of processes that have died.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        let root = root.into();
+        fs::create_dir_all(&root).ctx("create store root", &root)?;
+        let root = root.canonicalize().ctx("resolve store root", &root)?;
+        let version_file = root.join("VERSION");
+        match fs::read_to_string(&version_file) {
+            Ok(v) if v.trim() == LAYOUT_VERSION => {}
+            Ok(v) => return Err(StoreError::Layout(root, v.trim().to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                write_file(&version_file, format!("{LAYOUT_VERSION}\n").as_bytes())
+                    .ctx("write", &version_file)?;
+            }
+            Err(e) => return Err(StoreError::Io { action: "read", path: version_file, source: e }),
+        }
+        for sub in ["blobs/sha256", "layers", "images", "cache", "state", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).ctx("create", &p)?;
+        }
+        let tmp = root.join("tmp");
+        remove_dead_scratch(&tmp);
+        let scratch = Scratch::create(&tmp)?;
+        Ok(Store { root, scratch })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh, empty directory in this process's scratch area.
+    pub fn temp_dir(&self, label: &str) -> Result<PathBuf> {
+        let p = self.scratch.dir.join(format!("{label}-{}", unique_suffix()));
+        fs::create_dir(&p).ctx("create temp dir", &p)?;
+        Ok(p)
+    }
+
+    /// A path for a new file in this process's scratch area (not created).
+    pub fn temp_path(&self, label: &str) -> PathBuf {
+        self.scratch.dir.join(format!("{label}-{}", unique_suffix()))
+    }
+
+    /// Path of a small private state file (e.g. a context's stat cache).
+    pub fn state_path(&self, name: &str) -> PathBuf {
+        self.root.join("state").join(name)
+    }
+
+    /// Takes the store-wide lock in shared mode for as long as the guard
+    /// lives. Builds hold it shared; garbage collection takes it exclusive,
+    /// so it never deletes what a running build may still use.
+    pub fn gc_guard(&self, exclusive: bool) -> Result<File> {
+        self.lock_file("gc.lock", exclusive)
+    }
+
+    /// Serialises read-modify-write of small index files (refs).
+    pub(crate) fn lock_file(&self, name: &str, exclusive: bool) -> Result<File> {
+        let path = self.root.join(name);
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ctx("open lock", &path)?;
+        if exclusive { f.lock() } else { f.lock_shared() }.ctx("lock", &path)?;
+        Ok(f)
+    }
+}
+
+impl Scratch {
+    fn create(tmp: &Path) -> Result<Scratch> {
+        let dir = tmp.join(format!("p{}-{}", std::process::id(), nonce()));
+        fs::create_dir(&dir).ctx("create scratch dir", &dir)?;
+        let lock_path = dir.with_extension("lock");
+        let lock = File::create(&lock_path).ctx("create", &lock_path)?;
+        lock.lock_shared().ctx("lock", &lock_path)?;
+        Ok(Scratch { dir, _lock: lock })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.dir);
+        let _ = fs::remove_file(self.dir.with_extension("lock"));
+    }
+}
+
+/// A value unlikely to repeat across processes with the same pid.
+fn nonce() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 40)
+}
+
+/// Removes scratch dirs whose owner no longer holds its lock.
+fn remove_dead_scratch(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "lock") {
+            continue;
+        }
+        let lock_path = path.with_extension("lock");
+        let owner_alive = match File::open(&lock_path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => false,
+                Err(_) => true,
+            },
+            Err(_) => false,
+        };
+        if !owner_alive {
+            let _ = remove_tree(&path);
+            let _ = fs::remove_file(&lock_path);
+        }
+    }
+}
+
+/// Removes a directory tree, first making read-only dirs writable (overlay
+/// work dirs are created with mode 000).
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(m) if !m.is_dir() => return fs::remove_file(path),
+        Ok(_) => {}
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+                if entry.file_type().is_dir() {
+                    let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700));
+                }
+            }
+            fs::remove_dir_all(path)
+        }
+    }
+}
