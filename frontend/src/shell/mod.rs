@@ -1,2 +1,140 @@
 //! Word expansion as BuildKit's shell lexer does it: quotes, escapes and
 //! `$var`/`${var…}` forms, with the set of variables each word used.
+//!
+//! [`Lexer::process_word`] is BuildKit's `ProcessWord`/`ProcessWordWithMatches`
+//! (one word in, one word out) and [`Lexer::process_words`] its `ProcessWords`
+//! (text in, whitespace-separated words out). Supported forms:
+//!
+//! * `$name`, `${name}`; names are letters, digits and `_`, or a run of
+//!   digits, or one of `@ * # ? - $ ! 0`; a `$` that starts no name is literal.
+//! * `${name:-word}`, `${name-word}`, `${name:+word}`, `${name+word}`,
+//!   `${name:?message}`, `${name?message}`: with `:` an empty value counts as
+//!   unset. `word` is itself expanded and may nest to any depth (an explicit
+//!   stack, not recursion, keeps deep nesting off the thread stack).
+//! * `${name#pattern}`, `${name##pattern}`, `${name%pattern}`,
+//!   `${name%%pattern}`, `${name/pattern/replacement}`,
+//!   `${name//pattern/replacement}`, with `*` and `?` wildcards (no bracket
+//!   expressions; see the `pattern` module).
+//! * `'…'` (literal), `"…"` (expanding; the escape character escapes only `"`,
+//!   `$` and itself) and the escape character (`\` or `` ` ``) outside quotes.
+//!
+//! BuildKit's quirks are reproduced on purpose, since Dockerfiles must expand
+//! the same under both: `[` in patterns is literal, `?`/`*` never match a
+//! newline, `${v//p/r}` treats `$0` and `$$` in `r` as regexp template
+//! references, text before a nested `${v<op>…}` is lost from the *words* of
+//! [`Lexer::process_words`], a leading byte-order mark is dropped. Where we
+//! differ, it is deliberate:
+//!
+//! * input ending right after `${name` reports `syntax error: missing '}'`
+//!   (BuildKit: `unsupported modifier (\u{FFFD}) in substitution`);
+//! * [`Lexer::process_words`] also reports matched/unmatched variables;
+//! * names are compared case-sensitively, as BuildKit does on Unix only.
+//!
+//! The module is split by concern: `cursor` reads characters, `expander`
+//! walks the grammar, `word_splitter` builds words, `pattern` matches shell
+//! patterns, `unicode_class` decides what is a letter or digit the way Go
+//! does, `env` and `error` hold the public helper types.
+
+mod cursor;
+mod env;
+mod error;
+mod expander;
+mod pattern;
+mod unicode_class;
+mod word_splitter;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+pub use env::Env;
+pub use error::ShellError;
+
+use expander::Expander;
+
+/// How words are read. The defaults ([`Lexer::new`]) are those of ordinary
+/// Dockerfile instructions; the flags reproduce BuildKit's `Lex` switches used
+/// for heredoc detection and for `RUN`-style text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lexer {
+    /// The escape character: `\` by default, `` ` `` under `# escape=`` ` ``.
+    pub escape: char,
+    /// Keep the quote characters of `'…'` and `"…"` in the output (their
+    /// contents are still processed). BuildKit's `RawQuotes`.
+    pub raw_quotes: bool,
+    /// Keep escape characters in the output next to what they escape.
+    /// BuildKit's `RawEscapes`. Inside `${name-word}`-style word parts the
+    /// escapes are always removed, inside `#`/`%`/`/` patterns always kept.
+    pub raw_escapes: bool,
+    /// Treat `'` and `"` as ordinary characters. BuildKit's `SkipProcessQuotes`.
+    pub skip_process_quotes: bool,
+    /// Leave references to unset variables as written (`$x`, `${x}`,
+    /// `${x:-word}` with `word` expanded) instead of expanding them, so a
+    /// later stage can expand them. BuildKit's `SkipUnsetEnv`.
+    pub skip_unset_env: bool,
+}
+
+impl Default for Lexer {
+    fn default() -> Lexer {
+        Lexer::new('\\')
+    }
+}
+
+/// The result of expanding a word or a line of words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expansion {
+    /// [`Lexer::process_word`]: the expanded word. [`Lexer::process_words`]:
+    /// the words joined by single spaces.
+    pub value: String,
+    /// The input split into words after expansion (whitespace outside quotes
+    /// and escapes separates them, including whitespace from variable values).
+    /// Computed by both methods, as BuildKit does.
+    pub words: Vec<String>,
+    /// Variables that were referenced and set (possibly to the empty string).
+    pub matched: BTreeSet<String>,
+    /// Variables that were referenced and not set.
+    pub unmatched: BTreeSet<String>,
+}
+
+impl Lexer {
+    /// A lexer with the given escape character and all flags off.
+    pub fn new(escape: char) -> Lexer {
+        Lexer {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_process_quotes: false,
+            skip_unset_env: false,
+        }
+    }
+
+    /// One word in, one word out (quotes removed, variables expanded).
+    /// Whitespace is kept as it is in the result.
+    pub fn process_word(&self, word: &str, env: &dyn Env) -> Result<Expansion, ShellError> {
+        let walked = Expander::new(self, env, word).run()?;
+        Ok(Expansion {
+            value: walked.text,
+            words: walked.words,
+            matched: walked.matched,
+            unmatched: walked.unmatched,
+        })
+    }
+
+    /// Splits `text` into words the way BuildKit does (whitespace outside
+    /// quotes, including whitespace that came from a variable's value),
+    /// expanding each.
+    ///
+    /// Like BuildKit, text of the current word that precedes a
+    /// `${name<op>…}` form is dropped from the words (`a${x:-b}c` gives
+    /// `["bc"]`); see the `word_splitter` module.
+    pub fn process_words(&self, text: &str, env: &dyn Env) -> Result<Expansion, ShellError> {
+        let walked = Expander::new(self, env, text).run()?;
+        Ok(Expansion {
+            value: walked.words.join(" "),
+            words: walked.words,
+            matched: walked.matched,
+            unmatched: walked.unmatched,
+        })
+    }
+}
