@@ -22,7 +22,9 @@ impl Default for Directives {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
+    /// The value with surrounding blanks removed (`docker/dockerfile:1`).
     pub value: String,
+    /// Where the value is written.
     pub span: Span,
 }
 
@@ -32,7 +34,8 @@ pub struct Heredoc {
     /// The delimiter word without quotes or `-` (`EOF` for `<<-"EOF"`).
     pub name: String,
     /// The body: the lines between the opening line and the delimiter, each
-    /// ending in `\n`; with `<<-` leading tabs are already stripped.
+    /// ending in `\n` (CRLF files included); with `<<-` leading tabs are
+    /// already stripped.
     pub content: String,
     /// False when the delimiter was quoted: the body is used verbatim.
     pub expand: bool,
@@ -49,22 +52,34 @@ pub struct Node {
     pub keyword: String,
     /// The leading `--name[=value]` words with quotes removed, in order.
     pub flags: Vec<String>,
+    /// Where each element of `flags` was written (its raw word, quotes
+    /// included). Same length as `flags`; lets flag errors point at the flag.
+    pub flag_spans: Vec<Span>,
     /// The arguments, shaped per instruction as BuildKit's dispatch table
     /// shapes them (see the corpus README): JSON elements, whitespace words,
     /// ENV/LABEL `key value sep` triples, or the whole rest as one string.
+    /// `ONBUILD` has none (its trigger is in `next`); an unknown keyword keeps
+    /// the whole rest of its line as one string.
     pub args: Vec<String>,
     /// Where each element of `args` starts and ends in the file, where known.
     /// Same length as `args`; for a whole-rest-of-line argument it spans the rest.
+    /// A JSON element's span includes its quotes; the empty separator of the
+    /// legacy `ENV key value` form has an empty span right after the key.
     pub arg_spans: Vec<Span>,
     /// True when the arguments were written in JSON (exec) form.
     pub json: bool,
     /// The instruction text with continuations joined, as BuildKit's `Original`.
     pub original: String,
-    /// Heredocs introduced on this instruction's line, in order.
+    /// Heredocs introduced on this instruction's line, in order. For
+    /// `ONBUILD RUN <<EOF` they are on both the `ONBUILD` node (as in
+    /// BuildKit) and its trigger in `next`.
     pub heredocs: Vec<Heredoc>,
     /// The nested instruction of `ONBUILD`.
     pub next: Option<Box<Node>>,
-    /// Comment lines directly above the instruction, without the `#`.
+    /// Comment lines directly above the instruction, without the `#` and
+    /// trimmed. As in BuildKit, blank lines do not separate a comment from
+    /// the instruction below it, an empty `#` line starts the list afresh,
+    /// and parser directives are not comments.
     pub comments: Vec<String>,
     /// From the keyword to the end of the last continuation/heredoc line.
     pub span: Span,
