@@ -5,6 +5,12 @@
 //! types and validates each node, and `lower` turns the stages into a
 //! step graph. No I/O happens here beyond the bytes we are given.
 
+pub mod error;
+pub mod flags;
+pub mod graph;
+pub mod instructions;
+pub mod lower;
+pub mod mounts;
 pub mod parser;
 pub mod shell;
 pub mod span;

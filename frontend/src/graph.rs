@@ -1,0 +1,252 @@
+//! The step graph: what the builder solves. Immutable once lowered; every
+//! variable is expanded, every stage reference resolved to an index, and
+//! every step carries the image metadata it runs with.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::span::Span;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepGraph {
+    pub stages: Vec<Stage>,
+    /// Index of the stage whose result is the build's result.
+    pub target: usize,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub index: usize,
+    /// The `AS name`, lower-cased as BuildKit does.
+    pub name: Option<String>,
+    /// How progress names the stage: its name, or `stage-<index>`.
+    pub label: String,
+    pub base: Base,
+    /// The FROM line.
+    pub span: Span,
+    /// Only stages the target needs are lowered and built.
+    pub needed: bool,
+    /// Stages this one reads from (its base stage, `COPY --from`, mounts).
+    pub deps: BTreeSet<usize>,
+    pub steps: Vec<Step>,
+    /// The image metadata after the last step.
+    pub meta: ImageMeta,
+    /// The stage's own `FROM` text after expansion (`FROM busybox AS deps`).
+    pub from_text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    Scratch,
+    /// An image reference as written after expansion (`busybox:local`).
+    Image(String),
+    Stage(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub op: Op,
+    /// The instruction's span in the Dockerfile.
+    pub span: Span,
+    /// The instruction as shown in progress (`COPY src/ ./src/`).
+    pub text: String,
+    /// The history `created_by` text.
+    pub created_by: String,
+    /// The metadata in effect when the step runs (after it, for metadata steps).
+    pub meta: ImageMeta,
+}
+
+impl Step {
+    /// True for steps that may change the filesystem (shown in progress).
+    pub fn is_filesystem(&self) -> bool {
+        !matches!(self.op, Op::Meta)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Run(RunOp),
+    Copy(CopyOp),
+    /// WORKDIR: creates the directory if missing.
+    Mkdir(MkdirOp),
+    /// ENV, LABEL, CMD, …: changes only the image config.
+    Meta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOp {
+    /// The full argv (shell form already wrapped in the shell).
+    pub argv: Vec<String>,
+    /// `KEY=value`: the image env plus the stage's build args.
+    pub env: Vec<String>,
+    /// The build args visible to this step (name, value), for the key and history.
+    pub args: Vec<(String, String)>,
+    pub user: String,
+    pub workdir: String,
+    pub network: Network,
+    pub mounts: Vec<Mount>,
+    /// Heredoc files the command reads (written into the sandbox).
+    pub stdin: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    Cache {
+        id: String,
+        target: String,
+        sharing: CacheSharing,
+        from: Option<MountSource>,
+        source: String,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        readonly: bool,
+    },
+    Bind {
+        target: String,
+        from: MountSource,
+        source: String,
+        readwrite: bool,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+    Secret {
+        id: String,
+        target: Option<String>,
+        env: Option<String>,
+        required: bool,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    Ssh {
+        id: String,
+        target: String,
+        required: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheSharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    Context,
+    Stage(usize),
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOp {
+    pub source: CopySource,
+    /// Source paths as written (expanded), relative to the source root; may
+    /// hold wildcards.
+    pub paths: Vec<SourcePath>,
+    /// Files given inline as heredocs (`COPY <<EOF /x`): name and content.
+    pub inline: Vec<(String, String)>,
+    /// The absolute destination (resolved against WORKDIR).
+    pub dest: String,
+    /// True when the destination is a directory (`/`-terminated, or several sources).
+    pub dest_is_dir: bool,
+    pub chown: Option<String>,
+    pub chmod: Option<u32>,
+    pub link: bool,
+    pub parents: bool,
+    pub exclude: Vec<String>,
+    /// ADD: local archives are extracted.
+    pub extract_archives: bool,
+    /// ADD <url>: expected checksum.
+    pub checksum: Option<String>,
+    /// The user the step runs as (for resolving `--chown` names).
+    pub user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePath {
+    pub path: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopySource {
+    Context,
+    Stage(usize),
+    Image(String),
+    /// ADD of a remote URL.
+    Url,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MkdirOp {
+    pub path: String,
+    pub user: String,
+}
+
+/// Image metadata as the Dockerfile builds it up: what ends in the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageMeta {
+    /// Ordered as first defined; a redefinition replaces in place.
+    pub env: Vec<(String, String)>,
+    pub user: String,
+    pub workdir: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// The shell for shell-form commands; empty means the default `/bin/sh -c`.
+    pub shell: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: BTreeSet<String>,
+    pub volumes: BTreeSet<String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub onbuild: Vec<String>,
+    pub maintainer: Option<String>,
+    pub args_escaped: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", …]` or `["CMD-SHELL", "…"]`.
+    pub test: Vec<String>,
+    pub interval_ns: i64,
+    pub timeout_ns: i64,
+    pub start_period_ns: i64,
+    pub start_interval_ns: i64,
+    pub retries: i64,
+}
+
+impl ImageMeta {
+    pub fn env_get(&self, key: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn env_set(&mut self, key: &str, value: &str) {
+        match self.env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.env.push((key.to_string(), value.to_string())),
+        }
+    }
+
+    /// The shell for shell-form commands.
+    pub fn shell_or_default(&self) -> Vec<String> {
+        if self.shell.is_empty() { vec!["/bin/sh".into(), "-c".into()] } else { self.shell.clone() }
+    }
+}
