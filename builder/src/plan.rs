@@ -1,0 +1,92 @@
+//! Planning a build: parse the Dockerfile, lower it with base images looked
+//! up in the store, and resolve every image the graph names (FROM, COPY
+//! --from, mounts) to an image ID before anything runs.
+
+use rbuild_cache::Store;
+use rbuild_cache::reference::Reference;
+use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::graph::{CopySource, ImageMeta, Mount, MountSource, Op, StepGraph};
+use rbuild_frontend::lower::{BaseResolver, LowerOptions, lower};
+use rbuild_frontend::parser::{self, Ast};
+
+use crate::meta::meta_from_config;
+use crate::solve::BaseImages;
+
+pub struct Plan {
+    pub ast: Ast,
+    pub graph: StepGraph,
+    pub bases: BaseImages,
+}
+
+/// Looks base images up in the store.
+struct StoreResolver<'a> {
+    store: &'a Store,
+    found: BaseImages,
+}
+
+/// What to tell a user whose FROM names an image the store does not have.
+pub fn missing_image_hint(reference: &str) -> String {
+    format!(
+        "image {reference} is not in the store: load it with `rbuild load -i IMAGE.tar`, import a root filesystem with `rbuild import ROOTFS.tar {reference}`, or pull it with `rbuild pull {reference}`"
+    )
+}
+
+impl StoreResolver<'_> {
+    fn lookup(&mut self, reference: &str) -> Result<rbuild_cache::Digest, String> {
+        if let Some(id) = self.found.get(reference) {
+            return Ok(*id);
+        }
+        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let id = self.store.resolve_image(reference, Some(&parsed.canonical())).map_err(|e| match e {
+            rbuild_cache::StoreError::Resolve(_) => missing_image_hint(reference),
+            other => other.to_string(),
+        })?;
+        self.found.insert(reference.to_string(), id);
+        Ok(id)
+    }
+}
+
+impl BaseResolver for StoreResolver<'_> {
+    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, String> {
+        let id = self.lookup(reference)?;
+        let (_, config) = self.store.image_config(&id).map_err(|e| e.to_string())?;
+        Ok(meta_from_config(&config.config))
+    }
+}
+
+/// Parses and lowers `dockerfile`; every error carries a span.
+pub fn plan(store: &Store, dockerfile: &str, opts: &LowerOptions) -> Result<Plan, FrontendError> {
+    let ast = parser::parse(dockerfile).map_err(|e| FrontendError {
+        message: e.message,
+        span: e.span,
+        hint: e.hint,
+    })?;
+    let mut resolver = StoreResolver { store, found: BaseImages::new() };
+    let graph = lower(&ast, opts, &mut resolver)?;
+    for stage in graph.stages.iter().filter(|s| s.needed) {
+        for step in &stage.steps {
+            let mut images: Vec<&str> = Vec::new();
+            match &step.op {
+                Op::Copy(c) => {
+                    if let CopySource::Image(r) = &c.source {
+                        images.push(r);
+                    }
+                }
+                Op::Run(r) => {
+                    for m in &r.mounts {
+                        if let Mount::Bind { from: MountSource::Image(i), .. }
+                        | Mount::Cache { from: Some(MountSource::Image(i)), .. } = m
+                        {
+                            images.push(i);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            for image in images {
+                resolver.lookup(image).map_err(|m| FrontendError::new(m, step.span))?;
+            }
+        }
+    }
+    Ok(Plan { ast, graph, bases: resolver.found })
+}

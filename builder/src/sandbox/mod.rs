@@ -1,0 +1,186 @@
+//! The RUN sandbox. The parent side ([`run`]) lays out a step's scratch
+//! dirs, writes a [`SandboxSpec`] and starts `rbuild __sandbox SPEC` (see
+//! [`child`]), streams its output, and hands back the overlay upper dir that
+//! holds the step's changes.
+
+pub mod child;
+pub mod rootpath;
+pub mod spec;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use spec::{ExtraMount, NetMode, SandboxSpec, SandboxStatus};
+
+use rbuild_cache::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] rbuild_cache::StoreError),
+    #[error("could not set up the sandbox: {0}")]
+    Setup(String),
+}
+
+fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let action = action.into();
+    move |source| SandboxError::Io { action, source }
+}
+
+/// One command to run on top of some layers.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Snapshot dirs relative to the store root, top layer first.
+    pub lowers: Vec<String>,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub network: NetMode,
+    pub mounts: Vec<ExtraMount>,
+    /// Bytes fed to the command's standard input.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// What a finished command left behind.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit_code: i32,
+    /// The overlay upper dir: the step's changes, mount placeholders removed.
+    pub upper: PathBuf,
+    /// The step's scratch dir (holds `upper`); remove it when done.
+    pub scratch: PathBuf,
+    /// The last lines the command printed.
+    pub tail: Vec<String>,
+}
+
+const TAIL_LINES: usize = 20;
+
+/// Runs the sandbox helper `exe` (normally rbuild itself).
+pub fn run(
+    store: &Store,
+    exe: &Path,
+    req: &RunRequest,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, SandboxError> {
+    let scratch = store.temp_dir("run")?;
+    let upper = scratch.join("upper");
+    let work = scratch.join("work");
+    let merged = scratch.join("merged");
+    let empty = scratch.join("empty");
+    for d in [&upper, &work, &merged, &empty] {
+        fs::create_dir(d).map_err(io_err(format!("create {}", d.display())))?;
+    }
+    let mut etc_binds = Vec::new();
+    for name in ["resolv.conf", "hosts"] {
+        let host = Path::new("/etc").join(name);
+        let copy = scratch.join(name);
+        let content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
+        fs::write(&copy, content).map_err(io_err(format!("write {}", copy.display())))?;
+        etc_binds.push((copy, format!("/etc/{name}")));
+    }
+    let spec = SandboxSpec {
+        store_root: store.root().to_path_buf(),
+        lowers: req.lowers.clone(),
+        empty_lower: empty,
+        upper: upper.clone(),
+        work,
+        merged,
+        userxattr: !nix::unistd::geteuid().is_root(),
+        argv: req.argv.clone(),
+        env: req.env.clone(),
+        cwd: req.cwd.clone(),
+        uid: req.uid,
+        gid: req.gid,
+        groups: req.groups.clone(),
+        hostname: "rbuild".into(),
+        network: req.network,
+        etc_binds,
+        mounts: req.mounts.clone(),
+        status_file: scratch.join("status.json"),
+    };
+    let spec_path = scratch.join("spec.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
+        .map_err(io_err(format!("write {}", spec_path.display())))?;
+
+    let (reader, writer) = std::io::pipe().map_err(io_err("create pipe"))?;
+    let writer2 = writer.try_clone().map_err(io_err("clone pipe"))?;
+    let stdin = match &req.stdin {
+        Some(bytes) => {
+            let p = scratch.join("stdin");
+            fs::write(&p, bytes).map_err(io_err("write stdin"))?;
+            Stdio::from(fs::File::open(&p).map_err(io_err("open stdin"))?)
+        }
+        None => Stdio::null(),
+    };
+    let mut child = Command::new(exe)
+        .arg("__sandbox")
+        .arg(&spec_path)
+        .stdin(stdin)
+        .stdout(writer)
+        .stderr(writer2)
+        .env_clear()
+        .spawn()
+        .map_err(io_err(format!("start sandbox helper {}", exe.display())))?;
+    let mut tail: Vec<String> = Vec::new();
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = line.map_err(io_err("read step output"))?;
+        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+        on_line(&text);
+        if tail.len() == TAIL_LINES {
+            tail.remove(0);
+        }
+        tail.push(text);
+    }
+    let helper_status = child.wait().map_err(io_err("wait for sandbox helper"))?;
+    let status: SandboxStatus = match fs::read(&spec.status_file) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| SandboxError::Setup(format!("bad status: {e}")))?
+        }
+        Err(_) => {
+            return Err(SandboxError::Setup(format!(
+                "the sandbox helper ended without a status ({helper_status}); last output: {}",
+                tail.join(" | ")
+            )));
+        }
+    };
+    if let Some(e) = status.setup_error {
+        return Err(SandboxError::Setup(e));
+    }
+    remove_placeholders(&upper, &status.mountpoints_created);
+    Ok(RunOutcome { exit_code: status.exit_code, upper, scratch, tail })
+}
+
+fn default_etc(name: &str) -> &'static str {
+    match name {
+        "hosts" => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        _ => "",
+    }
+}
+
+/// Removes the mount targets the helper created, deepest first, unless the
+/// command put something of its own there.
+fn remove_placeholders(upper: &Path, created: &[String]) {
+    for rel in created.iter().rev() {
+        let p = upper.join(rel.trim_start_matches('/'));
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir(&p);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = fs::remove_file(&p);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! What the parent tells the sandbox helper: a plain serialisable spec, so
+//! the namespaced child needs nothing from the parent's memory.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetMode {
+    /// The host's network (Docker's default for RUN).
+    Shared,
+    /// A fresh network namespace with only `lo`.
+    Isolated,
+}
+
+/// An extra mount inside the root, applied after the standard ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExtraMount {
+    /// Bind a host path (a directory or a file) at `target`.
+    Bind { source: PathBuf, target: String, readonly: bool },
+    /// A fresh tmpfs.
+    Tmpfs { target: String, size: Option<u64> },
+    /// A read-only overlay of snapshot dirs (store-relative, top first), for
+    /// `--mount=type=bind,from=<stage>`; `upper`/`work` make it writable
+    /// (changes discarded).
+    Layers { lowers: Vec<String>, target: String, upper: Option<(PathBuf, PathBuf)> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// The helper changes into this directory so overlay lowerdirs can be
+    /// given as short relative paths.
+    pub store_root: PathBuf,
+    /// Snapshot dirs relative to `store_root`, top layer first. May be empty.
+    pub lowers: Vec<String>,
+    /// An empty directory used as the only lower when `lowers` is empty.
+    pub empty_lower: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    /// Use `user.overlay.*` xattrs (rootless overlay).
+    pub userxattr: bool,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub hostname: String,
+    pub network: NetMode,
+    /// Host files bound over `/etc/resolv.conf` and `/etc/hosts` (copies,
+    /// so a step writing them never touches the host's).
+    pub etc_binds: Vec<(PathBuf, String)>,
+    pub mounts: Vec<ExtraMount>,
+    /// Where the helper writes its [`SandboxStatus`].
+    pub status_file: PathBuf,
+}
+
+/// What the helper reports back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStatus {
+    /// The command's exit code, or 128 + signal.
+    pub exit_code: i32,
+    /// Set when the sandbox itself could not be set up (not the command's failure).
+    pub setup_error: Option<String>,
+    /// Paths (relative to the root) the helper created only to mount on;
+    /// they must not end up in the layer.
+    pub mountpoints_created: Vec<String>,
+}

@@ -1,0 +1,381 @@
+//! The solver: walks the step graph, one thread per needed stage (a stage
+//! waits for the stages it reads from), and for each filesystem step
+//! computes its cache key, reuses the cached layer or executes the step and
+//! commits its diff. Finally assembles the target's image config.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use rbuild_cache::Store;
+use rbuild_cache::config::{History, ImageConfig, RootFs, host_architecture};
+use rbuild_cache::digest::Digest;
+use rbuild_cache::index::CacheRecord;
+use rbuild_cache::layer::{LayerStack, WriteOptions};
+use rbuild_cache::timefmt::Timestamp;
+use rbuild_frontend::graph::{Base, Stage, Step, StepGraph};
+
+use crate::context::BuildContext;
+use crate::error::BuildError;
+use crate::exec::{self, ExecEnv};
+use crate::keys::KeyBuilder;
+use crate::meta::config_from_meta;
+use crate::progress::{Event, Progress, StepId};
+
+/// Settings of one build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Ignore the cache (results are still recorded).
+    pub no_cache: bool,
+    /// The program that serves `__sandbox` (rbuild itself).
+    pub sandbox_exe: PathBuf,
+    /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
+    pub source_date_epoch: Option<i64>,
+    /// Secret values by id (`--secret id=…`).
+    pub secrets: BTreeMap<String, Vec<u8>>,
+}
+
+/// What a finished stage hands to the stages after it.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    /// The chain key of the last step: identifies the stage's filesystem.
+    pub key: Digest,
+    /// diffIDs, bottom layer first.
+    pub layers: Vec<Digest>,
+    pub history: Vec<History>,
+    /// The newest timestamp in the history (seconds).
+    pub created: i64,
+    /// The base image's config, when the stage starts from an image.
+    pub base_config: Option<ImageConfig>,
+    /// The image the stage (or its base stage) started from.
+    pub base_image: Option<Digest>,
+}
+
+/// The build's result, before it is stored or exported.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    pub config: ImageConfig,
+    pub config_json: Vec<u8>,
+    pub image_id: Digest,
+    pub parent: Option<Digest>,
+    pub steps_run: usize,
+    pub steps_cached: usize,
+}
+
+/// A finished stage: its result, or why it failed.
+type StageOutcome = Result<Arc<StageResult>, BuildError>;
+
+/// Base images already resolved while planning: reference as written → ID.
+pub type BaseImages = BTreeMap<String, Digest>;
+
+struct Shared<'a> {
+    store: &'a Store,
+    graph: &'a StepGraph,
+    ctx: &'a BuildContext,
+    opts: &'a BuildOptions,
+    progress: &'a dyn Progress,
+    bases: &'a BaseImages,
+    results: Mutex<Vec<Option<StageOutcome>>>,
+    ready: Condvar,
+    cancelled: AtomicBool,
+    run_count: Mutex<(usize, usize)>,
+}
+
+/// Builds the graph's target stage.
+pub fn build(
+    store: &Store,
+    graph: &StepGraph,
+    ctx: &BuildContext,
+    bases: &BaseImages,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildOutput, BuildError> {
+    let _gc = store.gc_guard(false)?;
+    let shared = Shared {
+        store,
+        graph,
+        ctx,
+        opts,
+        progress,
+        bases,
+        results: Mutex::new(vec![None; graph.stages.len()]),
+        ready: Condvar::new(),
+        cancelled: AtomicBool::new(false),
+        run_count: Mutex::new((0, 0)),
+    };
+    std::thread::scope(|scope| {
+        for stage in graph.stages.iter().filter(|s| s.needed) {
+            let shared = &shared;
+            scope.spawn(move || {
+                let result = shared.build_stage(stage).map(Arc::new);
+                if result.is_err() {
+                    shared.cancelled.store(true, Ordering::SeqCst);
+                }
+                shared.results.lock().expect("results lock")[stage.index] = Some(result);
+                shared.ready.notify_all();
+            });
+        }
+    });
+    let target = graph.target;
+    let results = shared.results.into_inner().expect("results lock");
+    // Report the first failure in stage order (the root cause), not a
+    // stage that merely gave up because another failed.
+    for r in results.iter().flatten() {
+        if let Err(e) = r
+            && e.message != CANCELLED
+        {
+            return Err(e.clone());
+        }
+    }
+    let result = match &results[target] {
+        Some(Ok(r)) => r.clone(),
+        Some(Err(e)) => return Err(e.clone()),
+        None => return Err(BuildError::new("the target stage did not run")),
+    };
+    let (run, cached) = *shared.run_count.lock().expect("count lock");
+    let mut out = assemble(&graph.stages[target], &result, opts)?;
+    out.steps_run = run;
+    out.steps_cached = cached;
+    Ok(out)
+}
+
+const CANCELLED: &str = "cancelled because another stage failed";
+
+fn rfc3339(secs: i64) -> String {
+    Timestamp::from_secs(secs).to_rfc3339()
+}
+
+/// The image config of the target stage.
+fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    let created = opts.source_date_epoch.unwrap_or(result.created);
+    let base = result.base_config.as_ref();
+    let config = ImageConfig {
+        created: Some(rfc3339(created)),
+        author: stage.meta.maintainer.clone(),
+        architecture: base
+            .map(|b| b.architecture.clone())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| host_architecture().into()),
+        os: base.map(|b| b.os.clone()).filter(|o| !o.is_empty()).unwrap_or_else(|| "linux".into()),
+        os_version: None,
+        variant: base.and_then(|b| b.variant.clone()),
+        config: config_from_meta(&stage.meta),
+        rootfs: RootFs { fs_type: "layers".into(), diff_ids: result.layers.clone() },
+        history: result.history.clone(),
+    };
+    let config_json = config.to_json();
+    Ok(BuildOutput {
+        image_id: Digest::of(&config_json),
+        config,
+        config_json,
+        parent: result.base_image,
+        steps_run: 0,
+        steps_cached: 0,
+    })
+}
+
+impl Shared<'_> {
+    fn wait_for(&self, index: usize) -> Result<Arc<StageResult>, BuildError> {
+        let mut results = self.results.lock().expect("results lock");
+        loop {
+            if let Some(r) = &results[index] {
+                return r.clone().map_err(|_| BuildError::new(CANCELLED));
+            }
+            results = self.ready.wait(results).expect("results lock");
+        }
+    }
+
+    fn step_id(&self, stage: &Stage, number: usize, text: &str) -> StepId {
+        let total = stage.steps.iter().filter(|s| s.is_filesystem()).count() + 1;
+        StepId { stage: stage.index, label: stage.label.clone(), number, total, text: text.to_string() }
+    }
+
+    fn start(&self, stage: &Stage) -> Result<StageResult, BuildError> {
+        let from = self.step_id(stage, 1, &stage.from_text);
+        let started = match &stage.base {
+            Base::Scratch => {
+                let mut k = KeyBuilder::new("scratch");
+                k.field("platform", host_architecture());
+                StageResult {
+                    key: k.finish().0,
+                    layers: Vec::new(),
+                    history: Vec::new(),
+                    created: 0,
+                    base_config: None,
+                    base_image: None,
+                }
+            }
+            Base::Stage(i) => (*self.wait_for(*i)?).clone(),
+            Base::Image(reference) => {
+                let id = *self.bases.get(reference).ok_or_else(|| {
+                    BuildError::new(format!("base image {reference} was not resolved")).at(stage.span)
+                })?;
+                let (_, config) = self.store.image_config(&id)?;
+                for d in &config.rootfs.diff_ids {
+                    if self.store.layer(d)?.is_none() {
+                        return Err(BuildError::new(format!(
+                            "layer {d} of {reference} is missing from the store"
+                        ))
+                        .at(stage.span)
+                        .hint("the store is damaged: run `rbuild system check`, then load the image again"));
+                    }
+                }
+                let mut k = KeyBuilder::new("image");
+                k.input("image", reference, &id.to_string());
+                let created =
+                    config.created.as_deref().and_then(Timestamp::parse_rfc3339).map_or(0, |t| t.secs);
+                StageResult {
+                    key: k.finish().0,
+                    layers: config.rootfs.diff_ids.clone(),
+                    history: config.history.clone(),
+                    created,
+                    base_config: Some(config),
+                    base_image: Some(id),
+                }
+            }
+        };
+        self.progress.event(Event::Cached { step: from });
+        Ok(started)
+    }
+
+    fn build_stage(&self, stage: &Stage) -> Result<StageResult, BuildError> {
+        // Wait for every stage this one reads from before starting, so
+        // COPY --from and mounts find their sources done.
+        for dep in &stage.deps {
+            self.wait_for(*dep)?;
+        }
+        let mut state = self.start(stage)?;
+        let mut number = 1;
+        for step in &stage.steps {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Err(BuildError::new(CANCELLED));
+            }
+            if !step.is_filesystem() {
+                let created = self.opts.source_date_epoch.unwrap_or(state.created);
+                state.history.push(History {
+                    created: Some(rfc3339(created)),
+                    created_by: Some(step.created_by.clone()),
+                    comment: Some("buildkit.dockerfile.v0".into()),
+                    empty_layer: true,
+                    ..Default::default()
+                });
+                continue;
+            }
+            number += 1;
+            let id = self.step_id(stage, number, &step.text);
+            self.run_step(stage, step, &id, &mut state).map_err(|e| e.at(step.span).step(id.title()))?;
+        }
+        Ok(state)
+    }
+
+    fn run_step(
+        &self,
+        stage: &Stage,
+        step: &Step,
+        id: &StepId,
+        state: &mut StageResult,
+    ) -> Result<(), BuildError> {
+        let env = ExecEnv {
+            store: self.store,
+            ctx: self.ctx,
+            graph: self.graph,
+            stage_results: &|i| self.wait_for(i),
+            bases: self.bases,
+            opts: self.opts,
+        };
+        let parent_key = state.key;
+        let (key, inputs) = exec::step_key(&env, stage, step, &parent_key)?;
+        let cached = if self.opts.no_cache { None } else { self.store.cache_lookup(&key)? };
+        let (layer, created) = match cached {
+            Some(record) => {
+                self.progress.event(Event::Cached { step: id.clone() });
+                self.run_count.lock().expect("count lock").1 += 1;
+                (record.layer, record.created)
+            }
+            None => {
+                let reason =
+                    if self.opts.no_cache { "--no-cache".to_string() } else { "no cache entry".to_string() };
+                self.progress.event(Event::Started { step: id.clone(), reason });
+                let t0 = Instant::now();
+                let lowers = self.snapshot_dirs(&state.layers)?;
+                let upper = match exec::execute(&env, step, &lowers, id, self.progress) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        self.progress.event(Event::Failed { step: id.clone(), elapsed: t0.elapsed() });
+                        return Err(e);
+                    }
+                };
+                let write = WriteOptions {
+                    xattr_prefix: self.store.overlay_xattrs(),
+                    clamp_mtime: self.opts.source_date_epoch,
+                    exclude: Vec::new(),
+                };
+                let committed = match upper {
+                    Some(dirs) => {
+                        let layer = self.store.commit_upper(&dirs.upper, &write);
+                        dirs.cleanup();
+                        layer?
+                    }
+                    None => None,
+                };
+                let now = Timestamp::now().secs;
+                let record = CacheRecord {
+                    key,
+                    layer: committed.as_ref().map(|l| l.diff_id()),
+                    created: now,
+                    description: format!("[{}] {}", stage.label, step.text),
+                    inputs,
+                };
+                self.store.cache_insert(&record)?;
+                self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
+                self.run_count.lock().expect("count lock").0 += 1;
+                (record.layer, now)
+            }
+        };
+        state.key = key;
+        if let Some(l) = layer {
+            state.layers.push(l);
+        }
+        state.created = state.created.max(created);
+        state.history.push(History {
+            created: Some(rfc3339(self.opts.source_date_epoch.unwrap_or(created))),
+            created_by: Some(step.created_by.clone()),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer: layer.is_none(),
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// The snapshot dirs of a layer chain, top first.
+    fn snapshot_dirs(&self, layers: &[Digest]) -> Result<Vec<Lower>, BuildError> {
+        layers
+            .iter()
+            .rev()
+            .map(|d| {
+                let l = self.store.require_layer(d)?;
+                Ok(Lower { abs: l.fs_path(), rel: self.store.snapshot_rel_path(d) })
+            })
+            .collect()
+    }
+}
+
+/// One parent layer of a step: its snapshot dir, absolute and relative to
+/// the store root (for short overlay mount options).
+#[derive(Debug, Clone)]
+pub struct Lower {
+    pub abs: PathBuf,
+    pub rel: String,
+}
+
+/// A merged read-only view of a stage's or image's layers.
+pub fn view_of(store: &Store, layers: &[Digest]) -> Result<LayerStack, BuildError> {
+    let dirs = layers
+        .iter()
+        .rev()
+        .map(|d| Ok(store.require_layer(d)?.fs_path()))
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    Ok(LayerStack::new(dirs, store.overlay_xattrs()))
+}
