@@ -1,0 +1,189 @@
+//! Writing the merged tree of a [`LayerStack`] out in one piece: as a plain
+//! directory (`-o type=local`) or as one flat tar (`rbuild export`, squash).
+//! Neither contains whiteouts or opaque markers: what they hide is simply
+//! absent.
+//!
+//! Hard links are kept where both names are the same inode of the same
+//! layer; a file copied up into a newer layer is a different file there,
+//! as it is in the mounted overlay.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use super::LayerStats;
+use super::diff::{special_kind, write_file_entry};
+use super::error::LayerError;
+use super::node::{NodeKind, TarMetadata, image_xattrs, read_xattrs};
+use super::safe_tree::{NodeAttrs, SafeTree, SpecialKind, TreeOptions, join_components};
+use super::stack::{LayerStack, WalkItem};
+use super::tar_writer::{Entry, EntryKind, TarWriter};
+
+/// Options for [`LayerStack::write_flat_tar_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlatTarOptions {
+    /// SOURCE_DATE_EPOCH: later mtimes are written as this.
+    pub clamp_mtime: Option<i64>,
+}
+
+/// An inode of one layer: (layer index, device, inode number).
+type InodeKey = (usize, u64, u64);
+
+impl LayerStack {
+    /// Copies the merged tree into `dest` (created if missing) as a plain
+    /// directory: content, modes, mtimes, xattrs (but the overlay's own),
+    /// symlinks and hard links; owners and device nodes only when running
+    /// as root. `dest` itself keeps its own owner, mode and times. Nothing
+    /// is created through a symlink, even one the tree itself contains.
+    pub fn export_dir(&self, dest: &Path) -> Result<LayerStats, LayerError> {
+        let running_as_root = nix::unistd::geteuid().is_root();
+        let mut tree = SafeTree::open(dest, TreeOptions { chown: running_as_root, prefix: self.prefix })?;
+        let mut first_name_of_inode: HashMap<InodeKey, Vec<Vec<u8>>> = HashMap::new();
+        let mut stats = LayerStats::default();
+
+        self.walk_below(self.root_dir(), &mut |item: &WalkItem<'_>| {
+            let components: Vec<Vec<u8>> = item.components.iter().map(|c| c.as_bytes().to_vec()).collect();
+            let name = join_components(&components);
+            let child = item.child;
+            let meta = &child.metadata;
+            let kind = NodeKind::of(meta);
+            let linked = kind != NodeKind::Dir && meta.nlink() > 1;
+            let key = (child.layer, meta.dev(), meta.ino());
+            if linked && let Some(first) = first_name_of_inode.get(&key) {
+                tree.make_hardlink(&components, first, &name)?;
+                stats.entries += 1;
+                return Ok(());
+            }
+
+            let xattrs = image_xattrs(&read_xattrs(&child.real_path)?);
+            let attrs = NodeAttrs {
+                mode: meta.mode() & 0o7777,
+                uid: u64::from(meta.uid()),
+                gid: u64::from(meta.gid()),
+                mtime: meta.mtime(),
+                mtime_nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+                xattrs: &xattrs,
+            };
+            match kind {
+                NodeKind::Dir => tree.make_dir(&components, &attrs, &name)?,
+                NodeKind::File => {
+                    let source = &child.real_path;
+                    stats.content_bytes += tree.make_file(&components, &attrs, &name, |out| copy_file(source, out))?;
+                }
+                NodeKind::Symlink => {
+                    let target =
+                        fs::read_link(&child.real_path).map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
+                    tree.make_symlink(&components, target.as_os_str().as_bytes(), &attrs, &name)?;
+                }
+                NodeKind::CharDevice | NodeKind::BlockDevice if !running_as_root => {
+                    tracing::debug!(path = %child.real_path.display(), "not exporting device node without root");
+                    return Ok(());
+                }
+                NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
+                    let special = match kind {
+                        NodeKind::CharDevice => SpecialKind::CharDevice,
+                        NodeKind::BlockDevice => SpecialKind::BlockDevice,
+                        _ => SpecialKind::Fifo,
+                    };
+                    let rdev = meta.rdev();
+                    let device = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+                    tree.make_special(&components, special, device, &attrs, &name)?;
+                }
+                NodeKind::Socket => return Ok(()),
+            }
+            if linked {
+                first_name_of_inode.insert(key, components);
+            }
+            stats.entries += 1;
+            Ok(())
+        })?;
+        tree.finish()?;
+        Ok(stats)
+    }
+
+    /// Writes the merged tree as one tar, by the rules of
+    /// [`super::write_layer_tar`] minus whiteouts and opaque markers.
+    pub fn write_flat_tar<W: Write>(&self, out: W) -> Result<LayerStats, LayerError> {
+        self.write_flat_tar_with(out, &FlatTarOptions::default())
+    }
+
+    /// [`LayerStack::write_flat_tar`] with options.
+    pub fn write_flat_tar_with<W: Write>(
+        &self,
+        out: W,
+        opts: &FlatTarOptions,
+    ) -> Result<LayerStats, LayerError> {
+        let mut writer = TarWriter::new(out);
+        let mut first_name_of_inode: HashMap<InodeKey, Vec<u8>> = HashMap::new();
+
+        self.walk_below(self.root_dir(), &mut |item: &WalkItem<'_>| {
+            let parts: Vec<&[u8]> = item.components.iter().map(|c| c.as_bytes()).collect();
+            let mut rel = parts.join(&b'/');
+            let child = item.child;
+            let meta = &child.metadata;
+            let kind = NodeKind::of(meta);
+            let xattrs = image_xattrs(&read_xattrs(&child.real_path)?);
+            let tar_meta = TarMetadata::of(meta, opts.clamp_mtime);
+
+            if kind != NodeKind::Dir && meta.nlink() > 1 {
+                let key = (child.layer, meta.dev(), meta.ino());
+                if let Some(first) = first_name_of_inode.get(&key) {
+                    let entry = Entry {
+                        path: &rel,
+                        kind: EntryKind::HardLink { target: first },
+                        meta: tar_meta,
+                        xattrs: &xattrs,
+                    };
+                    return writer.append(&entry);
+                }
+                first_name_of_inode.insert(key, rel.clone());
+            }
+            match kind {
+                NodeKind::Dir => {
+                    rel.push(b'/');
+                    writer.append(&Entry {
+                        path: &rel,
+                        kind: EntryKind::Dir,
+                        meta: tar_meta,
+                        xattrs: &xattrs,
+                    })
+                }
+                NodeKind::File => {
+                    let entry = Entry {
+                        path: &rel,
+                        kind: EntryKind::File { size: meta.len() },
+                        meta: tar_meta,
+                        xattrs: &xattrs,
+                    };
+                    write_file_entry(&mut writer, &entry, &child.real_path, meta)
+                }
+                NodeKind::Symlink => {
+                    let target = fs::read_link(&child.real_path)
+                        .map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
+                    let kind = EntryKind::Symlink { target: target.as_os_str().as_bytes() };
+                    writer.append(&Entry { path: &rel, kind, meta: tar_meta, xattrs: &xattrs })
+                }
+                NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
+                    let kind = special_kind(kind, meta);
+                    writer.append(&Entry { path: &rel, kind, meta: tar_meta, xattrs: &xattrs })
+                }
+                NodeKind::Socket => Ok(()),
+            }
+        })?;
+        writer.finish()
+    }
+}
+
+/// Copies a file's content into `out` (the kernel copies it directly when
+/// both are files: `io::copy` uses `copy_file_range`).
+fn copy_file(source: &Path, out: &mut File) -> Result<u64, LayerError> {
+    let mut input = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(source)
+        .map_err(|e| LayerError::io("open", source, e))?;
+    io::copy(&mut input, out).map_err(|e| LayerError::io("copy", source, e))
+}
