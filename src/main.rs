@@ -1,5 +1,80 @@
-//! The `rbuild` command line.
+//! The `rbuild` command line: parses arguments, opens the store, and hands
+//! each command to its module. Errors print with a hint and exit 1.
 
-fn main() {
-    println!("rbuild");
+mod build;
+mod cli;
+mod debug;
+mod load;
+mod progress;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::report::Failure;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The sandbox helper: rbuild re-executes itself to set up each RUN step
+    // in a single-threaded process, before anything else starts.
+    if args.get(1).is_some_and(|a| a == "__sandbox") {
+        let Some(spec) = args.get(2) else { return ExitCode::from(125) };
+        let code = rbuild_builder::sandbox::child::main(std::path::Path::new(spec));
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    let cli = Cli::parse_from(cli::with_default_subcommand(args));
+    init_logging(&cli.log_level);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The store directory: `--root`, `RBUILD_ROOT`, else the default for this user.
+fn store_root(cli_root: Option<PathBuf>) -> PathBuf {
+    if let Some(r) = cli_root {
+        return r;
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/rbuild");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        home.join(".local/share")
+    });
+    data.join("rbuild")
+}
+
+fn open_store(root: &std::path::Path) -> Result<rbuild_cache::Store, Failure> {
+    rbuild_cache::Store::open(root).map_err(|e| {
+        Failure::new(format!(
+            "cannot open the store at {}: {}",
+            root.display(),
+            rbuild_builder::error::chain(&e)
+        ))
+        .hint("pass --root DIR (or set RBUILD_ROOT) to use a store you can write")
+    })
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let root = store_root(cli.root);
+    match cli.command {
+        Command::Build(args) => build::run(&open_store(&root)?, args),
+        Command::Load(args) => load::load(&open_store(&root)?, args),
+        Command::Import(args) => load::import(&open_store(&root)?, args),
+        Command::Debug { what } => debug::run(what),
+    }
 }

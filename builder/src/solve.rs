@@ -241,11 +241,8 @@ impl Shared<'_> {
     }
 
     fn build_stage(&self, stage: &Stage) -> Result<StageResult, BuildError> {
-        // Wait for every stage this one reads from before starting, so
-        // COPY --from and mounts find their sources done.
-        for dep in &stage.deps {
-            self.wait_for(*dep)?;
-        }
+        // Stages this one reads from are waited for where they are read
+        // (COPY --from, mounts), so independent early steps start at once.
         let mut state = self.start(stage)?;
         let mut number = 1;
         for step in &stage.steps {

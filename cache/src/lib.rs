@@ -2,6 +2,15 @@
 //! diff, diffID, unpacked snapshot dir), image configs and refs, and the
 //! build cache index. It knows nothing of Dockerfiles.
 
+pub mod archive;
+pub mod compress;
+pub mod config;
 pub mod digest;
+pub mod index;
 pub mod layer;
 pub mod reference;
+pub mod store;
+pub mod timefmt;
+
+pub use digest::Digest;
+pub use store::{Store, StoreError};

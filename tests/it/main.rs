@@ -1,1 +1,6 @@
 //! Integration tests: the real `rbuild` binary against real contexts.
+
+mod bad_input;
+mod build;
+mod harness;
+mod interop;

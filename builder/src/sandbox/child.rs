@@ -229,6 +229,9 @@ fn bind(source: &Path, target: &Path, readonly: bool) -> SetupResult<()> {
 /// child and reaps every process until it exits.
 fn init(spec: &SandboxSpec, root: &Path, err: &OwnedFd) -> SetupResult<i32> {
     ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
+    // pivot_root moves the root of every process in the mount namespace:
+    // take a namespace of our own so the helper keeps seeing the host.
+    ctx(unshare(CloneFlags::CLONE_NEWNS), || "unshare mount namespace".into())?;
     ctx(nix::unistd::sethostname(&spec.hostname), || "set hostname".into())?;
     mount_standard(spec, root)?;
     ctx(std::env::set_current_dir(root), || "enter root".into())?;

@@ -1,0 +1,275 @@
+//! `rbuild build`: read the Dockerfile and context, plan, solve, then store
+//! the image under its tags and write the requested outputs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rbuild_builder::context::BuildContext;
+use rbuild_builder::dockerignore::{self, DockerIgnore};
+use rbuild_builder::plan::plan;
+use rbuild_builder::progress::Progress;
+use rbuild_builder::solve::{self, BuildOptions};
+use rbuild_cache::Store;
+use rbuild_cache::digest::Digest;
+use rbuild_cache::reference::Reference;
+use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::lower::{LowerOptions, Platform};
+
+use crate::cli::BuildArgs;
+use crate::progress::renderer;
+use crate::report::Failure;
+
+/// Where the build's result goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    DockerArchive(PathBuf),
+    OciArchive(PathBuf),
+    LocalDir(PathBuf),
+    RootfsTar(PathBuf),
+}
+
+/// Parses `-o` values: `type=docker,dest=F`, `type=oci,dest=F`,
+/// `type=local,dest=D`, `type=tar,dest=F`, or a bare directory.
+pub fn parse_output(spec: &str) -> Result<Output, Failure> {
+    if !spec.contains('=') {
+        return Ok(Output::LocalDir(PathBuf::from(spec)));
+    }
+    let mut kind = None;
+    let mut dest = None;
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+            _ => {
+                return Err(Failure::new(format!("unknown field {field:?} in --output {spec:?}"))
+                    .hint("write type=docker|oci|tar|local,dest=PATH"));
+            }
+        }
+    }
+    let dest = dest.ok_or_else(|| Failure::new(format!("--output {spec:?} needs dest=PATH")))?;
+    match kind.as_deref() {
+        Some("docker") => Ok(Output::DockerArchive(dest)),
+        Some("oci") => Ok(Output::OciArchive(dest)),
+        Some("local") => Ok(Output::LocalDir(dest)),
+        Some("tar") => Ok(Output::RootfsTar(dest)),
+        Some(other) => {
+            Err(Failure::new(format!("unknown output type {other:?}")).hint("use docker, oci, tar or local"))
+        }
+        None => Err(Failure::new(format!("--output {spec:?} needs type=…"))
+            .hint("write type=docker|oci|tar|local,dest=PATH")),
+    }
+}
+
+fn parse_build_args(raw: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            // `--build-arg NAME` takes the value from the environment, as Docker does.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_secrets(raw: &[String]) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
+    let mut out = BTreeMap::new();
+    for spec in raw {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", _)) => {}
+                _ => {
+                    return Err(Failure::new(format!("invalid --secret {spec:?}"))
+                        .hint("write id=ID,src=FILE or id=ID,env=VAR"));
+                }
+            }
+        }
+        let id = id.ok_or_else(|| Failure::new(format!("--secret {spec:?} needs id=…")))?;
+        let value = match (src, env) {
+            (Some(path), _) => {
+                fs::read(&path).map_err(|e| Failure::new(format!("cannot read secret file {path}: {e}")))?
+            }
+            (None, Some(var)) => std::env::var(&var)
+                .map_err(|_| Failure::new(format!("secret {id}: environment variable {var} is not set")))?
+                .into_bytes(),
+            (None, None) => std::env::var(&id)
+                .map_err(|_| Failure::new(format!("secret {id}: give src=FILE or env=VAR")))?
+                .into_bytes(),
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
+/// Reads the Dockerfile named by `-f` (or CONTEXT/Dockerfile, or stdin for `-`).
+fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<(PathBuf, String), Failure> {
+    match &args.file {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::new(format!("cannot read the Dockerfile from stdin: {e}")))?;
+            Ok((PathBuf::from("-"), text))
+        }
+        file => {
+            let path = file.clone().unwrap_or_else(|| context.join("Dockerfile"));
+            match fs::read_to_string(&path) {
+                Ok(t) => Ok((path, t)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(Failure::new(format!("cannot find the Dockerfile {}", path.display()))
+                        .hint("name it with -f PATH, or create CONTEXT/Dockerfile"))
+                }
+                Err(e) => Err(Failure::new(format!("cannot read the Dockerfile {}: {e}", path.display()))),
+            }
+        }
+    }
+}
+
+pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
+    let context = args.context.canonicalize().map_err(|e| {
+        Failure::new(format!("cannot use build context {}: {e}", args.context.display()))
+            .hint("the last argument is the context directory, e.g. `rbuild -t app .`")
+    })?;
+    if !context.is_dir() {
+        return Err(Failure::new(format!("build context {} is not a directory", context.display())));
+    }
+    let outputs = args.output.iter().map(|o| parse_output(o)).collect::<Result<Vec<_>, _>>()?;
+    let mut tags = Vec::new();
+    for t in &args.tags {
+        let r = Reference::parse(t).map_err(|e| {
+            Failure::new(format!("invalid tag {t:?}: {e}"))
+                .hint("a tag looks like name:tag or registry/name:tag")
+        })?;
+        tags.push(r);
+    }
+    let (dockerfile_path, text) = read_dockerfile(&args, &context)?;
+    let dockerfile_name = dockerfile_path.display().to_string();
+    let ignore = match dockerignore::read_for_dockerfile(&context, &dockerfile_path)
+        .map_err(|e| Failure::new(format!("cannot read .dockerignore: {e}")))?
+    {
+        Some((path, content)) => {
+            DockerIgnore::parse(&content).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?
+        }
+        None => DockerIgnore::empty(),
+    };
+    let mut lower_opts = LowerOptions {
+        build_args: parse_build_args(&args.build_args),
+        target: args.target.clone(),
+        platform: Platform::host(),
+    };
+    if let Some(p) = &args.platform
+        && p != &lower_opts.platform.spec()
+    {
+        return Err(Failure::new(format!(
+            "platform {p} is not supported: rbuild builds for the host platform {}",
+            lower_opts.platform.spec()
+        )));
+    }
+    lower_opts.platform = Platform::host();
+    let render = |e: FrontendError| {
+        let title = e.message.clone();
+        let hint = e.hint.clone();
+        let mut f =
+            Failure::new(title).detail(FrontendError { hint: None, ..e }.render(&dockerfile_name, &text));
+        f.hint = hint;
+        f
+    };
+    let planned = plan(store, &text, &lower_opts).map_err(render)?;
+    let progress = renderer(args.progress, args.quiet);
+    for w in &planned.graph.warnings {
+        let at = w.span.map(|s| format!("{dockerfile_name}:{}: ", s.start.line)).unwrap_or_default();
+        progress.line(&format!("warning: {at}{}", w.message));
+    }
+    let cache_key = Digest::of(context.to_string_lossy().as_bytes()).hex();
+    let ctx = BuildContext::open(
+        &context,
+        &ignore,
+        Some(store.state_path(&format!("statcache/{}.json", &cache_key[..16]))),
+    )
+    .map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))?;
+    let opts = BuildOptions {
+        no_cache: args.no_cache,
+        sandbox_exe: std::env::current_exe()
+            .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
+        secrets: parse_secrets(&args.secret)?,
+    };
+    let sink: &dyn Progress = progress.as_ref();
+    let mut out = solve::build(store, &planned.graph, &ctx, &planned.bases, &opts, sink).map_err(|e| {
+        let mut detail = String::new();
+        if let Some(span) = e.span {
+            let fe = FrontendError { message: e.message.clone(), span, hint: None };
+            detail.push_str(&fe.render(&dockerfile_name, &text));
+        }
+        if let Some(step) = &e.step {
+            detail.push_str(&format!("failed step: {step}\n"));
+        }
+        if !e.tail.is_empty() {
+            detail.push_str("last output lines:\n");
+            for l in &e.tail {
+                detail.push_str(&format!("  {l}\n"));
+            }
+        }
+        let mut f = Failure::new(e.message.clone()).detail(detail);
+        f.hint = e.hint.clone();
+        f
+    })?;
+    if let Err(e) = ctx.save_cache() {
+        tracing::warn!("could not save the stat cache: {e}");
+    }
+    if !args.labels.is_empty() {
+        let labels = out.config.config.labels.get_or_insert_with(BTreeMap::new);
+        for l in &args.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        out.config_json = out.config.to_json();
+        out.image_id = Digest::of(&out.config_json);
+    }
+    let id = store.put_image(&out.config_json, out.parent)?;
+    progress.line(&format!("writing image {id}"));
+    for t in &tags {
+        store.tag(&t.canonical(), &id)?;
+        progress.line(&format!("naming to {}", t.canonical()));
+    }
+    for o in &outputs {
+        crate::load::export(store, &id, &out.config, &tags, o, progress.as_ref())?;
+    }
+    if let Some(f) = &args.iidfile {
+        fs::write(f, id.to_string())
+            .map_err(|e| Failure::new(format!("cannot write {}: {e}", f.display())))?;
+    }
+    progress.line(&format!("{} steps run, {} cached", out.steps_run, out.steps_cached));
+    progress.finish();
+    if args.quiet {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs() {
+        assert_eq!(parse_output("type=docker,dest=a.tar").unwrap(), Output::DockerArchive("a.tar".into()));
+        assert_eq!(parse_output("out").unwrap(), Output::LocalDir("out".into()));
+        assert!(parse_output("type=zip,dest=x").is_err());
+        assert!(parse_output("type=oci").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Getting images in and out: `rbuild load`, `rbuild import`, and the
+//! build outputs (docker/OCI archives, a root filesystem dir or tar).
+
+use std::fs;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rbuild_builder::plan::plan;
+use rbuild_builder::solve::view_of;
+use rbuild_cache::Store;
+use rbuild_cache::archive::{self, ExportImage, ExportOptions, ImportOptions, LoadInput};
+use rbuild_cache::config::{ImageConfig, RunConfig};
+use rbuild_cache::digest::Digest;
+use rbuild_cache::reference::Reference;
+use rbuild_frontend::lower::LowerOptions;
+
+use crate::build::Output;
+use crate::cli::{ImportArgs, LoadArgs};
+use crate::progress::Renderer;
+use crate::report::Failure;
+
+fn archive_failure(e: archive::ArchiveError) -> Failure {
+    Failure::new(rbuild_builder::error::chain(&e))
+        .hint("the store is unchanged; check the file is a complete docker save or OCI archive")
+}
+
+pub fn load(store: &Store, args: LoadArgs) -> Result<(), Failure> {
+    let input = match &args.input {
+        Some(p) if p.is_dir() => LoadInput::Dir(p.clone()),
+        Some(p) => LoadInput::Reader(Box::new(
+            fs::File::open(p).map_err(|e| Failure::new(format!("cannot open {}: {e}", p.display())))?,
+        )),
+        None => {
+            if io::stdin().is_terminal() {
+                return Err(Failure::new("no input: stdin is a terminal")
+                    .hint("use -i FILE or pipe an archive into rbuild load"));
+            }
+            LoadInput::Reader(Box::new(io::stdin()))
+        }
+    };
+    let loaded = archive::load(store, input).map_err(archive_failure)?;
+    for image in &loaded {
+        if image.tags.is_empty() {
+            println!("Loaded image ID: {}", image.id);
+        }
+        for t in &image.tags {
+            let shown = Reference::parse(t).map(|r| r.familiar()).unwrap_or_else(|_| t.to_string());
+            if args.quiet {
+                println!("{shown}");
+            } else {
+                println!("Loaded image: {shown}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns `-c` changes (Dockerfile instructions) into the image's run config.
+fn changes_to_config(store: &Store, changes: &[String]) -> Result<RunConfig, Failure> {
+    if changes.is_empty() {
+        return Ok(RunConfig::default());
+    }
+    let mut text = String::from("FROM scratch\n");
+    for c in changes {
+        text.push_str(c);
+        text.push('\n');
+    }
+    let planned = plan(store, &text, &LowerOptions::default()).map_err(|e| {
+        Failure::new(format!("invalid --change: {}", e.message))
+            .hint("each change is one Dockerfile instruction, e.g. -c 'CMD [\"sh\"]'")
+    })?;
+    for stage in &planned.graph.stages {
+        for step in &stage.steps {
+            if step.is_filesystem() {
+                return Err(Failure::new(format!(
+                    "--change {} would change files; only metadata instructions are allowed",
+                    step.text
+                )));
+            }
+        }
+    }
+    let mut meta = planned.graph.stages[planned.graph.target].meta.clone();
+    // FROM scratch adds a default PATH; an imported image has none unless asked.
+    if !changes.iter().any(|c| c.trim_start().to_ascii_uppercase().starts_with("ENV")) {
+        meta.env.clear();
+    }
+    Ok(rbuild_builder::meta::config_from_meta(&meta))
+}
+
+pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
+    let reference = args
+        .reference
+        .as_deref()
+        .map(|r| Reference::parse(r).map_err(|e| Failure::new(format!("invalid reference {r:?}: {e}"))))
+        .transpose()?;
+    let mut reader: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(
+            fs::File::open(&args.file)
+                .map_err(|e| Failure::new(format!("cannot open {}: {e}", args.file.display())))?,
+        )
+    };
+    let opts = ImportOptions {
+        changes: changes_to_config(store, &args.changes)?,
+        message: args.message.clone(),
+        created: rbuild_cache::timefmt::Timestamp::now(),
+    };
+    let id = archive::import_rootfs(store, &mut reader, &opts).map_err(archive_failure)?;
+    if let Some(r) = &reference {
+        store.tag(&r.canonical(), &id)?;
+    }
+    println!("{id}");
+    Ok(())
+}
+
+/// Writes to `dest` through a temp file renamed into place, so a failed
+/// export never leaves a half-written file where the user expects one.
+fn write_atomically(
+    dest: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.rbuild-{}", std::process::id()));
+    let result = (|| {
+        let file = fs::File::create(&tmp)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", tmp.display())))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Failure::new(format!("cannot write {}: {}", dest.display(), e.error())))?;
+        file.sync_all().map_err(|e| Failure::new(format!("cannot write {}: {e}", dest.display())))?;
+        fs::rename(&tmp, dest).map_err(|e| Failure::new(format!("cannot write {}: {e}", dest.display())))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes one build output.
+pub fn export(
+    store: &Store,
+    id: &Digest,
+    config: &ImageConfig,
+    tags: &[Reference],
+    output: &Output,
+    progress: &dyn Renderer,
+) -> Result<(), Failure> {
+    let images = [ExportImage { id: *id, tags: tags.iter().map(|t| t.familiar()).collect() }];
+    let opts = ExportOptions {
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
+        ..Default::default()
+    };
+    match output {
+        Output::DockerArchive(dest) => {
+            progress.line(&format!("exporting docker archive to {}", dest.display()));
+            write_atomically(dest, |w| {
+                archive::write_docker_archive(store, &images, w, &opts).map_err(archive_failure)
+            })
+        }
+        Output::OciArchive(dest) => {
+            progress.line(&format!("exporting OCI archive to {}", dest.display()));
+            write_atomically(dest, |w| {
+                archive::write_oci_archive(store, &images, w, &opts).map_err(archive_failure)
+            })
+        }
+        Output::RootfsTar(dest) => {
+            progress.line(&format!("exporting root filesystem tar to {}", dest.display()));
+            let view =
+                view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
+            write_atomically(dest, |w| {
+                view.write_flat_tar(w).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+            })
+        }
+        Output::LocalDir(dest) => {
+            progress.line(&format!("exporting root filesystem to {}", dest.display()));
+            let view =
+                view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
+            export_dir(&view, dest)
+        }
+    }
+}
+
+/// Writes the merged tree into `dest` (created if missing; must be empty or absent).
+fn export_dir(view: &rbuild_cache::layer::LayerStack, dest: &PathBuf) -> Result<(), Failure> {
+    if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Failure::new(format!("output directory {} is not empty", dest.display()))
+            .hint("choose a new or empty directory for -o type=local,dest=DIR"));
+    }
+    fs::create_dir_all(dest).map_err(|e| Failure::new(format!("cannot create {}: {e}", dest.display())))?;
+    view.export_dir(dest).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+}

@@ -1,0 +1,50 @@
+//! How a failed command tells the user: `error: …`, the Dockerfile line
+//! with a caret when there is one, the step's last output, and a hint.
+
+use std::process::ExitCode;
+
+/// A command's failure, ready to print.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    /// Pre-rendered detail (source excerpt, output tail).
+    pub detail: Option<String>,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), hint: None, detail: None, code: 1 }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Failure {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn report(self) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        if let Some(d) = &self.detail {
+            eprint!("{d}");
+            if !d.ends_with('\n') {
+                eprintln!();
+            }
+        }
+        if let Some(h) = &self.hint {
+            eprintln!("hint: {h}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<rbuild_cache::StoreError> for Failure {
+    fn from(e: rbuild_cache::StoreError) -> Failure {
+        Failure::new(rbuild_builder::error::chain(&e))
+    }
+}
