@@ -447,25 +447,23 @@ fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<Upper
                             rbuild_cache::layer::apply_layer_tar_auto(f, &out, &opts).map_err(|e| {
                                 BuildError::new(format!("extract {}: {}", p.path, crate::error::chain(&e)))
                                     .at(p.span)
+                                    .hint("rbuild refuses archive entries that would land outside the destination; rebuild the archive with relative paths")
                             })?;
                             let mut tree = copy::items_from_dir(&out, &item.name)?;
-                            // Extracted archives merge into the destination directory.
+                            // The archive's content merges into the destination; the
+                            // destination directory keeps its own metadata, and entries
+                            // keep the archive's owners unless --chown says otherwise.
                             tree.entries.retain(|e| !e.rel.is_empty());
-                            for e in &mut tree.entries {
-                                if c.chown.is_none() {
-                                    continue;
-                                }
+                            if c.chown.is_some() {
                                 let (uid, gid) = w.owner.unwrap_or((0, 0));
-                                e.uid = uid;
-                                e.gid = gid;
+                                for e in &mut tree.entries {
+                                    e.uid = uid;
+                                    e.gid = gid;
+                                }
                             }
                             w.ensure_dir(&c.dest)?;
                             let saved_owner = w.owner.take();
-                            for e in &tree.entries {
-                                let single = copy::SrcItem { name: String::new(), entries: vec![e.clone()] };
-                                let target = format!("{}/{}", c.dest.trim_end_matches('/'), e.rel);
-                                w.write_item(&single, &target)?;
-                            }
+                            w.write_item(&tree, &c.dest)?;
                             w.owner = saved_owner;
                             continue;
                         }

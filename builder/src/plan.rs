@@ -6,7 +6,7 @@ use rbuild_cache::Store;
 use rbuild_cache::reference::Reference;
 use rbuild_frontend::error::FrontendError;
 use rbuild_frontend::graph::{CopySource, ImageMeta, Mount, MountSource, Op, StepGraph};
-use rbuild_frontend::lower::{BaseResolver, LowerOptions, lower};
+use rbuild_frontend::lower::{BaseResolver, LowerOptions, ResolveError, lower};
 use rbuild_frontend::parser::{self, Ast};
 
 use crate::meta::meta_from_config;
@@ -27,19 +27,27 @@ struct StoreResolver<'a> {
 /// What to tell a user whose FROM names an image the store does not have.
 pub fn missing_image_hint(reference: &str) -> String {
     format!(
-        "image {reference} is not in the store: load it with `rbuild load -i IMAGE.tar`, import a root filesystem with `rbuild import ROOTFS.tar {reference}`, or pull it with `rbuild pull {reference}`"
+        "load it with `rbuild load -i IMAGE.tar`, import a root filesystem with `rbuild import ROOTFS.tar {reference}`, or pull it with `rbuild pull {reference}`"
     )
 }
 
 impl StoreResolver<'_> {
-    fn lookup(&mut self, reference: &str) -> Result<rbuild_cache::Digest, String> {
+    fn lookup(&mut self, reference: &str) -> Result<rbuild_cache::Digest, ResolveError> {
         if let Some(id) = self.found.get(reference) {
             return Ok(*id);
         }
-        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let parsed = Reference::parse(reference).map_err(|e| ResolveError {
+            message: format!("{e}"),
+            hint: Some(
+                "an image reference looks like name[:tag], registry/name[:tag] or name@sha256:…".into(),
+            ),
+        })?;
         let id = self.store.resolve_image(reference, Some(&parsed.canonical())).map_err(|e| match e {
-            rbuild_cache::StoreError::Resolve(_) => missing_image_hint(reference),
-            other => other.to_string(),
+            rbuild_cache::StoreError::Resolve(_) => ResolveError {
+                message: format!("image {reference} is not in the store"),
+                hint: Some(missing_image_hint(reference)),
+            },
+            other => ResolveError { message: other.to_string(), hint: None },
         })?;
         self.found.insert(reference.to_string(), id);
         Ok(id)
@@ -47,9 +55,10 @@ impl StoreResolver<'_> {
 }
 
 impl BaseResolver for StoreResolver<'_> {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, String> {
+    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
         let id = self.lookup(reference)?;
-        let (_, config) = self.store.image_config(&id).map_err(|e| e.to_string())?;
+        let (_, config) =
+            self.store.image_config(&id).map_err(|e| ResolveError { message: e.to_string(), hint: None })?;
         Ok(meta_from_config(&config.config))
     }
 }
@@ -84,9 +93,25 @@ pub fn plan(store: &Store, dockerfile: &str, opts: &LowerOptions) -> Result<Plan
                 _ => {}
             }
             for image in images {
-                resolver.lookup(image).map_err(|m| FrontendError::new(m, step.span))?;
+                resolver.lookup(image).map_err(|e| not_a_stage_or_image(&graph, image, e, step.span))?;
             }
         }
     }
     Ok(Plan { ast, graph, bases: resolver.found })
+}
+
+/// A `--from` that names neither a stage nor an image in the store.
+fn not_a_stage_or_image(
+    graph: &StepGraph,
+    name: &str,
+    e: ResolveError,
+    span: rbuild_frontend::span::Span,
+) -> FrontendError {
+    let stages: Vec<&str> = graph.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    let listed = if stages.is_empty() { "none are named".to_string() } else { stages.join(", ") };
+    FrontendError::new(format!("--from={name} names no stage of this Dockerfile, and {}", e.message), span)
+        .with_hint(format!(
+            "stages in this Dockerfile: {listed}; to copy from an image, {}",
+            missing_image_hint(name)
+        ))
 }

@@ -88,8 +88,15 @@ impl Default for LowerOptions {
 /// this over its store; the frontend itself does no I/O.
 pub trait BaseResolver {
     /// The metadata of image `reference` (as written, expanded). `Err` is
-    /// a message for the user, shown at the FROM line.
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, String>;
+    /// shown to the user at the FROM line.
+    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError>;
+}
+
+/// Why a base image could not be resolved, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveError {
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 /// Variables visible to expansion: build args first, then env, later wins.
@@ -402,7 +409,11 @@ impl StageCtx<'_> {
                 ImageMeta { env: vec![("PATH".into(), DEFAULT_PATH.into())], ..Default::default() }
             }
             Base::Stage(i) => stages[*i].meta.clone(),
-            Base::Image(r) => resolver.resolve(r).map_err(|m| FrontendError::new(m, stage.span))?,
+            Base::Image(r) => resolver.resolve(r).map_err(|e| FrontendError {
+                message: e.message,
+                span: stage.span,
+                hint: e.hint,
+            })?,
         };
         // ONBUILD triggers of the base run first; they are not inherited further.
         let triggers = std::mem::take(&mut meta.onbuild);

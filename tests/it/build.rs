@@ -276,7 +276,7 @@ fn add_extracts_local_tar_archives() {
 fn from_scratch_with_copy_and_chown() {
     require!(have_root(), have_busybox());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local AS base\nFROM scratch\nCOPY --from=base /etc/passwd /etc/passwd\nCOPY --chown=app:app data /data/\n"), ("data/x", "x")]);
+    env.context("ctx", &[("Dockerfile", "FROM busybox:local AS base\nFROM scratch\nCOPY --from=base /etc/passwd /etc/group /etc/\nCOPY --chown=app:app data /data/\n"), ("data/x", "x")]);
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "ctx"]).ok();
     use std::os::unix::fs::MetadataExt;

@@ -121,7 +121,12 @@ impl Env {
         let mut out = BTreeMap::new();
         for e in walkdir(self.root.path()) {
             let rel = e.strip_prefix(self.root.path()).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with("tmp")
+            // Scratch space, private state, locks and the empty skeleton of a
+            // new store are not content.
+            let skeleton =
+                matches!(rel.as_str(), "VERSION" | "blobs" | "blobs/sha256" | "cache" | "images" | "layers");
+            if skeleton
+                || rel.starts_with("tmp")
                 || rel.starts_with("state")
                 || rel.ends_with(".lock")
                 || rel.contains("/fs/")
