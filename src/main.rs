@@ -4,6 +4,7 @@
 mod build;
 mod cli;
 mod debug;
+mod images;
 mod load;
 mod progress;
 mod report;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 use crate::report::Failure;
 
 fn main() -> ExitCode {
@@ -76,5 +77,35 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Load(args) => load::load(&open_store(&root)?, args),
         Command::Import(args) => load::import(&open_store(&root)?, args),
         Command::Debug { what } => debug::run(what),
+        Command::Images(args) => images::list(&open_store(&root)?, args),
+        Command::Tag(args) => images::tag(&open_store(&root)?, args),
+        Command::Rmi(args) => images::rmi(&open_store(&root)?, args),
+        Command::Inspect(args) => images::inspect(&open_store(&root)?, args),
+        Command::History(args) => images::history(&open_store(&root)?, args),
+        Command::Save(args) => images::save(&open_store(&root)?, args),
+        Command::Image { what } => {
+            let store = open_store(&root)?;
+            match what {
+                ImageCommand::Ls(args) => images::list(&store, args),
+                ImageCommand::Rm(args) => images::rmi(&store, args),
+                ImageCommand::Inspect(args) => images::inspect(&store, args),
+                ImageCommand::History(args) => images::history(&store, args),
+                ImageCommand::Save(args) => images::save(&store, args),
+                ImageCommand::Load(args) => load::load(&store, args),
+                ImageCommand::Import(args) => load::import(&store, args),
+                ImageCommand::Tag(args) => images::tag(&store, args),
+                ImageCommand::Prune(args) => images::prune(&store, args),
+            }
+        }
+        Command::Builder { what: BuilderCommand::Prune(args) } => {
+            images::builder_prune(&open_store(&root)?, args)
+        }
+        Command::System { what } => {
+            let store = open_store(&root)?;
+            match what {
+                SystemCommand::Df(args) => images::system_df(&store, args),
+                SystemCommand::Check => images::system_check(&store),
+            }
+        }
     }
 }
