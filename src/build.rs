@@ -205,8 +205,13 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         no_cache: args.no_cache,
         sandbox_exe: std::env::current_exe()
             .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
+        source_date_epoch: crate::load::source_date_epoch(),
         secrets: parse_secrets(&args.secret)?,
+        site_prefix: Digest::of(
+            format!("{}\0{}", context.display(), absolute(&dockerfile_path).display()).as_bytes(),
+        )
+        .hex(),
+        explain_only: args.explain,
     };
     let sink: &dyn Progress = progress.as_ref();
     let mut out = solve::build(store, &planned.graph, &ctx, &planned.bases, &opts, sink).map_err(|e| {
@@ -231,6 +236,10 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     if let Err(e) = ctx.save_cache() {
         tracing::warn!("could not save the stat cache: {e}");
     }
+    if args.explain {
+        progress.line(&format!("{} steps would run, {} are cached", out.steps_run, out.steps_cached));
+        return Ok(());
+    }
     if !args.labels.is_empty() {
         let labels = out.config.config.labels.get_or_insert_with(BTreeMap::new);
         for l in &args.labels {
@@ -253,6 +262,15 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         fs::write(f, id.to_string())
             .map_err(|e| Failure::new(format!("cannot write {}: {e}", f.display())))?;
     }
+    if let Some(f) = &args.metadata_file {
+        let meta = serde_json::json!({
+            "containerimage.config.digest": id.to_string(),
+            "image.name": tags.iter().map(|t| t.canonical()).collect::<Vec<_>>().join(","),
+            "rbuild.steps": out.steps,
+        });
+        let text = serde_json::to_string_pretty(&meta).expect("metadata serializes");
+        fs::write(f, text).map_err(|e| Failure::new(format!("cannot write {}: {e}", f.display())))?;
+    }
     progress.line(&format!("{} steps run, {} cached", out.steps_run, out.steps_cached));
     progress.finish();
     if args.quiet {
@@ -271,5 +289,15 @@ mod tests {
         assert_eq!(parse_output("out").unwrap(), Output::LocalDir("out".into()));
         assert!(parse_output("type=zip,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
+    }
+}
+
+/// `path` made absolute against the current directory (for naming the
+/// Dockerfile in a way that does not depend on where rbuild was started).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
     }
 }

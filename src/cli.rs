@@ -282,6 +282,14 @@ pub struct BuildArgs {
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
 
+    /// Write JSON about the build (image ID, each step: cached, why it ran, time, layer)
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+
+    /// Only plan: print which steps would run and why, run nothing
+    #[arg(long)]
+    pub explain: bool,
+
     /// The build context directory
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,

@@ -12,6 +12,7 @@ use rbuild_cache::archive::{self, ExportImage, ExportOptions, ImportOptions, Loa
 use rbuild_cache::config::{ImageConfig, RunConfig};
 use rbuild_cache::digest::Digest;
 use rbuild_cache::reference::Reference;
+use rbuild_cache::timefmt::Timestamp;
 use rbuild_frontend::lower::LowerOptions;
 
 use crate::build::Output;
@@ -104,7 +105,8 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
     let opts = ImportOptions {
         changes: changes_to_config(store, &args.changes)?,
         message: args.message.clone(),
-        created: rbuild_cache::timefmt::Timestamp::now(),
+        // SOURCE_DATE_EPOCH makes imports reproducible too.
+        created: source_date_epoch().map_or_else(Timestamp::now, Timestamp::from_secs),
     };
     let id = archive::import_rootfs(store, &mut reader, &opts).map_err(archive_failure)?;
     if let Some(r) = &reference {
@@ -150,10 +152,7 @@ pub fn export(
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
     let images = [ExportImage { id: *id, tags: tags.iter().map(|t| t.familiar()).collect() }];
-    let opts = ExportOptions {
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
-        ..Default::default()
-    };
+    let opts = ExportOptions { source_date_epoch: source_date_epoch(), ..Default::default() };
     match output {
         Output::DockerArchive(dest) => {
             progress.line(&format!("exporting docker archive to {}", dest.display()));
@@ -192,4 +191,9 @@ fn export_dir(view: &rbuild_cache::layer::LayerStack, dest: &PathBuf) -> Result<
     }
     fs::create_dir_all(dest).map_err(|e| Failure::new(format!("cannot create {}: {e}", dest.display())))?;
     view.export_dir(dest).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+}
+
+/// `SOURCE_DATE_EPOCH` from the environment, when set to a number.
+pub fn source_date_epoch() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok())
 }

@@ -95,6 +95,11 @@ impl Progress for Plain {
                 self.print(&format!("#{n} {}", step.title()));
                 self.print(&format!("#{n} running because: {reason}"));
             }
+            Event::WouldRun { step, reason } => {
+                let n = Self::number(&mut st, &step);
+                self.print(&format!("#{n} WOULD RUN {}", step.title()));
+                self.print(&format!("#{n} because: {reason}"));
+            }
             Event::Log { step, line } => {
                 let n = Self::number(&mut st, &step);
                 let t = st.started.get(&(step.stage, step.number)).map(|s| s.elapsed()).unwrap_or_default();
@@ -159,6 +164,9 @@ impl Progress for Live {
         match event {
             Event::Cached { step } => {
                 let _ = self.multi.println(format!(" => CACHED {}", step.title()));
+            }
+            Event::WouldRun { step, reason } => {
+                let _ = self.multi.println(format!(" => WOULD RUN {} ({reason})", step.title()));
             }
             Event::Started { step, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());

@@ -32,6 +32,7 @@ impl KeyBuilder {
     pub fn field(&mut self, name: &str, value: &str) -> &mut Self {
         self.raw(name);
         self.raw(value);
+        self.record("field", name, value.to_string());
         self
     }
 
@@ -42,7 +43,12 @@ impl KeyBuilder {
         for v in values {
             self.raw(v);
         }
+        self.record("list", name, serde_json::to_string(values).unwrap_or_default());
         self
+    }
+
+    fn record(&mut self, kind: &str, name: &str, value: String) {
+        self.inputs.push(KeyInput { kind: kind.to_string(), name: name.to_string(), value });
     }
 
     /// Something the step reads, recorded for explaining misses.

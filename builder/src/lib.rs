@@ -6,6 +6,7 @@ pub mod copy;
 pub mod dockerignore;
 pub mod error;
 pub mod exec;
+pub mod explain;
 pub mod keys;
 pub mod meta;
 pub mod plan;

@@ -27,6 +27,8 @@ pub enum Event {
     Started { step: StepId, reason: String },
     /// A step was served from the cache.
     Cached { step: StepId },
+    /// `--explain`: the step would run, for this reason.
+    WouldRun { step: StepId, reason: String },
     /// A line of a running step's output.
     Log { step: StepId, line: String },
     /// A step finished running.

@@ -15,11 +15,12 @@ use rbuild_cache::digest::Digest;
 use rbuild_cache::index::CacheRecord;
 use rbuild_cache::layer::{LayerStack, WriteOptions};
 use rbuild_cache::timefmt::Timestamp;
-use rbuild_frontend::graph::{Base, Stage, Step, StepGraph};
+use rbuild_frontend::graph::{Base, CopySource, Op, Stage, Step, StepGraph};
 
 use crate::context::BuildContext;
 use crate::error::BuildError;
 use crate::exec::{self, ExecEnv};
+use crate::explain;
 use crate::keys::KeyBuilder;
 use crate::meta::config_from_meta;
 use crate::progress::{Event, Progress, StepId};
@@ -35,6 +36,26 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Names this build's place (context + Dockerfile) for miss explanations.
+    pub site_prefix: String,
+    /// `--explain`: plan and look up every step, run none.
+    pub explain_only: bool,
+}
+
+/// What happened to one filesystem step (for `--metadata-file`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub stage: String,
+    pub step: String,
+    pub cached: bool,
+    /// Why it ran (absent when cached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    /// diffID of the layer the step produced, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<Digest>,
+    pub layer_size: u64,
 }
 
 /// What a finished stage hands to the stages after it.
@@ -62,6 +83,8 @@ pub struct BuildOutput {
     pub parent: Option<Digest>,
     pub steps_run: usize,
     pub steps_cached: usize,
+    /// Every filesystem step, in the order they finished.
+    pub steps: Vec<StepReport>,
 }
 
 /// A finished stage: its result, or why it failed.
@@ -81,6 +104,7 @@ struct Shared<'a> {
     ready: Condvar,
     cancelled: AtomicBool,
     run_count: Mutex<(usize, usize)>,
+    reports: Mutex<Vec<StepReport>>,
 }
 
 /// Builds the graph's target stage.
@@ -104,6 +128,7 @@ pub fn build(
         ready: Condvar::new(),
         cancelled: AtomicBool::new(false),
         run_count: Mutex::new((0, 0)),
+        reports: Mutex::new(Vec::new()),
     };
     std::thread::scope(|scope| {
         for stage in graph.stages.iter().filter(|s| s.needed) {
@@ -138,6 +163,7 @@ pub fn build(
     let mut out = assemble(&graph.stages[target], &result, opts)?;
     out.steps_run = run;
     out.steps_cached = cached;
+    out.steps = shared.reports.into_inner().expect("reports lock");
     Ok(out)
 }
 
@@ -173,6 +199,7 @@ fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> Result<
         parent: result.base_image,
         steps_run: 0,
         steps_cached: 0,
+        steps: Vec::new(),
     })
 }
 
@@ -244,6 +271,11 @@ impl Shared<'_> {
         // Stages this one reads from are waited for where they are read
         // (COPY --from, mounts), so independent early steps start at once.
         let mut state = self.start(stage)?;
+        let base = match &stage.base {
+            Base::Scratch => "scratch".to_string(),
+            Base::Image(r) => format!("image {r}"),
+            Base::Stage(i) => format!("stage {}", self.graph.stages[*i].label),
+        };
         let mut number = 1;
         for step in &stage.steps {
             if self.cancelled.load(Ordering::SeqCst) {
@@ -262,9 +294,24 @@ impl Shared<'_> {
             }
             number += 1;
             let id = self.step_id(stage, number, &step.text);
-            self.run_step(stage, step, &id, &mut state).map_err(|e| e.at(step.span).step(id.title()))?;
+            let situation =
+                explain::Situation { first_step: number == 2, base: &base, arg_names: &arg_names(step) };
+            self.run_step(stage, step, &id, &situation, &mut state)
+                .map_err(|e| e.at(step.span).step(id.title()))?;
         }
         Ok(state)
+    }
+
+    /// What the step reads from the context, file by file (for explaining
+    /// a miss); empty for steps that read no context files.
+    fn context_files(&self, step: &Step) -> BTreeMap<String, String> {
+        let Op::Copy(c) = &step.op else { return BTreeMap::new() };
+        if c.source != CopySource::Context {
+            return BTreeMap::new();
+        }
+        let rels: Vec<String> =
+            c.paths.iter().filter_map(|p| self.ctx.select(&p.path).ok()).flatten().collect();
+        explain::context_files(self.ctx, &rels)
     }
 
     fn run_step(
@@ -272,6 +319,7 @@ impl Shared<'_> {
         stage: &Stage,
         step: &Step,
         id: &StepId,
+        situation: &explain::Situation<'_>,
         state: &mut StageResult,
     ) -> Result<(), BuildError> {
         let env = ExecEnv {
@@ -284,18 +332,51 @@ impl Shared<'_> {
         };
         let parent_key = state.key;
         let (key, inputs) = exec::step_key(&env, stage, step, &parent_key)?;
+        let site = explain::site_id(&self.opts.site_prefix, &stage.label, id.number);
+        let previous = explain::load_site(self.store, &site);
+        let remember = |inputs: &[rbuild_cache::index::KeyInput]| {
+            let record = explain::SiteRecord {
+                key: Some(key),
+                inputs: inputs.to_vec(),
+                files: self.context_files(step),
+            };
+            explain::save_site(self.store, &site, &record);
+            record
+        };
         let cached = if self.opts.no_cache { None } else { self.store.cache_lookup(&key)? };
-        let (layer, created) = match cached {
+        let t0 = Instant::now();
+        let (layer, created, reason) = match cached {
             Some(record) => {
                 self.progress.event(Event::Cached { step: id.clone() });
                 self.run_count.lock().expect("count lock").1 += 1;
-                (record.layer, record.created)
+                if previous.as_ref().and_then(|p| p.key) != Some(key) {
+                    remember(&inputs);
+                }
+                (record.layer, record.created, None)
             }
             None => {
-                let reason =
-                    if self.opts.no_cache { "--no-cache".to_string() } else { "no cache entry".to_string() };
-                self.progress.event(Event::Started { step: id.clone(), reason });
-                let t0 = Instant::now();
+                let now_site = if self.opts.explain_only {
+                    explain::SiteRecord {
+                        key: Some(key),
+                        inputs: inputs.clone(),
+                        files: self.context_files(step),
+                    }
+                } else {
+                    remember(&inputs)
+                };
+                let reason = if self.opts.no_cache {
+                    "--no-cache".to_string()
+                } else {
+                    explain::explain(previous.as_ref(), &now_site, situation)
+                };
+                if self.opts.explain_only {
+                    self.progress.event(Event::WouldRun { step: id.clone(), reason: reason.clone() });
+                    self.run_count.lock().expect("count lock").0 += 1;
+                    state.key = key;
+                    self.report(stage, step, false, Some(reason), t0, None);
+                    return Ok(());
+                }
+                self.progress.event(Event::Started { step: id.clone(), reason: reason.clone() });
                 let lowers = self.snapshot_dirs(&state.layers)?;
                 let upper = match exec::execute(&env, step, &lowers, id, self.progress) {
                     Ok(u) => u,
@@ -328,9 +409,10 @@ impl Shared<'_> {
                 self.store.cache_insert(&record)?;
                 self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
                 self.run_count.lock().expect("count lock").0 += 1;
-                (record.layer, now)
+                (record.layer, now, Some(reason))
             }
         };
+        self.report(stage, step, reason.is_none(), reason, t0, layer);
         state.key = key;
         if let Some(l) = layer {
             state.layers.push(l);
@@ -344,6 +426,27 @@ impl Shared<'_> {
             ..Default::default()
         });
         Ok(())
+    }
+
+    fn report(
+        &self,
+        stage: &Stage,
+        step: &Step,
+        cached: bool,
+        reason: Option<String>,
+        t0: Instant,
+        layer: Option<Digest>,
+    ) {
+        let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
+        self.reports.lock().expect("reports lock").push(StepReport {
+            stage: stage.label.clone(),
+            step: step.text.clone(),
+            cached,
+            reason,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            layer,
+            layer_size,
+        });
     }
 
     /// The snapshot dirs of a layer chain, top first.
@@ -375,4 +478,13 @@ pub fn view_of(store: &Store, layers: &[Digest]) -> Result<LayerStack, BuildErro
         .map(|d| Ok(store.require_layer(d)?.fs_path()))
         .collect::<Result<Vec<_>, BuildError>>()?;
     Ok(LayerStack::new(dirs, store.overlay_xattrs()))
+}
+
+/// Names of the build args a RUN step sees (to tell "build arg X changed"
+/// from "ENV X changed").
+fn arg_names(step: &Step) -> Vec<String> {
+    match &step.op {
+        Op::Run(r) => r.args.iter().map(|(k, _)| k.clone()).collect(),
+        _ => Vec::new(),
+    }
 }

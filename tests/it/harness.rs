@@ -90,9 +90,15 @@ impl Env {
     }
 
     pub fn rbuild_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        self.rbuild_with(args, stdin, &[])
+    }
+
+    /// Runs rbuild with extra environment variables.
+    pub fn rbuild_with(&self, args: &[&str], stdin: Option<&[u8]>, vars: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(RBUILD);
         cmd.arg("--root").arg(self.root.path()).args(args).current_dir(self.work.path());
         cmd.env_remove("SOURCE_DATE_EPOCH");
+        cmd.envs(vars.iter().copied());
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start rbuild");

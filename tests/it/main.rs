@@ -2,5 +2,7 @@
 
 mod bad_input;
 mod build;
+mod explain;
 mod harness;
 mod interop;
+mod reproducible;
