@@ -279,6 +279,16 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `path` made absolute against the current directory (for naming the
+/// Dockerfile in a way that does not depend on where rbuild was started).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,15 +299,5 @@ mod tests {
         assert_eq!(parse_output("out").unwrap(), Output::LocalDir("out".into()));
         assert!(parse_output("type=zip,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
-    }
-}
-
-/// `path` made absolute against the current directory (for naming the
-/// Dockerfile in a way that does not depend on where rbuild was started).
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
     }
 }
