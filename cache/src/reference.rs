@@ -141,6 +141,11 @@ impl Reference {
         match self.repository.strip_prefix(OFFICIAL_NAMESPACE) {
             // `library/a/b` is not an official image name; keep the namespace.
             Some(official) if !official.contains('/') => official.to_string(),
+            // A first component that looks like a host (`l.i/b`,
+            // `localhost/app`) would read back as a registry: keep the
+            // registry so the short form names the same image. (Docker
+            // drops it here and so prints names that mean something else.)
+            _ if self.repository.split('/').next().is_some_and(looks_like_registry) => self.name(),
             _ => self.repository.clone(),
         }
     }
@@ -278,9 +283,12 @@ fn split_registry(input: &str) -> (Option<&str>, &str) {
         // Docker Hub name; reading it as `host:port` would be ambiguous.
         return (None, input);
     };
-    let is_registry =
-        first == "localhost" || first.contains(['.', ':']) || first.chars().any(|c| c.is_uppercase());
-    if is_registry { (Some(first), rest) } else { (None, input) }
+    if looks_like_registry(first) { (Some(first), rest) } else { (None, input) }
+}
+
+/// Whether a first path component is read as a registry host.
+fn looks_like_registry(first: &str) -> bool {
+    first == "localhost" || first.contains(['.', ':']) || first.chars().any(|c| c.is_uppercase())
 }
 
 fn validate_registry(registry: &str) -> Result<(), ReferenceErrorReason> {

@@ -276,3 +276,17 @@ fn docker_images_reference_filter() {
         assert_eq!(matches_reference_filter(pattern, r), expected, "{pattern:?} vs {r}");
     }
 }
+
+/// Found by the `reference` fuzz target: the short form of a Docker Hub
+/// repository whose first component looks like a host must keep the
+/// registry, or it would name another image.
+#[test]
+fn familiar_form_keeps_docker_io_before_host_like_namespaces() {
+    for input in ["docker.io/l.i/b", "docker.io/localhost/app", "index.docker.io/my.org/app:v1"] {
+        let r = Reference::parse(input).unwrap();
+        let back = Reference::parse(&r.familiar()).unwrap();
+        assert_eq!(back, r, "{input} -> {}", r.familiar());
+    }
+    assert_eq!(Reference::parse("docker.io/l.i/b").unwrap().familiar(), "docker.io/l.i/b:latest");
+    assert_eq!(Reference::parse("user/app").unwrap().familiar(), "user/app:latest");
+}
