@@ -1,0 +1,344 @@
+//! Garbage collection and pruning: removing images nobody named, build
+//! cache nobody needs, and then every layer and blob nothing references.
+//!
+//! What keeps a layer: being in the `rootfs` of any image record (tagged or
+//! not), or being the result of a build cache entry still in the index. What
+//! keeps a blob: being the config of an image record (the store keeps no
+//! other blobs). Everything else is garbage.
+//!
+//! Builds, loads and imports hold the store's gc lock shared for their whole
+//! run, because layers they have made belong to no image until they finish.
+//! Collection takes the lock exclusively, so it waits for them and they wait
+//! for it: it never sees a half-made image.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+use crate::digest::Digest;
+use crate::index::CacheRecord;
+use crate::store::{Result, Store, StoreError, remove_tree};
+use crate::usage::{Catalog, CatalogImage, LayerSizes, directory_size, forget_layer_size};
+
+/// Proof that this process holds the gc lock exclusively.
+#[derive(Debug)]
+pub struct ExclusiveGcLock {
+    _file: File,
+}
+
+/// Waits until no build, load or import is running, then holds them off.
+pub fn lock_exclusive(store: &Store) -> Result<ExclusiveGcLock> {
+    Ok(ExclusiveGcLock { _file: store.gc_guard(true)? })
+}
+
+/// Like [`lock_exclusive`] but gives up at once (`None`) when something is
+/// running, for commands that collect garbage only as a courtesy (`rmi`).
+pub fn try_lock_exclusive(store: &Store) -> Result<Option<ExclusiveGcLock>> {
+    // The same file `Store::gc_guard` locks; std has no non-blocking
+    // variant of that call, so open it here.
+    let path = store.root().join("gc.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io { action: "open lock", path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(ExclusiveGcLock { _file: file })),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { action: "lock", path, source }),
+    }
+}
+
+/// A layer garbage collection deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedLayer {
+    pub diff_id: Digest,
+    /// Its size as Docker reports it.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed_layers: Vec<RemovedLayer>,
+    pub removed_blobs: Vec<Digest>,
+}
+
+impl GcReport {
+    /// Bytes freed, in the measure `docker images` uses for sizes.
+    pub fn reclaimed(&self) -> u64 {
+        self.removed_layers.iter().map(|l| l.size).sum()
+    }
+}
+
+/// Deletes every layer and blob nothing references (see the module docs).
+pub fn collect_garbage(store: &Store, _lock: &ExclusiveGcLock) -> Result<GcReport> {
+    let catalog = Catalog::read(store)?;
+    let mut live_layers = catalog.layers_of_all_images();
+    live_layers.extend(store.cache_entries()?.into_iter().filter_map(|e| e.layer));
+    let mut live_blobs: BTreeSet<Digest> = catalog.images.iter().map(|i| i.id()).collect();
+    // A record whose config cannot be read still owns its config blob.
+    live_blobs.extend(catalog.broken.iter().map(|(id, _)| *id));
+
+    let mut report = GcReport::default();
+    let mut sizes = LayerSizes::new(store);
+    for layer in store.list_layers()? {
+        let diff_id = layer.meta.diff_id;
+        if live_layers.contains(&diff_id) {
+            continue;
+        }
+        let size = sizes.layer(&diff_id);
+        store.remove_layer(&diff_id)?;
+        forget_layer_size(store, &diff_id);
+        report.removed_layers.push(RemovedLayer { diff_id, size });
+    }
+    for blob in store.list_blobs()? {
+        if !live_blobs.contains(&blob) {
+            store.remove_blob(&blob)?;
+            report.removed_blobs.push(blob);
+        }
+    }
+    Ok(report)
+}
+
+/// An image `image prune` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedImage {
+    pub id: Digest,
+}
+
+/// Removes dangling images (untagged, and no image built on them), or with
+/// `all` every untagged image, among those `selected` accepts. Removing a
+/// dangling image can leave its untagged base dangling; that goes too, as
+/// with `docker image prune`. Layers are left for [`collect_garbage`].
+pub fn prune_images(
+    store: &Store,
+    _lock: &ExclusiveGcLock,
+    all: bool,
+    selected: &dyn Fn(&CatalogImage) -> bool,
+) -> Result<Vec<PrunedImage>> {
+    let mut pruned = Vec::new();
+    loop {
+        let catalog = Catalog::read(store)?;
+        let doomed: Vec<Digest> = catalog
+            .images
+            .iter()
+            .filter(|i| !i.is_tagged() && (all || catalog.is_dangling(&i.id())) && selected(i))
+            .map(CatalogImage::id)
+            .collect();
+        let mut removed_any = false;
+        for id in doomed {
+            if remove_if_untagged(store, &id)? {
+                pruned.push(PrunedImage { id });
+                removed_any = true;
+            }
+        }
+        if all || !removed_any {
+            return Ok(pruned);
+        }
+    }
+}
+
+/// Removes an image unless a tag points at it, checking under the tag lock
+/// so a concurrent `rbuild tag` cannot lose its image.
+pub fn remove_if_untagged(store: &Store, id: &Digest) -> Result<bool> {
+    store
+        .update_refs(|refs| if refs.tags_of(id).is_empty() { Some(store.remove_image(id)) } else { None })?
+        .map_or(Ok(false), |removed| removed.map(|()| true))
+}
+
+/// One thing the build cache holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheItemKind {
+    /// An entry of the cache index: a step's result.
+    Step(CacheRecord),
+    /// A `RUN --mount=type=cache` directory (`state/cache-mounts/<hex>`).
+    Mount(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheItem {
+    pub kind: CacheItemKind,
+    /// Seconds since the epoch: when the entry was made or, as far as the
+    /// file system's access times tell, last read.
+    pub last_used: i64,
+    pub created: i64,
+    /// The step's layer (or the mount's content) size as Docker measures.
+    pub size: u64,
+    /// The step's layer is also part of an image, so removing the entry
+    /// frees nothing (Docker's "shared").
+    pub shared: bool,
+    /// Kept by `builder prune` without `--all`: its layer is part of a
+    /// tagged image, so the next build of that image needs it.
+    pub in_use: bool,
+}
+
+impl CacheItem {
+    /// A short identifier for listings: the key's hex, or the mount's name.
+    pub fn id(&self) -> String {
+        match &self.kind {
+            CacheItemKind::Step(record) => record.key.hex(),
+            CacheItemKind::Mount(path) => {
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match &self.kind {
+            CacheItemKind::Step(record) => record.description.clone(),
+            CacheItemKind::Mount(_) => "cache mount".to_string(),
+        }
+    }
+
+    fn layer(&self) -> Option<Digest> {
+        match &self.kind {
+            CacheItemKind::Step(record) => record.layer,
+            CacheItemKind::Mount(_) => None,
+        }
+    }
+}
+
+fn cache_mounts_dir(store: &Store) -> PathBuf {
+    store.state_path("cache-mounts")
+}
+
+/// Every cache entry and cache mount, most recently used first.
+pub fn cache_items(store: &Store, catalog: &Catalog, sizes: &mut LayerSizes<'_>) -> Result<Vec<CacheItem>> {
+    let image_layers = catalog.layers_of_all_images();
+    let tagged_layers = catalog.layers_of_tagged_images();
+    let mut items = Vec::new();
+    for record in store.cache_entries()? {
+        let path = store.root().join("cache").join(format!("{}.json", record.key.hex()));
+        let last_used = record.created.max(file_used_time(&path));
+        let (size, shared, in_use) = match &record.layer {
+            Some(layer) => (sizes.layer(layer), image_layers.contains(layer), tagged_layers.contains(layer)),
+            None => (0, false, false),
+        };
+        items.push(CacheItem {
+            created: record.created,
+            kind: CacheItemKind::Step(record),
+            last_used,
+            size,
+            shared,
+            in_use,
+        });
+    }
+    if let Ok(entries) = fs::read_dir(cache_mounts_dir(store)) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let created = entry.metadata().ok().and_then(|m| m.created().ok()).map_or(0, secs_since_epoch);
+            items.push(CacheItem {
+                last_used: file_used_time(&path).max(created),
+                created,
+                size: directory_size(&path),
+                kind: CacheItemKind::Mount(path),
+                shared: false,
+                in_use: false,
+            });
+        }
+    }
+    items.sort_by(|a, b| b.last_used.cmp(&a.last_used).then_with(|| a.id().cmp(&b.id())));
+    Ok(items)
+}
+
+fn secs_since_epoch(t: std::time::SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The later of a path's access and modification times.
+fn file_used_time(path: &std::path::Path) -> i64 {
+    fs::metadata(path).map_or(0, |m| {
+        let modified = m.modified().map_or(0, secs_since_epoch);
+        let accessed = m.accessed().map_or(0, secs_since_epoch);
+        modified.max(accessed)
+    })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CachePruneOptions {
+    /// Remove entries tagged images use too (`--all`).
+    pub all: bool,
+    /// Only entries last used before this time (seconds since the epoch).
+    pub unused_since: Option<i64>,
+    /// Keep the most recently used entries up to this many bytes.
+    pub keep_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CachePruneReport {
+    pub removed: Vec<CacheItem>,
+}
+
+impl CachePruneReport {
+    /// Bytes the removed entries held that no image shares.
+    pub fn reclaimed(&self) -> u64 {
+        let mut seen = BTreeSet::new();
+        self.removed
+            .iter()
+            .filter(|i| !i.shared && i.layer().is_none_or(|l| seen.insert(l)))
+            .map(|i| i.size)
+            .sum()
+    }
+}
+
+/// Removes build cache entries and cache mounts as `docker builder prune`
+/// does: without `all` only those no tagged image needs; `unused_since`
+/// spares what was used later; `keep_bytes` spares the most recently used
+/// up to that much storage. Layers are left for [`collect_garbage`].
+pub fn prune_cache(
+    store: &Store,
+    _lock: &ExclusiveGcLock,
+    opts: &CachePruneOptions,
+) -> Result<CachePruneReport> {
+    let catalog = Catalog::read(store)?;
+    let mut sizes = LayerSizes::new(store);
+    let items = cache_items(store, &catalog, &mut sizes)?;
+
+    // Storage the cache holds: each unshared layer once, plus mounts.
+    let mut holders: BTreeMap<Digest, usize> = BTreeMap::new();
+    for item in &items {
+        if let Some(layer) = item.layer() {
+            *holders.entry(layer).or_default() += 1;
+        }
+    }
+    let charge = |item: &CacheItem| if item.shared { 0 } else { item.size };
+    let mut counted = BTreeSet::new();
+    let mut total: u64 =
+        items.iter().filter(|i| i.layer().is_none_or(|l| counted.insert(l))).map(|i| charge(i)).sum();
+
+    let mut report = CachePruneReport::default();
+    // Least recently used first, so keep-storage spares the newest.
+    for item in items.iter().rev() {
+        let candidate = (opts.all || !item.in_use) && opts.unused_since.is_none_or(|t| item.last_used < t);
+        if !candidate {
+            continue;
+        }
+        if let Some(keep) = opts.keep_bytes
+            && total <= keep
+        {
+            break;
+        }
+        match &item.kind {
+            CacheItemKind::Step(record) => store.cache_remove(&record.key)?,
+            CacheItemKind::Mount(path) => remove_tree(path).map_err(|source| StoreError::Io {
+                action: "remove",
+                path: path.clone(),
+                source,
+            })?,
+        }
+        match item.layer() {
+            Some(layer) => {
+                let left = holders.entry(layer).or_default();
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    total = total.saturating_sub(charge(item));
+                }
+            }
+            None => total = total.saturating_sub(charge(item)),
+        }
+        report.removed.push(item.clone());
+    }
+    Ok(report)
+}

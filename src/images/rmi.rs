@@ -1,0 +1,177 @@
+//! `rbuild rmi` / `rbuild image rm`, with Docker's rules:
+//!
+//! * By tag, when the image has other tags: only that tag goes ("Untagged").
+//! * By tag, when it is the image's last tag, or by ID: the tags go and the
+//!   image is deleted, then each untagged base image that nothing else is
+//!   built on (unless `--no-prune`), then the layers no image or build
+//!   cache entry uses any more.
+//! * Refused without `-f`: deleting by ID an image with several tags, and
+//!   deleting an image some tagged image was built on.
+
+use std::collections::BTreeSet;
+
+use rbuild_cache::Store;
+use rbuild_cache::digest::{Digest, Hasher};
+use rbuild_cache::gc;
+use rbuild_cache::usage::Catalog;
+
+use super::table::short_id;
+use super::{familiar, parse_reference, resolve_image};
+use crate::cli::RmiArgs;
+use crate::report::Failure;
+
+pub fn rmi(store: &Store, args: RmiArgs) -> Result<(), Failure> {
+    let mut failures = Vec::new();
+    let mut deleted_layers_of: Vec<Vec<Digest>> = Vec::new();
+    for query in &args.images {
+        match remove_one(store, query, &args) {
+            Ok(deleted) => deleted_layers_of.extend(deleted),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    if !deleted_layers_of.is_empty() {
+        print_collected_layers(store, &deleted_layers_of)?;
+    }
+    // Like docker: report every failure, fail if any.
+    let last = failures.pop();
+    for failure in failures {
+        eprintln!("error: {}", failure.message);
+    }
+    last.map_or(Ok(()), Err)
+}
+
+/// Removes what one argument names; returns the layer lists of the images
+/// it deleted (for reporting the layers garbage collection then frees).
+fn remove_one(store: &Store, query: &str, args: &RmiArgs) -> Result<Vec<Vec<Digest>>, Failure> {
+    let id = resolve_image(store, query)?;
+    let catalog = Catalog::read(store)?;
+    let tags = catalog.get(&id).map(|i| i.tags.clone()).unwrap_or_default();
+    let named_tag = parse_reference(query).ok().map(|r| r.canonical()).filter(|t| tags.contains(t));
+
+    if let Some(tag) = &named_tag
+        && tags.len() > 1
+    {
+        untag(store, tag, &id)?;
+        println!("Untagged: {}", familiar(tag));
+        return Ok(Vec::new());
+    }
+    if !args.force {
+        if named_tag.is_none() && tags.len() > 1 {
+            return Err(conflict(&id, "image is referenced in multiple repositories")
+                .hint(format!("it is tagged {}; remove those tags, or pass -f", tag_list(&tags))));
+        }
+        if catalog.has_tagged_descendant(&id) {
+            let children: Vec<String> = catalog
+                .images
+                .iter()
+                .filter(|i| i.is_tagged() && i.record.parent == Some(id))
+                .flat_map(|i| i.tags.iter().map(|t| familiar(t)))
+                .collect();
+            let users =
+                if children.is_empty() { String::new() } else { format!(" ({})", children.join(", ")) };
+            return Err(conflict(&id, &format!("image has dependent child images{users}"))
+                .hint("remove the images built on it first, or pass -f (their layers are kept)"));
+        }
+    }
+    let mut deleted = vec![delete_image(store, &id, &tags)?];
+    if !args.no_prune {
+        let mut parent = catalog.get(&id).and_then(|i| i.record.parent);
+        while let Some(candidate) = parent {
+            let catalog = Catalog::read(store)?;
+            let Some(image) = catalog.get(&candidate) else { break };
+            if image.is_tagged() || !catalog.children(&candidate).is_empty() {
+                break;
+            }
+            parent = image.record.parent;
+            deleted.push(delete_image(store, &candidate, &[])?);
+        }
+    }
+    Ok(deleted)
+}
+
+fn conflict(id: &Digest, why: &str) -> Failure {
+    Failure::new(format!("conflict: unable to delete {} (must be forced) - {why}", short_id(&id.to_string())))
+}
+
+fn tag_list(tags: &[String]) -> String {
+    tags.iter().map(|t| familiar(t)).collect::<Vec<_>>().join(", ")
+}
+
+/// Removes one tag, if it still points at `id`.
+fn untag(store: &Store, tag: &str, id: &Digest) -> Result<(), Failure> {
+    store.update_refs(|refs| {
+        if refs.refs.get(tag) == Some(id) {
+            refs.refs.remove(tag);
+        }
+    })?;
+    Ok(())
+}
+
+/// Drops the image's tags and the image, printing what went; returns its layers.
+fn delete_image(store: &Store, id: &Digest, tags: &[String]) -> Result<Vec<Digest>, Failure> {
+    let layers = store.image_config(id).map(|(_, c)| c.rootfs.diff_ids).unwrap_or_default();
+    let removed_tags = store.update_refs(|refs| {
+        let mine = refs.tags_of(id);
+        for tag in &mine {
+            refs.refs.remove(tag);
+        }
+        mine
+    })?;
+    for tag in tags.iter().filter(|t| removed_tags.contains(t)) {
+        println!("Untagged: {}", familiar(tag));
+    }
+    store.remove_image(id)?;
+    println!("Deleted: {id}");
+    Ok(layers)
+}
+
+/// Collects garbage if no build is running (otherwise `image prune` will),
+/// and prints the deleted images' layers that went, by chain ID as docker
+/// prints them, top layer first.
+fn print_collected_layers(store: &Store, deleted_layers_of: &[Vec<Digest>]) -> Result<(), Failure> {
+    let Some(lock) = gc::try_lock_exclusive(store)? else { return Ok(()) };
+    let report = gc::collect_garbage(store, &lock)?;
+    let removed: BTreeSet<Digest> = report.removed_layers.iter().map(|l| l.diff_id).collect();
+    let mut printed = BTreeSet::new();
+    for layers in deleted_layers_of {
+        let chain = chain_ids(layers);
+        for (diff_id, chain_id) in layers.iter().zip(chain).rev() {
+            if removed.contains(diff_id) && printed.insert(*diff_id) {
+                println!("Deleted: {chain_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Docker's chain IDs: the first layer's is its diffID, each next one
+/// sha256 of "<previous chain ID> <diffID>".
+pub(crate) fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for diff_id in diff_ids {
+        let next = match out.last() {
+            None => *diff_id,
+            Some(previous) => {
+                let mut hasher = Hasher::new();
+                hasher.update(format!("{previous} {diff_id}").as_bytes());
+                hasher.finish()
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let chain = chain_ids(&[a, b]);
+        assert_eq!(chain[0], a);
+        assert_eq!(chain[1], Digest::of(format!("{a} {b}").as_bytes()));
+    }
+}
