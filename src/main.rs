@@ -27,8 +27,16 @@ fn main() -> ExitCode {
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     let cli = Cli::parse_from(cli::with_default_subcommand(args));
+    handle_interrupts();
     init_logging(&cli.log_level);
-    match run(cli) {
+    let result = run(cli);
+    if let Some(code) = interrupted() {
+        // The interrupt handler is cleaning up and will exit; a failure the
+        // interruption caused is not the user's error.
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        return ExitCode::from(code);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
@@ -108,4 +116,40 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
     }
+}
+/// 128 + the signal that interrupted us, or 0.
+static INTERRUPTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+fn interrupted() -> Option<u8> {
+    match INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        code => Some(code),
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: stop running steps, remove this process's
+/// scratch space, and exit with 128 + the signal number, as a shell would
+/// report. Nothing half-written is visible in the store: every commit is a
+/// rename, and a step that did not finish never got one.
+fn handle_interrupts() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    // Blocked here, so every thread started later has them blocked and only
+    // the waiting thread below receives them. Child processes start with a
+    // clean mask (std::process::Command resets it).
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        if let Ok(signal) = set.wait() {
+            INTERRUPTED.store(128 + signal as u8, std::sync::atomic::Ordering::SeqCst);
+            rbuild_builder::sandbox::kill_running();
+            rbuild_cache::store::remove_own_scratch();
+            eprintln!("rbuild: interrupted by {signal}; the store is unchanged by the unfinished work");
+            std::process::exit(128 + signal as i32);
+        }
+    });
 }

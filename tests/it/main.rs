@@ -5,4 +5,5 @@ mod build;
 mod explain;
 mod harness;
 mod interop;
+mod interrupt;
 mod reproducible;

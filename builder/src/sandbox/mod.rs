@@ -66,6 +66,20 @@ pub struct RunOutcome {
 
 const TAIL_LINES: usize = 20;
 
+/// Sandbox helpers running now, so an interrupted build can stop them.
+static LIVE_HELPERS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every running sandbox helper. Each is PID 1's parent of its step's
+/// PID namespace, so the step's processes die with it and its mounts go
+/// with its mount namespace.
+pub fn kill_running() {
+    let pids = LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for pid in pids {
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// Runs the sandbox helper `exe` (normally rbuild itself).
 pub fn run(
     store: &Store,
@@ -132,6 +146,8 @@ pub fn run(
         .env_clear()
         .spawn()
         .map_err(io_err(format!("start sandbox helper {}", exe.display())))?;
+    let pid = child.id();
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     let mut tail: Vec<String> = Vec::new();
     for line in BufReader::new(reader).split(b'\n') {
         let line = line.map_err(io_err("read step output"))?;
@@ -142,7 +158,9 @@ pub fn run(
         }
         tail.push(text);
     }
-    let helper_status = child.wait().map_err(io_err("wait for sandbox helper"))?;
+    let helper_status = child.wait();
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
+    let helper_status = helper_status.map_err(io_err("wait for sandbox helper"))?;
     let status: SandboxStatus = match fs::read(&spec.status_file) {
         Ok(bytes) => {
             serde_json::from_slice(&bytes).map_err(|e| SandboxError::Setup(format!("bad status: {e}")))?

@@ -161,14 +161,30 @@ impl Scratch {
         let lock_path = dir.with_extension("lock");
         let lock = File::create(&lock_path).ctx("create", &lock_path)?;
         lock.lock_shared().ctx("lock", &lock_path)?;
+        LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).push(dir.clone());
         Ok(Scratch { dir, _lock: lock })
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| d != &self.dir);
         let _ = remove_tree(&self.dir);
         let _ = fs::remove_file(self.dir.with_extension("lock"));
+    }
+}
+
+/// Scratch dirs of stores open in this process, so an interrupted process
+/// can clean up on its way out (destructors do not run on `exit`).
+static LIVE_SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes this process's scratch dirs. For a signal handler about to exit;
+/// anything it misses is removed by the next process that opens the store.
+pub fn remove_own_scratch() {
+    let dirs = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for dir in dirs {
+        let _ = remove_tree(&dir);
+        let _ = fs::remove_file(dir.with_extension("lock"));
     }
 }
 
