@@ -150,23 +150,30 @@ impl BuildContext {
     pub fn select(&self, source: &str) -> Result<Vec<String>, ContextError> {
         let cleaned = clean_relative(source).ok_or_else(|| ContextError::Outside(source.to_string()))?;
         if !has_wildcards(&cleaned) {
+            let cleaned = crate::pathmatch::unescape(&cleaned);
             let resolved = self.resolve_links(&cleaned, source)?;
             if resolved.is_empty() || self.entries.contains_key(&resolved) {
                 return Ok(vec![resolved]);
             }
             return Err(ContextError::NotFound(source.to_string()));
         }
-        let matcher = globset::GlobBuilder::new(&cleaned)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| ContextError::Pattern(source.to_string(), e.to_string()))?
-            .compile_matcher();
-        let depth = cleaned.split('/').count();
+        // Go's filepath.Match, one component at a time (Docker's rules).
+        let parts: Vec<&str> = cleaned.split('/').collect();
+        for part in &parts {
+            crate::pathmatch::matches(part, "")
+                .map_err(|e| ContextError::Pattern(source.to_string(), e.to_string()))?;
+        }
         let found: Vec<String> = self
             .entries
             .keys()
-            .filter(|p| p.split('/').count() == depth && matcher.is_match(p.as_str()))
+            .filter(|p| {
+                let names: Vec<&str> = p.split('/').collect();
+                names.len() == parts.len()
+                    && parts
+                        .iter()
+                        .zip(&names)
+                        .all(|(pat, name)| crate::pathmatch::matches(pat, name).unwrap_or(false))
+            })
             .cloned()
             .collect();
         if found.is_empty() {
@@ -386,7 +393,7 @@ pub fn clean_relative(p: &str) -> Option<String> {
 }
 
 pub fn has_wildcards(p: &str) -> bool {
-    p.contains(['*', '?', '['])
+    crate::pathmatch::has_wildcards(p)
 }
 
 #[cfg(test)]
@@ -435,6 +442,11 @@ mod tests {
         assert!(matches!(ctx.select("../etc/passwd"), Err(ContextError::Outside(_))));
         assert!(matches!(ctx.select("missing"), Err(ContextError::NotFound(_))));
         assert!(matches!(ctx.select("*.rs"), Err(ContextError::NoMatch(_))));
+        // Wildcards in directory components, Go's rules (no `{a,b}`).
+        assert_eq!(ctx.select("s*/*.txt").unwrap(), vec!["src/x.txt"]);
+        assert_eq!(ctx.select("[ab].txt").unwrap(), vec!["a.txt", "b.txt"]);
+        assert!(matches!(ctx.select("{a,b}.txt"), Err(ContextError::NotFound(_))));
+        assert!(matches!(ctx.select("[a.txt"), Err(ContextError::Pattern(..))));
     }
 
     #[test]

@@ -16,7 +16,12 @@ use nix::unistd::{Gid, Uid, fchownat};
 
 use rbuild_cache::layer::LayerStack;
 
+use rbuild_frontend::filemode::apply_symbolic;
+use rbuild_frontend::graph::FileMode;
+
 use crate::context::{BuildContext, EntryKind};
+use crate::dockerignore::DockerIgnore;
+use crate::pathmatch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -153,7 +158,9 @@ pub fn items_from_layers(view: &LayerStack, paths: &[String]) -> Result<Vec<SrcI
             });
             Ok(())
         })?;
-        let name = root.rsplit('/').next().unwrap_or("").to_string();
+        // Copied into a directory, the item keeps the name it was asked by,
+        // even when that name is a symlink to something else.
+        let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
         items.push(SrcItem { name, entries });
     }
     Ok(items)
@@ -203,7 +210,7 @@ pub struct Writer<'a> {
     /// Owner for new files and dirs; None keeps each entry's own.
     pub owner: Option<(u32, u32)>,
     /// Mode override for copied entries (`--chmod`).
-    pub chmod: Option<u32>,
+    pub chmod: Option<FileMode>,
     resolved_dirs: HashMap<String, String>,
 }
 
@@ -347,10 +354,7 @@ impl<'a> Writer<'a> {
         let resolved = format!("{}/{name}", parent.trim_end_matches('/'));
         let up = self.upper_path(&resolved);
         let (uid, gid) = self.owner.unwrap_or((e.uid, e.gid));
-        let mode = match self.chmod {
-            Some(m) => (e.mode & !0o7777) | m,
-            None => e.mode,
-        };
+        let mode = apply_chmod(self.chmod.as_ref(), e.mode, e.kind == EntryKind::Dir);
         match e.kind {
             EntryKind::Dir => {
                 match fs::symlink_metadata(&up) {
@@ -393,7 +397,8 @@ impl<'a> Writer<'a> {
         remove_existing(&up)?;
         fs::write(&up, content).map_err(io_err("write", &up))?;
         let (uid, gid) = self.owner.unwrap_or((0, 0));
-        set_meta(&up, 0o100000 | self.chmod.unwrap_or(mode), uid, gid, now(), false)
+        let mode = apply_chmod(self.chmod.as_ref(), 0o100000 | mode, false);
+        set_meta(&up, mode, uid, gid, now(), false)
     }
 }
 
@@ -484,15 +489,59 @@ fn set_meta(
     set_times(p, mtime, is_link)
 }
 
-/// Checks that `file` is a tar archive (plain or compressed) for ADD.
-pub fn looks_like_archive(file: &Path) -> bool {
-    let Ok(f) = File::open(file) else { return false };
-    let Ok(mut r) = rbuild_cache::compress::decompress_auto(f) else { return false };
-    let mut block = [0u8; 512];
-    if io::Read::read_exact(&mut r, &mut block).is_err() {
-        return false;
+/// `--chmod` applied to one entry's mode (type bits kept).
+pub fn apply_chmod(chmod: Option<&FileMode>, mode: u32, is_dir: bool) -> u32 {
+    match chmod {
+        None => mode,
+        Some(FileMode::Octal(m)) => (mode & !0o7777) | m,
+        Some(FileMode::Symbolic(spec)) => apply_symbolic(spec, mode, is_dir),
     }
-    // ustar magic, or a valid old-style header checksum.
+}
+
+/// Opens `file` as a tar stream if it is a tar archive, plain or gzip,
+/// bzip2, xz or zstd compressed, recognised by content as Docker does for
+/// ADD. `Ok(None)`: not an archive (it is copied as a file).
+pub fn open_archive(file: &Path) -> io::Result<Option<Box<dyn io::Read>>> {
+    let open = || -> io::Result<Box<dyn io::Read>> {
+        let f = io::BufReader::new(File::open(file)?);
+        let mut head = [0u8; 6];
+        let n = {
+            let mut probe = File::open(file)?;
+            read_up_to(&mut probe, &mut head)?
+        };
+        use rbuild_cache::compress::Compression;
+        Ok(match Compression::sniff(&head[..n]) {
+            Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
+            Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(f)),
+            _ => rbuild_cache::compress::decompress_auto(f)?,
+        })
+    };
+    let mut probe = match open() {
+        Ok(r) => r,
+        Err(_) => return Ok(None),
+    };
+    let mut block = [0u8; 512];
+    match read_up_to(&mut probe, &mut block) {
+        Ok(512) if is_tar_header(&block) => Ok(Some(open()?)),
+        _ => Ok(None),
+    }
+}
+
+fn read_up_to(r: &mut dyn io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// ustar magic, or a valid old-style header checksum.
+fn is_tar_header(block: &[u8; 512]) -> bool {
     if &block[257..262] == b"ustar" {
         return true;
     }
@@ -502,4 +551,97 @@ pub fn looks_like_archive(file: &Path) -> bool {
     let sum: u64 =
         block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u64::from(*b) }).sum();
     stored == Some(sum) && block[0] != 0
+}
+
+/// Checks that `file` is a tar archive (plain or compressed) for ADD.
+pub fn looks_like_archive(file: &Path) -> bool {
+    matches!(open_archive(file), Ok(Some(_)))
+}
+
+/// Drops the entries `--exclude` patterns name. Patterns are matched, with
+/// `.dockerignore` rules, against each entry's path below the copied source
+/// (as BuildKit does), so a single-file source is never excluded by them.
+pub fn exclude_entries(item: &mut SrcItem, excludes: &DockerIgnore) {
+    item.entries.retain(|e| e.rel.is_empty() || !excludes.is_excluded(&e.rel));
+}
+
+/// The merged paths a COPY --from source selects in a stage's filesystem:
+/// the path itself, or with wildcards every path whose components match
+/// (Go's `filepath.Match`, one component at a time).
+pub fn select_in_layers(view: &LayerStack, source: &str) -> Result<Vec<String>, CopyError> {
+    let cleaned = clean_abs(source);
+    if !pathmatch::has_wildcards(&cleaned) {
+        return Ok(vec![pathmatch::unescape(&cleaned)]);
+    }
+    let mut current = vec!["/".to_string()];
+    for part in cleaned.split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &current {
+            if !pathmatch::has_wildcards(part) {
+                let p = join(dir, &pathmatch::unescape(part));
+                if view.lookup(&p, false)?.is_some() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(children) = view.read_dir(dir) else { continue };
+            let mut names: Vec<String> =
+                children.into_iter().map(|(n, _)| n.to_string_lossy().into_owned()).collect();
+            names.sort();
+            for name in names {
+                let hit = pathmatch::matches(part, &name)
+                    .map_err(|e| CopyError::Invalid(format!("{source}: {e}")))?;
+                if hit {
+                    next.push(join(dir, &name));
+                }
+            }
+        }
+        current = next;
+    }
+    if current.is_empty() {
+        return Err(CopyError::Invalid(format!(
+            "{source}: no source files were specified (nothing matches)"
+        )));
+    }
+    Ok(current)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") }
+}
+
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `COPY --parents`: a source is split at a `/./` pivot (or taken from the
+/// root); the part after it is kept below the destination. Returns the
+/// pivot and the pattern below it.
+pub fn split_parents(source: &str) -> (String, String) {
+    match source.split_once("/./") {
+        Some((pivot, rest)) => (pivot.to_string(), rest.trim_start_matches('/').to_string()),
+        None => (String::new(), source.trim_start_matches("./").trim_start_matches('/').to_string()),
+    }
+}
+
+/// Wraps `item` (found at `rel` below the pivot) so that writing it into the
+/// destination directory recreates `rel`: the parent directories come
+/// first with their source metadata, then the item itself.
+pub fn with_parents(item: SrcItem, rel: &str, parents: Vec<SrcEntry>) -> SrcItem {
+    let mut entries = parents;
+    for mut e in item.entries {
+        e.rel = if e.rel.is_empty() { rel.to_string() } else { format!("{rel}/{}", e.rel) };
+        entries.push(e);
+    }
+    SrcItem { name: String::new(), entries }
 }

@@ -4,13 +4,16 @@
 pub mod context;
 pub mod copy;
 pub mod dockerignore;
+pub mod download;
 pub mod error;
 pub mod exec;
 pub mod explain;
 pub mod keys;
 pub mod meta;
+pub mod pathmatch;
 pub mod plan;
 pub mod progress;
+pub mod run_mounts;
 pub mod sandbox;
 pub mod solve;
 pub mod users;

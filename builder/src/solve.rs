@@ -372,7 +372,7 @@ impl Shared<'_> {
                 if self.opts.explain_only {
                     self.progress.event(Event::WouldRun { step: id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
-                    state.key = key;
+                    state.key = exec::chain_key(step, &parent_key, &key);
                     self.report(stage, step, false, Some(reason), t0, None);
                     return Ok(());
                 }
@@ -413,7 +413,7 @@ impl Shared<'_> {
             }
         };
         self.report(stage, step, reason.is_none(), reason, t0, layer);
-        state.key = key;
+        state.key = exec::chain_key(step, &parent_key, &key);
         if let Some(l) = layer {
             state.layers.push(l);
         }

@@ -33,18 +33,22 @@ pub const fn flag(name: &'static str, kind: FlagKind) -> FlagSpec {
 pub struct Flags {
     values: BTreeMap<&'static str, Vec<String>>,
     spans: BTreeMap<&'static str, Span>,
+    /// Where each value of a repeatable flag was written, in order.
+    list_spans: BTreeMap<&'static str, Vec<Span>>,
 }
 
 impl Flags {
     pub fn parse(node: &Node, allowed: &[FlagSpec]) -> Result<Flags, FrontendError> {
         let mut out = Flags::default();
-        for raw in &node.flags {
+        for (index, raw) in node.flags.iter().enumerate() {
             let body = raw.strip_prefix("--").unwrap_or(raw);
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let span = locate(node, raw);
+            // The parser records where each flag was written; fall back to a
+            // search of the first line only for nodes built without spans.
+            let span = node.flag_spans.get(index).copied().unwrap_or_else(|| locate(node, raw));
             let Some(spec) = allowed.iter().find(|s| s.name == name) else {
                 let keyword = node.keyword.to_uppercase();
                 let mut err = FrontendError::new(format!("unknown flag --{name} for {keyword}"), span);
@@ -81,6 +85,7 @@ impl Flags {
             }
             slot.push(value);
             out.spans.entry(spec.name).or_insert(span);
+            out.list_spans.entry(spec.name).or_default().push(span);
         }
         Ok(out)
     }
@@ -99,6 +104,21 @@ impl Flags {
 
     pub fn span(&self, name: &str) -> Option<Span> {
         self.spans.get(name).copied()
+    }
+
+    /// Every value of a repeatable flag with where it was written.
+    pub fn list_with_spans(&self, name: &str) -> Vec<(String, Span)> {
+        let spans = self.list_spans.get(name);
+        self.list(name)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), spans.and_then(|s| s.get(i)).copied().unwrap_or_default()))
+            .collect()
+    }
+
+    /// True when the flag was given at all (`--unpack=false` included).
+    pub fn given(&self, name: &str) -> bool {
+        self.values.contains_key(name)
     }
 }
 

@@ -91,9 +91,25 @@ pub struct RunOp {
     pub workdir: String,
     pub network: Network,
     pub mounts: Vec<Mount>,
-    /// Heredoc files the command reads (written into the sandbox).
-    pub stdin: Option<String>,
+    /// Proxy variables from `--build-arg` (`HTTP_PROXY`, …) that no ARG
+    /// declares: passed to the command but, as in Docker, kept out of the
+    /// cache key and the history.
+    pub proxy_env: Vec<String>,
+    /// A `#!` heredoc run as a program: its body is mounted read-only at
+    /// `/dev/pipes/<name>` (never written into the layer) and `argv` runs it.
+    pub script: Option<InlineScript>,
 }
+
+/// The body of a `RUN <<EOF` heredoc that starts with `#!`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineScript {
+    /// The heredoc's delimiter, used as the file name.
+    pub name: String,
+    pub content: String,
+}
+
+/// Where BuildKit mounts a `#!` heredoc, and so do we.
+pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
@@ -138,6 +154,9 @@ pub enum Mount {
         id: String,
         target: String,
         required: bool,
+        uid: u32,
+        gid: u32,
+        mode: u32,
     },
 }
 
@@ -161,6 +180,8 @@ pub struct CopyOp {
     /// Source paths as written (expanded), relative to the source root; may
     /// hold wildcards.
     pub paths: Vec<SourcePath>,
+    /// ADD: remote files to download (`http://`, `https://`), by URL.
+    pub urls: Vec<SourcePath>,
     /// Files given inline as heredocs (`COPY <<EOF /x`): name and content.
     pub inline: Vec<(String, String)>,
     /// The absolute destination (resolved against WORKDIR).
@@ -168,16 +189,27 @@ pub struct CopyOp {
     /// True when the destination is a directory (`/`-terminated, or several sources).
     pub dest_is_dir: bool,
     pub chown: Option<String>,
-    pub chmod: Option<u32>,
+    pub chmod: Option<FileMode>,
     pub link: bool,
     pub parents: bool,
     pub exclude: Vec<String>,
-    /// ADD: local archives are extracted.
+    /// ADD: local archives are extracted (`--unpack` can force it for URLs
+    /// or turn it off).
     pub extract_archives: bool,
-    /// ADD <url>: expected checksum.
+    /// ADD `--unpack`: extract a downloaded archive too.
+    pub unpack_urls: bool,
+    /// ADD <url> `--checksum`: the expected `sha256:<hex>` of the download.
     pub checksum: Option<String>,
     /// The user the step runs as (for resolving `--chown` names).
     pub user: String,
+}
+
+/// A `--chmod` value: an octal mode, or a symbolic one as chmod(1) takes
+/// (`u+x,go=rX`), applied to each copied entry's own mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileMode {
+    Octal(u32),
+    Symbolic(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,8 +223,6 @@ pub enum CopySource {
     Context,
     Stage(usize),
     Image(String),
-    /// ADD of a remote URL.
-    Url,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

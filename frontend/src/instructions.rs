@@ -31,7 +31,9 @@ pub struct CopyArgs {
     pub link: bool,
     pub parents: bool,
     pub exclude: Vec<String>,
-    pub checksum: Option<String>,
+    pub checksum: Option<Word>,
+    /// ADD `--unpack[=bool]`: None when not given.
+    pub unpack: Option<bool>,
     pub heredocs: Vec<Heredoc>,
 }
 
@@ -48,8 +50,18 @@ pub struct HealthArgs {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    From { image: Word, name: Option<Word>, platform: Option<Word> },
-    Run { command: Command, mounts: Vec<Word>, network: Option<Word>, heredocs: Vec<Heredoc> },
+    From {
+        image: Word,
+        name: Option<Word>,
+        platform: Option<Word>,
+    },
+    Run {
+        command: Command,
+        mounts: Vec<Word>,
+        network: Option<Word>,
+        security: Option<Word>,
+        heredocs: Vec<Heredoc>,
+    },
     Copy(CopyArgs),
     Add(CopyArgs),
     Env(Vec<(Word, Word)>),
@@ -116,8 +128,8 @@ const ADD_FLAGS: &[FlagSpec] = &[
     flag("link", FlagKind::Bool),
     flag("checksum", FlagKind::Value),
     flag("keep-git-dir", FlagKind::Bool),
+    flag("unpack", FlagKind::Bool),
     flag("exclude", FlagKind::List),
-    flag("parents", FlagKind::Bool),
 ];
 
 const RUN_FLAGS: &[FlagSpec] =
@@ -204,14 +216,18 @@ pub fn from_node(node: &Node) -> Result<Instruction, FrontendError> {
                 return Err(err(node, "RUN requires a command"));
             }
             let mounts = flags
-                .list("mount")
-                .iter()
-                .map(|m| Word { text: m.clone(), span: flags.span("mount").unwrap_or(node.span) })
+                .list_with_spans("mount")
+                .into_iter()
+                .map(|(text, span)| Word {
+                    text,
+                    span: if span == Span::default() { node.span } else { span },
+                })
                 .collect();
             Kind::Run {
                 command: command(node),
                 mounts,
                 network: value_flag(&flags, "network", node),
+                security: value_flag(&flags, "security", node),
                 heredocs: node.heredocs.clone(),
             }
         }
@@ -228,16 +244,28 @@ pub fn from_node(node: &Node) -> Result<Instruction, FrontendError> {
             let heredoc_names: Vec<String> = node.heredocs.iter().map(|h| h.name.clone()).collect();
             // Heredoc markers (`<<EOF`) stand in the source list; the content is in `heredocs`.
             w.retain(|s| !is_heredoc_marker(&s.text, &heredoc_names));
+            let from = value_flag(&flags, "from", node);
+            if let Some(f) = &from
+                && f.text.contains('$')
+            {
+                // BuildKit refuses this too: stage dependencies must be known
+                // before any variable is expanded.
+                return Err(FrontendError::new("variable expansion is not supported for --from", f.span)
+                    .with_hint(
+                        "define a stage with FROM ${VAR} AS name (using an ARG from before the first FROM) and copy --from=name",
+                    ));
+            }
             let args = CopyArgs {
                 sources: w,
                 dest,
-                from: value_flag(&flags, "from", node),
+                from,
                 chown: value_flag(&flags, "chown", node),
                 chmod: value_flag(&flags, "chmod", node),
                 link: flags.bool("link"),
                 parents: flags.bool("parents"),
                 exclude: flags.list("exclude").to_vec(),
-                checksum: flags.value("checksum").map(str::to_string),
+                checksum: value_flag(&flags, "checksum", node),
+                unpack: flags.given("unpack").then(|| flags.bool("unpack")),
                 heredocs: node.heredocs.clone(),
             };
             if is_add { Kind::Add(args) } else { Kind::Copy(args) }

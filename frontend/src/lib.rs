@@ -6,6 +6,7 @@
 //! step graph. No I/O happens here beyond the bytes we are given.
 
 pub mod error;
+pub mod filemode;
 pub mod flags;
 pub mod graph;
 pub mod instructions;

@@ -2,34 +2,46 @@
 //! state (env, args, user, workdir, shell, config) the way BuildKit's
 //! Dockerfile frontend does, expands variables where BuildKit does, resolves
 //! stage references, and decides which stages the target needs.
+//!
+//! BuildKit keeps two environments per stage, and so do we: the image
+//! config's `Env` (changed by ENV only) and the *build* environment that
+//! expansion and RUN see, which also holds every ARG with a value, set in
+//! order (a later ARG or ENV of the same name wins). A stage built `FROM`
+//! another stage inherits both, and the args it declared.
+//!
+//! Which words are expanded follows BuildKit's instruction table: ENV,
+//! LABEL, ARG defaults, EXPOSE, WORKDIR, USER, VOLUME, STOPSIGNAL, COPY/ADD
+//! sources, destination, `--chown`, `--chmod`, ADD `--checksum`, RUN
+//! `--mount` fields and unquoted COPY heredoc bodies; FROM with the global
+//! args only. RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, MAINTAINER,
+//! ONBUILD, `--network`, `--exclude` are taken as written (the shell does its
+//! own expansion), and `--from` refuses variables.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::FrontendError;
+use crate::filemode;
 use crate::graph::*;
 use crate::instructions::{self, Command, CopyArgs, Instruction, Kind, Word};
-use crate::mounts::{absolute, clean, parse_mount};
-use crate::parser::{self, Ast};
+use crate::mounts::{absolute, clean, mount_from, parse_mount};
+use crate::parser::{self, Ast, Heredoc};
 use crate::shell::{Env, Lexer};
 use crate::span::Span;
 
 /// The default PATH BuildKit gives `FROM scratch` images and RUN steps.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Build args passed through to RUN without being declared, and kept out
-/// of history, as Docker does.
-const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
+/// Proxy build args: passed to RUN without being declared and kept out of
+/// the cache key and the history, as Docker does. Matched without regard to
+/// case; each is given to the command in both spellings.
+const PROXY_ARGS: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"];
+
+fn is_proxy_arg(name: &str) -> bool {
+    PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name))
+}
+
+/// Frontend images whose Dockerfile dialect is the one rbuild implements.
+const KNOWN_SYNTAX_IMAGES: &[&str] = &["docker/dockerfile", "docker/dockerfile-upstream"];
 
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -99,24 +111,26 @@ pub struct ResolveError {
     pub hint: Option<String>,
 }
 
-/// Variables visible to expansion: build args first, then env, later wins.
-struct Scope<'a> {
-    args: &'a [(String, Option<String>)],
-    env: &'a [(String, String)],
-}
+/// An ordered list of variables; later entries win (BuildKit's `AddEnv`).
+type Vars = Vec<(String, String)>;
 
-impl Env for Scope<'_> {
-    fn lookup(&self, name: &str) -> Option<&str> {
-        if let Some((_, v)) = self.env.iter().find(|(k, _)| k == name) {
-            return Some(v);
-        }
-        self.args.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
+fn set_var(vars: &mut Vars, key: &str, value: &str) {
+    match vars.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => vars.push((key.to_string(), value.to_string())),
     }
 }
 
 struct StageSource {
     from: Instruction,
     body: Vec<Instruction>,
+}
+
+/// What a lowered stage hands to a stage built `FROM` it.
+#[derive(Debug, Clone, Default)]
+struct StageEnd {
+    build_env: Vars,
+    args: Vec<(String, Option<String>)>,
 }
 
 /// Lowers a parsed Dockerfile.
@@ -126,12 +140,22 @@ pub fn lower(
     resolver: &mut dyn BaseResolver,
 ) -> Result<StepGraph, FrontendError> {
     let lexer = Lexer::new(ast.directives.escape);
-    let mut globals: Vec<(String, Option<String>)> = Vec::new();
+    let mut warnings: Vec<Warning> = Vec::new();
+    if let Some(syntax) = &ast.directives.syntax
+        && !is_known_syntax(&syntax.value)
+    {
+        warnings.push(Warning {
+            message: format!(
+                "the Dockerfile asks for the frontend image {:?}; rbuild ignores it and uses its own Dockerfile frontend (docker/dockerfile:1 syntax)",
+                syntax.value
+            ),
+            span: Some(syntax.span),
+        });
+    }
+    // The platform args are in the global scope without being declared.
+    let mut globals: Vars = opts.platform.args();
     let mut used_build_args: BTreeSet<String> = BTreeSet::new();
     let mut sources: Vec<StageSource> = Vec::new();
-    let mut warnings: Vec<Warning> = Vec::new();
-    let platform_args: Vec<(String, Option<String>)> =
-        opts.platform.args().into_iter().map(|(k, v)| (k, Some(v))).collect();
 
     for node in &ast.nodes {
         let instr = instructions::from_node(node)?;
@@ -140,11 +164,23 @@ pub fn lower(
             (_, Some(stage)) => stage.body.push(instr),
             (Kind::Arg(decls), None) => {
                 for (name, default) in decls {
-                    let value = arg_value(&lexer, name, default.as_ref(), opts, &platform_args, &globals)?;
-                    if opts.build_args.contains_key(&name.text) {
-                        used_build_args.insert(name.text.clone());
-                    }
-                    globals.push((name.text.clone(), value));
+                    let value = match opts.build_args.get(&name.text) {
+                        Some(v) => {
+                            used_build_args.insert(name.text.clone());
+                            v.clone()
+                        }
+                        None => match default {
+                            Some(d) => expand(&lexer, d, &globals)?,
+                            // A global ARG without a value is set, and empty.
+                            None => globals
+                                .iter()
+                                .rev()
+                                .find(|(k, _)| *k == name.text)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default(),
+                        },
+                    };
+                    set_var(&mut globals, &name.text, &value);
                 }
             }
             (_, None) => {
@@ -161,9 +197,6 @@ pub fn lower(
             .with_hint("start the build stage with FROM <image>"));
     }
 
-    let mut global_scope = platform_args.clone();
-    global_scope.extend(globals.iter().cloned());
-
     // First pass: stage names, bases and references, to know what the target needs.
     let mut stages: Vec<Stage> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -171,14 +204,13 @@ pub fn lower(
         let Kind::From { image, name, platform } = &src.from.kind else {
             unreachable!("stages start with FROM")
         };
-        let scope = Scope { args: &global_scope, env: &[] };
-        let image_ref = expand(&lexer, image, &scope)?;
+        let image_ref = expand(&lexer, image, &globals)?;
         if image_ref.is_empty() {
             return Err(FrontendError::new("FROM names an empty image", image.span)
                 .with_hint("check the build args used in the image name"));
         }
         if let Some(p) = platform {
-            let want = expand(&lexer, p, &scope)?;
+            let want = expand(&lexer, p, &globals)?;
             if !platform_matches(&want, &opts.platform) {
                 return Err(FrontendError::new(
                     format!(
@@ -213,9 +245,8 @@ pub fn lower(
             deps.insert(i);
         }
         for instr in &src.body {
-            for from in referenced_sources(instr) {
-                let from_text = expand(&lexer, &from, &scope)?;
-                if let Some(i) = stage_ref(&from_text, &names, index, from.span)? {
+            for from in referenced_sources(instr)? {
+                if let Some(i) = stage_ref(&from.text, &names, index, from.span)? {
                     deps.insert(i);
                 }
             }
@@ -259,26 +290,36 @@ pub fn lower(
     mark_needed(&mut stages, target);
 
     // Second pass: lower the stages the target needs, in order (a stage only
-    // ever refers to earlier ones).
-    for index in 0..stages.len() {
-        if !stages[index].needed {
-            continue;
+    // ever refers to earlier ones). An ONBUILD trigger of a base image can
+    // name a stage nothing else needed; then that stage is added and the
+    // pass starts again.
+    loop {
+        let mut ends: Vec<StageEnd> = vec![StageEnd::default(); stages.len()];
+        let mut newly_needed = None;
+        for index in 0..stages.len() {
+            if !stages[index].needed {
+                continue;
+            }
+            let ctx = StageCtx { lexer: &lexer, opts, globals: &globals, names: &names, index };
+            let lowered = ctx.lower_stage(&sources[index], &stages, &ends, resolver, &mut used_build_args)?;
+            let missing = lowered.referenced.iter().copied().find(|&i| !stages[i].needed);
+            stages[index].steps = lowered.steps;
+            stages[index].meta = lowered.meta;
+            stages[index].deps.extend(lowered.referenced);
+            ends[index] = lowered.end;
+            if let Some(i) = missing {
+                newly_needed = Some(i);
+                break;
+            }
         }
-        let ctx = StageCtx {
-            lexer: &lexer,
-            opts,
-            globals: &global_scope,
-            platform_args: &platform_args,
-            names: &names,
-            index,
-        };
-        let (steps, meta) = ctx.lower_stage(&sources[index], &stages, resolver, &mut used_build_args)?;
-        stages[index].steps = steps;
-        stages[index].meta = meta;
+        match newly_needed {
+            Some(i) => mark_needed(&mut stages, i),
+            None => break,
+        }
     }
 
     for arg in opts.build_args.keys() {
-        if !used_build_args.contains(arg) && !PROXY_ARGS.contains(&arg.as_str()) {
+        if !used_build_args.contains(arg) && !is_proxy_arg(arg) {
             warnings.push(Warning {
                 message: format!("build arg {arg:?} was given but no ARG in the built stages declares it"),
                 span: None,
@@ -286,6 +327,18 @@ pub fn lower(
         }
     }
     Ok(StepGraph { stages, target, warnings })
+}
+
+/// True for `docker/dockerfile:1`, `docker.io/docker/dockerfile:1.7-labs`,
+/// `docker/dockerfile-upstream:master`, with or without a digest.
+fn is_known_syntax(value: &str) -> bool {
+    let name = value.split('@').next().unwrap_or(value);
+    let name = match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    };
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    KNOWN_SYNTAX_IMAGES.contains(&name)
 }
 
 fn platform_matches(want: &str, host: &Platform) -> bool {
@@ -307,21 +360,30 @@ fn mark_needed(stages: &mut [Stage], target: usize) {
     }
 }
 
-/// The `--from` values an instruction reads (COPY/ADD flags and RUN mounts).
-fn referenced_sources(instr: &Instruction) -> Vec<Word> {
-    match &instr.kind {
+/// The `--from` values an instruction reads (COPY flags and RUN mounts).
+/// Neither may use variables: stage dependencies are decided before any
+/// expansion, as in BuildKit.
+fn referenced_sources(instr: &Instruction) -> Result<Vec<Word>, FrontendError> {
+    Ok(match &instr.kind {
         Kind::Copy(c) | Kind::Add(c) => c.from.iter().cloned().collect(),
-        Kind::Run { mounts, .. } => mounts
-            .iter()
-            .filter_map(|m| {
-                m.text
-                    .split(',')
-                    .find_map(|f| f.trim().strip_prefix("from="))
-                    .map(|v| Word { text: v.to_string(), span: m.span })
-            })
-            .collect(),
+        Kind::Run { mounts, .. } => {
+            let mut out = Vec::new();
+            for m in mounts {
+                if let Some(from) = mount_from(&m.text) {
+                    if from.contains('$') {
+                        return Err(FrontendError::new(
+                            "from= of a mount doesn't support variable expansion",
+                            m.span,
+                        )
+                        .with_hint("define an alias stage (FROM ${VAR} AS name) and mount from=name"));
+                    }
+                    out.push(Word { text: from, span: m.span });
+                }
+            }
+            out
+        }
         _ => Vec::new(),
-    }
+    })
 }
 
 /// Resolves a `--from` value to an earlier stage; `None` means an image.
@@ -351,38 +413,22 @@ fn stage_ref(
     }
 }
 
-fn expand(lexer: &Lexer, word: &Word, scope: &Scope<'_>) -> Result<String, FrontendError> {
-    lexer
-        .process_word(&word.text, scope)
-        .map(|e| e.value)
-        .map_err(|e| FrontendError::new(format!("cannot expand {:?}: {}", word.text, e.message), word.span))
+fn expand(lexer: &Lexer, word: &Word, env: &dyn Env) -> Result<String, FrontendError> {
+    expand_text(lexer, &word.text, word.span, env)
 }
 
-/// The value an ARG takes: a --build-arg, else its default (expanded),
-/// else a global of the same name, else a platform arg.
-fn arg_value(
-    lexer: &Lexer,
-    name: &Word,
-    default: Option<&Word>,
-    opts: &LowerOptions,
-    platform_args: &[(String, Option<String>)],
-    visible: &[(String, Option<String>)],
-) -> Result<Option<String>, FrontendError> {
-    if let Some(v) = opts.build_args.get(&name.text) {
-        return Ok(Some(v.clone()));
-    }
-    if let Some(d) = default {
-        let scope = Scope { args: visible, env: &[] };
-        return expand(lexer, d, &scope).map(Some);
-    }
-    Ok(platform_args.iter().find(|(k, _)| *k == name.text).and_then(|(_, v)| v.clone()))
+fn expand_text(lexer: &Lexer, text: &str, span: Span, env: &dyn Env) -> Result<String, FrontendError> {
+    lexer
+        .process_word(text, env)
+        .map(|e| e.value)
+        .map_err(|e| FrontendError::new(format!("cannot expand {text:?}: {}", e.message), span))
 }
 
 struct StageCtx<'a> {
     lexer: &'a Lexer,
     opts: &'a LowerOptions,
-    globals: &'a [(String, Option<String>)],
-    platform_args: &'a [(String, Option<String>)],
+    /// The global scope: platform args and the ARGs before the first FROM.
+    globals: &'a Vars,
     names: &'a BTreeMap<String, usize>,
     index: usize,
 }
@@ -390,9 +436,22 @@ struct StageCtx<'a> {
 /// The mutable state of one stage while it is lowered.
 struct StageState {
     meta: ImageMeta,
+    /// The build environment (see the module docs).
+    build_env: Vars,
+    /// The args declared so far (inherited from a base stage first), with
+    /// their values, for the history of RUN steps.
     args: Vec<(String, Option<String>)>,
     cmd_set_here: bool,
     steps: Vec<Step>,
+    /// Stages read by COPY --from and mounts.
+    referenced: BTreeSet<usize>,
+}
+
+struct LoweredStage {
+    steps: Vec<Step>,
+    meta: ImageMeta,
+    end: StageEnd,
+    referenced: BTreeSet<usize>,
 }
 
 impl StageCtx<'_> {
@@ -400,21 +459,33 @@ impl StageCtx<'_> {
         &self,
         src: &StageSource,
         stages: &[Stage],
+        ends: &[StageEnd],
         resolver: &mut dyn BaseResolver,
         used: &mut BTreeSet<String>,
-    ) -> Result<(Vec<Step>, ImageMeta), FrontendError> {
+    ) -> Result<LoweredStage, FrontendError> {
         let stage = &stages[self.index];
-        let mut meta = match &stage.base {
-            Base::Scratch => {
-                ImageMeta { env: vec![("PATH".into(), DEFAULT_PATH.into())], ..Default::default() }
+        let (mut meta, inherited) = match &stage.base {
+            Base::Scratch => (ImageMeta::default(), StageEnd::default()),
+            Base::Stage(i) => (stages[*i].meta.clone(), ends[*i].clone()),
+            Base::Image(r) => {
+                let meta = resolver.resolve(r).map_err(|e| FrontendError {
+                    message: e.message,
+                    span: stage.span,
+                    hint: e.hint,
+                })?;
+                (meta, StageEnd::default())
             }
-            Base::Stage(i) => stages[*i].meta.clone(),
-            Base::Image(r) => resolver.resolve(r).map_err(|e| FrontendError {
-                message: e.message,
-                span: stage.span,
-                hint: e.hint,
-            })?,
         };
+        // Every image gets a PATH, as BuildKit gives it (config included).
+        if meta.env_get("PATH").is_none() {
+            meta.env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        let build_env =
+            if matches!(stage.base, Base::Stage(_)) { inherited.build_env.clone() } else { meta.env.clone() };
+        let mut build_env = build_env;
+        if build_env.lookup("PATH").is_none() {
+            build_env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
         // ONBUILD triggers of the base run first; they are not inherited further.
         let triggers = std::mem::take(&mut meta.onbuild);
         let mut body: Vec<Instruction> = Vec::new();
@@ -425,6 +496,12 @@ impl StageCtx<'_> {
                     stage.span,
                 )
             })?;
+            if ast.nodes.len() != 1 {
+                return Err(FrontendError::new(
+                    format!("ONBUILD trigger {trigger:?} of the base image is not a single instruction"),
+                    stage.span,
+                ));
+            }
             for node in &ast.nodes {
                 let mut instr = instructions::from_node(node).map_err(|e| {
                     FrontendError::new(
@@ -432,21 +509,35 @@ impl StageCtx<'_> {
                         stage.span,
                     )
                 })?;
+                if matches!(instr.kind, Kind::Onbuild(_) | Kind::From { .. }) {
+                    return Err(FrontendError::new(
+                        format!("{} isn't allowed as an ONBUILD trigger", instr.keyword),
+                        stage.span,
+                    ));
+                }
                 instr.span = stage.span;
                 body.push(instr);
             }
         }
         body.extend(src.body.iter().cloned());
 
-        let mut st = StageState { meta, args: Vec::new(), cmd_set_here: false, steps: Vec::new() };
+        let mut st = StageState {
+            meta,
+            build_env,
+            args: inherited.args,
+            cmd_set_here: false,
+            steps: Vec::new(),
+            referenced: BTreeSet::new(),
+        };
         for instr in &body {
             self.lower_instruction(instr, &mut st, used)?;
         }
-        Ok((st.steps, st.meta))
-    }
-
-    fn scope<'s>(&self, st: &'s StageState) -> Scope<'s> {
-        Scope { args: &st.args, env: &st.meta.env }
+        Ok(LoweredStage {
+            steps: st.steps,
+            meta: st.meta,
+            end: StageEnd { build_env: st.build_env, args: st.args },
+            referenced: st.referenced,
+        })
     }
 
     fn push_meta(&self, st: &mut StageState, instr: &Instruction, text: String) {
@@ -459,6 +550,20 @@ impl StageCtx<'_> {
         });
     }
 
+    /// A `--from` value: an earlier stage (remembered as read) or an image.
+    fn source_of(
+        &self,
+        st: &mut StageState,
+        value: &str,
+        span: Span,
+    ) -> Result<Option<usize>, FrontendError> {
+        let found = stage_ref(value, self.names, self.index, span)?;
+        if let Some(i) = found {
+            st.referenced.insert(i);
+        }
+        Ok(found)
+    }
+
     fn lower_instruction(
         &self,
         instr: &Instruction,
@@ -469,28 +574,32 @@ impl StageCtx<'_> {
         match &instr.kind {
             Kind::From { .. } => unreachable!("FROM starts a stage"),
             Kind::Env(pairs) => {
-                let scope = self.scope(st);
+                // Every value sees the environment from before the
+                // instruction: `ENV a=1 b=$a` takes the old `a`, as Docker.
                 let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let key = expand(lexer, k, &scope)?;
+                    let key = expand(lexer, k, &st.build_env)?;
                     if key.is_empty() {
                         return Err(FrontendError::new("ENV names an empty variable", k.span));
                     }
-                    expanded.push((key, expand(lexer, v, &scope)?));
+                    expanded.push((key, expand(lexer, v, &st.build_env)?));
                 }
                 for (k, v) in &expanded {
                     st.meta.env_set(k, v);
+                    set_var(&mut st.build_env, k, v);
                 }
                 let text = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
                 self.push_meta(st, instr, format!("ENV {text}"));
             }
             Kind::Label(pairs) => {
-                let scope = self.scope(st);
                 let mut text = Vec::new();
                 let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let key = expand(lexer, k, &scope)?;
-                    let value = expand(lexer, v, &scope)?;
+                    let key = expand(lexer, k, &st.build_env)?;
+                    if key.is_empty() {
+                        return Err(FrontendError::new("LABEL names an empty key", k.span));
+                    }
+                    let value = expand(lexer, v, &st.build_env)?;
                     text.push(format!("{key}={value}"));
                     expanded.push((key, value));
                 }
@@ -500,20 +609,20 @@ impl StageCtx<'_> {
             Kind::Arg(decls) => {
                 let mut text = Vec::new();
                 for (name, default) in decls {
-                    let visible: Vec<(String, Option<String>)> =
-                        self.globals.iter().chain(st.args.iter()).cloned().collect();
-                    let mut value =
-                        arg_value(lexer, name, default.as_ref(), self.opts, self.platform_args, &visible)?;
-                    if value.is_none() && default.is_none() {
-                        value = self
-                            .globals
-                            .iter()
-                            .rev()
-                            .find(|(k, _)| *k == name.text)
-                            .and_then(|(_, v)| v.clone());
-                    }
-                    if self.opts.build_args.contains_key(&name.text) {
-                        used.insert(name.text.clone());
+                    // A --build-arg wins, then the default (expanded in the
+                    // build environment so far), then a global of the same name.
+                    let value = match self.opts.build_args.get(&name.text) {
+                        Some(v) => {
+                            used.insert(name.text.clone());
+                            Some(v.clone())
+                        }
+                        None => match default {
+                            Some(d) => Some(expand(lexer, d, &st.build_env)?),
+                            None => self.globals.lookup(&name.text).map(str::to_string),
+                        },
+                    };
+                    if let Some(v) = &value {
+                        set_var(&mut st.build_env, &name.text, v);
                     }
                     text.push(match &value {
                         Some(v) => format!("{}={v}", name.text),
@@ -525,16 +634,22 @@ impl StageCtx<'_> {
                 self.push_meta(st, instr, format!("ARG {}", text.join(" ")));
             }
             Kind::Expose(ports) => {
-                let scope = self.scope(st);
                 let mut added = Vec::new();
                 for p in ports {
-                    added.extend(expose_ports(&expand(lexer, p, &scope)?, p.span)?);
+                    let words = lexer.process_words(&p.text, &st.build_env).map_err(|e| {
+                        FrontendError::new(format!("cannot expand {:?}: {}", p.text, e.message), p.span)
+                    })?;
+                    added.extend(expose_ports(&words.value, p.span)?);
                 }
                 st.meta.exposed_ports.extend(added.iter().cloned());
                 self.push_meta(st, instr, format!("EXPOSE {}", added.join(" ")));
             }
             Kind::Workdir(w) => {
-                let path = expand(lexer, w, &self.scope(st))?;
+                let path = expand(lexer, w, &st.build_env)?;
+                if path.is_empty() {
+                    return Err(FrontendError::new("WORKDIR names an empty path", w.span)
+                        .with_hint("check the variables used in the path"));
+                }
                 st.meta.workdir = absolute(&path, &st.meta.workdir);
                 let text = format!("WORKDIR {}", st.meta.workdir);
                 st.steps.push(Step {
@@ -546,14 +661,17 @@ impl StageCtx<'_> {
                 });
             }
             Kind::User(w) => {
-                st.meta.user = expand(lexer, w, &self.scope(st))?;
+                st.meta.user = expand(lexer, w, &st.build_env)?;
+                if st.meta.user.is_empty() {
+                    return Err(FrontendError::new("USER names an empty user", w.span)
+                        .with_hint("write USER name[:group] or USER uid[:gid]"));
+                }
                 self.push_meta(st, instr, format!("USER {}", st.meta.user));
             }
             Kind::Volume(paths) => {
-                let scope = self.scope(st);
                 let mut added = Vec::new();
                 for p in paths {
-                    let v = expand(lexer, p, &scope)?;
+                    let v = expand(lexer, p, &st.build_env)?;
                     if v.trim().is_empty() {
                         return Err(FrontendError::new(
                             "VOLUME specified can not be an empty string",
@@ -566,7 +684,7 @@ impl StageCtx<'_> {
                 self.push_meta(st, instr, format!("VOLUME {}", go_list(&added)));
             }
             Kind::StopSignal(w) => {
-                let sig = expand(lexer, w, &self.scope(st))?;
+                let sig = expand(lexer, w, &st.build_env)?;
                 validate_signal(&sig, w.span)?;
                 st.meta.stop_signal = Some(sig.clone());
                 self.push_meta(st, instr, format!("STOPSIGNAL {sig}"));
@@ -605,106 +723,8 @@ impl StageCtx<'_> {
                 st.meta.onbuild.push(text.clone());
                 self.push_meta(st, instr, format!("ONBUILD {text}"));
             }
-            Kind::Run { command, mounts, network, heredocs } => {
-                let scope = self.scope(st);
-                let network = match network {
-                    None => Network::Default,
-                    Some(w) => match expand(lexer, w, &scope)?.as_str() {
-                        "default" => Network::Default,
-                        "none" => Network::None,
-                        "host" => Network::Host,
-                        other => {
-                            return Err(FrontendError::new(
-                                format!("unsupported network mode {other:?}"),
-                                w.span,
-                            )
-                            .with_hint("use --network=default, none or host"));
-                        }
-                    },
-                };
-                let mut parsed_mounts = Vec::new();
-                for m in mounts {
-                    let value = expand(lexer, m, &scope)?;
-                    let mut resolve_from = |f: &str| -> Result<MountSource, FrontendError> {
-                        Ok(match stage_ref(f, self.names, self.index, m.span)? {
-                            Some(i) => MountSource::Stage(i),
-                            None => MountSource::Image(f.to_string()),
-                        })
-                    };
-                    parsed_mounts.push(parse_mount(&value, m.span, &st.meta.workdir, &mut resolve_from)?);
-                }
-                let argv = match command {
-                    Command::Shell(cmd) if !heredocs.is_empty() => {
-                        let mut shell = st.meta.shell_or_default();
-                        let sole = heredocs.len() == 1 && is_sole_heredoc(cmd);
-                        if sole {
-                            shell.push(heredocs[0].content.clone());
-                        } else {
-                            let mut script = cmd.clone();
-                            for h in heredocs {
-                                script.push('\n');
-                                script.push_str(&h.content);
-                                script.push_str(&h.name);
-                            }
-                            shell.push(script);
-                        }
-                        shell
-                    }
-                    c => self.argv(c, &st.meta),
-                };
-                let args: Vec<(String, String)> =
-                    st.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect();
-                let mut env: Vec<String> = Vec::new();
-                let mut env_keys = BTreeSet::new();
-                for (k, v) in &st.meta.env {
-                    env.push(format!("{k}={v}"));
-                    env_keys.insert(k.clone());
-                }
-                for (k, v) in &args {
-                    if !env_keys.contains(k) {
-                        env.push(format!("{k}={v}"));
-                    }
-                }
-                for (k, v) in &self.opts.build_args {
-                    if PROXY_ARGS.contains(&k.as_str())
-                        && !env_keys.contains(k)
-                        && !args.iter().any(|(a, _)| a == k)
-                    {
-                        env.push(format!("{k}={v}"));
-                    }
-                }
-                if !st.meta.env.iter().any(|(k, _)| k == "PATH") {
-                    env.push(format!("PATH={DEFAULT_PATH}"));
-                }
-                let prefix = if args.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "|{} {} ",
-                        args.len(),
-                        args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-                    )
-                };
-                st.steps.push(Step {
-                    op: Op::Run(RunOp {
-                        argv: argv.clone(),
-                        env,
-                        args,
-                        user: st.meta.user.clone(),
-                        workdir: if st.meta.workdir.is_empty() {
-                            "/".into()
-                        } else {
-                            st.meta.workdir.clone()
-                        },
-                        network,
-                        mounts: parsed_mounts,
-                        stdin: None,
-                    }),
-                    span: instr.span,
-                    created_by: format!("RUN {prefix}{}", argv.join(" ")),
-                    text: display(instr),
-                    meta: st.meta.clone(),
-                });
+            Kind::Run { command, mounts, network, security, heredocs } => {
+                self.lower_run(instr, st, command, mounts, network.as_ref(), security.as_ref(), heredocs)?;
             }
             Kind::Copy(c) | Kind::Add(c) => {
                 let is_add = matches!(instr.kind, Kind::Add(_));
@@ -721,6 +741,161 @@ impl StageCtx<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn lower_run(
+        &self,
+        instr: &Instruction,
+        st: &mut StageState,
+        command: &Command,
+        mounts: &[Word],
+        network: Option<&Word>,
+        security: Option<&Word>,
+        heredocs: &[Heredoc],
+    ) -> Result<(), FrontendError> {
+        let lexer = self.lexer;
+        // `--network` is taken as written, as BuildKit does.
+        let network = match network {
+            None => Network::Default,
+            Some(w) => match w.text.as_str() {
+                "default" => Network::Default,
+                "none" => Network::None,
+                "host" => Network::Host,
+                other => {
+                    return Err(FrontendError::new(format!("unsupported network mode {other:?}"), w.span)
+                        .with_hint("use --network=default, none or host"));
+                }
+            },
+        };
+        if let Some(w) = security {
+            match w.text.as_str() {
+                "sandbox" => {}
+                "insecure" => {
+                    return Err(FrontendError::new(
+                        "RUN --security=insecure is not supported: rbuild runs every step sandboxed",
+                        w.span,
+                    )
+                    .with_hint("remove --security=insecure; steps that need full privileges cannot be built with rbuild"));
+                }
+                other => {
+                    return Err(FrontendError::new(format!("unsupported security mode {other:?}"), w.span)
+                        .with_hint("use --security=sandbox"));
+                }
+            }
+        }
+        let mut parsed_mounts = Vec::new();
+        for m in mounts {
+            let env = st.build_env.clone();
+            let mut expand_field = |v: &str| expand_text(lexer, v, m.span, &env);
+            let mut resolve_from = |f: &str| -> Result<MountSource, FrontendError> {
+                Ok(match stage_ref(f, self.names, self.index, m.span)? {
+                    Some(i) => MountSource::Stage(i),
+                    None => MountSource::Image(f.to_string()),
+                })
+            };
+            let mount = parse_mount(&m.text, m.span, &st.meta.workdir, &mut expand_field, &mut resolve_from)?;
+            if let Mount::Bind { from: MountSource::Stage(i), .. }
+            | Mount::Cache { from: Some(MountSource::Stage(i)), .. } = &mount
+            {
+                st.referenced.insert(*i);
+            }
+            parsed_mounts.push(mount);
+        }
+        let mut script = None;
+        let argv = match command {
+            Command::Shell(cmd) if !heredocs.is_empty() => {
+                let mut shell = st.meta.shell_or_default();
+                if heredocs.len() == 1 && is_sole_heredoc(cmd) {
+                    let body = &heredocs[0];
+                    if body.content.starts_with("#!") {
+                        // A script with its own interpreter: run the file,
+                        // not the shell (BuildKit mounts it the same way).
+                        let path = format!("{INLINE_SCRIPT_DIR}/{}", body.name);
+                        script =
+                            Some(InlineScript { name: body.name.clone(), content: body.content.clone() });
+                        vec![path]
+                    } else {
+                        shell.push(body.content.clone());
+                        shell
+                    }
+                } else {
+                    // The shell itself reads the heredocs (`python3 <<EOF`,
+                    // several bodies on one line): give it the text back whole.
+                    let mut text = cmd.clone();
+                    for h in heredocs {
+                        text.push('\n');
+                        text.push_str(&h.content);
+                        text.push_str(&h.name);
+                    }
+                    shell.push(text);
+                    shell
+                }
+            }
+            c => self.argv(c, &st.meta),
+        };
+        let mut env: Vec<String> = st.build_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if st.build_env.lookup("PATH").is_none() {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        let declared = |k: &str| st.args.iter().any(|(a, _)| a.eq_ignore_ascii_case(k));
+        let mut proxy_env = Vec::new();
+        for (k, v) in &self.opts.build_args {
+            if !is_proxy_arg(k) || declared(k) {
+                continue;
+            }
+            for spelling in [k.to_ascii_uppercase(), k.to_ascii_lowercase()] {
+                if st.build_env.lookup(&spelling).is_none()
+                    && !proxy_env.iter().any(|e: &String| e.starts_with(&format!("{spelling}=")))
+                {
+                    proxy_env.push(format!("{spelling}={v}"));
+                }
+            }
+        }
+        // The history names every declared arg with the value the step sees.
+        let args: Vec<(String, String)> = st
+            .args
+            .iter()
+            .map(|(k, v)| {
+                let value =
+                    st.build_env.lookup(k).map(str::to_string).or_else(|| v.clone()).unwrap_or_default();
+                (k.clone(), value)
+            })
+            .collect();
+        let prefix = if args.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "|{} {} ",
+                args.len(),
+                args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+            )
+        };
+        let mut text = display(instr);
+        if let Some(h) = heredocs.first()
+            && heredocs.len() == 1
+            && matches!(command, Command::Shell(c) if is_sole_heredoc(c))
+        {
+            text.push_str(&format!(" ({})", summarize_heredoc(&h.content)));
+        }
+        st.steps.push(Step {
+            op: Op::Run(RunOp {
+                argv: argv.clone(),
+                env,
+                args,
+                user: st.meta.user.clone(),
+                workdir: if st.meta.workdir.is_empty() { "/".into() } else { st.meta.workdir.clone() },
+                network,
+                mounts: parsed_mounts,
+                proxy_env,
+                script,
+            }),
+            span: instr.span,
+            created_by: format!("RUN {prefix}{}", argv.join(" ")),
+            text,
+            meta: st.meta.clone(),
+        });
+        Ok(())
+    }
+
     /// Exec form as is; shell form wrapped in the stage's shell.
     fn argv(&self, c: &Command, meta: &ImageMeta) -> Vec<String> {
         match c {
@@ -733,24 +908,32 @@ impl StageCtx<'_> {
         }
     }
 
-    fn copy_op(&self, c: &CopyArgs, is_add: bool, st: &StageState) -> Result<CopyOp, FrontendError> {
+    fn copy_op(&self, c: &CopyArgs, is_add: bool, st: &mut StageState) -> Result<CopyOp, FrontendError> {
         let lexer = self.lexer;
-        let scope = self.scope(st);
         let source = match &c.from {
             None => CopySource::Context,
-            Some(w) => {
-                let value = expand(lexer, w, &scope)?;
-                match stage_ref(&value, self.names, self.index, w.span)? {
-                    Some(i) => CopySource::Stage(i),
-                    None => CopySource::Image(value),
-                }
-            }
+            Some(w) => match self.source_of(st, &w.text, w.span)? {
+                Some(i) => CopySource::Stage(i),
+                None => CopySource::Image(w.text.clone()),
+            },
         };
+        let env = &st.build_env;
         let mut paths = Vec::new();
-        let mut any_url = false;
+        let mut urls = Vec::new();
         for s in &c.sources {
-            let p = expand(lexer, s, &scope)?;
-            if p.starts_with("http://") || p.starts_with("https://") || p.starts_with("git@") {
+            let p = expand(lexer, s, env)?;
+            if p.is_empty() {
+                return Err(FrontendError::new("a source path is empty", s.span)
+                    .with_hint("check the variables used in the source"));
+            }
+            if is_git_source(&p) {
+                return Err(FrontendError::new(
+                    format!("{p} is a git repository, which rbuild cannot fetch"),
+                    s.span,
+                )
+                .with_hint("clone it into the build context first, or fetch it in a RUN step"));
+            }
+            if p.starts_with("http://") || p.starts_with("https://") {
                 if !is_add {
                     return Err(FrontendError::new(
                         format!("COPY cannot fetch {p}: only ADD takes URLs"),
@@ -758,46 +941,70 @@ impl StageCtx<'_> {
                     )
                     .with_hint("use ADD for URLs, or download the file into the context"));
                 }
-                any_url = true;
+                if !matches!(source, CopySource::Context) {
+                    return Err(FrontendError::new("ADD of a URL cannot be combined with --from", s.span));
+                }
+                urls.push(SourcePath { path: p, span: s.span });
+                continue;
             }
             paths.push(SourcePath { path: p, span: s.span });
         }
-        let dest_raw = expand(lexer, &c.dest, &scope)?;
-        let dest_is_dir = dest_raw.ends_with('/') || paths.len() + c.heredocs.len() > 1;
+        let dest_raw = expand(lexer, &c.dest, env)?;
+        if dest_raw.is_empty() {
+            return Err(FrontendError::new("the destination is empty", c.dest.span)
+                .with_hint("check the variables used in the destination"));
+        }
+        let dest_is_dir = dest_raw.ends_with('/') || paths.len() + urls.len() + c.heredocs.len() > 1;
         let dest = absolute(&dest_raw, &st.meta.workdir);
         let dest = if dest_raw.ends_with('/') && dest != "/" { format!("{dest}/") } else { clean(&dest) };
-        let chown = c.chown.as_ref().map(|w| expand(lexer, w, &scope)).transpose()?;
+        let chown = c.chown.as_ref().map(|w| expand(lexer, w, env)).transpose()?.filter(|s| !s.is_empty());
         let chmod = match &c.chmod {
             None => None,
             Some(w) => {
-                let v = expand(lexer, w, &scope)?;
-                Some(u32::from_str_radix(&v, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                    FrontendError::new(format!("invalid --chmod value {v:?}"), w.span)
-                        .with_hint("use an octal mode such as --chmod=0755")
+                let v = expand(lexer, w, env)?;
+                Some(filemode::parse(&v).map_err(|m| {
+                    FrontendError::new(m, w.span).with_hint(
+                        "use an octal mode such as --chmod=0755, or a symbolic one such as --chmod=u+x",
+                    )
                 })?)
             }
         };
-        if any_url && !matches!(source, CopySource::Context) {
-            return Err(FrontendError::new("ADD of a URL cannot be combined with --from", c.dest.span));
+        let checksum = match &c.checksum {
+            None => None,
+            Some(w) => {
+                let v = expand(lexer, w, env)?;
+                if urls.len() != 1 || !paths.is_empty() {
+                    return Err(FrontendError::new(
+                        "--checksum needs exactly one source, and it must be a URL",
+                        w.span,
+                    )
+                    .with_hint("write ADD --checksum=sha256:<hex> https://… <dest>"));
+                }
+                let hex = v
+                    .strip_prefix("sha256:")
+                    .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
+                if hex.is_none() {
+                    return Err(FrontendError::new(format!("invalid checksum {v:?}"), w.span)
+                        .with_hint("write --checksum=sha256:<64 hex digits>"));
+                }
+                Some(v.to_ascii_lowercase())
+            }
+        };
+        // Heredoc bodies are expanded unless the delimiter was quoted; quotes
+        // inside them are text, and the escape is always `\` (BuildKit's raw
+        // expansion).
+        let raw = Lexer { skip_process_quotes: true, ..Lexer::new('\\') };
+        let mut inline = Vec::new();
+        for h in &c.heredocs {
+            let content =
+                if h.expand { expand_text(&raw, &h.content, c.dest.span, env)? } else { h.content.clone() };
+            inline.push((h.name.clone(), content));
         }
-        let inline = c
-            .heredocs
-            .iter()
-            .map(|h| -> Result<(String, String), FrontendError> {
-                let content = if h.expand {
-                    lexer
-                        .process_word(&h.content, &scope)
-                        .map(|e| e.value)
-                        .unwrap_or_else(|_| h.content.clone())
-                } else {
-                    h.content.clone()
-                };
-                Ok((h.name.clone(), content))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let extract_archives = is_add && c.unpack.unwrap_or(true);
         Ok(CopyOp {
-            source: if any_url { CopySource::Url } else { source },
+            source,
             paths,
+            urls,
             inline,
             dest,
             dest_is_dir,
@@ -806,17 +1013,38 @@ impl StageCtx<'_> {
             link: c.link,
             parents: c.parents,
             exclude: c.exclude.clone(),
-            extract_archives: is_add,
-            checksum: c.checksum.clone(),
+            extract_archives,
+            unpack_urls: is_add && c.unpack == Some(true),
+            checksum,
             user: st.meta.user.clone(),
         })
     }
+}
+
+/// `git@host:repo`, `git://…`, or an http(s) URL of a `.git` repository
+/// (optionally with `#ref`), as BuildKit recognises them.
+fn is_git_source(p: &str) -> bool {
+    if p.starts_with("git@") || p.starts_with("git://") || p.starts_with("ssh://") {
+        return true;
+    }
+    let base = p.split('#').next().unwrap_or(p);
+    (p.starts_with("http://") || p.starts_with("https://")) && (base.ends_with(".git") || p.contains(".git#"))
 }
 
 /// True when a RUN's shell text is nothing but one heredoc marker.
 fn is_sole_heredoc(cmd: &str) -> bool {
     let t = cmd.trim();
     t.starts_with("<<") && !t.contains(char::is_whitespace)
+}
+
+/// The first lines of a heredoc, for progress (`RUN <<EOF (echo hi…)`).
+fn summarize_heredoc(content: &str) -> String {
+    let lines: Vec<&str> = content.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [first, ..] => format!("{first}..."),
+    }
 }
 
 /// The instruction as written, continuations joined, for progress lines.

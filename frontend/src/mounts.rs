@@ -43,24 +43,42 @@ fn parse_bool(v: &str, span: Span, what: &str) -> Result<bool, FrontendError> {
     }
 }
 
-/// Parses one `--mount` value. `resolve_from` maps a `from=` value to a
-/// stage or an image; `workdir` makes relative targets absolute.
+/// The `from=` field of a `--mount` value, before any expansion.
+pub fn mount_from(value: &str) -> Option<String> {
+    csv_fields(value).into_iter().rev().find_map(|f| {
+        let (k, v) = f.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("from").then(|| v.to_string())
+    })
+}
+
+/// Parses one `--mount` value. Each field's value goes through `expand`
+/// (after the CSV split, as BuildKit does, so a variable holding a comma
+/// stays one value); `resolve_from` maps a `from=` value to a stage or an
+/// image; `workdir` makes relative targets absolute.
 pub fn parse_mount(
     value: &str,
     span: Span,
     workdir: &str,
+    expand: &mut dyn FnMut(&str) -> Result<String, FrontendError>,
     resolve_from: &mut dyn FnMut(&str) -> Result<MountSource, FrontendError>,
 ) -> Result<Mount, FrontendError> {
     let mut kind = "bind".to_string();
     let mut fields = Vec::new();
     for field in csv_fields(value) {
         let (k, v) = match field.split_once('=') {
-            Some((k, v)) => (k.trim().to_ascii_lowercase(), v.to_string()),
-            None => (field.trim().to_ascii_lowercase(), String::new()),
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_string())),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        if k.is_empty() {
+            continue;
+        }
+        let v = match v {
+            Some(v) if k != "from" => Some(expand(&v)?),
+            other => other,
         };
         if k == "type" {
-            kind = v.to_ascii_lowercase();
-        } else if !k.is_empty() {
+            kind = v.unwrap_or_default().to_ascii_lowercase();
+        } else {
             fields.push((k, v));
         }
     }
@@ -85,27 +103,64 @@ pub fn parse_mount(
             "rw",
             "readwrite",
         ],
-        "tmpfs" => &["target", "dst", "destination", "size"],
-        "secret" => &["id", "target", "dst", "destination", "env", "required", "mode", "uid", "gid"],
-        "ssh" => &["id", "target", "dst", "destination", "required", "mode", "uid", "gid"],
+        "tmpfs" => &["target", "dst", "destination", "size", "ro", "readonly", "rw", "readwrite"],
+        "secret" => &[
+            "id",
+            "source",
+            "src",
+            "target",
+            "dst",
+            "destination",
+            "env",
+            "required",
+            "mode",
+            "uid",
+            "gid",
+            "ro",
+            "readonly",
+        ],
+        "ssh" => &["id", "target", "dst", "destination", "required", "mode", "uid", "gid", "ro", "readonly"],
         other => {
-            return Err(FrontendError::new(format!("unsupported mount type {other:?}"), span)
-                .with_hint("use type=bind, cache, tmpfs, secret or ssh"));
+            let mut e = FrontendError::new(format!("unsupported mount type {other:?}"), span)
+                .with_hint("use type=bind, cache, tmpfs, secret or ssh");
+            if let Some(near) = suggest(other, ["bind", "cache", "tmpfs", "secret", "ssh"]) {
+                e = e.with_hint(format!("did you mean type={near}?"));
+            }
+            return Err(e);
         }
     };
-    for (k, _) in &fields {
+    for (k, v) in &fields {
         if !known.contains(&k.as_str()) {
             let mut e = FrontendError::new(format!("unexpected key {k:?} in a {kind} mount"), span);
             if let Some(near) = suggest(k, known.iter().copied()) {
                 e = e.with_hint(format!("did you mean {near}?"));
+            } else {
+                e = e.with_hint(format!("a {kind} mount takes {}", known.join(", ")));
             }
             return Err(e);
         }
+        // Only the boolean switches may stand alone.
+        let switch = matches!(k.as_str(), "ro" | "readonly" | "rw" | "readwrite" | "required");
+        if v.is_none() && !switch {
+            return Err(FrontendError::new(
+                format!("invalid field {k:?}: it must be a key=value pair"),
+                span,
+            )
+            .with_hint(format!("write {k}=<value>")));
+        }
     }
     let get = |names: &[&str]| {
-        fields.iter().rev().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.clone())
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.clone().unwrap_or_default())
     };
     let target = get(&["target", "dst", "destination"]).map(|t| absolute(&t, workdir));
+    if target.as_deref() == Some("/") {
+        return Err(FrontendError::new("invalid mount target \"/\"", span)
+            .with_hint("mount on a directory below the root"));
+    }
     let need_target = |t: Option<String>| {
         t.ok_or_else(|| {
             FrontendError::new(format!("a {kind} mount needs a target"), span).with_hint("add target=/path")
@@ -113,6 +168,10 @@ pub fn parse_mount(
     };
     let readonly_flag = get(&["ro", "readonly"]).map(|v| parse_bool(&v, span, "readonly")).transpose()?;
     let readwrite_flag = get(&["rw", "readwrite"]).map(|v| parse_bool(&v, span, "readwrite")).transpose()?;
+    let uid = get(&["uid"]).map(|v| parse_id(&v, span, "uid")).transpose()?;
+    let gid = get(&["gid"]).map(|v| parse_id(&v, span, "gid")).transpose()?;
+    let mode = get(&["mode"]).map(|v| parse_octal(&v, span, "mode")).transpose()?;
+    let required = get(&["required"]).map(|v| parse_bool(&v, span, "required")).transpose()?.unwrap_or(false);
     Ok(match kind.as_str() {
         "bind" => {
             let from = match get(&["from"]) {
@@ -128,25 +187,26 @@ pub fn parse_mount(
         }
         "cache" => {
             let target = need_target(target)?;
-            let sharing = match get(&["sharing"]).as_deref().unwrap_or("shared") {
-                "shared" => CacheSharing::Shared,
-                "private" => CacheSharing::Private,
-                "locked" => CacheSharing::Locked,
-                other => {
-                    return Err(FrontendError::new(format!("invalid sharing {other:?}"), span)
-                        .with_hint("use sharing=shared, private or locked"));
-                }
-            };
+            let sharing =
+                match get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_lowercase().as_str() {
+                    "shared" => CacheSharing::Shared,
+                    "private" => CacheSharing::Private,
+                    "locked" => CacheSharing::Locked,
+                    other => {
+                        return Err(FrontendError::new(format!("unsupported sharing value {other:?}"), span)
+                            .with_hint("use sharing=shared, private or locked"));
+                    }
+                };
             let from = get(&["from"]).map(|f| resolve_from(&f)).transpose()?;
             Mount::Cache {
-                id: get(&["id"]).unwrap_or_else(|| target.clone()),
+                id: get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| target.clone()),
                 target,
                 sharing,
                 from,
                 source: get(&["source", "src"]).unwrap_or_default(),
-                uid: get(&["uid"]).map(|v| parse_id(&v, span, "uid")).transpose()?.unwrap_or(0),
-                gid: get(&["gid"]).map(|v| parse_id(&v, span, "gid")).transpose()?.unwrap_or(0),
-                mode: get(&["mode"]).map(|v| parse_octal(&v, span, "mode")).transpose()?.unwrap_or(0o755),
+                uid: uid.unwrap_or(0),
+                gid: gid.unwrap_or(0),
+                mode: mode.unwrap_or(0o755),
                 readonly: readonly_flag.unwrap_or(false),
             }
         }
@@ -155,12 +215,20 @@ pub fn parse_mount(
             size: get(&["size"]).map(|v| parse_size(&v, span)).transpose()?,
         },
         "secret" => {
-            let id = get(&["id"])
+            let by_source = get(&["source", "src"]).filter(|s| !s.is_empty());
+            let by_id = get(&["id"]).filter(|s| !s.is_empty());
+            if by_source.is_some() && by_id.is_some() {
+                return Err(FrontendError::new("a secret mount takes source or id, not both", span)
+                    .with_hint("name the secret once, with id=<id>"));
+            }
+            let id = by_source
+                .or(by_id)
                 .or_else(|| target.as_ref().map(|t| t.rsplit('/').next().unwrap_or("").to_string()));
             let Some(id) = id.filter(|i| !i.is_empty()) else {
-                return Err(FrontendError::new("a secret mount needs an id or a target", span));
+                return Err(FrontendError::new("a secret mount needs an id or a target", span)
+                    .with_hint("write --mount=type=secret,id=<id>"));
             };
-            let env = get(&["env"]);
+            let env = get(&["env"]).filter(|e| !e.is_empty());
             let target = match (&target, &env) {
                 (None, None) => Some(format!("/run/secrets/{id}")),
                 _ => target,
@@ -169,22 +237,19 @@ pub fn parse_mount(
                 id,
                 target,
                 env,
-                required: get(&["required"])
-                    .map(|v| parse_bool(&v, span, "required"))
-                    .transpose()?
-                    .unwrap_or(false),
-                uid: get(&["uid"]).map(|v| parse_id(&v, span, "uid")).transpose()?.unwrap_or(0),
-                gid: get(&["gid"]).map(|v| parse_id(&v, span, "gid")).transpose()?.unwrap_or(0),
-                mode: get(&["mode"]).map(|v| parse_octal(&v, span, "mode")).transpose()?.unwrap_or(0o400),
+                required,
+                uid: uid.unwrap_or(0),
+                gid: gid.unwrap_or(0),
+                mode: mode.unwrap_or(0o400),
             }
         }
         _ => Mount::Ssh {
-            id: get(&["id"]).unwrap_or_else(|| "default".into()),
+            id: get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| "default".into()),
             target: target.unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into()),
-            required: get(&["required"])
-                .map(|v| parse_bool(&v, span, "required"))
-                .transpose()?
-                .unwrap_or(false),
+            required,
+            uid: uid.unwrap_or(0),
+            gid: gid.unwrap_or(0),
+            mode: mode.unwrap_or(0o600),
         },
     })
 }
@@ -236,9 +301,17 @@ mod tests {
         Ok(MountSource::Stage(0))
     }
 
+    fn verbatim(v: &str) -> Result<String, FrontendError> {
+        Ok(v.to_string())
+    }
+
+    fn parse(value: &str, workdir: &str) -> Result<Mount, FrontendError> {
+        parse_mount(value, Span::default(), workdir, &mut verbatim, &mut no_from)
+    }
+
     #[test]
     fn cache_mount_defaults_and_relative_target() {
-        let m = parse_mount("type=cache,target=.cache", Span::default(), "/app", &mut no_from).unwrap();
+        let m = parse("type=cache,target=.cache", "/app").unwrap();
         match m {
             Mount::Cache { id, target, sharing, mode, .. } => {
                 assert_eq!(target, "/app/.cache");
@@ -252,15 +325,31 @@ mod tests {
 
     #[test]
     fn secret_mount_defaults_target_from_id() {
-        let m = parse_mount("type=secret,id=token", Span::default(), "/", &mut no_from).unwrap();
+        let m = parse("type=secret,id=token", "/").unwrap();
         assert!(matches!(m, Mount::Secret { target: Some(t), .. } if t == "/run/secrets/token"));
     }
 
     #[test]
     fn unknown_keys_and_types_are_errors_with_hints() {
-        let e = parse_mount("type=cache,traget=/x", Span::default(), "/", &mut no_from).unwrap_err();
+        let e = parse("type=cache,traget=/x", "/").unwrap_err();
         assert_eq!(e.hint.as_deref(), Some("did you mean target?"));
-        assert!(parse_mount("type=nfs,target=/x", Span::default(), "/", &mut no_from).is_err());
+        assert!(parse("type=nfs,target=/x", "/").is_err());
+    }
+
+    #[test]
+    fn field_rules_follow_buildkit() {
+        assert!(parse("type=bind,target=/", "/").is_err(), "the root is no mount target");
+        assert!(parse("type=cache,target=/x,mode", "/").is_err(), "mode needs a value");
+        assert!(parse("type=secret,id=a,source=b", "/").is_err(), "source and id together");
+        let m = parse("type=secret,src=tok,required", "/").unwrap();
+        assert!(matches!(m, Mount::Secret { id, required: true, .. } if id == "tok"));
+        let m = parse("type=secret,id=t,env=TOKEN", "/").unwrap();
+        assert!(matches!(m, Mount::Secret { target: None, env: Some(e), .. } if e == "TOKEN"));
+        let m = parse("type=bind,source=src,target=/s,rw", "/").unwrap();
+        assert!(matches!(m, Mount::Bind { readwrite: true, .. }));
+        assert_eq!(mount_from("type=bind,FROM=build,target=/x"), Some("build".into()));
+        let e = parse("type=cahce,target=/x", "/").unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean type=cache?"));
     }
 
     #[test]

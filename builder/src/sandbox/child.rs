@@ -323,6 +323,20 @@ fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
         bind(source, &at(target)?, false)?;
     }
     for m in &spec.mounts {
+        // A target on a tmpfs mounted above (`/dev/pipes/…` for heredoc
+        // scripts) was hidden from prepare_mountpoints: make it here, where
+        // it lives only in that tmpfs and never in the layer.
+        let (target, is_file) = match m {
+            ExtraMount::Bind { source, target, .. } => (target, !source.is_dir()),
+            ExtraMount::Tmpfs { target, .. } | ExtraMount::Layers { target, .. } => (target, false),
+        };
+        let host = at(target)?;
+        if fs::symlink_metadata(&host).is_err() {
+            let parent = host.parent().unwrap_or(root);
+            ctx(fs::create_dir_all(parent), || format!("create the parent of {target}"))?;
+            let made = if is_file { File::create(&host).map(drop) } else { fs::create_dir(&host) };
+            ctx(made, || format!("create {target}"))?;
+        }
         match m {
             ExtraMount::Bind { source, target, readonly } => bind(source, &at(target)?, *readonly)?,
             ExtraMount::Tmpfs { target, size } => {

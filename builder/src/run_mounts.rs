@@ -1,0 +1,409 @@
+//! `RUN --mount=…` and inline scripts, made ready for the sandbox: cache
+//! directories in the store's `state/cache-mounts/` (locked per their
+//! sharing mode), bind sources materialised from the context or a stage,
+//! secrets written to private scratch files, and a `#!` heredoc body
+//! mounted as a file under `/dev/pipes`. Nothing here lands in the step's
+//! layer: every mount target the sandbox had to create is removed from it.
+
+use std::fs::{self, File};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use rbuild_cache::digest::Digest;
+use rbuild_frontend::graph::{CacheSharing, INLINE_SCRIPT_DIR, Mount, MountSource, RunOp};
+
+use crate::context::EntryKind;
+use crate::copy::{self, SrcEntry, Writer};
+use crate::error::BuildError;
+use crate::exec::ExecEnv;
+use crate::sandbox::ExtraMount;
+use crate::solve::view_of;
+
+/// Everything a RUN step mounts, and what to clean up after it.
+pub struct Prepared {
+    pub mounts: Vec<ExtraMount>,
+    /// `KEY=value` added to the command's environment (secrets with `env=`).
+    pub env: Vec<String>,
+    /// Secret values, to mask in the step's output.
+    pub secret_values: Vec<Vec<u8>>,
+    scratch: Vec<PathBuf>,
+    /// Held for the step's duration: cache mount locks.
+    _locks: Vec<Flock<File>>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for dir in &self.scratch {
+            let _ = rbuild_cache::store::remove_tree(dir);
+        }
+    }
+}
+
+/// Prepares the mounts of `run` (in order) and its inline script.
+pub fn prepare(env: &ExecEnv<'_>, run: &RunOp) -> Result<Prepared, BuildError> {
+    let mut out = Prepared {
+        mounts: Vec::new(),
+        env: Vec::new(),
+        secret_values: Vec::new(),
+        scratch: Vec::new(),
+        _locks: Vec::new(),
+    };
+    if let Some(script) = &run.script {
+        let dir = env.store.temp_dir("script")?;
+        out.scratch.push(dir.clone());
+        let file = dir.join("script");
+        fs::write(&file, script.content.as_bytes())?;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755))?;
+        out.mounts.push(ExtraMount::Bind {
+            source: file,
+            target: format!("{INLINE_SCRIPT_DIR}/{}", script.name),
+            readonly: true,
+        });
+    }
+    for m in &run.mounts {
+        prepare_one(env, m, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), BuildError> {
+    match m {
+        Mount::Tmpfs { target, size } => {
+            out.mounts.push(ExtraMount::Tmpfs { target: target.clone(), size: *size });
+        }
+        Mount::Cache { id, target, sharing, from, source, uid, gid, mode, readonly } => {
+            let (dir, lock) = cache_dir(env, id, *sharing)?;
+            out._locks.push(lock);
+            if !dir.exists() {
+                create_cache_dir(env, &dir, from.as_ref(), source, (*uid, *gid, *mode))
+                    .map_err(|e| BuildError::new(format!("prepare cache mount {id}: {}", e.message)))?;
+            }
+            out.mounts.push(ExtraMount::Bind { source: dir, target: target.clone(), readonly: *readonly });
+        }
+        Mount::Secret { id, target, env: var, required, uid, gid, mode } => {
+            let Some(value) = env.opts.secrets.get(id) else {
+                if *required {
+                    return Err(BuildError::new(format!("secret {id} is required but was not given")).hint(
+                        format!("pass it with --secret id={id},src=FILE or --secret id={id},env=VAR"),
+                    ));
+                }
+                // An optional secret that was not given is simply absent, as in BuildKit.
+                return Ok(());
+            };
+            if !value.is_empty() {
+                out.secret_values.push(value.clone());
+            }
+            if let Some(var) = var {
+                out.env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+            }
+            if let Some(t) = target {
+                let dir = env.store.temp_dir("secret")?;
+                out.scratch.push(dir.clone());
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+                let file = dir.join("value");
+                fs::write(&file, value)?;
+                chown(&file, *uid, *gid).map_err(|e| BuildError::new(format!("prepare secret {id}: {e}")))?;
+                fs::set_permissions(&file, fs::Permissions::from_mode(*mode))?;
+                out.mounts.push(ExtraMount::Bind { source: file, target: t.clone(), readonly: true });
+            }
+        }
+        Mount::Ssh { id, required, .. } => {
+            let requirement = if *required { "is required" } else { "is used" };
+            return Err(BuildError::new(format!(
+                "RUN --mount=type=ssh {requirement} (id {id}), but no SSH agent was given to the build"
+            ))
+            .hint("rbuild does not forward SSH agents: fetch private sources before the build, or pass a token with --secret and RUN --mount=type=secret"));
+        }
+        Mount::Bind { target, from, source, readwrite } => {
+            let tree = bind_source(env, from, source, out)?;
+            let mount = match (tree, *readwrite) {
+                (BindTree::File(path), false) => {
+                    ExtraMount::Bind { source: path, target: target.clone(), readonly: true }
+                }
+                (BindTree::File(path), true) => {
+                    // A private copy: what the step writes there is thrown away.
+                    let dir = env.store.temp_dir("bind")?;
+                    out.scratch.push(dir.clone());
+                    let copy_path = dir.join("file");
+                    fs::copy(&path, &copy_path)?;
+                    ExtraMount::Bind { source: copy_path, target: target.clone(), readonly: false }
+                }
+                (BindTree::Layers(lowers), rw) => ExtraMount::Layers {
+                    lowers,
+                    target: target.clone(),
+                    upper: if rw { Some(scratch_upper(env, out)?) } else { None },
+                },
+                (BindTree::Dir(dir), false) => {
+                    ExtraMount::Bind { source: dir, target: target.clone(), readonly: true }
+                }
+                (BindTree::Dir(dir), true) => ExtraMount::Layers {
+                    lowers: vec![dir.to_string_lossy().into_owned()],
+                    target: target.clone(),
+                    upper: Some(scratch_upper(env, out)?),
+                },
+            };
+            out.mounts.push(mount);
+        }
+    }
+    Ok(())
+}
+
+fn scratch_upper(env: &ExecEnv<'_>, out: &mut Prepared) -> Result<(PathBuf, PathBuf), BuildError> {
+    let dir = env.store.temp_dir("bind")?;
+    out.scratch.push(dir.clone());
+    fs::create_dir(dir.join("upper"))?;
+    fs::create_dir(dir.join("work"))?;
+    Ok((dir.join("upper"), dir.join("work")))
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> nix::Result<()> {
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
+}
+
+/// The directory of cache mount `id` and the lock that grants it. Shared
+/// mounts hold a shared lock (any number at once); locked ones an exclusive
+/// lock (one step at a time, waiting for the others); private ones the
+/// first instance nobody else holds, making a new one when all are busy.
+fn cache_dir(
+    env: &ExecEnv<'_>,
+    id: &str,
+    sharing: CacheSharing,
+) -> Result<(PathBuf, Flock<File>), BuildError> {
+    let base = env.store.state_path(&format!("cache-mounts/{}", Digest::of(id.as_bytes()).hex()));
+    if let Some(parent) = base.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let instance = |n: usize| if n == 0 { base.clone() } else { base.with_extension(n.to_string()) };
+    let open_lock = |dir: &Path| -> Result<File, BuildError> {
+        Ok(fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.with_extension(
+            format!(
+                "{}lock",
+                dir.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
+            ),
+        ))?)
+    };
+    let lock_err = |e: nix::errno::Errno| BuildError::new(format!("lock cache mount {id}: {e}"));
+    match sharing {
+        CacheSharing::Shared | CacheSharing::Locked => {
+            let how =
+                if sharing == CacheSharing::Shared { FlockArg::LockShared } else { FlockArg::LockExclusive };
+            let lock = Flock::lock(open_lock(&base)?, how).map_err(|(_, e)| lock_err(e))?;
+            Ok((base, lock))
+        }
+        CacheSharing::Private => {
+            for n in 0.. {
+                let dir = instance(n);
+                match Flock::lock(open_lock(&dir)?, FlockArg::LockExclusiveNonblock) {
+                    Ok(lock) => return Ok((dir, lock)),
+                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => continue,
+                    Err((_, e)) => return Err(lock_err(e)),
+                }
+            }
+            unreachable!("the instance loop only ends by returning")
+        }
+    }
+}
+
+/// Creates a cache mount's directory: owned and moded as the mount says,
+/// seeded from `from`'s `source` path when given.
+fn create_cache_dir(
+    env: &ExecEnv<'_>,
+    dir: &Path,
+    from: Option<&MountSource>,
+    source: &str,
+    (uid, gid, mode): (u32, u32, u32),
+) -> Result<(), BuildError> {
+    let tmp = dir.with_extension(format!("new-{}", rbuild_cache::store::unique_suffix()));
+    fs::create_dir(&tmp)?;
+    let filled = (|| -> Result<(), BuildError> {
+        if let Some(from) = from {
+            let layers = match from {
+                MountSource::Stage(i) => (env.stage_results)(*i)?.layers.clone(),
+                MountSource::Image(r) => env.image_layers(r)?,
+                MountSource::Context => Vec::new(),
+            };
+            let view = view_of(env.store, &layers)?;
+            let path = if source.is_empty() { "/".to_string() } else { source.to_string() };
+            if view.lookup(&path, true)?.is_some() {
+                let items = copy::items_from_layers(&view, &[path])?;
+                let mut w = Writer::new(&tmp, Vec::new(), env.store.overlay_xattrs());
+                for item in &items {
+                    for e in item.entries.iter().filter(|e| !e.rel.is_empty()) {
+                        let one = copy::SrcItem {
+                            name: String::new(),
+                            entries: vec![SrcEntry { rel: String::new(), ..e.clone() }],
+                        };
+                        w.write_item(&one, &format!("/{}", e.rel))?;
+                    }
+                }
+            }
+        }
+        chown(&tmp, uid, gid).map_err(|e| BuildError::new(e.to_string()))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+        Ok(())
+    })();
+    match filled.and_then(|()| fs::rename(&tmp, dir).map_err(BuildError::from)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = rbuild_cache::store::remove_tree(&tmp);
+            // Another build may have created it meanwhile; that one is as good.
+            if dir.is_dir() { Ok(()) } else { Err(e) }
+        }
+    }
+}
+
+/// What a bind mount shows.
+enum BindTree {
+    /// A whole filesystem: overlay of snapshot dirs (store-relative, top first).
+    Layers(Vec<String>),
+    /// A materialised directory tree.
+    Dir(PathBuf),
+    File(PathBuf),
+}
+
+fn bind_source(
+    env: &ExecEnv<'_>,
+    from: &MountSource,
+    source: &str,
+    out: &mut Prepared,
+) -> Result<BindTree, BuildError> {
+    let whole = source.is_empty() || source == "/" || source == ".";
+    match from {
+        MountSource::Context => {
+            let rel = crate::context::clean_relative(source).ok_or_else(|| {
+                BuildError::new(format!("bind source {source} is outside the build context"))
+                    .hint("mount a path inside the context directory")
+            })?;
+            let entries: Vec<SrcEntry> = env
+                .ctx
+                .subtree(&rel)
+                .map(|(p, e)| SrcEntry {
+                    rel: p.strip_prefix(rel.as_str()).unwrap_or(p).trim_start_matches('/').to_string(),
+                    kind: e.kind,
+                    mode: e.mode,
+                    uid: e.uid,
+                    gid: e.gid,
+                    mtime: e.mtime,
+                    host_path: env.ctx.root().join(p),
+                    link_target: e.link_target.clone(),
+                })
+                .collect();
+            if !rel.is_empty() && entries.is_empty() {
+                return Err(BuildError::new(format!("bind source {source} is not in the build context"))
+                    .hint("check the path, and that .dockerignore does not exclude it"));
+            }
+            if entries.len() == 1 && entries[0].kind == EntryKind::File {
+                return Ok(BindTree::File(entries[0].host_path.clone()));
+            }
+            // The context as the build sees it: .dockerignore'd files stay out.
+            let dir = env.store.temp_dir("bind")?;
+            out.scratch.push(dir.clone());
+            let tree = dir.join("tree");
+            fs::create_dir(&tree)?;
+            if rel.is_empty() {
+                fs::set_permissions(&tree, fs::Permissions::from_mode(0o755))?;
+            }
+            materialize(&entries, &tree)?;
+            Ok(BindTree::Dir(tree))
+        }
+        MountSource::Stage(_) | MountSource::Image(_) => {
+            let layers = match from {
+                MountSource::Stage(i) => (env.stage_results)(*i)?.layers.clone(),
+                MountSource::Image(r) => env.image_layers(r)?,
+                MountSource::Context => Vec::new(),
+            };
+            if whole {
+                let mut lowers: Vec<String> =
+                    layers.iter().rev().map(|d| env.store.snapshot_rel_path(d)).collect();
+                if lowers.is_empty() {
+                    let empty = env.store.temp_dir("empty")?;
+                    out.scratch.push(empty.clone());
+                    lowers.push(empty.to_string_lossy().into_owned());
+                }
+                return Ok(BindTree::Layers(lowers));
+            }
+            let view = view_of(env.store, &layers)?;
+            let Some(found) = view.lookup(source, true)? else {
+                return Err(BuildError::new(format!(
+                    "bind source {source} does not exist in the source stage"
+                ))
+                .hint("check the path inside the stage or image given with from="));
+            };
+            if !found.metadata.is_dir() {
+                return Ok(BindTree::File(found.real_path));
+            }
+            let items = copy::items_from_layers(&view, &[found.merged_path.clone()])?;
+            let dir = env.store.temp_dir("bind")?;
+            out.scratch.push(dir.clone());
+            let tree = dir.join("tree");
+            fs::create_dir(&tree)?;
+            for item in &items {
+                materialize(&item.entries, &tree)?;
+            }
+            Ok(BindTree::Dir(tree))
+        }
+    }
+}
+
+/// Recreates entries below `dest`: directories with their owner and mode,
+/// files as hard links (copies across filesystems), symlinks as they are.
+/// Only ever mounted read-only or as an overlay lower, so the links are
+/// never written through.
+fn materialize(entries: &[SrcEntry], dest: &Path) -> Result<(), BuildError> {
+    for e in entries {
+        let path = if e.rel.is_empty() { dest.to_path_buf() } else { dest.join(&e.rel) };
+        match e.kind {
+            EntryKind::Dir => {
+                if !path.exists() {
+                    fs::create_dir_all(&path)?;
+                }
+                let _ = chown(&path, e.uid, e.gid);
+                fs::set_permissions(&path, fs::Permissions::from_mode(e.mode & 0o7777))?;
+            }
+            EntryKind::File => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                if fs::hard_link(&e.host_path, &path).is_err() {
+                    fs::copy(&e.host_path, &path)?;
+                    let _ = chown(&path, e.uid, e.gid);
+                }
+            }
+            EntryKind::Symlink => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                symlink(e.link_target.clone().unwrap_or_default(), &path)?;
+            }
+            EntryKind::Other => {}
+        }
+    }
+    Ok(())
+}
+
+/// Replaces every secret value in a line of output with `****`.
+pub fn mask(line: &str, secrets: &[Vec<u8>]) -> String {
+    let mut out = line.to_string();
+    for s in secrets {
+        let text = String::from_utf8_lossy(s);
+        for candidate in [text.as_ref(), text.trim_end()] {
+            if !candidate.is_empty() && out.contains(candidate) {
+                out = out.replace(candidate, "****");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_output() {
+        let secrets = vec![b"s3cr3t\n".to_vec()];
+        assert_eq!(mask("token is s3cr3t!", &secrets), "token is ****!");
+        assert_eq!(mask("nothing here", &secrets), "nothing here");
+    }
+}
