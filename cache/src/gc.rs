@@ -306,7 +306,7 @@ pub fn prune_cache(
     let charge = |item: &CacheItem| if item.shared { 0 } else { item.size };
     let mut counted = BTreeSet::new();
     let mut total: u64 =
-        items.iter().filter(|i| i.layer().is_none_or(|l| counted.insert(l))).map(|i| charge(i)).sum();
+        items.iter().filter(|i| i.layer().is_none_or(|l| counted.insert(l))).map(&charge).sum();
 
     let mut report = CachePruneReport::default();
     // Least recently used first, so keep-storage spares the newest.

@@ -5,7 +5,8 @@
 //! Values come from the config blob as stored, so an image loaded from
 //! `docker save` shows what `docker inspect` shows for it: fields our typed
 //! config does not model (`comment`, `docker_version`, `Config.Hostname`, …)
-//! are read from the raw JSON.
+//! are read from the raw JSON. The layout is current Docker's (API 1.45 and
+//! later): no Container/ContainerConfig, and an OCI-style Config.
 
 use serde_json::{Map, Value as Json, json};
 
@@ -13,7 +14,7 @@ use rbuild_cache::Store;
 use rbuild_cache::timefmt::Timestamp;
 use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
 
-use super::template::{GoTemplate, from_json};
+use super::template::{GoTemplate, from_json, from_json_field, omitempty_object};
 use super::{familiar, last_tag_time, no_such_image, resolve_image};
 use crate::cli::InspectArgs;
 use crate::report::Failure;
@@ -39,7 +40,7 @@ pub fn inspect(store: &Store, args: InspectArgs) -> Result<(), Failure> {
         Some(template) => {
             let mut out = String::new();
             for document in &documents {
-                out.push_str(&template.render(&from_json(document))?);
+                out.push_str(&template.render(&template_value(document))?);
                 out.push('\n');
             }
             print!("{out}");
@@ -78,7 +79,12 @@ pub(crate) fn document(store: &Store, image: &CatalogImage, sizes: &mut LayerSiz
     doc.insert("RepoTags".into(), json!(tags));
     doc.insert("RepoDigests".into(), json!(digests));
     doc.insert("Parent".into(), json!(image.record.parent.map(|p| p.to_string()).unwrap_or_default()));
-    doc.insert("Comment".into(), json!(text("comment")));
+    // Docker falls back to the newest history entry's comment.
+    let comment = match text("comment") {
+        c if c.is_empty() => config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        c => c,
+    };
+    doc.insert("Comment".into(), json!(comment));
     doc.insert("Created".into(), json!(created));
     doc.insert("DockerVersion".into(), json!(text("docker_version")));
     doc.insert("Author".into(), json!(text("author")));
@@ -104,47 +110,66 @@ pub(crate) fn document(store: &Store, image: &CatalogImage, sizes: &mut LayerSiz
     Json::Object(doc)
 }
 
-/// Docker's `container.Config` in its field order: fields without
-/// `omitempty` always appear (null or empty when the image has none).
+/// The fields of Docker's image Config, in order, with the value a
+/// template sees when the image has none (Go's zero value).
+const CONFIG_FIELDS: [(&str, ZeroValue); 13] = [
+    ("User", ZeroValue::Text),
+    ("ExposedPorts", ZeroValue::Nil),
+    ("Env", ZeroValue::Nil),
+    ("Entrypoint", ZeroValue::Nil),
+    ("Cmd", ZeroValue::Nil),
+    ("Volumes", ZeroValue::Nil),
+    ("WorkingDir", ZeroValue::Text),
+    ("Labels", ZeroValue::Nil),
+    ("StopSignal", ZeroValue::Text),
+    ("ArgsEscaped", ZeroValue::False),
+    ("Healthcheck", ZeroValue::Nil),
+    ("OnBuild", ZeroValue::Nil),
+    ("Shell", ZeroValue::Nil),
+];
+
+#[derive(Clone, Copy)]
+enum ZeroValue {
+    Nil,
+    Text,
+    False,
+}
+
+/// The document as templates see it: like the JSON, except that Config
+/// has every field (empty ones as Go's zero values), as Docker's typed
+/// struct does, so `{{.Config.Cmd}}` works on an image without a CMD.
+fn template_value(document: &Json) -> gtmpl::Value {
+    let mut value = from_json(document);
+    let config = document.get("Config").and_then(Json::as_object);
+    if let gtmpl::Value::Object(fields) = &mut value {
+        let config_fields = CONFIG_FIELDS
+            .iter()
+            .map(|(key, zero)| {
+                let field = match config.and_then(|c| c.get(*key)) {
+                    Some(json) => from_json_field(key, json),
+                    None => match zero {
+                        ZeroValue::Nil => gtmpl::Value::Nil,
+                        ZeroValue::Text => gtmpl::Value::String(String::new()),
+                        ZeroValue::False => gtmpl::Value::Bool(false),
+                    },
+                };
+                (*key, field)
+            })
+            .collect();
+        fields.insert("Config".into(), omitempty_object(config_fields));
+    }
+    value
+}
+
+/// The image's run config as current Docker reports it (the OCI image
+/// config's fields plus Docker's Healthcheck, OnBuild and Shell), in that
+/// order and, as there, without the fields that are empty.
 fn run_config(raw: Option<&Json>) -> Json {
     let empty = Map::new();
     let raw = raw.and_then(Json::as_object).unwrap_or(&empty);
     let mut out = Map::new();
-    // Each field with its default, or `None` for Go's `omitempty` fields.
-    let fields: [(&str, Option<Json>); 25] = [
-        ("Hostname", Some(json!(""))),
-        ("Domainname", Some(json!(""))),
-        ("User", Some(json!(""))),
-        ("AttachStdin", Some(json!(false))),
-        ("AttachStdout", Some(json!(false))),
-        ("AttachStderr", Some(json!(false))),
-        ("ExposedPorts", None),
-        ("Tty", Some(json!(false))),
-        ("OpenStdin", Some(json!(false))),
-        ("StdinOnce", Some(json!(false))),
-        ("Env", Some(Json::Null)),
-        ("Cmd", Some(Json::Null)),
-        ("Healthcheck", None),
-        ("ArgsEscaped", None),
-        ("Image", Some(json!(""))),
-        ("Volumes", Some(Json::Null)),
-        ("WorkingDir", Some(json!(""))),
-        ("Entrypoint", Some(Json::Null)),
-        ("NetworkDisabled", None),
-        ("MacAddress", None),
-        ("OnBuild", Some(Json::Null)),
-        ("Labels", Some(Json::Null)),
-        ("StopSignal", None),
-        ("StopTimeout", None),
-        ("Shell", None),
-    ];
-    for (key, default) in fields {
-        match default {
-            Some(default) => {
-                out.insert(key.to_string(), raw.get(key).cloned().unwrap_or(default));
-            }
-            None => copy_unless_empty(raw, &mut out, key),
-        }
+    for (key, _) in CONFIG_FIELDS {
+        copy_unless_empty(raw, &mut out, key);
     }
     Json::Object(out)
 }
@@ -209,13 +234,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_keeps_docker_field_order_and_nulls() {
-        let raw = json!({"Env": ["PATH=/bin"], "Cmd": ["sh"], "ExposedPorts": {"80/tcp": {}}, "Shell": []});
+    fn config_keeps_docker_field_order_and_drops_empty_fields() {
+        // What `docker inspect --format '{{json .Config}}'` printed for
+        // the same config (Hostname and the other empty fields left out).
+        let raw = json!({"Hostname": "", "Cmd": ["sh"], "Env": ["PATH=/bin"], "ExposedPorts": {"80/tcp": {}}, "Shell": [], "Labels": null});
         let out = serde_json::to_string(&run_config(Some(&raw))).unwrap();
-        assert_eq!(
-            out,
-            r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"ExposedPorts":{"80/tcp":{}},"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["PATH=/bin"],"Cmd":["sh"],"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null}"#
-        );
+        assert_eq!(out, r#"{"ExposedPorts":{"80/tcp":{}},"Env":["PATH=/bin"],"Cmd":["sh"]}"#);
     }
 
     #[test]

@@ -64,9 +64,10 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
         }
         listed.push((image, tags, digests));
     }
+    // Docker orders by creation in whole seconds; within one second, the
+    // image that entered the store last comes first.
     listed.sort_by(|a, b| {
-        b.0.created()
-            .cmp(&a.0.created())
+        (b.0.created().secs.cmp(&a.0.created().secs))
             .then(b.0.record.added.cmp(&a.0.record.added))
             .then(a.0.id().cmp(&b.0.id()))
     });

@@ -27,6 +27,8 @@ const FIELD_ORDER: &str = "\u{0}fields";
 /// Hidden key of a struct whose `json` output escapes `<`, `>` and `&`
 /// (rows of `docker images`, which Docker marshals with `json.Marshal`).
 const ESCAPE_HTML: &str = "\u{0}escape-html";
+/// Hidden key of a struct whose fields are all `omitempty` for `json`.
+const OMIT_EMPTY: &str = "\u{0}omitempty";
 /// The function every printing action is piped through.
 const PRINT_FUNC: &str = "rbuildGoPrint";
 
@@ -105,6 +107,22 @@ pub fn html_escaped_object(fields: Vec<(&str, Value)>) -> Value {
         map.insert(ESCAPE_HTML.to_string(), Value::Bool(true));
     }
     value
+}
+
+/// A struct value whose empty fields `json` leaves out (Go's `omitempty`
+/// on every field), while templates still see every field.
+pub fn omitempty_object(fields: Vec<(&str, Value)>) -> Value {
+    let mut value = object(fields);
+    if let Value::Object(map) = &mut value {
+        map.insert(OMIT_EMPTY.to_string(), Value::Bool(true));
+    }
+    value
+}
+
+/// Converts the JSON value of the field `key` (a Go map when the field is
+/// one of Docker's map fields).
+pub fn from_json_field(key: &str, json: &serde_json::Value) -> Value {
+    convert(json, MAP_FIELDS.contains(&key))
 }
 
 /// Converts JSON (with its keys in order) to a template value: objects
@@ -360,8 +378,11 @@ fn write_json(value: &Value, escape_html: bool, out: &mut String) {
         }
         Value::Map(map) | Value::Object(map) => {
             let escape_html = escape_html || map.contains_key(ESCAPE_HTML);
+            let omit_empty = map.contains_key(OMIT_EMPTY);
             out.push('{');
-            for (i, key) in field_order(map).iter().enumerate() {
+            let keys = field_order(map);
+            let keys = keys.iter().filter(|k| !(omit_empty && is_empty_value(&map[k.as_str()])));
+            for (i, key) in keys.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -371,6 +392,19 @@ fn write_json(value: &Value, escape_html: bool, out: &mut String) {
             }
             out.push('}');
         }
+    }
+}
+
+/// What Go's `omitempty` leaves out.
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Nil | Value::NoValue => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(items) => items.is_empty(),
+        Value::Map(map) | Value::Object(map) => map.keys().all(|k| k.starts_with('\u{0}')),
+        Value::Function(_) => false,
     }
 }
 
