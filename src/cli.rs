@@ -328,6 +328,34 @@ pub enum DebugCommand {
         #[arg(value_name = "DOCKERFILE")]
         file: PathBuf,
     },
+    /// Print the step graph a build would solve (stages, steps, dependencies)
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz (render with `dot -Tsvg`)
+    Dot,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "dot")]
+    pub format: GraphFormat,
+    /// Lower for this stage as the target
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Set a build-time variable
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// The build context directory
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
 }
 
 const SUBCOMMANDS: &[&str] = &[

@@ -84,7 +84,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Build(args) => build::run(&open_store(&root)?, args),
         Command::Load(args) => load::load(&open_store(&root)?, args),
         Command::Import(args) => load::import(&open_store(&root)?, args),
-        Command::Debug { what } => debug::run(what),
+        Command::Debug { what } => debug::run(what, &root),
         Command::Images(args) => images::list(&open_store(&root)?, args),
         Command::Tag(args) => images::tag(&open_store(&root)?, args),
         Command::Rmi(args) => images::rmi(&open_store(&root)?, args),
