@@ -11,6 +11,7 @@ pub mod gc;
 pub mod index;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod timefmt;
 pub mod usage;
