@@ -5,20 +5,24 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rbuild_builder::context::BuildContext;
 use rbuild_builder::dockerignore::{self, DockerIgnore};
-use rbuild_builder::plan::plan;
+use rbuild_builder::plan::{PlanOptions, plan_with};
 use rbuild_builder::progress::Progress;
-use rbuild_builder::solve::{self, BuildOptions};
+use rbuild_builder::solve::{self, BuildOptions, CacheSource};
 use rbuild_cache::Store;
 use rbuild_cache::digest::Digest;
 use rbuild_cache::reference::Reference;
+use rbuild_cache::registry::build_cache::{self, CacheLocation, CacheMode, CacheTo, ImportedCache};
 use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::graph::{Base, StepGraph};
 use rbuild_frontend::lower::{LowerOptions, Platform};
 
-use crate::cli::BuildArgs;
+use crate::cli::{BuildArgs, ProgressMode};
 use crate::progress::renderer;
+use crate::registry::{self, Fetcher, ImportedCacheSource, Registries};
 use crate::report::Failure;
 
 /// Where the build's result goes.
@@ -60,6 +64,64 @@ pub fn parse_output(spec: &str) -> Result<Output, Failure> {
         None => Err(Failure::new(format!("--output {spec:?} needs type=…"))
             .hint("write type=docker|oci|tar|local,dest=PATH")),
     }
+}
+
+/// `-o type=image,name=REF[,push=true]`: name the result in the store, and
+/// push it when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOutput {
+    pub names: Vec<Reference>,
+    pub push: bool,
+}
+
+/// Parses `type=image,…`; `None` when `spec` is another kind of output.
+pub fn parse_image_output(spec: &str) -> Option<Result<ImageOutput, Failure>> {
+    if !spec.split(',').any(|f| f == "type=image" || f == "type=registry") {
+        return None;
+    }
+    // `type=registry` is BuildKit's shorthand for an image output that pushes.
+    let mut out = ImageOutput { names: Vec::new(), push: spec.split(',').any(|f| f == "type=registry") };
+    for field in spec.split(',') {
+        let parsed = match field.split_once('=') {
+            Some(("type", _)) => Ok(()),
+            Some(("name", names)) => names.split(';').try_for_each(|n| {
+                let r = Reference::parse(n)
+                    .map_err(|e| Failure::new(format!("invalid name {n:?} in --output {spec:?}: {e}")))?;
+                out.names.push(r);
+                Ok(())
+            }),
+            Some(("push", v)) => v
+                .parse::<bool>()
+                .map(|push| out.push = push)
+                .map_err(|_| Failure::new(format!("push={v} in --output {spec:?} must be true or false"))),
+            _ => Err(Failure::new(format!("unknown field {field:?} in --output {spec:?}"))
+                .hint("write type=image,name=REGISTRY/NAME:TAG[,push=true]")),
+        };
+        if let Err(e) = parsed {
+            return Some(Err(e));
+        }
+    }
+    if out.names.is_empty() {
+        return Some(Err(Failure::new(format!("--output {spec:?} needs name=REF"))
+            .hint("write type=image,name=REGISTRY/NAME:TAG[,push=true]")));
+    }
+    Some(Ok(out))
+}
+
+/// Labels of the target stage and the stages it is built on (`FROM
+/// stage`): the steps whose layers the final image holds.
+fn target_chain(graph: &StepGraph) -> Vec<String> {
+    let mut labels = Vec::new();
+    let mut at = Some(graph.target);
+    while let Some(i) = at {
+        let stage = &graph.stages[i];
+        labels.push(stage.label.clone());
+        at = match stage.base {
+            Base::Stage(parent) if !labels.contains(&graph.stages[parent].label) => Some(parent),
+            _ => None,
+        };
+    }
+    labels
 }
 
 fn parse_build_args(raw: &[String]) -> BTreeMap<String, String> {
@@ -147,7 +209,32 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     if !context.is_dir() {
         return Err(Failure::new(format!("build context {} is not a directory", context.display())));
     }
-    let outputs = args.output.iter().map(|o| parse_output(o)).collect::<Result<Vec<_>, _>>()?;
+    let mut outputs = Vec::new();
+    let mut image_outputs = Vec::new();
+    for o in &args.output {
+        match parse_image_output(o) {
+            Some(image) => image_outputs.push(image?),
+            None => outputs.push(parse_output(o)?),
+        }
+    }
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| CacheTo::parse(s).map_err(registry::failure))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|s| build_cache::parse_cache_from(s).map_err(registry::failure))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.push && args.tags.is_empty() {
+        return Err(Failure::new("--push needs a name to push to").hint("add -t REGISTRY/NAME:TAG"));
+    }
+    let quiet_transfers = args.quiet || args.progress == ProgressMode::Quiet;
+    let registries = Registries::new(
+        &args.registry.insecure_registry,
+        registry::transfer_progress(quiet_transfers, args.progress == ProgressMode::Plain),
+    );
     let mut tags = Vec::new();
     for t in &args.tags {
         let r = Reference::parse(t).map_err(|e| {
@@ -188,7 +275,10 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         f.hint = hint;
         f
     };
-    let planned = plan(store, &text, &lower_opts).map_err(render)?;
+    let fetcher = Fetcher { registries: &registries, store };
+    let planned =
+        plan_with(store, &text, &lower_opts, &PlanOptions { fetcher: Some(&fetcher), refresh: args.pull })
+            .map_err(render)?;
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         let at = w.span.map(|s| format!("{dockerfile_name}:{}: ", s.start.line)).unwrap_or_default();
@@ -201,6 +291,25 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         Some(store.state_path(&format!("statcache/{}.json", &cache_key[..16]))),
     )
     .map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))?;
+    let mut cache_sources: Vec<Arc<dyn CacheSource>> = Vec::new();
+    for location in &cache_from {
+        let session = match location {
+            CacheLocation::Registry(_) => Some(registries.session().map_err(registry::failure)?),
+            CacheLocation::Directory(_) => None,
+        };
+        // Like BuildKit, a cache that cannot be read is a warning: the
+        // build still works, only slower.
+        match ImportedCache::open(session.as_deref(), location) {
+            Ok(cache) => {
+                progress.line(&format!("importing cache from {location}: {} records", cache.len()));
+                cache_sources.push(Arc::new(ImportedCacheSource { session, cache }));
+            }
+            Err(e) => progress.line(&format!(
+                "warning: cannot import cache from {location}: {}",
+                rbuild_builder::error::chain(&e)
+            )),
+        }
+    }
     let opts = BuildOptions {
         no_cache: args.no_cache,
         sandbox_exe: std::env::current_exe()
@@ -212,6 +321,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         )
         .hex(),
         explain_only: args.explain,
+        cache_sources,
     };
     let sink: &dyn Progress = progress.as_ref();
     let mut out = solve::build(store, &planned.graph, &ctx, &planned.bases, &opts, sink).map_err(|e| {
@@ -257,6 +367,42 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     for o in &outputs {
         crate::load::export(store, &id, &out.config, &tags, o, progress.as_ref())?;
+    }
+    let mut to_push: Vec<Reference> = if args.push { tags.clone() } else { Vec::new() };
+    for image in &image_outputs {
+        for name in &image.names {
+            store.tag(&name.canonical(), &id)?;
+            progress.line(&format!("naming to {}", name.canonical()));
+            if image.push && !to_push.contains(name) {
+                to_push.push(name.clone());
+            }
+        }
+    }
+    for target in &to_push {
+        let session = registries.session().map_err(registry::failure)?;
+        progress.line(&format!("pushing {}", target.familiar()));
+        let pushed =
+            rbuild_cache::registry::push::push(&session, store, &id, target).map_err(registry::failure)?;
+        progress.line(&format!("pushed {}@{}", target.familiar(), pushed.digest));
+    }
+    let chain = target_chain(&planned.graph);
+    for export in &cache_to {
+        let keys: Vec<Digest> = out
+            .steps
+            .iter()
+            .filter(|s| export.mode == CacheMode::Max || chain.contains(&s.stage))
+            .map(|s| s.key)
+            .collect();
+        let session = match export.location {
+            CacheLocation::Registry(_) => Some(registries.session().map_err(registry::failure)?),
+            CacheLocation::Directory(_) => None,
+        };
+        let summary = build_cache::export(session.as_deref(), store, &keys, &export.location)
+            .map_err(registry::failure)?;
+        progress.line(&format!(
+            "exported cache to {}: {} records, {} layers",
+            export.location, summary.records, summary.layers
+        ));
     }
     if let Some(f) = &args.iidfile {
         fs::write(f, id.to_string())

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Load images from a docker-archive or OCI archive (plain, gzip or zstd)
     Load(LoadArgs),
     /// Create an image from a root filesystem tarball
@@ -61,6 +61,86 @@ pub enum Command {
         #[command(subcommand)]
         what: SystemCommand,
     },
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry (credentials go to Docker's config.json)
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// List a registry's repositories (and their tags) whose name contains a term
+    Search(SearchArgs),
+}
+
+/// How to reach registries that do not have a verified TLS certificate.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryFlags {
+    /// Allow plain HTTP or an unverified certificate for this registry (repeatable; registries on this machine always may)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Print only the image reference
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push every tag of the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Print only the pushed references
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[arg(value_name = "NAME[:TAG]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: a command line is visible to other users)
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Show at most this many repositories
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// REGISTRY/TERM, e.g. localhost:5000/app
+    #[arg(value_name = "REGISTRY/TERM")]
+    pub query: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,7 +334,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Output: type=docker|oci|tar,dest=FILE, type=local,dest=DIR, or a directory
+    /// Output: type=docker|oci|tar,dest=FILE, type=local,dest=DIR, type=image,name=REF[,push=true], or a directory
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub output: Vec<String>,
 
@@ -289,6 +369,25 @@ pub struct BuildArgs {
     /// Only plan: print which steps would run and why, run nothing
     #[arg(long)]
     pub explain: bool,
+
+    /// Check registries for newer versions of the images the Dockerfile names
+    #[arg(long)]
+    pub pull: bool,
+
+    /// Push the image to its registry under every -t tag
+    #[arg(long)]
+    pub push: bool,
+
+    /// Export the build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR[,mode=min|max]
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+
+    /// Use build cache from type=registry,ref=REF, type=local,src=DIR, or REF
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 
     /// The build context directory
     #[arg(value_name = "CONTEXT")]
@@ -360,7 +459,7 @@ pub struct GraphArgs {
 
 const SUBCOMMANDS: &[&str] = &[
     "build", "load", "import", "debug", "help", "images", "tag", "rmi", "inspect", "history", "save",
-    "image", "builder", "system",
+    "image", "builder", "system", "pull", "push", "login", "logout", "search",
 ];
 
 /// Inserts `build` when the first non-global argument is not a subcommand,

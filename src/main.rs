@@ -7,6 +7,7 @@ mod debug;
 mod images;
 mod load;
 mod progress;
+mod registry;
 mod report;
 
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ fn open_store(root: &std::path::Path) -> Result<rbuild_cache::Store, Failure> {
 fn run(cli: Cli) -> Result<(), Failure> {
     let root = store_root(cli.root);
     match cli.command {
-        Command::Build(args) => build::run(&open_store(&root)?, args),
+        Command::Build(args) => build::run(&open_store(&root)?, *args),
         Command::Load(args) => load::load(&open_store(&root)?, args),
         Command::Import(args) => load::import(&open_store(&root)?, args),
         Command::Debug { what } => debug::run(what, &root),
@@ -108,6 +109,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Builder { what: BuilderCommand::Prune(args) } => {
             images::builder_prune(&open_store(&root)?, args)
         }
+        Command::Pull(args) => registry::pull_command(&open_store(&root)?, args),
+        Command::Push(args) => registry::push_command(&open_store(&root)?, args),
+        Command::Login(args) => registry::login_command(args),
+        Command::Logout(args) => registry::logout_command(args),
+        Command::Search(args) => registry::search_command(args),
         Command::System { what } => {
             let store = open_store(&root)?;
             match what {

@@ -18,10 +18,29 @@ pub struct Plan {
     pub bases: BaseImages,
 }
 
+/// Brings into the store an image it lacks (a registry pull), so the
+/// planner itself needs no network code.
+pub trait ImageFetcher {
+    /// Fetches `reference` (normalised) into the store; returns its image ID.
+    fn fetch(&self, reference: &Reference) -> Result<rbuild_cache::Digest, ResolveError>;
+}
+
+/// How [`plan_with`] finds images the Dockerfile names.
+#[derive(Default)]
+pub struct PlanOptions<'a> {
+    /// Fetches images missing from the store; without it they are errors.
+    pub fetcher: Option<&'a dyn ImageFetcher>,
+    /// `--pull`: fetch every named image (by tag) even when the store has
+    /// it, to pick up a newer one.
+    pub refresh: bool,
+}
+
 /// Looks base images up in the store.
 struct StoreResolver<'a> {
     store: &'a Store,
     found: BaseImages,
+    fetcher: Option<&'a dyn ImageFetcher>,
+    refresh: bool,
 }
 
 /// What to tell a user whose FROM names an image the store does not have.
@@ -42,15 +61,40 @@ impl StoreResolver<'_> {
                 "an image reference looks like name[:tag], registry/name[:tag] or name@sha256:…".into(),
             ),
         })?;
-        let id = self.store.resolve_image(reference, Some(&parsed.canonical())).map_err(|e| match e {
-            rbuild_cache::StoreError::Resolve(_) => ResolveError {
-                message: format!("image {reference} is not in the store"),
-                hint: Some(missing_image_hint(reference)),
-            },
-            other => ResolveError { message: other.to_string(), hint: None },
-        })?;
+        let local = self.store.resolve_image(reference, Some(&parsed.canonical()));
+        // An image named by its ID (or a prefix of it) is never fetched.
+        let by_id = matches!(&local, Ok(id) if self.names_an_id(reference, &parsed, id));
+        let id = match (local, self.fetcher) {
+            (Ok(_), Some(fetcher)) if self.refresh && !by_id => fetcher.fetch(&parsed)?,
+            (Ok(id), _) => id,
+            (Err(rbuild_cache::StoreError::Resolve(_)), Some(fetcher)) => {
+                fetcher.fetch(&parsed).map_err(|e| ResolveError {
+                    message: format!(
+                        "image {reference} is not in the store, and pulling it failed: {}",
+                        e.message
+                    ),
+                    hint: e.hint.or_else(|| Some(missing_image_hint(reference))),
+                })?
+            }
+            (Err(rbuild_cache::StoreError::Resolve(_)), None) => {
+                return Err(ResolveError {
+                    message: format!("image {reference} is not in the store"),
+                    hint: Some(missing_image_hint(reference)),
+                });
+            }
+            (Err(other), _) => return Err(ResolveError { message: other.to_string(), hint: None }),
+        };
         self.found.insert(reference.to_string(), id);
         Ok(id)
+    }
+}
+
+impl StoreResolver<'_> {
+    /// Whether `reference` named image `id` by its ID or an ID prefix
+    /// rather than by a tag.
+    fn names_an_id(&self, reference: &str, parsed: &Reference, id: &rbuild_cache::Digest) -> bool {
+        let tagged = self.store.refs().is_ok_and(|r| r.refs.contains_key(&parsed.canonical()));
+        !tagged && id.hex().starts_with(reference.strip_prefix("sha256:").unwrap_or(reference))
     }
 }
 
@@ -63,14 +107,27 @@ impl BaseResolver for StoreResolver<'_> {
     }
 }
 
-/// Parses and lowers `dockerfile`; every error carries a span.
+/// Parses and lowers `dockerfile`; every error carries a span. Images must
+/// be in the store.
 pub fn plan(store: &Store, dockerfile: &str, opts: &LowerOptions) -> Result<Plan, FrontendError> {
+    plan_with(store, dockerfile, opts, &PlanOptions::default())
+}
+
+/// Like [`plan`], fetching images the store lacks (or all of them, with
+/// `refresh`) through `images.fetcher`.
+pub fn plan_with(
+    store: &Store,
+    dockerfile: &str,
+    opts: &LowerOptions,
+    images: &PlanOptions<'_>,
+) -> Result<Plan, FrontendError> {
     let ast = parser::parse(dockerfile).map_err(|e| FrontendError {
         message: e.message,
         span: e.span,
         hint: e.hint,
     })?;
-    let mut resolver = StoreResolver { store, found: BaseImages::new() };
+    let mut resolver =
+        StoreResolver { store, found: BaseImages::new(), fetcher: images.fetcher, refresh: images.refresh };
     let graph = lower(&ast, opts, &mut resolver)?;
     for stage in graph.stages.iter().filter(|s| s.needed) {
         for step in &stage.steps {

@@ -40,11 +40,26 @@ pub struct BuildOptions {
     pub site_prefix: String,
     /// `--explain`: plan and look up every step, run none.
     pub explain_only: bool,
+    /// Where else to look when the store's cache index misses
+    /// (`--cache-from`), in order.
+    pub cache_sources: Vec<Arc<dyn CacheSource>>,
+}
+
+/// Cached steps from outside the store (an imported registry or directory
+/// cache). On a hit the source has put the step's layer into the store and
+/// its record into the store's index, so the step is then an ordinary hit.
+pub trait CacheSource: Send + Sync + std::fmt::Debug {
+    /// The record for `key`, or `None`; an error is reported as a warning
+    /// and the step runs.
+    fn lookup(&self, store: &Store, key: &Digest) -> Result<Option<CacheRecord>, String>;
 }
 
 /// What happened to one filesystem step (for `--metadata-file`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
+    /// The step's cache key (for exporting the cache it used).
+    #[serde(skip)]
+    pub key: Digest,
     pub stage: String,
     pub step: String,
     pub cached: bool,
@@ -343,7 +358,7 @@ impl Shared<'_> {
             explain::save_site(self.store, &site, &record);
             record
         };
-        let cached = if self.opts.no_cache { None } else { self.store.cache_lookup(&key)? };
+        let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
         let (layer, created, reason) = match cached {
             Some(record) => {
@@ -373,7 +388,7 @@ impl Shared<'_> {
                     self.progress.event(Event::WouldRun { step: id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
                     state.key = exec::chain_key(step, &parent_key, &key);
-                    self.report(stage, step, false, Some(reason), t0, None);
+                    self.report(key, stage, step, false, Some(reason), t0, None);
                     return Ok(());
                 }
                 self.progress.event(Event::Started { step: id.clone(), reason: reason.clone() });
@@ -412,7 +427,7 @@ impl Shared<'_> {
                 (record.layer, now, Some(reason))
             }
         };
-        self.report(stage, step, reason.is_none(), reason, t0, layer);
+        self.report(key, stage, step, reason.is_none(), reason, t0, layer);
         state.key = exec::chain_key(step, &parent_key, &key);
         if let Some(l) = layer {
             state.layers.push(l);
@@ -428,8 +443,27 @@ impl Shared<'_> {
         Ok(())
     }
 
+    /// The store's cached result for `key`, else the first cache source's.
+    fn lookup_cache(&self, key: &Digest) -> Result<Option<CacheRecord>, BuildError> {
+        if let Some(record) = self.store.cache_lookup(key)? {
+            return Ok(Some(record));
+        }
+        for source in &self.opts.cache_sources {
+            match source.lookup(self.store, key) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) => {}
+                Err(message) => self
+                    .progress
+                    .event(Event::Note { message: format!("warning: imported cache: {message}") }),
+            }
+        }
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
+        key: Digest,
         stage: &Stage,
         step: &Step,
         cached: bool,
@@ -439,6 +473,7 @@ impl Shared<'_> {
     ) {
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
         self.reports.lock().expect("reports lock").push(StepReport {
+            key,
             stage: stage.label.clone(),
             step: step.text.clone(),
             cached,
