@@ -292,3 +292,86 @@ macro_rules! require {
     };
 }
 pub(crate) use require;
+
+/// A Distribution registry (Debian's `docker-registry`) on 127.0.0.1 at a
+/// free port, for one test; stopped and its storage removed on drop.
+pub struct TestRegistry {
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    /// A registry that lets anyone pull and push.
+    pub fn start() -> TestRegistry {
+        Self::start_inner(None)
+    }
+
+    /// A registry that asks for HTTP basic auth (an htpasswd file with one user).
+    pub fn start_with_user(user: &str, password: &str) -> TestRegistry {
+        Self::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(user: Option<(&str, &str)>) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = user {
+            let htpasswd = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd");
+            assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+            fs::write(&htpasswd, &out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: rbuild-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = TestRegistry { addr, child, _dir: dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(&registry.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start on {}",
+                registry.addr
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// `127.0.0.1:PORT/path`
+    pub fn at(&self, path: &str) -> String {
+        format!("{}/{path}", self.addr)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// True when Debian's registry and htpasswd are installed; prints why not otherwise.
+pub fn have_registry() -> bool {
+    have_tool("docker-registry") && have_tool("htpasswd")
+}

@@ -11,4 +11,5 @@ mod images_debian;
 mod images_gc;
 mod interop;
 mod interrupt;
+mod registry;
 mod reproducible;

@@ -1,0 +1,514 @@
+//! Registries for real: Debian's `docker-registry` on 127.0.0.1 (anonymous,
+//! and with htpasswd basic auth), checked with skopeo and Docker, plus a
+//! tiny lying HTTP server for the digest check. Every rbuild run gets its
+//! own `DOCKER_CONFIG`, so no test reads or writes the machine's
+//! credentials.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// Runs rbuild with a private Docker config directory.
+fn rb(env: &Env, args: &[&str]) -> Run {
+    rb_stdin(env, args, None)
+}
+
+fn rb_stdin(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let config = env.path("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    env.rbuild_with(args, stdin, &[("DOCKER_CONFIG", config.to_str().unwrap())])
+}
+
+fn app_dockerfile(base: &str) -> String {
+    format!(
+        "FROM {base} AS build\nCOPY src/ /src/\nRUN cat /src/*.txt > /combined && echo built-$((6 * 7)) >> /combined\n\
+         FROM {base}\nCOPY --from=build /combined /app/combined\nRUN wc -l < /app/combined > /app/lines\nCMD [\"cat\", \"/app/combined\"]\n"
+    )
+}
+
+fn app_context(env: &Env, base: &str) -> std::path::PathBuf {
+    env.context(
+        "app",
+        &[("Dockerfile", &app_dockerfile(base)), ("src/a.txt", "alpha\n"), ("src/b.txt", "beta\n")],
+    )
+}
+
+/// Puts the test busybox into `registry` as `ci/busybox:1`, so that
+/// stores on "other machines" can pull the very same base image.
+fn publish_busybox(env: &Env, registry: &TestRegistry) -> String {
+    let base = registry.at("ci/busybox:1");
+    rb(env, &["tag", "busybox:local", &base]).ok();
+    rb(env, &["push", &base]).ok();
+    base
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+#[test]
+fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_nothing() {
+    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    app_context(&env, "busybox:local");
+    let image = registry.at("rbuild-it/app:v1");
+    rb(&env, &["build", "-t", &image, "app"]).ok();
+    let pushed = rb(&env, &["push", &image]).ok();
+    assert!(pushed.stdout.contains(&format!("{image}@sha256:")), "push prints the digest: {}", pushed.stdout);
+
+    let info: serde_json::Value =
+        serde_json::from_str(&sh(&format!("skopeo inspect --tls-verify=false docker://{image}"))).unwrap();
+    assert_eq!(info["Os"], "linux");
+    assert_eq!(info["Architecture"], "amd64");
+    // busybox's one layer, COPY --from and RUN.
+    assert_eq!(info["Layers"].as_array().unwrap().len(), 3, "{info}");
+
+    let _cleanup = DockerTag(image.clone());
+    sh(&format!("docker pull -q {image}"));
+    assert_eq!(sh(&format!("docker run --rm {image}")), "alpha\nbeta\nbuilt-42\n");
+
+    // The compressed digests were remembered: nothing is compressed or sent again.
+    let again = rb(&env, &["push", &image]).ok();
+    assert!(!again.stderr.contains("Compressing") && !again.stderr.contains("Pushing"), "{}", again.stderr);
+    assert!(again.stderr.contains("Layer already exists"), "{}", again.stderr);
+    assert_eq!(again.stdout, pushed.stdout, "same image, same manifest digest");
+}
+
+#[test]
+fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
+    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    let registry = TestRegistry::start();
+    let maker = Env::with_busybox();
+    let archive = maker.path("busybox.tar");
+    rb(&maker, &["save", "-o", archive.to_str().unwrap(), "busybox:local"]).ok();
+    let by_skopeo = registry.at("base/busybox:skopeo");
+    sh(&format!(
+        "skopeo copy -q --dest-tls-verify=false docker-archive:{} docker://{by_skopeo}",
+        archive.display()
+    ));
+    let local = DockerTag::new("busybox-for-push");
+    sh(&format!("skopeo copy -q docker-archive:{} docker-daemon:{}", archive.display(), local.0));
+    let by_docker = DockerTag(registry.at("base/busybox:docker"));
+    sh(&format!("docker tag {} {} && docker push -q {}", local.0, by_docker.0, by_docker.0));
+
+    for reference in [&by_skopeo, &by_docker.0] {
+        let env = Env::new();
+        let pulled = rb(&env, &["pull", reference]).ok();
+        assert_eq!(pulled.stdout.trim(), reference.as_str(), "pull prints the reference");
+        let listed = rb(&env, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+        assert!(listed.stdout.contains(reference.as_str()), "{}", listed.stdout);
+        // Pulling again transfers no layer.
+        let again = rb(&env, &["pull", reference]).ok();
+        assert!(again.stderr.contains("Image is up to date"), "{}", again.stderr);
+
+        // A fresh store builds FROM it: the base is pulled on demand.
+        let builder = Env::new();
+        builder.context(
+            "ctx",
+            &[("Dockerfile", &format!("FROM {reference}\nRUN echo from-$((2 + 3)) > /out\n"))],
+        );
+        let built = rb(&builder, &["build", "--progress", "plain", "-t", "derived:1", "ctx"]).ok();
+        assert!(built.stderr.contains(&format!("pulling {reference}")), "{}", built.stderr);
+        let out = builder.path("rootfs");
+        rb(&builder, &["build", "-o", out.to_str().unwrap(), "ctx"]).ok();
+        assert_eq!(read(&out.join("out")), "from-5");
+    }
+}
+
+#[test]
+fn a_manifest_list_gives_the_host_platform_or_names_the_ones_it_has() {
+    require!(have_root(), have_busybox(), have_registry(), have_tool("curl"));
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    let single = registry.at("multi/busybox:single");
+    rb(&env, &["tag", "busybox:local", &single]).ok();
+    rb(&env, &["push", &single]).ok();
+    let manifest_path = env.path("manifest.json");
+    sh(&format!(
+        "curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' -o {} http://{}/v2/multi/busybox/manifests/single",
+        manifest_path.display(),
+        registry.addr
+    ));
+    let size = std::fs::metadata(&manifest_path).unwrap().len();
+    let digest = format!(
+        "sha256:{}",
+        sh(&format!("sha256sum {}", manifest_path.display())).split_whitespace().next().unwrap()
+    );
+    let entry = |arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size,
+            "platform": {"architecture": arch, "os": "linux"}
+        })
+    };
+    let put_index = |tag: &str, entries: Vec<serde_json::Value>| {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        });
+        let path = env.path(&format!("{tag}.json"));
+        std::fs::write(&path, index.to_string()).unwrap();
+        sh(&format!(
+            "curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' --data-binary @{} http://{}/v2/multi/busybox/manifests/{tag}",
+            path.display(),
+            registry.addr
+        ));
+    };
+    put_index("both", vec![entry("s390x"), entry("amd64")]);
+    put_index("other", vec![entry("s390x"), entry("ppc64le")]);
+
+    let fresh = Env::new();
+    rb(&fresh, &["pull", &registry.at("multi/busybox:both")]).ok();
+    let before = fresh.store_snapshot();
+    let missing = rb(&fresh, &["pull", &registry.at("multi/busybox:other")]).failed();
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no image for linux/amd64")
+            && missing.stderr.contains("linux/s390x, linux/ppc64le"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(fresh.store_snapshot(), before, "a failed pull stores nothing");
+}
+
+#[test]
+fn login_checks_the_password_and_the_stored_credentials_are_used() {
+    require!(have_root(), have_busybox(), have_registry());
+    let registry = TestRegistry::start_with_user("alice", "s3cret");
+    let env = Env::with_busybox();
+    let config_file = env.path("docker-config/config.json");
+
+    let wrong =
+        rb_stdin(&env, &["login", "-u", "alice", "--password-stdin", &registry.addr], Some(b"wrong\n"))
+            .failed();
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stderr.contains("unauthorized"), "{}", wrong.stderr);
+    assert!(!config_file.exists() || !read(&config_file).contains(&registry.addr), "nothing stored");
+
+    // Without credentials the registry refuses pushes.
+    let target = registry.at("private/busybox:1");
+    rb(&env, &["tag", "busybox:local", &target]).ok();
+    let refused = rb(&env, &["push", &target]).failed();
+    assert!(refused.stderr.contains("unauthorized"), "{}", refused.stderr);
+
+    let right =
+        rb_stdin(&env, &["login", "-u", "alice", "--password-stdin", &registry.addr], Some(b"s3cret\n")).ok();
+    assert!(right.stdout.contains("Login Succeeded"), "{}", right.stdout);
+    let config: serde_json::Value = serde_json::from_str(&read(&config_file)).unwrap();
+    let expected = sh("printf 'alice:s3cret' | base64").trim().to_string();
+    assert_eq!(config["auths"][&registry.addr]["auth"], expected.as_str());
+
+    rb(&env, &["push", &target]).ok();
+    let puller = Env::new();
+    let config_dir = env.path("docker-config");
+    puller.rbuild_with(&["pull", &target], None, &[("DOCKER_CONFIG", config_dir.to_str().unwrap())]).ok();
+
+    let out = rb(&env, &["logout", &registry.addr]).ok();
+    assert!(out.stdout.contains("Removing login credentials"), "{}", out.stdout);
+    assert!(!read(&config_file).contains(&expected));
+    let after = rb(&Env::new(), &["pull", &target]).failed();
+    assert!(after.stderr.contains("unauthorized"), "{}", after.stderr);
+}
+
+/// Two stores as two CI machines: the first exports its cache, the second
+/// starts empty and runs no step.
+fn second_machine_reuses_every_step(cache_to: &str, cache_from: &str) {
+    let registry = TestRegistry::start();
+    let first = Env::with_busybox();
+    let base = publish_busybox(&first, &registry);
+    app_context(&first, &base);
+    let id_file = first.path("id");
+    let one = rb(
+        &first,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--cache-to",
+            cache_to,
+            "--iidfile",
+            id_file.to_str().unwrap(),
+            "app",
+        ],
+    )
+    .ok();
+    assert_eq!(one.run_lines().len(), 4, "the first build runs every step: {}", one.stderr);
+    assert!(one.stderr.contains("exported cache to"), "{}", one.stderr);
+
+    let second = Env::new();
+    app_context(&second, &base);
+    let id2_file = second.path("id");
+    let two = rb(
+        &second,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--cache-from",
+            cache_from,
+            "--iidfile",
+            id2_file.to_str().unwrap(),
+            "app",
+        ],
+    )
+    .ok();
+    assert!(two.run_lines().is_empty(), "no step runs on the second machine: {}", two.stderr);
+    let cached_runs = two.cached_lines().iter().filter(|l| l.contains(" RUN ")).count();
+    assert_eq!(cached_runs, 2, "both RUN steps are CACHED: {}", two.stderr);
+    assert_eq!(read(&id_file), read(&id2_file), "the same image");
+    let out = second.path("rootfs");
+    rb(&second, &["build", "--cache-from", cache_from, "-o", out.to_str().unwrap(), "app"]).ok();
+    assert_eq!(read(&out.join("app/lines")), "3");
+}
+
+#[test]
+fn cache_through_a_registry_serves_a_fresh_store() {
+    require!(have_root(), have_busybox(), have_registry());
+    let registry = TestRegistry::start();
+    let first = Env::with_busybox();
+    let base = publish_busybox(&first, &registry);
+    app_context(&first, &base);
+    let cache = registry.at("ci/cache:main");
+    let id_file = first.path("id");
+    let one = rb(
+        &first,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+            "--iidfile",
+            id_file.to_str().unwrap(),
+            "app",
+        ],
+    )
+    .ok();
+    assert_eq!(one.run_lines().len(), 4, "{}", one.stderr);
+
+    let second = Env::new();
+    app_context(&second, &base);
+    let id2_file = second.path("id");
+    let two = rb(
+        &second,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--cache-from",
+            &format!("type=registry,ref={cache}"),
+            "--iidfile",
+            id2_file.to_str().unwrap(),
+            "app",
+        ],
+    )
+    .ok();
+    assert!(two.run_lines().is_empty(), "no step runs on the second machine: {}", two.stderr);
+    let cached_runs = two.cached_lines().iter().filter(|l| l.contains(" RUN ")).count();
+    assert_eq!(cached_runs, 2, "both RUN steps are CACHED: {}", two.stderr);
+    assert_eq!(read(&id_file), read(&id2_file), "the same image");
+
+    // mode=min keeps only the final stage's steps: the build stage runs
+    // again, the final stage's RUN still comes from the cache.
+    let min_cache = registry.at("ci/cache:min");
+    rb(&first, &["build", "--cache-to", &format!("type=registry,ref={min_cache}"), "app"]).ok();
+    let third = Env::new();
+    app_context(&third, &base);
+    let three = rb(
+        &third,
+        &["build", "--progress", "plain", "--cache-from", &format!("type=registry,ref={min_cache}"), "app"],
+    )
+    .ok();
+    let ran: Vec<&str> = three.run_lines();
+    assert!(ran.iter().any(|l| l.contains("RUN cat /src")), "{}", three.stderr);
+    assert!(three.cached_lines().iter().any(|l| l.contains("RUN wc -l")), "{}", three.stderr);
+}
+
+#[test]
+fn cache_through_a_directory_serves_a_fresh_store() {
+    require!(have_root(), have_busybox(), have_registry());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    second_machine_reuses_every_step(
+        &format!("type=local,dest={},mode=max", cache.display()),
+        &format!("type=local,src={}", cache.display()),
+    );
+}
+
+#[test]
+fn a_registry_that_is_down_fails_quickly_and_stores_nothing() {
+    let env = Env::new();
+    let before = env.store_snapshot();
+    let reference = format!("127.0.0.1:{}/nothing/here:1", free_port());
+    let started = Instant::now();
+    let out = rb(&env, &["pull", &reference]).failed();
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("cannot reach registry"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+    assert_eq!(env.store_snapshot(), before);
+}
+
+#[test]
+fn a_missing_tag_is_a_clear_error_and_stores_nothing() {
+    require!(have_registry());
+    let registry = TestRegistry::start();
+    let env = Env::new();
+    let before = env.store_snapshot();
+    let out = rb(&env, &["pull", &registry.at("nothing/here:1")]).failed();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+    assert_eq!(env.store_snapshot(), before);
+}
+
+/// An HTTP server on 127.0.0.1 that serves one image whose layer blob does
+/// not match the digest its manifest gives. Stops on drop.
+struct LyingRegistry {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LyingRegistry {
+    fn start() -> LyingRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let claimed_layer = sha256_hex(b"the layer the manifest promises");
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{claimed_layer}"]}}}}"#
+        );
+        let config_digest = sha256_hex(config.as_bytes());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{claimed_layer}","size":20}}]}}"#,
+            config.len()
+        );
+        let manifest_digest = sha256_hex(manifest.as_bytes());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, content_type, body): (&str, &str, Vec<u8>) = if path == "/v2/" {
+                    ("200 OK", "application/json", b"{}".to_vec())
+                } else if path.ends_with("/manifests/v1") {
+                    ("200 OK", "application/vnd.oci.image.manifest.v1+json", manifest.clone().into_bytes())
+                } else if path.ends_with(&config_digest) {
+                    ("200 OK", "application/octet-stream", config.clone().into_bytes())
+                } else if path.ends_with(&claimed_layer) {
+                    // Twenty bytes that are not the promised layer.
+                    ("200 OK", "application/octet-stream", b"not the promised one".to_vec())
+                } else {
+                    (
+                        "404 Not Found",
+                        "application/json",
+                        br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#.to_vec(),
+                    )
+                };
+                let digest_header = if path.ends_with("/manifests/v1") {
+                    format!("Docker-Content-Digest: sha256:{manifest_digest}\r\n")
+                } else {
+                    String::new()
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{digest_header}Connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        LyingRegistry { addr, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for LyingRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, bytes).unwrap();
+    sh(&format!("sha256sum {}", path.display())).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_blob_whose_digest_is_wrong_is_refused_and_stores_nothing() {
+    let server = LyingRegistry::start();
+    let env = Env::new();
+    let before = env.store_snapshot();
+    let started = Instant::now();
+    let out = rb(&env, &["pull", &format!("{}/liar/image:v1", server.addr)]).failed();
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.to_lowercase().contains("digest"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was stored"), "{}", out.stderr);
+    assert_eq!(env.store_snapshot(), before);
+}
+
+#[test]
+fn search_lists_matching_repositories_with_their_tags() {
+    require!(have_root(), have_busybox(), have_registry());
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    for name in ["team/app:v1", "team/app:v2", "team/api:1", "other/tool:1"] {
+        let target = registry.at(name);
+        rb(&env, &["tag", "busybox:local", &target]).ok();
+    }
+    // -a pushes every tag of one repository.
+    rb(&env, &["push", "-a", &registry.at("team/app")]).ok();
+    rb(&env, &["push", &registry.at("team/api:1")]).ok();
+    rb(&env, &["push", &registry.at("other/tool:1")]).ok();
+    let out = rb(&env, &["search", &registry.at("team")]).ok();
+    let app_line = out.stdout.lines().find(|l| l.contains("team/app")).unwrap_or_default();
+    assert!(app_line.contains("v1, v2"), "{}", out.stdout);
+    assert!(out.stdout.contains(&registry.at("team/api")), "{}", out.stdout);
+    assert!(!out.stdout.contains("other/tool"), "{}", out.stdout);
+    let limited = rb(&env, &["search", "--limit", "1", &registry.at("team")]).ok();
+    assert_eq!(limited.stdout.lines().count(), 2, "a header and one repository: {}", limited.stdout);
+}
+
+#[test]
+fn build_pushes_with_push_flag_and_image_output() {
+    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"));
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN echo pushed > /marker\n")]);
+    let by_flag = registry.at("built/flag:v1");
+    rb(&env, &["build", "--push", "-t", &by_flag, "ctx"]).ok();
+    let by_output = registry.at("built/output:v1");
+    rb(&env, &["build", "-o", &format!("type=image,name={by_output},push=true"), "ctx"]).ok();
+    for image in [&by_flag, &by_output] {
+        let raw = sh(&format!("skopeo inspect --tls-verify=false --raw docker://{image}"));
+        assert!(raw.contains("application/vnd.oci.image.layer.v1.tar+gzip"), "{raw}");
+    }
+    let without_tag = rb(&env, &["build", "--push", "ctx"]).failed();
+    assert!(without_tag.stderr.contains("--push needs a name"), "{}", without_tag.stderr);
+}
