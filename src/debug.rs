@@ -82,7 +82,8 @@ fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
     let mut resolver = LenientResolver { store, unknown: Vec::new() };
     let graph = lower(&ast, &opts, &mut resolver).map_err(|e| {
         let hint = e.hint.clone();
-        let mut f = Failure::new(e.message.clone()).detail(FrontendError { hint: None, ..e }.render(&name, &text));
+        let mut f =
+            Failure::new(e.message.clone()).detail(FrontendError { hint: None, ..e }.render(&name, &text));
         f.hint = hint;
         f
     })?;
@@ -184,8 +185,11 @@ fn graph_json(graph: &StepGraph) -> Value {
             })
         })
         .collect();
-    let warnings: Vec<Value> =
-        graph.warnings.iter().map(|w| json!({"message": w.message, "line": w.span.map(|s| s.start.line)})).collect();
+    let warnings: Vec<Value> = graph
+        .warnings
+        .iter()
+        .map(|w| json!({"message": w.message, "line": w.span.map(|s| s.start.line)}))
+        .collect();
     json!({"target": graph.stages[graph.target].label, "stages": stages, "warnings": warnings})
 }
 
@@ -207,7 +211,11 @@ fn quote(s: &str) -> String {
 
 fn short(text: &str) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 60 { format!("{}…", one_line.chars().take(59).collect::<String>()) } else { one_line }
+    if one_line.chars().count() > 60 {
+        format!("{}…", one_line.chars().take(59).collect::<String>())
+    } else {
+        one_line
+    }
 }
 
 /// The node of a stage's last step (what later stages read).
@@ -217,7 +225,9 @@ fn last_node(stage: &Stage) -> String {
 }
 
 fn graph_dot(graph: &StepGraph) -> String {
-    let mut out = String::from("digraph rbuild {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    let mut out = String::from(
+        "digraph rbuild {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
+    );
     let mut images: BTreeMap<String, String> = BTreeMap::new();
     let image_node = |r: &str, images: &mut BTreeMap<String, String>| -> String {
         let n = images.len();
@@ -225,10 +235,19 @@ fn graph_dot(graph: &StepGraph) -> String {
     };
     let mut edges = Vec::new();
     for stage in &graph.stages {
-        let style = if stage.needed { "" } else { ", style=dashed, color=gray, fontcolor=gray" };
-        let title = if stage.index == graph.target { format!("{} (target)", stage.label) } else { stage.label.clone() };
-        let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={}{style};", stage.index, quote(&title));
-        let _ = writeln!(out, "    s{}_0 [label={}, shape=ellipse];", stage.index, quote(&short(&stage.from_text)));
+        let style = if stage.needed { "" } else { " style=dashed; color=gray; fontcolor=gray;" };
+        let title = if stage.index == graph.target {
+            format!("{} (target)", stage.label)
+        } else {
+            stage.label.clone()
+        };
+        let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};{style}", stage.index, quote(&title));
+        let _ = writeln!(
+            out,
+            "    s{}_0 [label={}, shape=ellipse];",
+            stage.index,
+            quote(&short(&stage.from_text))
+        );
         let mut number = 0;
         for step in stage.steps.iter().filter(|s| s.is_filesystem()) {
             number += 1;
@@ -264,7 +283,9 @@ fn graph_dot(graph: &StepGraph) -> String {
         }
         out.push_str("  }\n");
         match &stage.base {
-            Base::Stage(i) => edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index)),
+            Base::Stage(i) => {
+                edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index))
+            }
             Base::Image(r) => {
                 let node = image_node(r, &mut images);
                 edges.push(format!("  {node} -> s{}_0;", stage.index));

@@ -954,7 +954,18 @@ impl StageCtx<'_> {
             return Err(FrontendError::new("the destination is empty", c.dest.span)
                 .with_hint("check the variables used in the destination"));
         }
-        let dest_is_dir = dest_raw.ends_with('/') || paths.len() + urls.len() + c.heredocs.len() > 1;
+        let sources = paths.len() + urls.len() + c.heredocs.len();
+        if sources > 1 && !dest_raw.ends_with('/') {
+            return Err(FrontendError::new(
+                format!(
+                    "when using {} with more than one source file, the destination must be a directory and end with a /",
+                    if is_add { "ADD" } else { "COPY" }
+                ),
+                c.dest.span,
+            )
+            .with_hint(format!("write {dest_raw}/")));
+        }
+        let dest_is_dir = dest_raw.ends_with('/') || sources > 1;
         let dest = absolute(&dest_raw, &st.meta.workdir);
         let dest = if dest_raw.ends_with('/') && dest != "/" { format!("{dest}/") } else { clean(&dest) };
         let chown = c.chown.as_ref().map(|w| expand(lexer, w, env)).transpose()?.filter(|s| !s.is_empty());

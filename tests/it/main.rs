@@ -11,5 +11,8 @@ mod images_debian;
 mod images_gc;
 mod interop;
 mod interrupt;
+mod lang_copy;
+mod lang_docker;
+mod lang_run;
 mod registry;
 mod reproducible;
