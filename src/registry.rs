@@ -340,28 +340,31 @@ impl Bars {
 impl TransferProgress for Bars {
     fn begin(&self, item: &str, action: &str, total: Option<u64>) {
         let mut bars = self.bars.lock().expect("bars lock");
-        let bar = bars.entry(item.to_string()).or_insert_with(|| self.multi.add(ProgressBar::new(0))).clone();
-        match total {
-            Some(t) => {
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix}: {msg:<12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
-                bar.set_length(t);
-            }
-            None => {
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix}: {msg} {spinner}").expect("valid template"),
-                );
-                bar.enable_steady_tick(Duration::from_millis(120));
-            }
+        let style = match total {
+            Some(_) => ProgressStyle::with_template(
+                "{prefix}: {msg:<12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+            None => ProgressStyle::with_template("{prefix}: {msg} {spinner}").expect("valid template"),
+        };
+        // Styled and named before it is shown, so no half-drawn line flashes.
+        let bar = ProgressBar::new(total.unwrap_or(0))
+            .with_style(style)
+            .with_prefix(item.to_string())
+            .with_message(action.to_string());
+        if total.is_none() {
+            bar.enable_steady_tick(Duration::from_millis(120));
         }
-        bar.set_position(0);
-        bar.set_prefix(item.to_string());
-        bar.set_message(action.to_string());
+        let bar = match bars.remove(item) {
+            Some(old) => {
+                let replacement = self.multi.insert_after(&old, bar);
+                self.multi.remove(&old);
+                replacement
+            }
+            None => self.multi.add(bar),
+        };
+        bars.insert(item.to_string(), bar);
     }
 
     fn advance(&self, item: &str, bytes: u64) {

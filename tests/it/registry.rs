@@ -512,3 +512,38 @@ fn build_pushes_with_push_flag_and_image_output() {
     let without_tag = rb(&env, &["build", "--push", "ctx"]).failed();
     assert!(without_tag.stderr.contains("--push needs a name"), "{}", without_tag.stderr);
 }
+
+#[test]
+fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
+    require!(have_root(), have_busybox(), have_registry());
+    let registry = TestRegistry::start();
+    let publisher = Env::with_busybox();
+    let base = registry.at("moving/base:latest");
+    rb(&publisher, &["tag", "busybox:local", &base]).ok();
+    rb(&publisher, &["push", &base]).ok();
+
+    let user = Env::new();
+    user.context(
+        "ctx",
+        &[("Dockerfile", &format!("FROM {base}\nRUN (cat /version 2>/dev/null || echo v1) > /seen\n"))],
+    );
+    let seen = |run: usize, extra: &[&str]| {
+        let out = user.path(&format!("out{run}"));
+        let mut args = vec!["build", "--progress", "plain", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push("ctx");
+        let result = rb(&user, &args).ok();
+        (read(&out.join("seen")), result)
+    };
+    assert_eq!(seen(1, &[]).0, "v1", "the missing base is pulled");
+
+    publisher.context("v2", &[("Dockerfile", "FROM busybox:local\nRUN echo v2 > /version\n")]);
+    rb(&publisher, &["build", "--push", "-t", &base, "v2"]).ok();
+
+    let (kept, plain) = seen(2, &[]);
+    assert_eq!(kept, "v1", "without --pull the stored base is used");
+    assert!(plain.run_lines().is_empty(), "{}", plain.stderr);
+    let (newer, pulled) = seen(3, &["--pull"]);
+    assert_eq!(newer, "v2", "--pull fetches the newer base: {}", pulled.stderr);
+    assert_eq!(pulled.run_lines().len(), 1, "the RUN on the new base runs: {}", pulled.stderr);
+}
