@@ -333,7 +333,7 @@ fn bind_source(
             if !found.metadata.is_dir() {
                 return Ok(BindTree::File(found.real_path));
             }
-            let items = copy::items_from_layers(&view, &[found.merged_path.clone()])?;
+            let items = copy::items_from_layers(&view, std::slice::from_ref(&found.merged_path))?;
             let dir = env.store.temp_dir("bind")?;
             out.scratch.push(dir.clone());
             let tree = dir.join("tree");

@@ -133,13 +133,11 @@ fn dockerignore_selects_the_same_files_as_docker_build() {
     let built = format!("rbuild-it-ignore:{}", std::process::id());
     fs::write(ctx.join("Dockerfile.docker"), format!("FROM {base}\nCOPY . /ctx\n")).unwrap();
     sh(&format!("docker import {} {base} >/dev/null", busybox_rootfs().display()));
-    let docker_list = (|| {
-        sh(&format!(
-            "cd {} && DOCKER_BUILDKIT=0 docker build -q -t {built} -f Dockerfile.docker . >/dev/null",
-            ctx.display()
-        ));
-        sh(&format!("docker run --rm {built} sh -c 'cd /ctx && find . | sort'"))
-    })();
+    sh(&format!(
+        "cd {} && DOCKER_BUILDKIT=0 docker build -q -t {built} -f Dockerfile.docker . >/dev/null",
+        ctx.display()
+    ));
+    let docker_list = sh(&format!("docker run --rm {built} sh -c 'cd /ctx && find . | sort'"));
     let _ = std::process::Command::new("docker").args(["rmi", "-f", &built, &base]).output();
     assert_eq!(ours, docker_list, "rbuild and docker build must copy the same files");
     assert!(ours.contains("./keep.log") && !ours.contains("./x.log") && !ours.contains("Dockerfile"));
