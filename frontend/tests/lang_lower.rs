@@ -337,3 +337,31 @@ fn healthcheck_options_and_none() {
     let g = graph("FROM img\nHEALTHCHECK CMD [\"true\"]\nHEALTHCHECK NONE\n");
     assert_eq!(target(&g).meta.healthcheck.as_ref().unwrap().test, vec!["NONE"]);
 }
+
+/// Real Dockerfiles (official images, BuildKit's own, toolchains) are not
+/// kept in this repository; point `RBUILD_REAL_DOCKERFILES` at a directory
+/// of them (or put them in `../shared/dockerfiles`) and each must parse and
+/// lower. Without either, the test says so and checks nothing.
+#[test]
+fn real_world_dockerfiles_parse_and_lower() {
+    let dir = std::env::var_os("RBUILD_REAL_DOCKERFILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dockerfiles"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: no real-world Dockerfiles at {} (set RBUILD_REAL_DOCKERFILES)", dir.display());
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        count += 1;
+        match lower_with(&text, &[], None) {
+            Ok(g) => eprintln!("ok   {} ({} stages)", path.display(), g.stages.len()),
+            Err(e) => failures.push(format!("{}:\n{e}", path.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} failed:\n{}", failures.len(), failures.join("\n"));
+}
