@@ -9,6 +9,12 @@
 //! empty final block, the CRC-32 and the length close the stream, which is
 //! then a single ordinary gzip member that any gunzip reads.
 //!
+//! A block that does not compress (random data, already-compressed files)
+//! is stored instead of deflated: deflating such data at the default level
+//! burns most of the CPU time for no gain. Whether a block compresses is
+//! judged from a fast deflate of its first 64 KiB, so it is decided by the
+//! data alone.
+//!
 //! The output depends only on the input and the level, never on the number
 //! of threads or on timing, so the same layer always gets the same digest
 //! (the header has no name and a zero mtime).
@@ -21,6 +27,10 @@ use flate2::{Compress, Compression, FlushCompress};
 const BLOCK_SIZE: usize = 1 << 20;
 /// Deflate's window: how far back a match can reach.
 const WINDOW: usize = 32 * 1024;
+/// How much of a block is test-compressed to judge whether it compresses.
+const PROBE: usize = 64 * 1024;
+/// A block whose probe shrinks by less than this fraction is stored.
+const MIN_SAVING: f64 = 0.02;
 /// gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// A final, fixed-Huffman deflate block holding only end-of-block.
@@ -109,8 +119,20 @@ fn read_block(input: &mut dyn Read) -> io::Result<Vec<u8>> {
     Ok(block)
 }
 
+/// Whether deflating `data` would save anything, judged from a fast
+/// deflate of its start.
+fn compresses(data: &[u8]) -> io::Result<bool> {
+    let probe = &data[..data.len().min(PROBE)];
+    let mut deflater = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(probe.len() + 1024);
+    deflater.compress_vec(probe, &mut out, FlushCompress::Finish).map_err(io::Error::other)?;
+    Ok((out.len() as f64) < probe.len() as f64 * (1.0 - MIN_SAVING))
+}
+
 /// Raw deflate of one block, ending byte-aligned (sync flush) and not final.
 fn deflate_block(data: &[u8], dictionary: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    // Level 0 writes stored blocks: the bytes as they are, framed.
+    let level = if compresses(data)? { level } else { 0 };
     let mut deflater = Compress::new(Compression::new(level), false);
     if !dictionary.is_empty() {
         deflater.set_dictionary(dictionary).map_err(io::Error::other)?;
@@ -170,6 +192,27 @@ mod tests {
         let one = gzip(&data, 1);
         assert_eq!(one, gzip(&data, 2));
         assert_eq!(one, gzip(&data, 7));
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_compressible_ones_shrink() {
+        let mut state = 0x9e37_79b9u32;
+        let noise: Vec<u8> = (0..2 * BLOCK_SIZE)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        let packed = gzip(&noise, 2);
+        // Stored blocks cost 5 bytes per 64 KiB, plus header and trailer.
+        assert!(packed.len() < noise.len() + noise.len() / 1000 + 64, "{} for {}", packed.len(), noise.len());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut back).unwrap();
+        assert!(back == noise);
+        let text = b"layer data, layer data, and more layer data\n".repeat(50_000);
+        assert!(gzip(&text, 2).len() < text.len() / 20);
     }
 
     #[test]
