@@ -77,6 +77,14 @@ fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_noth
     assert!(!again.stderr.contains("Compressing") && !again.stderr.contains("Pushing"), "{}", again.stderr);
     assert!(again.stderr.contains("Layer already exists"), "{}", again.stderr);
     assert_eq!(again.stdout, pushed.stdout, "same image, same manifest digest");
+
+    // Another repository of the same registry gets the layers by a mount.
+    let copy = registry.at("rbuild-it/copy:v1");
+    rb(&env, &["tag", &image, &copy]).ok();
+    let mounted = rb(&env, &["push", &copy]).ok();
+    assert!(mounted.stderr.contains("Mounted from rbuild-it/app"), "{}", mounted.stderr);
+    assert!(!mounted.stderr.contains("Pushing"), "{}", mounted.stderr);
+    sh(&format!("skopeo inspect --tls-verify=false docker://{copy}"));
 }
 
 #[test]
@@ -367,83 +375,178 @@ fn a_missing_tag_is_a_clear_error_and_stores_nothing() {
     assert_eq!(env.store_snapshot(), before);
 }
 
-/// An HTTP server on 127.0.0.1 that serves one image whose layer blob does
-/// not match the digest its manifest gives. Stops on drop.
-struct LyingRegistry {
+/// How [`FakeRegistry`] misbehaves (or what it demands).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quirk {
+    /// The layer blob is not the content its digest names.
+    WrongLayerDigest,
+    /// The first request for the layer blob answers 503.
+    FailsOnce,
+    /// Bearer tokens from a token service that checks alice:s3cret.
+    BearerAuth,
+}
+
+const TOKEN: &str = "token-for-alice";
+
+/// A minimal Distribution registry on 127.0.0.1 serving one image,
+/// `test/image:v1` (one uncompressed layer with `hello.txt`), with one
+/// [`Quirk`]. Stops on drop.
+struct FakeRegistry {
     addr: String,
+    /// Requests seen, as `METHOD PATH`.
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl LyingRegistry {
-    fn start() -> LyingRegistry {
+/// A one-file layer tar.
+fn tiny_layer() -> Vec<u8> {
+    let mut tar = Vec::new();
+    {
+        let mut builder = tar::Builder::new(&mut tar);
+        let mut header = tar::Header::new_ustar();
+        header.set_size(6);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, "hello.txt", &b"hello\n"[..]).unwrap();
+        builder.finish().unwrap();
+    }
+    tar
+}
+
+impl FakeRegistry {
+    fn start(quirk: Quirk) -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         listener.set_nonblocking(true).unwrap();
-        let claimed_layer = sha256_hex(b"the layer the manifest promises");
+        let layer = tiny_layer();
+        let layer_digest = sha256_hex(&layer);
+        let served_layer = match quirk {
+            Quirk::WrongLayerDigest => {
+                let mut other = layer.clone();
+                other[0] = b'j';
+                other
+            }
+            _ => layer.clone(),
+        };
         let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{claimed_layer}"]}}}}"#
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["cat","/hello.txt"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer_digest}"]}}}}"#
         );
         let config_digest = sha256_hex(config.as_bytes());
         let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{claimed_layer}","size":20}}]}}"#,
-            config.len()
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar","digest":"sha256:{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
         );
         let manifest_digest = sha256_hex(manifest.as_bytes());
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        let this_addr = addr.clone();
         let thread = std::thread::spawn(move || {
+            let mut layer_requests = 0;
             while !stopping.load(Ordering::SeqCst) {
                 let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
                 stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut request = String::new();
                 if reader.read_line(&mut request).is_err() {
                     continue;
                 }
+                let mut authorization = String::new();
                 let mut line = String::new();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        authorization = line[14..].trim().to_string();
+                    }
                     line.clear();
                 }
-                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-                let (status, content_type, body): (&str, &str, Vec<u8>) = if path == "/v2/" {
-                    ("200 OK", "application/json", b"{}".to_vec())
-                } else if path.ends_with("/manifests/v1") {
-                    ("200 OK", "application/vnd.oci.image.manifest.v1+json", manifest.clone().into_bytes())
-                } else if path.ends_with(&config_digest) {
-                    ("200 OK", "application/octet-stream", config.clone().into_bytes())
-                } else if path.ends_with(&claimed_layer) {
-                    // Twenty bytes that are not the promised layer.
-                    ("200 OK", "application/octet-stream", b"not the promised one".to_vec())
-                } else {
+                let method = request.split_whitespace().next().unwrap_or("").to_string();
+                let target = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                let path = target.split('?').next().unwrap_or("").to_string();
+                seen.lock().unwrap().push(format!("{method} {path}"));
+                let not_found: (&str, Vec<(String, String)>, Vec<u8>) = (
+                    "404 Not Found",
+                    vec![("Content-Type".into(), "application/json".into())],
+                    br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#.to_vec(),
+                );
+                let alice = format!("Basic {}", sh("printf 'alice:s3cret' | base64").trim());
+                let challenge = (
+                    "401 Unauthorized",
+                    vec![(
+                        "WWW-Authenticate".to_string(),
+                        format!(r#"Bearer realm="http://{this_addr}/token",service="fake""#),
+                    )],
+                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+                );
+                let authorized = quirk != Quirk::BearerAuth || authorization == format!("Bearer {TOKEN}");
+                let (status, headers, body) = if path == "/token" {
+                    if authorization == alice {
+                        ("200 OK", vec![], format!(r#"{{"token":"{TOKEN}"}}"#).into_bytes())
+                    } else {
+                        (
+                            "401 Unauthorized",
+                            vec![],
+                            br#"{"details":"incorrect username or password"}"#.to_vec(),
+                        )
+                    }
+                } else if !authorized {
+                    challenge
+                } else if path == "/v2/" {
+                    ("200 OK", vec![], b"{}".to_vec())
+                } else if path == "/v2/test/image/manifests/v1" {
                     (
-                        "404 Not Found",
-                        "application/json",
-                        br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#.to_vec(),
+                        "200 OK",
+                        vec![
+                            (
+                                "Content-Type".into(),
+                                "application/vnd.docker.distribution.manifest.v2+json".into(),
+                            ),
+                            ("Docker-Content-Digest".into(), format!("sha256:{manifest_digest}")),
+                        ],
+                        manifest.clone().into_bytes(),
                     )
-                };
-                let digest_header = if path.ends_with("/manifests/v1") {
-                    format!("Docker-Content-Digest: sha256:{manifest_digest}\r\n")
+                } else if path == format!("/v2/test/image/blobs/sha256:{config_digest}") {
+                    ("200 OK", vec![], config.clone().into_bytes())
+                } else if path == format!("/v2/test/image/blobs/sha256:{layer_digest}") {
+                    layer_requests += 1;
+                    if quirk == Quirk::FailsOnce && layer_requests == 1 {
+                        ("503 Service Unavailable", vec![], b"try again".to_vec())
+                    } else {
+                        ("200 OK", vec![], served_layer.clone())
+                    }
                 } else {
-                    String::new()
+                    not_found
                 };
                 let mut stream = stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{digest_header}Connection: close\r\n\r\n",
-                    body.len()
-                );
+                let mut head =
+                    format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(&body);
             }
         });
-        LyingRegistry { addr, stop, thread: Some(thread) }
+        FakeRegistry { addr, requests, stop, thread: Some(thread) }
+    }
+
+    fn image(&self) -> String {
+        format!("{}/test/image:v1", self.addr)
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.requests.lock().unwrap().iter().filter(|r| r.contains(what)).count()
     }
 }
 
-impl Drop for LyingRegistry {
+impl Drop for FakeRegistry {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -461,16 +564,47 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_blob_whose_digest_is_wrong_is_refused_and_stores_nothing() {
-    let server = LyingRegistry::start();
+    let server = FakeRegistry::start(Quirk::WrongLayerDigest);
     let env = Env::new();
     let before = env.store_snapshot();
     let started = Instant::now();
-    let out = rb(&env, &["pull", &format!("{}/liar/image:v1", server.addr)]).failed();
+    let out = rb(&env, &["pull", &server.image()]).failed();
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     assert_eq!(out.code, 1);
     assert!(out.stderr.to_lowercase().contains("digest"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was stored"), "{}", out.stderr);
     assert_eq!(env.store_snapshot(), before);
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let server = FakeRegistry::start(Quirk::FailsOnce);
+    let env = Env::new();
+    rb(&env, &["pull", &server.image()]).ok();
+    assert_eq!(
+        server.count("/blobs/sha256:"),
+        3,
+        "config once, layer twice: {:?}",
+        server.requests.lock().unwrap()
+    );
+    let out = env.path("rootfs");
+    env.context("ctx", &[("Dockerfile", &format!("FROM {}\n", server.image()))]);
+    rb(&env, &["build", "-o", out.to_str().unwrap(), "ctx"]).ok();
+    assert_eq!(read(&out.join("hello.txt")), "hello");
+}
+
+#[test]
+fn bearer_token_auth_works_for_login_and_pull() {
+    let server = FakeRegistry::start(Quirk::BearerAuth);
+    let env = Env::new();
+    let anonymous = rb(&env, &["pull", &server.image()]).failed();
+    assert!(anonymous.stderr.contains("unauthorized"), "{}", anonymous.stderr);
+    let wrong =
+        rb_stdin(&env, &["login", "-u", "alice", "--password-stdin", &server.addr], Some(b"nope")).failed();
+    assert!(wrong.stderr.contains("unauthorized"), "{}", wrong.stderr);
+    rb_stdin(&env, &["login", "-u", "alice", "--password-stdin", &server.addr], Some(b"s3cret")).ok();
+    rb(&env, &["pull", &server.image()]).ok();
+    assert!(server.count("GET /token") >= 3, "tokens came from the token service");
 }
 
 #[test]
