@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn blocks_are_sized_separately() {
         let text = "a\tb\nlonger-than-ten\tc\nsingle\nx\ty\n";
-        assert_eq!(align(text), "a                  b\nlonger-than-ten    c\nsingle\nx         y\n");
+        assert_eq!(align(text), "a                 b\nlonger-than-ten   c\nsingle\nx         y\n");
     }
 
     #[test]
