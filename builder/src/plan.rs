@@ -73,7 +73,9 @@ impl StoreResolver<'_> {
                         "image {reference} is not in the store, and pulling it failed: {}",
                         e.message
                     ),
-                    hint: e.hint.or_else(|| Some(missing_image_hint(reference))),
+                    // The message says why the pull failed; the hint lists
+                    // every way to get the image.
+                    hint: Some(missing_image_hint(reference)),
                 })?
             }
             (Err(rbuild_cache::StoreError::Resolve(_)), None) => {
@@ -87,9 +89,7 @@ impl StoreResolver<'_> {
         self.found.insert(reference.to_string(), id);
         Ok(id)
     }
-}
 
-impl StoreResolver<'_> {
     /// Whether `reference` named image `id` by its ID or an ID prefix
     /// rather than by a tag.
     fn names_an_id(&self, reference: &str, parsed: &Reference, id: &rbuild_cache::Digest) -> bool {
