@@ -17,6 +17,7 @@ use rbuild_frontend::lower::LowerOptions;
 
 use crate::build::Output;
 use crate::cli::{ImportArgs, LoadArgs};
+use crate::images::progress::{ByteProgress, ProgressReader};
 use crate::progress::Renderer;
 use crate::report::Failure;
 
@@ -28,15 +29,13 @@ fn archive_failure(e: archive::ArchiveError) -> Failure {
 pub fn load(store: &Store, args: LoadArgs) -> Result<(), Failure> {
     let input = match &args.input {
         Some(p) if p.is_dir() => LoadInput::Dir(p.clone()),
-        Some(p) => LoadInput::Reader(Box::new(
-            fs::File::open(p).map_err(|e| Failure::new(format!("cannot open {}: {e}", p.display())))?,
-        )),
+        Some(p) => LoadInput::Reader(open_counted(p, "loading")?),
         None => {
             if io::stdin().is_terminal() {
                 return Err(Failure::new("no input: stdin is a terminal")
                     .hint("use -i FILE or pipe an archive into rbuild load"));
             }
-            LoadInput::Reader(Box::new(io::stdin()))
+            LoadInput::Reader(counted(io::stdin(), "loading", None))
         }
     };
     let loaded = archive::load(store, input).map_err(archive_failure)?;
@@ -95,12 +94,9 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
         .map(|r| Reference::parse(r).map_err(|e| Failure::new(format!("invalid reference {r:?}: {e}"))))
         .transpose()?;
     let mut reader: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(io::stdin())
+        counted(io::stdin(), "importing", None)
     } else {
-        Box::new(
-            fs::File::open(&args.file)
-                .map_err(|e| Failure::new(format!("cannot open {}: {e}", args.file.display())))?,
-        )
+        open_counted(&args.file, "importing")?
     };
     let opts = ImportOptions {
         changes: changes_to_config(store, &args.changes)?,
@@ -196,4 +192,16 @@ fn export_dir(view: &rbuild_cache::layer::LayerStack, dest: &PathBuf) -> Result<
 /// `SOURCE_DATE_EPOCH` from the environment, when set to a number.
 pub fn source_date_epoch() -> Option<i64> {
     std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// A reader that shows bytes read on a terminal (nothing otherwise).
+fn counted<R: Read + 'static>(inner: R, label: &str, total: Option<u64>) -> Box<dyn Read> {
+    Box::new(ProgressReader { inner, progress: ByteProgress::new(label, total) })
+}
+
+fn open_counted(path: &Path, label: &str) -> Result<Box<dyn Read>, Failure> {
+    let file =
+        fs::File::open(path).map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())))?;
+    let size = file.metadata().ok().map(|m| m.len());
+    Ok(counted(file, label, size))
 }

@@ -16,7 +16,7 @@ mod history;
 mod inspect;
 mod list;
 mod pgzip;
-mod progress;
+pub mod progress;
 mod prune;
 mod rmi;
 mod save;

@@ -64,3 +64,21 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
         self.inner.flush()
     }
 }
+
+/// Counts bytes read through it (for `load` and `import`). It owns its
+/// progress display so it can be boxed as a `dyn Read`.
+pub struct ProgressReader<R> {
+    pub inner: R,
+    pub progress: ByteProgress,
+}
+
+impl<R: io::Read> io::Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.progress.finish();
+        }
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}

@@ -89,12 +89,26 @@ pub(crate) fn plan_images(store: &Store, images: &[ExportImage]) -> Result<Vec<P
         let parent = store.image_record(&request.id)?.and_then(|r| r.parent);
         planned.push(PlannedImage { id: request.id, config_json, config, tags: unique_tags, layers, parent });
     }
-    // Like `docker save`, name a parent only when it is in the archive too.
-    let exported: Vec<Digest> = planned.iter().map(|p| p.id).collect();
+    // Like `docker save`, name a parent only when it is in the archive too,
+    // and only when `docker load` will accept it as one: Docker 20.10
+    // refuses the whole load unless the parent's history is the child's
+    // minus its last entry and its layers a prefix of the child's.
+    let configs: Vec<(Digest, ImageConfig)> = planned.iter().map(|p| (p.id, p.config.clone())).collect();
     for image in &mut planned {
-        image.parent = image.parent.filter(|p| exported.contains(p));
+        image.parent = image.parent.filter(|p| {
+            configs
+                .iter()
+                .find(|(id, _)| id == p)
+                .is_some_and(|(_, parent)| docker_accepts_parent(&image.config, parent))
+        });
     }
     Ok(planned)
+}
+
+fn docker_accepts_parent(child: &ImageConfig, parent: &ImageConfig) -> bool {
+    parent.history.len() + 1 == child.history.len()
+        && child.history.starts_with(&parent.history)
+        && child.rootfs.diff_ids.starts_with(&parent.rootfs.diff_ids)
 }
 
 fn parse_export_tag(tag: &str) -> Result<Reference> {

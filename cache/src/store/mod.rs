@@ -29,6 +29,7 @@ pub use refs::RefMap;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -157,10 +158,20 @@ impl Store {
 impl Scratch {
     fn create(tmp: &Path) -> Result<Scratch> {
         let dir = tmp.join(format!("p{}-{}", std::process::id(), nonce()));
-        fs::create_dir(&dir).ctx("create scratch dir", &dir)?;
+        // Lock first, then create the directory: another process cleaning
+        // up must never see our directory without our lock held.
         let lock_path = dir.with_extension("lock");
-        let lock = File::create(&lock_path).ctx("create", &lock_path)?;
-        lock.lock_shared().ctx("lock", &lock_path)?;
+        let lock = loop {
+            let lock = File::create(&lock_path).ctx("create", &lock_path)?;
+            lock.lock_shared().ctx("lock", &lock_path)?;
+            // A cleaner may have removed the file between create and lock
+            // (it looked unlocked): then our lock guards nothing; retry.
+            let locked_ino = lock.metadata().ctx("stat", &lock_path)?.ino();
+            if fs::metadata(&lock_path).is_ok_and(|m| m.ino() == locked_ino) {
+                break lock;
+            }
+        };
+        fs::create_dir(&dir).ctx("create scratch dir", &dir)?;
         LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).push(dir.clone());
         Ok(Scratch { dir, _lock: lock })
     }
@@ -197,22 +208,20 @@ fn nonce() -> u64 {
 /// Removes scratch dirs whose owner no longer holds its lock.
 fn remove_dead_scratch(tmp: &Path) {
     let Ok(entries) = fs::read_dir(tmp) else { return };
+    // Owners lock `<dir>.lock` before creating `<dir>` and remove `<dir>`
+    // before the lock file, so: a lock nobody holds marks a dead owner, and
+    // a directory without a lock file belongs to an owner that died while
+    // cleaning up.
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().is_some_and(|x| x == "lock") {
-            continue;
-        }
-        let lock_path = path.with_extension("lock");
-        let owner_alive = match File::open(&lock_path) {
-            Ok(f) => match f.try_lock() {
-                Ok(()) => false,
-                Err(_) => true,
-            },
-            Err(_) => false,
-        };
-        if !owner_alive {
+            let Ok(f) = File::open(&path) else { continue };
+            if f.try_lock().is_ok() {
+                let _ = remove_tree(&path.with_extension(""));
+                let _ = fs::remove_file(&path);
+            }
+        } else if !path.with_extension("lock").exists() {
             let _ = remove_tree(&path);
-            let _ = fs::remove_file(&lock_path);
         }
     }
 }
