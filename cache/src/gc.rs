@@ -248,12 +248,11 @@ fn secs_since_epoch(t: std::time::SystemTime) -> i64 {
 }
 
 /// The later of a path's access and modification times.
+/// When an entry was last used: its file's mtime, which a cache hit
+/// refreshes (`Store::cache_lookup`). Not the atime: merely reading every
+/// entry (as prune and `system df` do) would count as use.
 fn file_used_time(path: &std::path::Path) -> i64 {
-    fs::metadata(path).map_or(0, |m| {
-        let modified = m.modified().map_or(0, secs_since_epoch);
-        let accessed = m.accessed().map_or(0, secs_since_epoch);
-        modified.max(accessed)
-    })
+    fs::metadata(path).map_or(0, |m| m.modified().map_or(0, secs_since_epoch))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -53,6 +53,11 @@ impl Store {
         {
             return Ok(None);
         }
+        // Mark the entry used, for `builder prune --keep-storage` (least
+        // recently used goes first). Failing to is harmless.
+        if let Ok(f) = fs::File::options().write(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         Ok(Some(record))
     }
 
