@@ -65,7 +65,15 @@ impl StoreResolver<'_> {
         // An image named by its ID (or a prefix of it) is never fetched.
         let by_id = matches!(&local, Ok(id) if self.names_an_id(reference, &parsed, id));
         let id = match (local, self.fetcher) {
-            (Ok(_), Some(fetcher)) if self.refresh && !by_id => fetcher.fetch(&parsed)?,
+            (Ok(_), Some(fetcher)) if self.refresh && !by_id => {
+                fetcher.fetch(&parsed).map_err(|e| ResolveError {
+                    message: format!("--pull: cannot check {reference} for a newer version: {}", e.message),
+                    hint: Some(format!(
+                        "the store has {reference}; build without --pull to use it{}",
+                        e.hint.map(|h| format!(", or: {h}")).unwrap_or_default()
+                    )),
+                })?
+            }
             (Ok(id), _) => id,
             (Err(rbuild_cache::StoreError::Resolve(_)), Some(fetcher)) => {
                 fetcher.fetch(&parsed).map_err(|e| ResolveError {

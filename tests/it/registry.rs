@@ -680,4 +680,12 @@ fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
     let (newer, pulled) = seen(3, &["--pull"]);
     assert_eq!(newer, "v2", "--pull fetches the newer base: {}", pulled.stderr);
     assert_eq!(pulled.run_lines().len(), 1, "the RUN on the new base runs: {}", pulled.stderr);
+
+    // An image only the store has cannot be re-checked: --pull says so.
+    let unpublished = registry.at("never/pushed:1");
+    rb(&publisher, &["tag", "busybox:local", &unpublished]).ok();
+    publisher.context("local", &[("Dockerfile", &format!("FROM {unpublished}\n"))]);
+    let out = rb(&publisher, &["build", "--pull", "local"]).failed();
+    assert!(out.stderr.contains("--pull: cannot check") && out.stderr.contains("not found"), "{}", out.stderr);
+    rb(&publisher, &["build", "local"]).ok();
 }
