@@ -686,6 +686,10 @@ fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
     rb(&publisher, &["tag", "busybox:local", &unpublished]).ok();
     publisher.context("local", &[("Dockerfile", &format!("FROM {unpublished}\n"))]);
     let out = rb(&publisher, &["build", "--pull", "local"]).failed();
-    assert!(out.stderr.contains("--pull: cannot check") && out.stderr.contains("not found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--pull: cannot check") && out.stderr.contains("not found"),
+        "{}",
+        out.stderr
+    );
     rb(&publisher, &["build", "local"]).ok();
 }
