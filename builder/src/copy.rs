@@ -212,6 +212,10 @@ pub struct Writer<'a> {
     /// Mode override for copied entries (`--chmod`).
     pub chmod: Option<FileMode>,
     resolved_dirs: HashMap<String, String>,
+    /// Directories copied up from a lower layer, with the mtime they had
+    /// there: writing into them changes it, and [`Writer::finish`] puts it
+    /// back, so the layer depends only on the inputs, not on when it ran.
+    copied_up: Vec<(PathBuf, (i64, i64))>,
 }
 
 impl<'a> Writer<'a> {
@@ -220,7 +224,25 @@ impl<'a> Writer<'a> {
         lowers: Vec<PathBuf>,
         xattrs: rbuild_cache::layer::OverlayXattrs,
     ) -> Writer<'a> {
-        Writer { upper, lowers, xattrs, owner: None, chmod: None, resolved_dirs: HashMap::new() }
+        Writer {
+            upper,
+            lowers,
+            xattrs,
+            owner: None,
+            chmod: None,
+            resolved_dirs: HashMap::new(),
+            copied_up: Vec::new(),
+        }
+    }
+
+    /// Restores the mtimes of copied-up directories, deepest first.
+    pub fn finish(self) -> Result<(), CopyError> {
+        for (path, mtime) in self.copied_up.iter().rev() {
+            if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+                set_times(path, *mtime, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// The merged view: what we wrote so far on top of the parent layers.
@@ -302,6 +324,7 @@ impl<'a> Writer<'a> {
                 Some(f) => {
                     let m = &f.metadata;
                     set_meta(&up, m.mode(), m.uid(), m.gid(), (m.mtime(), m.mtime_nsec()), false)?;
+                    self.copied_up.push((up.clone(), (m.mtime(), m.mtime_nsec())));
                 }
                 None => {
                     let (uid, gid) = self.owner.unwrap_or((0, 0));

@@ -268,6 +268,7 @@ pub fn execute(
                 w.owner = Some((who.uid, who.gid));
             }
             w.ensure_dir(&m.path)?;
+            w.finish()?;
             Ok(Some(dirs))
         }
         Op::Meta => Ok(None),
@@ -502,6 +503,7 @@ fn copy_into(
     if !items.is_empty() || (c.inline.is_empty() && placed.is_empty()) {
         copy::copy_items(&mut w, &items, &c.dest, c.dest_is_dir || items.len() > 1 && c.dest.ends_with('/'))?;
     }
+    w.finish()?;
     Ok(())
 }
 
