@@ -1,6 +1,6 @@
 //! The step graph: what the builder solves. Immutable once lowered; every
-//! variable is expanded, every stage reference resolved to an index, and
-//! every step carries the image metadata it runs with.
+//! variable is expanded, every stage reference resolved to an index; each stage
+//! carries the image metadata after its last step.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,8 +58,6 @@ pub struct Step {
     pub text: String,
     /// The history `created_by` text.
     pub created_by: String,
-    /// The metadata in effect when the step runs (after it, for metadata steps).
-    pub meta: ImageMeta,
 }
 
 impl Step {

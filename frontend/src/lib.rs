@@ -15,3 +15,4 @@ pub mod mounts;
 pub mod parser;
 pub mod shell;
 pub mod span;
+mod vars;

@@ -17,7 +17,7 @@
 //! ONBUILD, `--network`, `--exclude` are taken as written (the shell does its
 //! own expansion), and `--from` refuses variables.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::error::FrontendError;
 use crate::filemode;
@@ -27,6 +27,7 @@ use crate::mounts::{absolute, clean, mount_from, parse_mount};
 use crate::parser::{self, Ast, Heredoc};
 use crate::shell::{Env, Lexer};
 use crate::span::Span;
+use crate::vars::Vars;
 
 /// The default PATH BuildKit gives `FROM scratch` images and RUN steps.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -111,16 +112,6 @@ pub struct ResolveError {
     pub hint: Option<String>,
 }
 
-/// An ordered list of variables; later entries win (BuildKit's `AddEnv`).
-type Vars = Vec<(String, String)>;
-
-fn set_var(vars: &mut Vars, key: &str, value: &str) {
-    match vars.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value.to_string(),
-        None => vars.push((key.to_string(), value.to_string())),
-    }
-}
-
 struct StageSource {
     from: Instruction,
     body: Vec<Instruction>,
@@ -153,7 +144,7 @@ pub fn lower(
         });
     }
     // The platform args are in the global scope without being declared.
-    let mut globals: Vars = opts.platform.args();
+    let mut globals = Vars::from(opts.platform.args());
     let mut used_build_args: BTreeSet<String> = BTreeSet::new();
     let mut sources: Vec<StageSource> = Vec::new();
 
@@ -172,15 +163,10 @@ pub fn lower(
                         None => match default {
                             Some(d) => expand(&lexer, d, &globals)?,
                             // A global ARG without a value is set, and empty.
-                            None => globals
-                                .iter()
-                                .rev()
-                                .find(|(k, _)| *k == name.text)
-                                .map(|(_, v)| v.clone())
-                                .unwrap_or_default(),
+                            None => globals.lookup(&name.text).unwrap_or_default().to_string(),
                         },
                     };
-                    set_var(&mut globals, &name.text, &value);
+                    globals.set(&name.text, &value);
                 }
             }
             (_, None) => {
@@ -441,6 +427,8 @@ struct StageState {
     /// The args declared so far (inherited from a base stage first), with
     /// their values, for the history of RUN steps.
     args: Vec<(String, Option<String>)>,
+    /// The names in `args`.
+    arg_names: HashSet<String>,
     cmd_set_here: bool,
     steps: Vec<Step>,
     /// Stages read by COPY --from and mounts.
@@ -480,11 +468,13 @@ impl StageCtx<'_> {
         if meta.env_get("PATH").is_none() {
             meta.env.push(("PATH".into(), DEFAULT_PATH.into()));
         }
-        let build_env =
-            if matches!(stage.base, Base::Stage(_)) { inherited.build_env.clone() } else { meta.env.clone() };
-        let mut build_env = build_env;
+        let mut build_env = if matches!(stage.base, Base::Stage(_)) {
+            inherited.build_env.clone()
+        } else {
+            Vars::from(meta.env.clone())
+        };
         if build_env.lookup("PATH").is_none() {
-            build_env.push(("PATH".into(), DEFAULT_PATH.into()));
+            build_env.set("PATH", DEFAULT_PATH);
         }
         // ONBUILD triggers of the base run first; they are not inherited further.
         let triggers = std::mem::take(&mut meta.onbuild);
@@ -524,6 +514,7 @@ impl StageCtx<'_> {
         let mut st = StageState {
             meta,
             build_env,
+            arg_names: inherited.args.iter().map(|(k, _)| k.clone()).collect(),
             args: inherited.args,
             cmd_set_here: false,
             steps: Vec::new(),
@@ -546,7 +537,6 @@ impl StageCtx<'_> {
             span: instr.span,
             created_by: format!("/bin/sh -c #(nop) {text}"),
             text,
-            meta: st.meta.clone(),
         });
     }
 
@@ -586,7 +576,7 @@ impl StageCtx<'_> {
                 }
                 for (k, v) in &expanded {
                     st.meta.env_set(k, v);
-                    set_var(&mut st.build_env, k, v);
+                    st.build_env.set(k, v);
                 }
                 let text = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
                 self.push_meta(st, instr, format!("ENV {text}"));
@@ -622,13 +612,16 @@ impl StageCtx<'_> {
                         },
                     };
                     if let Some(v) = &value {
-                        set_var(&mut st.build_env, &name.text, v);
+                        st.build_env.set(&name.text, v);
                     }
                     text.push(match &value {
                         Some(v) => format!("{}={v}", name.text),
                         None => name.text.clone(),
                     });
-                    st.args.retain(|(k, _)| *k != name.text);
+                    // A redeclared arg moves to the end (rare: scan only then).
+                    if !st.arg_names.insert(name.text.clone()) {
+                        st.args.retain(|(k, _)| *k != name.text);
+                    }
                     st.args.push((name.text.clone(), value));
                 }
                 self.push_meta(st, instr, format!("ARG {}", text.join(" ")));
@@ -657,7 +650,6 @@ impl StageCtx<'_> {
                     span: instr.span,
                     created_by: text.clone(),
                     text: display(instr),
-                    meta: st.meta.clone(),
                 });
             }
             Kind::User(w) => {
@@ -734,7 +726,6 @@ impl StageCtx<'_> {
                     span: instr.span,
                     created_by: display(instr),
                     text: display(instr),
-                    meta: st.meta.clone(),
                 });
             }
         }
@@ -891,7 +882,6 @@ impl StageCtx<'_> {
             span: instr.span,
             created_by: format!("RUN {prefix}{}", argv.join(" ")),
             text,
-            meta: st.meta.clone(),
         });
         Ok(())
     }
