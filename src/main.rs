@@ -9,6 +9,7 @@ mod load;
 mod progress;
 mod registry;
 mod report;
+mod rootless;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ fn main() -> ExitCode {
         let Some(spec) = args.get(2) else { return ExitCode::from(125) };
         let code = rbuild_builder::sandbox::child::main(std::path::Path::new(spec));
         return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    // Not root: run as root of a user namespace (before any thread starts).
+    if let Some(code) = rootless::run_in_user_namespace_unless_root(&args) {
+        return code;
     }
     let cli = Cli::parse_from(cli::with_default_subcommand(args));
     handle_interrupts();
@@ -123,6 +128,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
 }
+
 /// 128 + the signal that interrupted us, or 0.
 static INTERRUPTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 

@@ -57,10 +57,11 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Owners and devices when running as root, neither otherwise.
+    /// Owners when running as root (in a user namespace too), devices only
+    /// as root of the host.
     pub fn for_current_user(xattr_prefix: OverlayXattrs) -> ApplyOptions {
         let root = nix::unistd::geteuid().is_root();
-        ApplyOptions { xattr_prefix, same_owner: root, skip_devices: !root }
+        ApplyOptions { xattr_prefix, same_owner: root, skip_devices: !super::has_host_root() }
     }
 }
 

@@ -33,7 +33,7 @@ pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
 pub use compression::{LayerCompression, detect_compression};
 pub use diff::{WriteOptions, write_layer_tar};
 pub use error::LayerError;
-pub use overlay::OverlayXattrs;
+pub use overlay::{OverlayXattrs, has_host_root};
 pub use stack::{Found, LayerStack};
 pub use stack_export::FlatTarOptions;
 

@@ -18,6 +18,26 @@
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// Whether this process is root of the host: uid 0 in the initial user
+/// namespace. Only such a process can set `trusted.*` xattrs or create
+/// device nodes; root inside a user namespace (rootless rbuild) can own
+/// files as any mapped id but can do neither of those.
+pub fn has_host_root() -> bool {
+    static HOST_ROOT: OnceLock<bool> = OnceLock::new();
+    *HOST_ROOT.get_or_init(|| nix::unistd::geteuid().is_root() && in_initial_user_namespace())
+}
+
+/// The initial user namespace maps every id to itself (`0 0 4294967295`);
+/// any other namespace maps less.
+fn in_initial_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => map.split_whitespace().eq(["0", "0", "4294967295"]),
+        // Without /proc there is no way to be in a namespace of our making.
+        Err(_) => true,
+    }
+}
 
 /// Which xattr namespace the overlay mount uses for its own bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

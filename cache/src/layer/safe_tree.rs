@@ -81,7 +81,8 @@ enum Missing {
 #[derive(Debug, Clone, Copy)]
 struct Policy {
     chown: bool,
-    running_as_root: bool,
+    /// Root of the host (not just root in a user namespace).
+    host_root: bool,
     prefix: OverlayXattrs,
 }
 
@@ -119,7 +120,7 @@ impl SafeTree {
             cursor: DirCursor { root, chain: Vec::new() },
             policy: Policy {
                 chown: options.chown,
-                running_as_root: nix::unistd::geteuid().is_root(),
+                host_root: super::overlay::has_host_root(),
                 prefix: options.prefix,
             },
             deferred_dirs: Vec::new(),
@@ -585,12 +586,13 @@ fn set_xattrs_at(
     Ok(())
 }
 
-/// Without root, `security.*` and `trusted.*` xattrs cannot be set; losing
-/// them is expected then (rootless builds cannot grant capabilities either).
+/// Without root of the host, `security.*` and `trusted.*` xattrs may not be
+/// settable; losing them is expected then (rootless builds cannot grant
+/// capabilities either).
 /// Any other failure is an error.
 fn xattr_failure(name: &[u8], e: io::Error, policy: Policy, entry: &[u8]) -> Result<(), LayerError> {
     let privileged = name.starts_with(b"security.") || name.starts_with(b"trusted.");
-    if privileged && !policy.running_as_root {
+    if privileged && !policy.host_root {
         tracing::debug!(entry = %display_bytes(entry), xattr = %display_bytes(name), error = %e, "xattr not restored");
         return Ok(());
     }

@@ -36,11 +36,14 @@ impl LayerStack {
     /// Copies the merged tree into `dest` (created if missing) as a plain
     /// directory: content, modes, mtimes, xattrs (but the overlay's own),
     /// symlinks and hard links; owners and device nodes only when running
-    /// as root. `dest` itself keeps its own owner, mode and times. Nothing
+    /// as root of the host. `dest` itself keeps its own owner, mode and times. Nothing
     /// is created through a symlink, even one the tree itself contains.
     pub fn export_dir(&self, dest: &Path) -> Result<LayerStats, LayerError> {
-        let running_as_root = nix::unistd::geteuid().is_root();
-        let mut tree = SafeTree::open(dest, TreeOptions { chown: running_as_root, prefix: self.prefix })?;
+        // Root of a user namespace (rootless) could chown, but the files
+        // would then belong to subordinate ids the user cannot remove: the
+        // user gets a tree of their own, as any non-root caller does.
+        let host_root = super::overlay::has_host_root();
+        let mut tree = SafeTree::open(dest, TreeOptions { chown: host_root, prefix: self.prefix })?;
         let mut first_name_of_inode: HashMap<InodeKey, Vec<Vec<u8>>> = HashMap::new();
         let mut stats = LayerStats::default();
 
@@ -78,7 +81,7 @@ impl LayerStack {
                         fs::read_link(&child.real_path).map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
                     tree.make_symlink(&components, target.as_os_str().as_bytes(), &attrs, &name)?;
                 }
-                NodeKind::CharDevice | NodeKind::BlockDevice if !running_as_root => {
+                NodeKind::CharDevice | NodeKind::BlockDevice if !host_root => {
                     tracing::debug!(path = %child.real_path.display(), "not exporting device node without root");
                     return Ok(());
                 }

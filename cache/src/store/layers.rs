@@ -52,7 +52,8 @@ fn short_name(diff_id: &Digest) -> String {
 impl Store {
     /// The whiteout/opaque xattr flavour this process's overlay mounts use.
     pub fn overlay_xattrs(&self) -> OverlayXattrs {
-        if nix::unistd::geteuid().is_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
+        // Root inside a user namespace (rootless) cannot use trusted.* xattrs.
+        if layer::has_host_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
     }
 
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
@@ -159,7 +160,7 @@ impl Store {
         let opts = ApplyOptions {
             xattr_prefix: self.overlay_xattrs(),
             same_owner: nix::unistd::geteuid().is_root(),
-            skip_devices: !nix::unistd::geteuid().is_root(),
+            skip_devices: !layer::has_host_root(),
         };
         let stats = layer::apply_layer_tar(&mut tee, &fs_dir, &opts)?;
         // The tar reader stops at the end-of-archive marker; the diffID covers
