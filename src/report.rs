@@ -28,7 +28,17 @@ impl Failure {
         self
     }
 
-    pub fn report(self) -> ExitCode {
+    pub fn report(mut self) -> ExitCode {
+        // A full disk shows up deep in whatever was being written; what the
+        // user can do about it is the same everywhere.
+        let full_disk = |text: &str| text.contains("No space left on device");
+        if full_disk(&self.message) || self.detail.as_deref().is_some_and(full_disk) {
+            self.hint = Some(
+                "the disk holding the store (or the output) is full; nothing half-written was kept. \
+                 Free space, e.g. with `rbuild image prune -a` and `rbuild builder prune -a`, and run it again"
+                    .into(),
+            );
+        }
         eprintln!("error: {}", self.message);
         if let Some(d) = &self.detail {
             eprint!("{d}");

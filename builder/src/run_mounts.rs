@@ -314,9 +314,12 @@ fn bind_source(
                 MountSource::Context => Vec::new(),
             };
             if whole {
-                let mut lowers: Vec<String> =
-                    layers.iter().rev().map(|d| env.store.snapshot_rel_path(d)).collect();
-                if lowers.is_empty() {
+                let mut lowers: Vec<String> = crate::solve::top_first_distinct(&layers)
+                    .iter()
+                    .map(|d| env.store.snapshot_rel_path(d))
+                    .collect();
+                // Without an upper dir, overlayfs wants two lower dirs at least.
+                if lowers.len() < 2 {
                     let empty = env.store.temp_dir("empty")?;
                     out.scratch.push(empty.clone());
                     lowers.push(empty.to_string_lossy().into_owned());

@@ -484,11 +484,10 @@ impl Shared<'_> {
         });
     }
 
-    /// The snapshot dirs of a layer chain, top first.
+    /// The snapshot dirs of a layer chain, top first, each layer once.
     fn snapshot_dirs(&self, layers: &[Digest]) -> Result<Vec<Lower>, BuildError> {
-        layers
+        top_first_distinct(layers)
             .iter()
-            .rev()
             .map(|d| {
                 let l = self.store.require_layer(d)?;
                 Ok(Lower { abs: l.fs_path(), rel: self.store.snapshot_rel_path(d) })
@@ -503,6 +502,17 @@ impl Shared<'_> {
 pub struct Lower {
     pub abs: PathBuf,
     pub rel: String,
+}
+
+/// A layer chain (bottom first, as an image lists it) top first, with each
+/// layer only at its topmost place. An image may list one layer twice (two
+/// steps that made the same change, or a hostile image); overlayfs refuses
+/// a lower directory given twice (ELOOP), and the upper occurrence already
+/// shows all the lower one would: whatever it holds or hides wins over
+/// everything below it either way.
+pub fn top_first_distinct(layers: &[Digest]) -> Vec<Digest> {
+    let mut seen = std::collections::HashSet::new();
+    layers.iter().rev().filter(|d| seen.insert(**d)).copied().collect()
 }
 
 /// A merged read-only view of a stage's or image's layers.
@@ -521,5 +531,18 @@ fn arg_names(step: &Step) -> Vec<String> {
     match &step.op {
         Op::Run(r) => r.args.iter().map(|(k, _)| k.clone()).collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_layers_keep_only_their_topmost_place() {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        // Bottom first in, top first out.
+        assert_eq!(top_first_distinct(&[a, b, a, c, b]), vec![b, c, a]);
+        assert_eq!(top_first_distinct(&[a, b, c]), vec![c, b, a]);
     }
 }

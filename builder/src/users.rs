@@ -51,7 +51,9 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
 /// Resolves a USER value against the image's passwd and group files
 /// (either may be missing).
 pub fn resolve(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result<Identity, String> {
-    let user = if user.is_empty() { "root" } else { user };
+    // No USER means uid 0, as in Docker: found in passwd for its home and
+    // groups when there is an entry, and still root in an image without one.
+    let user = if user.is_empty() { "0" } else { user };
     let (user_part, group_part) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -123,5 +125,11 @@ mod tests {
                 .contains("unable to find group ghosts")
         );
         assert!(resolve("app", None, None).is_err());
+    }
+
+    #[test]
+    fn no_user_is_root_even_without_a_passwd_file() {
+        let root = resolve("", None, None).unwrap();
+        assert_eq!((root.uid, root.gid, root.groups, root.home.as_str()), (0, 0, vec![0], "/"));
     }
 }

@@ -5,11 +5,13 @@
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::Signal;
@@ -18,6 +20,7 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
 use super::rootpath::resolve_in_root;
 use super::spec::{ExtraMount, NetMode, SandboxSpec, SandboxStatus};
+use super::target::{Target, bind_tree, open_root, set_mount_attrs};
 
 type SetupResult<T> = Result<T, String>;
 
@@ -27,6 +30,12 @@ fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: impl FnOnce() -> String) 
 
 /// Entry point of `rbuild __sandbox SPEC`. Returns the process exit code.
 pub fn main(spec_path: &Path) -> i32 {
+    // Whatever rbuild's caller left open and inheritable (a directory of the
+    // host, a lock) would otherwise reach the step through /proc/self/fd.
+    if let Err(e) = close_inherited_descriptors() {
+        eprintln!("rbuild sandbox: cannot close inherited descriptors: {e}");
+        return 125;
+    }
     let spec: SandboxSpec = match fs::read(spec_path)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
@@ -37,6 +46,9 @@ pub fn main(spec_path: &Path) -> i32 {
             return 125;
         }
     };
+    // The spec may carry secret values (`env=` secrets): keep it on disk no
+    // longer than it takes to read it.
+    let _ = fs::remove_file(spec_path);
     let mut status = SandboxStatus::default();
     match run(&spec, &mut status) {
         Ok(code) => status.exit_code = code,
@@ -46,11 +58,51 @@ pub fn main(spec_path: &Path) -> i32 {
         }
     }
     let json = serde_json::to_vec(&status).unwrap_or_default();
-    if let Err(e) = fs::write(&spec.status_file, json) {
+    // Over the blanks the parent wrote, without truncating: the room is
+    // already taken, so a disk the step filled cannot stop the report.
+    let written = OpenOptions::new().write(true).open(&spec.status_file).and_then(|mut f| f.write_all(&json));
+    if let Err(e) = written {
         eprintln!("rbuild sandbox: cannot write status: {e}");
         return 125;
     }
     status.exit_code
+}
+
+/// Closes every descriptor above stderr. Called first thing, while the
+/// helper holds none of its own.
+fn close_inherited_descriptors() -> std::io::Result<()> {
+    if close_from(3).is_ok() {
+        return Ok(());
+    }
+    // Kernels before 5.9 have no close_range: go through the list.
+    let fds: Vec<i32> = fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // One of them was read_dir's own handle, closed by now: EBADF is fine.
+        match close_one(fd) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn close_from(first: u32) -> nix::Result<()> {
+    // SAFETY: nothing in this process owns a descriptor above stderr yet
+    // (see close_inherited_descriptors), so no live handle is invalidated.
+    let rc = unsafe { libc::close_range(first, libc::c_uint::MAX, 0) };
+    Errno::result(rc).map(drop)
+}
+
+#[allow(unsafe_code)]
+fn close_one(fd: i32) -> nix::Result<()> {
+    // SAFETY: as in close_from: the descriptor was inherited, not owned by
+    // any object of this process.
+    let rc = unsafe { libc::close(fd) };
+    Errno::result(rc).map(drop)
 }
 
 fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
@@ -136,14 +188,22 @@ fn mount_overlay(spec: &SandboxSpec) -> SetupResult<()> {
     );
     // Copy-up must copy whole files and renames must copy directories, or the
     // upper dir would not be a self-contained layer.
-    data.push_str(",index=off,metacopy=off,redirect_dir=off");
+    data.push_str(",index=off,metacopy=off");
     if spec.userxattr {
-        data.push_str(",userxattr");
+        // `off` still follows redirects found in lower layers, which the
+        // kernel refuses with userxattr; `nofollow` neither makes nor follows
+        // them, and our layers never have any.
+        data.push_str(",redirect_dir=nofollow,userxattr");
+    } else {
+        data.push_str(",redirect_dir=off");
     }
     if data.len() >= 4000 {
         return Err(format!("too many layers for one overlay mount ({} bytes of options)", data.len()));
     }
-    ctx(mount(Some("overlay"), &spec.merged, Some("overlay"), MsFlags::empty(), Some(data.as_str())), || {
+    // nodev: a step may mknod (CAP_MKNOD is in Docker's set) but never open
+    // a device of the host through a node it made; Docker's device cgroup
+    // has the same effect.
+    ctx(mount(Some("overlay"), &spec.merged, Some("overlay"), MsFlags::MS_NODEV, Some(data.as_str())), || {
         format!("mount overlay ({} lower layers)", spec.lowers.len())
     })
 }
@@ -205,23 +265,68 @@ fn ensure(root: &Path, path: &str, dir: bool, status: &mut SandboxStatus) -> Set
     Ok(())
 }
 
+/// Binds a host device node (`/dev/null`, …) as it is.
+fn bind_device(source: &Path, target: &Path) -> SetupResult<()> {
+    ctx(mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>), || {
+        format!("bind {} on {}", source.display(), target.display())
+    })
+}
+
+/// Binds a host file or directory tree, with no device usable through it
+/// and, if asked, read-only.
 fn bind(source: &Path, target: &Path, readonly: bool) -> SetupResult<()> {
+    bind_unrestricted(source, target)?;
+    restrict(target, readonly)
+}
+
+fn bind_unrestricted(source: &Path, target: &Path) -> SetupResult<()> {
     ctx(mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>), || {
         format!("bind {} on {}", source.display(), target.display())
-    })?;
-    if readonly {
-        ctx(
-            mount(
-                None::<&str>,
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
-                None::<&str>,
-            ),
-            || format!("make {} read-only", target.display()),
-        )?;
+    })
+}
+
+/// Adds `nodev`, and `ro` if asked, to the mount at `target` and every
+/// mount below it, keeping its other flags (see [`set_mount_attrs`]).
+/// Kernels without `mount_setattr` (before 5.12) get a remount that repeats
+/// the current flags.
+fn restrict(target: &Path, read_only: bool) -> SetupResult<()> {
+    match add_mount_flags_recursively(target, read_only) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSYS) => remount_restricted(target, read_only),
+        Err(e) => Err(format!("restrict the mount on {}: {e}", target.display())),
     }
-    Ok(())
+}
+
+fn add_mount_flags_recursively(target: &Path, read_only: bool) -> nix::Result<()> {
+    let path = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut attr_set = libc::MOUNT_ATTR_NODEV;
+    if read_only {
+        attr_set |= libc::MOUNT_ATTR_RDONLY;
+    }
+    set_mount_attrs(libc::AT_FDCWD, &path, libc::AT_RECURSIVE, attr_set)
+}
+
+fn remount_restricted(target: &Path, read_only: bool) -> SetupResult<()> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let current = ctx(statvfs(target), || format!("read the flags of {}", target.display()))?;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV;
+    if read_only || current.flags().contains(FsFlags::ST_RDONLY) {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.flags().contains(has) {
+            flags |= keep;
+        }
+    }
+    ctx(mount(None::<&str>, target, None::<&str>, flags, None::<&str>), || {
+        format!("restrict the mount on {}", target.display())
+    })
 }
 
 /// PID 1 of the new PID namespace: finishes the mounts that need the new
@@ -239,7 +344,7 @@ fn init(spec: &SandboxSpec, root: &Path, err: &OwnedFd) -> SetupResult<i32> {
     // The old root is stacked on top of the new one: detach it.
     ctx(umount2(".", MntFlags::MNT_DETACH), || "detach old root".into())?;
     ctx(std::env::set_current_dir("/"), || "enter /".into())?;
-    mask_proc();
+    mask_kernel_files()?;
 
     // SAFETY: still single-threaded (we are the forked child of a
     // single-threaded process).
@@ -277,7 +382,8 @@ fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
             Some("tmpfs"),
             &dev,
             Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            // Only the device nodes bound below work; one the step makes does not.
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME,
             Some("mode=755,size=65536k"),
         ),
         || "mount /dev".into(),
@@ -285,7 +391,7 @@ fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let target = dev.join(name);
         ctx(File::create(&target), || format!("create /dev/{name}"))?;
-        bind(&Path::new("/dev").join(name), &target, false)?;
+        bind_device(&Path::new("/dev").join(name), &target)?;
     }
     for dir in ["pts", "shm", "mqueue"] {
         ctx(fs::create_dir(dev.join(dir)), || format!("create /dev/{dir}"))?;
@@ -322,29 +428,36 @@ fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
     for (source, target) in &spec.etc_binds {
         bind(source, &at(target)?, false)?;
     }
+    let root_handle = ctx(open_root(root), || "open the step's root".into())?;
     for m in &spec.mounts {
         // A target on a tmpfs mounted above (`/dev/pipes/…` for heredoc
-        // scripts) was hidden from prepare_mountpoints: make it here, where
-        // it lives only in that tmpfs and never in the layer.
+        // scripts) was hidden from prepare_mountpoints, and one inside a
+        // cache mount may be in a directory another build changes right
+        // now: open (and make) it here without ever leaving the root.
         let (target, is_file) = match m {
             ExtraMount::Bind { source, target, .. } => (target, !source.is_dir()),
             ExtraMount::Tmpfs { target, .. } | ExtraMount::Layers { target, .. } => (target, false),
         };
-        let host = at(target)?;
-        if fs::symlink_metadata(&host).is_err() {
-            let parent = host.parent().unwrap_or(root);
-            ctx(fs::create_dir_all(parent), || format!("create the parent of {target}"))?;
-            let made = if is_file { File::create(&host).map(drop) } else { fs::create_dir(&host) };
-            ctx(made, || format!("create {target}"))?;
-        }
+        let handle =
+            ctx(Target::open(&root_handle, target, is_file), || format!("open mount target {target}"))?;
+        let at_handle = handle.proc_path();
         match m {
-            ExtraMount::Bind { source, target, readonly } => bind(source, &at(target)?, *readonly)?,
+            ExtraMount::Bind { source, target, readonly } => match bind_tree(source, &handle, *readonly) {
+                Ok(()) => {}
+                // Before Linux 5.12: bind through the handle, then restrict
+                // the mount now on top of it by path.
+                Err(Errno::ENOSYS) => {
+                    bind_unrestricted(source, &at_handle)?;
+                    restrict(&at(target)?, *readonly)?;
+                }
+                Err(e) => return Err(format!("bind {} on {target}: {e}", source.display())),
+            },
             ExtraMount::Tmpfs { target, size } => {
                 let opts = size.map(|s| format!("size={s}")).unwrap_or_default();
                 ctx(
                     mount(
                         Some("tmpfs"),
-                        &at(target)?,
+                        &at_handle,
                         Some("tmpfs"),
                         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                         Some(opts.as_str()),
@@ -357,35 +470,65 @@ fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
                 if let Some((u, w)) = upper {
                     data.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
                 }
-                let flags = if upper.is_some() { MsFlags::empty() } else { MsFlags::MS_RDONLY };
+                if spec.userxattr {
+                    data.push_str(",userxattr");
+                }
+                let flags =
+                    if upper.is_some() { MsFlags::MS_NODEV } else { MsFlags::MS_NODEV | MsFlags::MS_RDONLY };
                 ctx(std::env::set_current_dir(&spec.store_root), || "enter store".into())?;
-                ctx(
-                    mount(Some("overlay"), &at(target)?, Some("overlay"), flags, Some(data.as_str())),
-                    || format!("mount layers on {target}"),
-                )?;
+                ctx(mount(Some("overlay"), &at_handle, Some("overlay"), flags, Some(data.as_str())), || {
+                    format!("mount layers on {target}")
+                })?;
             }
         }
     }
     Ok(())
 }
 
-/// Hides the parts of /proc a build step has no business with, as Docker does.
-fn mask_proc() {
-    for p in
-        ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi", "/proc/scsi"]
-    {
+/// What Docker hides from a container: files that reveal or drive the
+/// host's hardware and kernel internals.
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// What Docker leaves visible but read-only: the kernel's tunables. Without
+/// this, a step running as root could write `/proc/sys` or
+/// `/proc/sysrq-trigger`, which reach the whole machine.
+const READ_ONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Masks and write-protects the kernel files above (run after pivot_root).
+/// A path that exists but cannot be protected fails the step: running it
+/// with the host's kernel knobs writable is not an option.
+fn mask_kernel_files() -> SetupResult<()> {
+    for p in MASKED_PATHS {
         let path = Path::new(p);
-        if path.is_dir() {
-            let _ = mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>);
-        } else if path.exists() {
-            let _ = mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>);
+        let hidden = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            }
+            Ok(_) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            Err(_) => continue,
+        };
+        ctx(hidden, || format!("mask {p}"))?;
+    }
+    for p in READ_ONLY_PATHS {
+        let path = Path::new(p);
+        if fs::symlink_metadata(path).is_ok() {
+            bind(path, path, true)?;
         }
     }
-    for p in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] {
-        if Path::new(p).exists() {
-            let _ = bind(Path::new(p), Path::new(p), true);
-        }
-    }
+    Ok(())
 }
 
 /// Docker's default capability set; everything else is dropped.
@@ -434,6 +577,10 @@ fn exec_command(spec: &SandboxSpec) -> String {
     if let Err(e) = drop_capabilities() {
         return e;
     }
+    // Docker's umask, not whatever rbuild was started with: the modes of
+    // the files a step creates go into the layer.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     if let Err(e) = nix::unistd::setgroups(&groups) {
         return format!("setgroups: {e}");

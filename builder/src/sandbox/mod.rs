@@ -6,6 +6,7 @@
 pub mod child;
 pub mod rootpath;
 pub mod spec;
+pub mod target;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -65,6 +66,8 @@ pub struct RunOutcome {
 }
 
 const TAIL_LINES: usize = 20;
+/// Bytes reserved for the helper's status report (a few hundred are used).
+const STATUS_ROOM: usize = 16 * 1024;
 
 /// Sandbox helpers running now, so an interrupted build can stop them.
 static LIVE_HELPERS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
@@ -110,7 +113,9 @@ pub fn run(
         upper: upper.clone(),
         work,
         merged,
-        userxattr: !nix::unistd::geteuid().is_root(),
+        // The store decides, so snapshots, upper dirs and mounts agree:
+        // `user.overlay.*` whenever rbuild is not root of the host.
+        userxattr: store.overlay_xattrs() == rbuild_cache::layer::OverlayXattrs::User,
         argv: req.argv.clone(),
         env: req.env.clone(),
         cwd: req.cwd.clone(),
@@ -123,6 +128,11 @@ pub fn run(
         mounts: req.mounts.clone(),
         status_file: scratch.join("status.json"),
     };
+    // The helper reports through this file after the step, when the step
+    // may have filled the disk: its room is taken now, and the helper
+    // writes over the blanks (JSON ignores the ones left over).
+    fs::write(&spec.status_file, vec![b' '; STATUS_ROOM])
+        .map_err(io_err(format!("write {}", spec.status_file.display())))?;
     let spec_path = scratch.join("spec.json");
     fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
         .map_err(io_err(format!("write {}", spec_path.display())))?;
@@ -162,9 +172,12 @@ pub fn run(
     LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
     let helper_status = helper_status.map_err(io_err("wait for sandbox helper"))?;
     let status: SandboxStatus = match fs::read(&spec.status_file) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| SandboxError::Setup(format!("bad status: {e}")))?
-        }
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            SandboxError::Setup(format!(
+                "bad status from the sandbox helper ({e}); last output: {}",
+                tail.join(" | ")
+            ))
+        })?,
         Err(_) => {
             return Err(SandboxError::Setup(format!(
                 "the sandbox helper ended without a status ({helper_status}); last output: {}",

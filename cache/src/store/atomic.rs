@@ -6,20 +6,34 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Atomically replaces `path` with `bytes`.
+/// Atomically replaces `path` with `bytes`. Inside a store open in this
+/// process the temp file is made in its scratch dir, so a process killed
+/// midway leaves nothing beside `path` (the next start removes the scratch
+/// dir); elsewhere, or where the scratch dir is on another filesystem, it is
+/// made beside `path`.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}.{}", std::process::id(), unique_suffix()));
+    let tmp_name = format!(".{name}.tmp.{}.{}", std::process::id(), unique_suffix());
+    if let Some(scratch) = super::live_scratch_for(path) {
+        match write_and_rename(&scratch.join(&tmp_name), path, dir, bytes) {
+            Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {}
+            done => return done,
+        }
+    }
+    write_and_rename(&dir.join(&tmp_name), path, dir, bytes)
+}
+
+fn write_and_rename(tmp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
+        fs::rename(tmp, path)?;
         sync_dir(dir)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
     }
     result
 }

@@ -29,7 +29,7 @@ pub use refs::RefMap;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -91,7 +91,13 @@ impl Store {
     /// directories of processes that have died.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root = root.into();
-        fs::create_dir_all(&root).ctx("create store root", &root)?;
+        // Layers hold whatever images bring, setuid files and device nodes
+        // included: a new store is closed to other users of the machine
+        // (Docker's /var/lib/docker is 0710 for the same reason).
+        if fs::symlink_metadata(&root).is_err() {
+            fs::create_dir_all(&root).ctx("create store root", &root)?;
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).ctx("protect store root", &root)?;
+        }
         let root = root.canonicalize().ctx("resolve store root", &root)?;
         let version_file = root.join("VERSION");
         match fs::read_to_string(&version_file) {
@@ -106,6 +112,15 @@ impl Store {
         for sub in ["blobs/sha256", "layers", "images", "cache", "state", "tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).ctx("create", &p)?;
+        }
+        // The same for the content of a store made before that (or inside
+        // a root the user opened up): best effort, a store we may only
+        // read still opens.
+        for sub in ["blobs", "layers", "state", "tmp"] {
+            let p = root.join(sub);
+            if fs::metadata(&p).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o700));
+            }
         }
         let tmp = root.join("tmp");
         remove_dead_scratch(&tmp);
@@ -188,6 +203,17 @@ impl Drop for Scratch {
 /// Scratch dirs of stores open in this process, so an interrupted process
 /// can clean up on its way out (destructors do not run on `exit`).
 static LIVE_SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The scratch dir of an open store that holds `path`, if any: temp files
+/// made there are removed with the scratch dir by the next process to open
+/// the store if this one dies, where a temp file beside `path` would stay.
+pub(crate) fn live_scratch_for(path: &Path) -> Option<PathBuf> {
+    let dirs = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    // A scratch dir is ROOT/tmp/pPID-NONCE.
+    dirs.iter()
+        .find(|d| d.parent().and_then(Path::parent).is_some_and(|root| path.starts_with(root)))
+        .cloned()
+}
 
 /// Removes this process's scratch dirs. For a signal handler about to exit;
 /// anything it misses is removed by the next process that opens the store.
