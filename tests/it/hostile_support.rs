@@ -1,0 +1,424 @@
+//! Support for the hostile-input, crash, concurrency and full-disk tests:
+//! an [`Arena`] that puts the store, the work directory and a sentinel
+//! tree with a canary file side by side and proves afterwards that nothing
+//! outside the store and the work directory was created, changed or
+//! deleted, and that the canary's content reached no file rbuild wrote;
+//! raw tar writing (names and types unchecked, so tests can say anything a
+//! hostile archive can); and docker-archive / OCI-archive builders around
+//! such layers.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rbuild_cache::digest::Digest;
+
+use crate::harness::*;
+
+/// What the listing records about one path: kind, size, mode, mtime (ns).
+type Stat = (char, u64, u32, i64);
+
+/// A directory holding `store/`, `work/` and `sentinel/` side by side.
+pub struct Arena {
+    pub env: Env,
+    /// The parent of the store, the work dir and the sentinel.
+    pub base: tempfile::TempDir,
+    /// Files a hostile case might try to reach: never to change.
+    pub sentinel: PathBuf,
+    /// A file in the sentinel whose content must never show up in the store
+    /// or in an output.
+    pub canary: PathBuf,
+    /// The canary's content.
+    pub secret: String,
+    before: BTreeMap<String, Stat>,
+}
+
+impl Arena {
+    /// A fresh arena with an empty store.
+    pub fn new() -> Arena {
+        let base = tempfile::Builder::new().prefix("rbuild-hostile-").tempdir().expect("arena");
+        let env = Env {
+            root: tempfile::Builder::new().prefix("store-").tempdir_in(base.path()).unwrap(),
+            work: tempfile::Builder::new().prefix("work-").tempdir_in(base.path()).unwrap(),
+        };
+        let sentinel = base.path().join("sentinel");
+        for dir in ["sub/deeper", "empty", "etc"] {
+            fs::create_dir_all(sentinel.join(dir)).unwrap();
+        }
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let secret = format!("CANARY-{:x}-{}", nanos, std::process::id());
+        let canary = sentinel.join("canary.txt");
+        fs::write(&canary, format!("{secret}\n")).unwrap();
+        fs::write(sentinel.join("sub/file"), "sentinel file\n").unwrap();
+        fs::write(sentinel.join("sub/deeper/x"), "x\n").unwrap();
+        fs::write(sentinel.join("etc/passwd"), "root:x:0:0:sentinel:/:/bin/sh\n").unwrap();
+        let mut arena = Arena { env, base, sentinel, canary, secret, before: BTreeMap::new() };
+        arena.before = arena.listing();
+        arena
+    }
+
+    /// A fresh arena whose store holds `busybox:local`.
+    pub fn with_busybox() -> Arena {
+        let arena = Arena::new();
+        arena.env.rbuild(&["import", busybox_rootfs().to_str().unwrap(), "busybox:local"]).ok();
+        arena
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.env.path(rel)
+    }
+
+    /// Retakes the "before" listing, for a test that planted files of its
+    /// own beside the sentinel.
+    pub fn rebaseline(mut self) -> Arena {
+        self.before = self.listing();
+        self
+    }
+
+    /// Every path under the base except inside the store and the work dir,
+    /// with kind, size, mode and mtime.
+    fn listing(&self) -> BTreeMap<String, Stat> {
+        let skip = [self.env.root.path().to_path_buf(), self.env.work.path().to_path_buf()];
+        let mut out = BTreeMap::new();
+        let mut todo = vec![self.base.path().to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            let meta = fs::symlink_metadata(&dir).unwrap();
+            out.insert(rel_of(self.base.path(), &dir), stat_of(&meta));
+            for entry in fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if skip.contains(&path) {
+                    continue;
+                }
+                let meta = fs::symlink_metadata(&path).unwrap();
+                if meta.is_dir() {
+                    todo.push(path);
+                } else {
+                    out.insert(rel_of(self.base.path(), &path), stat_of(&meta));
+                }
+            }
+        }
+        out
+    }
+
+    /// Panics unless everything outside the store and the work dir is as it
+    /// was when the arena was made, no `pwned` file appeared in the usual
+    /// places an escape would write to, and the canary's content is in no
+    /// file under the store or the work dir.
+    pub fn assert_nothing_escaped(&self, case: &str) {
+        let now = self.listing();
+        if now != self.before {
+            let mut diff = Vec::new();
+            for (k, v) in &now {
+                match self.before.get(k) {
+                    None => diff.push(format!("new: {k}")),
+                    Some(old) if old != v => diff.push(format!("changed: {k} {old:?} -> {v:?}")),
+                    _ => {}
+                }
+            }
+            for k in self.before.keys().filter(|k| !now.contains_key(*k)) {
+                diff.push(format!("deleted: {k}"));
+            }
+            panic!("case {case}: something outside the store and work dir changed:\n{}", diff.join("\n"));
+        }
+        for dir in ["/", "/tmp", "/etc", "/root"] {
+            for entry in fs::read_dir(dir).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with("pwned"), "case {case}: {dir}/{name} was created");
+            }
+        }
+        for dir in [self.env.root.path(), self.env.work.path()] {
+            if let Some(file) = file_containing(dir, self.secret.as_bytes()) {
+                panic!("case {case}: the canary's content leaked into {}", file.display());
+            }
+        }
+    }
+}
+
+fn rel_of(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base).unwrap().to_string_lossy().into_owned()
+}
+
+fn stat_of(meta: &fs::Metadata) -> Stat {
+    let kind = if meta.is_dir() {
+        'd'
+    } else if meta.file_type().is_symlink() {
+        'l'
+    } else if meta.is_file() {
+        'f'
+    } else {
+        'o'
+    };
+    (
+        kind,
+        if kind == 'f' { meta.len() } else { 0 },
+        meta.mode(),
+        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+    )
+}
+
+/// The first regular file under `dir` (symlinks not followed) that contains
+/// `needle`.
+pub fn file_containing(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.is_file()
+                && meta.len() < (512 << 20)
+                && fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+/// A tar written entry by entry, with names and types exactly as given.
+#[derive(Default)]
+pub struct RawTar {
+    out: Vec<u8>,
+}
+
+impl RawTar {
+    pub fn new() -> RawTar {
+        RawTar::default()
+    }
+
+    fn header(name: &[u8], kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        let slot = &mut header.as_old_mut().name;
+        assert!(name.len() <= slot.len(), "names longer than 100 bytes need a PAX entry");
+        slot.fill(0);
+        slot[..name.len()].copy_from_slice(name);
+        header.set_size(size);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_entry_type(kind);
+        header.set_cksum();
+        header
+    }
+
+    fn push(mut self, header: tar::Header, data: &[u8]) -> RawTar {
+        self.out.extend_from_slice(header.as_bytes());
+        self.out.extend_from_slice(data);
+        self.out.resize(self.out.len().div_ceil(512) * 512, 0);
+        self
+    }
+
+    pub fn file(self, name: &str, data: &[u8]) -> RawTar {
+        self.file_mode(name, 0o644, data)
+    }
+
+    pub fn file_mode(self, name: &str, mode: u32, data: &[u8]) -> RawTar {
+        let header = Self::header(name.as_bytes(), tar::EntryType::Regular, data.len() as u64, mode);
+        self.push(header, data)
+    }
+
+    pub fn dir(self, name: &str) -> RawTar {
+        let header = Self::header(name.as_bytes(), tar::EntryType::Directory, 0, 0o755);
+        self.push(header, &[])
+    }
+
+    fn link(self, name: &str, target: &str, kind: tar::EntryType) -> RawTar {
+        let mut header = Self::header(name.as_bytes(), kind, 0, 0o777);
+        header.set_link_name_literal(target).expect("link name fits");
+        header.set_cksum();
+        self.push(header, &[])
+    }
+
+    pub fn symlink(self, name: &str, target: &str) -> RawTar {
+        self.link(name, target, tar::EntryType::Symlink)
+    }
+
+    pub fn hardlink(self, name: &str, target: &str) -> RawTar {
+        self.link(name, target, tar::EntryType::Link)
+    }
+
+    pub fn device(self, name: &str, block: bool, major: u32, minor: u32) -> RawTar {
+        let kind = if block { tar::EntryType::Block } else { tar::EntryType::Char };
+        let mut header = Self::header(name.as_bytes(), kind, 0, 0o666);
+        header.set_device_major(major).unwrap();
+        header.set_device_minor(minor).unwrap();
+        header.set_cksum();
+        self.push(header, &[])
+    }
+
+    /// A PAX extended header whose records are given verbatim, then a file.
+    pub fn pax_then_file(self, records: &[u8], name: &str, data: &[u8]) -> RawTar {
+        let pax = Self::header(b"PaxHeaders/x", tar::EntryType::XHeader, records.len() as u64, 0o644);
+        self.push(pax, records).file(name, data)
+    }
+
+    /// The tar with its end-of-archive marker.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(&[0u8; 1024]);
+        self.out
+    }
+
+    /// The bytes so far, without an end-of-archive marker.
+    pub fn unfinished(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// A PAX record `len key=value\n` with its length computed.
+pub fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+fn image_config(diff_ids: &[Digest]) -> Vec<u8> {
+    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{\"Cmd\":[\"sh\"]}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{}]}}}}",
+        ids.join(",")
+    )
+    .into_bytes()
+}
+
+/// A `docker save` archive of one image tagged `tag` with these layer
+/// tars (bottom first).
+pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    let diff_ids: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
+    let config = image_config(&diff_ids);
+    let config_name = format!("{}.json", Digest::of(&config).hex());
+    let layer_names: Vec<String> = diff_ids.iter().map(|d| format!("{}/layer.tar", d.hex())).collect();
+    let names: Vec<String> = layer_names.iter().map(|n| format!("\"{n}\"")).collect();
+    let manifest = format!(
+        "[{{\"Config\":\"{config_name}\",\"RepoTags\":[\"{tag}\"],\"Layers\":[{}]}}]",
+        names.join(",")
+    );
+    let mut tar = RawTar::new().file(&config_name, &config);
+    for (name, layer) in layer_names.iter().zip(layers) {
+        tar = tar.file(name, layer);
+    }
+    tar.file("manifest.json", manifest.as_bytes()).finish()
+}
+
+/// An OCI image archive of one image named `tag` whose layers are these
+/// tars, gzip-compressed (bottom first).
+pub fn oci_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    let diff_ids: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
+    let config = image_config(&diff_ids);
+    let blobs: Vec<Vec<u8>> = layers.iter().map(|l| gzip(l)).collect();
+    let layer_descs: Vec<String> = blobs
+        .iter()
+        .map(|b| {
+            format!(
+                "{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"{}\",\"size\":{}}}",
+                Digest::of(b),
+                b.len()
+            )
+        })
+        .collect();
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{}\",\"size\":{}}},\"layers\":[{}]}}",
+        Digest::of(&config),
+        config.len(),
+        layer_descs.join(",")
+    );
+    let index = format!(
+        "{{\"schemaVersion\":2,\"manifests\":[{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"io.containerd.image.name\":\"{tag}\",\"org.opencontainers.image.ref.name\":\"{}\"}}}}]}}",
+        Digest::of(manifest.as_bytes()),
+        manifest.len(),
+        tag.rsplit(':').next().unwrap_or("latest")
+    );
+    let blob_name = |d: Digest| format!("blobs/sha256/{}", d.hex());
+    let mut tar = RawTar::new()
+        .file("oci-layout", b"{\"imageLayoutVersion\":\"1.0.0\"}")
+        .file(&blob_name(Digest::of(&config)), &config)
+        .file(&blob_name(Digest::of(manifest.as_bytes())), manifest.as_bytes());
+    for blob in &blobs {
+        tar = tar.file(&blob_name(Digest::of(blob)), blob);
+    }
+    tar.file("index.json", index.as_bytes()).finish()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A deterministic pseudo-random sequence (xorshift64*), so a failing run
+/// can be repeated with the same seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Mounts under `dir` listed in this process's mountinfo.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = dir.to_string_lossy().into_owned();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Names in the store's `tmp/` (scratch of live or dead processes).
+pub fn scratch_left(store: &Path) -> Vec<String> {
+    fs::read_dir(store.join("tmp"))
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts that `rbuild system check` finds the store consistent.
+pub fn assert_store_consistent(env: &Env, after: &str) {
+    let run = env.rbuild(&["system", "check"]);
+    assert_eq!(run.code, 0, "system check after {after}:\n{}\n{}", run.stdout, run.stderr);
+}
+
+/// Runs rbuild on the store at `store` (not an [`Env`]'s), in that store's
+/// parent directory.
+pub fn rbuild_at(store: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut all = vec!["--root", store.to_str().unwrap()];
+    all.extend_from_slice(args);
+    // Env::rbuild passes its own --root first; a second one would clash, so
+    // run the binary directly.
+    let mut cmd = std::process::Command::new(RBUILD);
+    cmd.args(&all).current_dir(store.parent().unwrap()).env_remove("SOURCE_DATE_EPOCH");
+    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start rbuild");
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
