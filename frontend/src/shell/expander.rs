@@ -84,6 +84,16 @@ enum BracedForm {
     ReplaceWith { replace_all: bool, pattern: String },
 }
 
+/// The most bytes one walk may produce by substitution: variable values,
+/// `${name/pattern/replacement}` results and, under `skip_unset_env`, the
+/// re-spelled forms. Nested `${v//p/${v//p/…}}` multiplies lengths at every
+/// level (an empty pattern puts the replacement between every two
+/// characters), so a few dozen bytes of input would otherwise ask for
+/// gigabytes; BuildKit has no limit and runs out of memory. No real word
+/// comes near this: a single `exec` argument or environment entry is
+/// limited to 128 KiB by Linux.
+pub(super) const MAX_SUBSTITUTED_BYTES: usize = 16 << 20;
+
 /// What one step of the walk left to do.
 enum Flow {
     Continue,
@@ -103,6 +113,8 @@ pub(super) struct Expander<'a> {
     word_buffer: String,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// What is left of [`MAX_SUBSTITUTED_BYTES`] for this walk.
+    substitution_budget: usize,
 }
 
 impl<'a> Expander<'a> {
@@ -116,6 +128,7 @@ impl<'a> Expander<'a> {
             word_buffer: String::new(),
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
+            substitution_budget: MAX_SUBSTITUTED_BYTES,
         }
     }
 
@@ -362,7 +375,7 @@ impl<'a> Expander<'a> {
                 // `$` before something that cannot start a name is literal.
                 return Ok(Some("$".to_owned()));
             }
-            return Ok(Some(match self.lookup(&name) {
+            return Ok(Some(match self.lookup(&name, dollar)? {
                 Some(value) => value,
                 None if self.lexer.skip_unset_env => format!("${name}"),
                 None => String::new(),
@@ -382,7 +395,7 @@ impl<'a> Expander<'a> {
         let Some(modifier) = self.cursor.next_char() else { return Err(missing_brace(dollar)) };
         let (form, stop, keep_escapes) = match modifier {
             '}' => {
-                return Ok(Some(match self.lookup(&name) {
+                return Ok(Some(match self.lookup(&name, dollar)? {
                     Some(value) => value,
                     None if self.lexer.skip_unset_env => format!("${{{name}}}"),
                     None => String::new(),
@@ -464,9 +477,13 @@ impl<'a> Expander<'a> {
     fn apply_operator(&mut self, op: Operation, word: String) -> Result<String, ShellError> {
         // Looked up only now, after the word part: an error inside the word
         // part leaves this name neither matched nor unmatched.
-        let value = self.lookup(&op.name);
+        let value = self.lookup(&op.name, op.dollar)?;
         if value.is_none() && self.lexer.skip_unset_env {
-            return Ok(format!("${{{}{}{}}}", op.name, op.spelled, word));
+            // A copy of the word part: nested forms would copy it again at
+            // every level.
+            let kept = format!("${{{}{}{}}}", op.name, op.spelled, word);
+            self.charge(kept.len(), op.dollar)?;
+            return Ok(kept);
         }
         let counts_as_set = value.as_deref().is_some_and(|value| !(op.empty_is_unset && value.is_empty()));
         match op.operator {
@@ -506,18 +523,36 @@ impl<'a> Expander<'a> {
         pattern_text: &str,
         replacement: &str,
     ) -> Result<String, ShellError> {
-        let value = self.lookup(name);
+        let value = self.lookup(name, dollar)?;
         if value.is_none() && self.lexer.skip_unset_env {
             // BuildKit writes a single `/` back even for `//`.
-            return Ok(format!("${{{name}/{pattern_text}/{replacement}}}"));
+            let kept = format!("${{{name}/{pattern_text}/{replacement}}}");
+            self.charge(kept.len(), dollar)?;
+            return Ok(kept);
         }
         let value = value.unwrap_or_default();
         let replaced = if replace_all {
-            pattern::replace_all(pattern_text, &value, replacement)
+            pattern::replace_all(pattern_text, &value, replacement, self.substitution_budget)
+                .map_err(|message| ShellError::new(message, dollar))?
+                .ok_or_else(|| too_long(dollar))?
         } else {
             pattern::replace_first(pattern_text, &value, replacement)
+                .map_err(|message| ShellError::new(message, dollar))?
         };
-        replaced.map_err(|message| ShellError::new(message, dollar))
+        self.charge(replaced.len(), dollar)?;
+        Ok(replaced)
+    }
+
+    /// Counts `len` newly produced bytes against [`MAX_SUBSTITUTED_BYTES`];
+    /// `at` is the `$` of the form that produced them.
+    fn charge(&mut self, len: usize, at: usize) -> Result<(), ShellError> {
+        match self.substitution_budget.checked_sub(len) {
+            Some(left) => {
+                self.substitution_budget = left;
+                Ok(())
+            }
+            None => Err(too_long(at)),
+        }
     }
 
     /// Reads a variable name: a run of decimal digits (positional parameters,
@@ -546,14 +581,18 @@ impl<'a> Expander<'a> {
         name
     }
 
-    /// Looks `name` up and records whether it was set.
-    fn lookup(&mut self, name: &str) -> Option<String> {
+    /// Looks `name` up and records whether it was set. The copy of the value
+    /// counts against the substitution budget (`at` is the `$`).
+    fn lookup(&mut self, name: &str, at: usize) -> Result<Option<String>, ShellError> {
         let value = self.env.lookup(name);
         let seen = if value.is_some() { &mut self.matched } else { &mut self.unmatched };
         if !seen.contains(name) {
             seen.insert(name.to_owned());
         }
-        value.map(str::to_owned)
+        if let Some(value) = value {
+            self.charge(value.len(), at)?;
+        }
+        Ok(value.map(str::to_owned))
     }
 
     /// Adds a variable's value to the innermost open text; in the outermost
@@ -621,6 +660,13 @@ struct Operation {
 /// `$0`): never set in a Dockerfile, but read as one-character names.
 fn is_special_parameter(ch: char) -> bool {
     matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0')
+}
+
+fn too_long(dollar: usize) -> ShellError {
+    ShellError::new(
+        format!("expansion too long: substitutions produce more than {} MiB", MAX_SUBSTITUTED_BYTES >> 20),
+        dollar,
+    )
 }
 
 fn missing_brace(dollar: usize) -> ShellError {

@@ -28,7 +28,11 @@
 //! * input ending right after `${name` reports `syntax error: missing '}'`
 //!   (BuildKit: `unsupported modifier (\u{FFFD}) in substitution`);
 //! * [`Lexer::process_words`] also reports matched/unmatched variables;
-//! * names are compared case-sensitively, as BuildKit does on Unix only.
+//! * names are compared case-sensitively, as BuildKit does on Unix only;
+//! * one walk may produce at most 16 MiB by substitution (variable values,
+//!   `${name/…/…}` results), reporting `expansion too long` beyond that:
+//!   nested `${v//p/${v//p/…}}` grows exponentially, and BuildKit simply runs
+//!   out of memory.
 //!
 //! The module is split by concern: `cursor` reads characters, `expander`
 //! walks the grammar, `word_splitter` builds words, `pattern` matches shell

@@ -86,12 +86,21 @@ pub(super) fn replace_first(pattern: &str, value: &str, replacement: &str) -> Re
 /// other `$name`/`${name}` nothing, and a `$` starting no valid reference
 /// stays literal. An empty match right after a previous match is not
 /// replaced, and the search always moves on by at least one character.
-pub(super) fn replace_all(pattern: &str, value: &str, replacement: &str) -> Result<String, String> {
+///
+/// The result can be as long as the value times the replacement (an empty
+/// pattern matches between every two characters), so it stops once the
+/// result is longer than `max_len` bytes and returns `Ok(None)`.
+pub(super) fn replace_all(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    max_len: usize,
+) -> Result<Option<String>, String> {
     let pattern_chars: Vec<char> = pattern.chars().collect();
     let value_chars: Vec<char> = value.chars().collect();
     let compiled = Pattern::compile(&pattern_chars, true).map_err(|reason| invalid(pattern, &reason))?;
 
-    let mut replaced = String::with_capacity(value.len());
+    let mut replaced = String::with_capacity(value.len().min(max_len));
     let mut copied_up_to = 0;
     let mut search_from = 0;
     while search_from <= value_chars.len() {
@@ -100,13 +109,16 @@ pub(super) fn replace_all(pattern: &str, value: &str, replacement: &str) -> Resu
         };
         replaced.extend(&value_chars[copied_up_to..start]);
         if end > copied_up_to || start == 0 {
-            expand_replacement_template(&mut replaced, replacement, &value_chars[start..end]);
+            expand_replacement_template(&mut replaced, replacement, &value_chars[start..end], max_len);
+        }
+        if replaced.len() > max_len {
+            return Ok(None);
         }
         copied_up_to = end;
         search_from = (search_from + 1).max(end);
     }
     replaced.extend(&value_chars[copied_up_to..]);
-    Ok(replaced)
+    Ok((replaced.len() <= max_len).then_some(replaced))
 }
 
 fn invalid(pattern: &str, reason: &str) -> String {
@@ -129,10 +141,16 @@ fn reverse_keeping_escapes(pattern: &str) -> String {
 }
 
 /// Appends Go's regexp template expansion of `template` for one match that
-/// has no capture groups beyond the whole match.
-fn expand_replacement_template(out: &mut String, template: &str, whole_match: &[char]) {
+/// has no capture groups beyond the whole match. Stops early once `out` is
+/// longer than `max_len` bytes (`$0$0…` repeats the match as often as the
+/// template asks), overshooting by at most one piece of the template or the
+/// match.
+fn expand_replacement_template(out: &mut String, template: &str, whole_match: &[char], max_len: usize) {
     let mut rest = template;
     while let Some(dollar) = rest.find('$') {
+        if out.len() > max_len {
+            return;
+        }
         out.push_str(&rest[..dollar]);
         rest = &rest[dollar + 1..];
         if let Some(after) = rest.strip_prefix('$') {
@@ -310,6 +328,12 @@ impl<'p> Search<'p> {
 mod tests {
     use super::*;
 
+    /// `replace_all` without a length limit that matters.
+    fn replace_all(pattern: &str, value: &str, replacement: &str) -> Result<String, String> {
+        super::replace_all(pattern, value, replacement, usize::MAX)
+            .map(|replaced| replaced.expect("no limit"))
+    }
+
     #[test]
     fn shortest_and_longest_prefix() {
         assert_eq!(remove_prefix("*x*y", "xxyy", false).unwrap(), "y");
@@ -382,6 +406,20 @@ mod tests {
         assert_eq!(replace_all("b", "abc", "${0").unwrap(), "a${0c");
         // The single replacement is literal.
         assert_eq!(replace_first("b", "abc", "$0").unwrap(), "a$0c");
+    }
+
+    #[test]
+    fn replace_all_stops_at_the_length_limit() {
+        // Every one of the 4 characters, and the end, gets the replacement.
+        assert_eq!(super::replace_all("", "abcd", "xy", 14).unwrap(), Some("xyaxybxycxydxy".to_owned()));
+        assert_eq!(super::replace_all("", "abcd", "xy", 13).unwrap(), None);
+        let huge = "r".repeat(1 << 20);
+        assert_eq!(super::replace_all("", &"v".repeat(1 << 20), &huge, 1 << 24).unwrap(), None);
+        // The limit applies to the result, not to the value.
+        assert_eq!(super::replace_all("a", "aaaa", "", 0).unwrap(), Some(String::new()));
+        // `$0` repeats the whole match: 4096 copies of a 1 MiB match.
+        let template = "$0".repeat(4096);
+        assert_eq!(super::replace_all("*", &"v".repeat(1 << 20), &template, 1 << 24).unwrap(), None);
     }
 
     #[test]

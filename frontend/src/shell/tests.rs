@@ -342,3 +342,41 @@ fn errors_deep_inside_nesting_point_at_the_outermost_unclosed_form() {
     assert_eq!(error.message, "syntax error: bad substitution");
     assert_eq!(error.offset, 3_000 * "${V:-".len());
 }
+
+#[test]
+fn substitutions_stop_at_the_size_limit() {
+    // Fuzz find (fuzz/regressions/word_expansion): an empty pattern puts the
+    // replacement between every two characters, so each level of
+    // `${PATH///${PATH///…}}` is 29 times longer than the one inside it.
+    // Eight levels would be about 14 GB; the fifth already passes the limit.
+    let vars = [("PATH", "/usr/local/bin:/usr/bin:/bin")];
+    let nest = |levels: usize| (0..levels).fold("x".to_owned(), |inner, _| format!("${{PATH///{inner}}}"));
+    let started = std::time::Instant::now();
+    let error = word_error(&nest(8), &vars);
+    assert_eq!(error.message, "expansion too long: substitutions produce more than 16 MiB");
+    // The `$` of the fifth level from the inside, after three `${PATH///`.
+    assert_eq!(error.offset, 3 * "${PATH///".len());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    // Four levels, about 1.4 MB, are fine.
+    assert_eq!(word(&nest(4), &vars).len(), 28 + 29 * (28 + 29 * (28 + 29 * (28 + 29))));
+
+    // `$0` repeats a long match as often as the template says.
+    let long = "v".repeat(1 << 20);
+    let error = word_error(&format!("${{LONG//*/'{}'}}", "$0".repeat(100)), &[("LONG", long.as_str())]);
+    assert_eq!(error.message, "expansion too long: substitutions produce more than 16 MiB");
+    assert_eq!(
+        word(&format!("${{LONG//*/'{}'}}", "$0".repeat(15)), &[("LONG", long.as_str())]).len(),
+        15 << 20
+    );
+
+    // Every copy of a value counts, across the whole word or line.
+    let refs = |count: usize| "$LONG ".repeat(count);
+    assert_eq!(words(&refs(15), &[("LONG", long.as_str())]).len(), 15);
+    assert_eq!(word_error(&refs(17), &[("LONG", long.as_str())]).offset, 16 * "$LONG ".len());
+
+    // So do the forms `skip_unset_env` keeps, which copy their word part.
+    let lexer = Lexer { skip_unset_env: true, ..Lexer::new('\\') };
+    let kept = (0..20).fold("$LONG".to_owned(), |inner, _| format!("${{UNSET:-{inner}}}"));
+    let error = lexer.process_word(&kept, &env(&[("LONG", long.as_str())])).unwrap_err();
+    assert_eq!(error.message, "expansion too long: substitutions produce more than 16 MiB");
+}
