@@ -84,7 +84,7 @@ fn a_dockerfile_of_100000_lines_builds_in_seconds() {
             0 => text.push_str(&format!("# comment {i}\n")),
             1 => text.push_str(&format!("LABEL l{i}=v{i}\n")),
             2 => text.push_str(&format!("ARG A{i}=x\n")),
-            _ => text.push_str("\n"),
+            _ => text.push('\n'),
         }
     }
     text.push_str("RUN echo done\n");
