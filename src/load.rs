@@ -2,7 +2,7 @@
 //! build outputs (docker/OCI archives, a root filesystem dir or tar).
 
 use std::fs;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use rbuild_builder::plan::plan;
@@ -112,32 +112,6 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes to `dest` through a temp file renamed into place, so a failed
-/// export never leaves a half-written file where the user expects one.
-fn write_atomically(
-    dest: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.rbuild-{}", std::process::id()));
-    let result = (|| {
-        let file = fs::File::create(&tmp)
-            .map_err(|e| Failure::new(format!("cannot create {}: {e}", tmp.display())))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        write(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| Failure::new(format!("cannot write {}: {}", dest.display(), e.error())))?;
-        file.sync_all().map_err(|e| Failure::new(format!("cannot write {}: {e}", dest.display())))?;
-        fs::rename(&tmp, dest).map_err(|e| Failure::new(format!("cannot write {}: {e}", dest.display())))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Writes one build output.
 pub fn export(
     store: &Store,
@@ -152,13 +126,13 @@ pub fn export(
     match output {
         Output::DockerArchive(dest) => {
             progress.line(&format!("exporting docker archive to {}", dest.display()));
-            write_atomically(dest, |w| {
+            crate::output_file::write_output(dest, |w| {
                 archive::write_docker_archive(store, &images, w, &opts).map_err(archive_failure)
             })
         }
         Output::OciArchive(dest) => {
             progress.line(&format!("exporting OCI archive to {}", dest.display()));
-            write_atomically(dest, |w| {
+            crate::output_file::write_output(dest, |w| {
                 archive::write_oci_archive(store, &images, w, &opts).map_err(archive_failure)
             })
         }
@@ -166,7 +140,7 @@ pub fn export(
             progress.line(&format!("exporting root filesystem tar to {}", dest.display()));
             let view =
                 view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
-            write_atomically(dest, |w| {
+            crate::output_file::write_output(dest, |w| {
                 view.write_flat_tar(w).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
             })
         }

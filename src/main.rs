@@ -6,6 +6,7 @@ mod cli;
 mod debug;
 mod images;
 mod load;
+mod output_file;
 mod progress;
 mod registry;
 mod report;

@@ -11,9 +11,8 @@
 //! `--compress gzip` gzips on every core; `.tar.zst` or `--compress zstd`
 //! uses zstd.
 
-use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rbuild_cache::Store;
 use rbuild_cache::archive::{self, ExportImage, ExportOptions};
@@ -35,7 +34,9 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
     let compression = args.compress.or_else(|| args.output.as_deref().and_then(compression_for_name));
     let expected = expected_size(store, &images);
     match &args.output {
-        Some(dest) => write_atomically(dest, |out| write_archive(store, &images, compression, expected, out)),
+        Some(dest) => crate::output_file::write_output(dest, |out| {
+            write_archive(store, &images, compression, expected, out)
+        }),
         None => {
             if io::stdout().is_terminal() {
                 return Err(Failure::new("cowardly refusing to save to a terminal")
@@ -158,34 +159,6 @@ fn write_archive(
         }
     };
     progress.finish();
-    result
-}
-
-/// Writes `dest` through a temp file in the same directory, renamed over
-/// it once complete and synced; on failure the temp file is removed and
-/// `dest` is untouched.
-fn write_atomically(
-    dest: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "archive".into());
-    let temp = dir.join(format!(".{name}.rbuild-save-{}", std::process::id()));
-    let cannot = |what: &str, e: io::Error| Failure::new(format!("cannot {what} {}: {e}", dest.display()));
-    let result = (|| {
-        let file = File::create(&temp).map_err(|e| cannot("create a temp file for", e))?;
-        let mut buffered = BufWriter::with_capacity(1 << 20, file);
-        write(&mut buffered)?;
-        let file = buffered.into_inner().map_err(|e| cannot("write", e.into_error()))?;
-        file.sync_all().map_err(|e| cannot("write", e))?;
-        fs::rename(&temp, dest).map_err(|e| cannot("write", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
     result
 }
 

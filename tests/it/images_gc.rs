@@ -196,6 +196,10 @@ fn concurrent_builds_and_prunes_keep_the_store_consistent() {
     for i in 0..3 {
         let run = env.rbuild(&["save", "-o", "/dev/null", &format!("c{i}:r1")]);
         run.ok();
+        // Written through, as docker save does; never renamed over.
+        use std::os::unix::fs::FileTypeExt;
+        let null = std::fs::symlink_metadata("/dev/null").unwrap();
+        assert!(null.file_type().is_char_device(), "save -o /dev/null replaced the device node");
     }
 }
 
