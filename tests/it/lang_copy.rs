@@ -193,6 +193,11 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     let (again, _) = build_local(&env, "ctx");
     assert!(again.run_lines().is_empty(), "unchanged downloads are cached:\n{}", again.stderr);
     fs::write(www.join("tool.sh"), "echo changed!\n").unwrap();
+    // The server's Last-Modified has whole seconds: move the change clearly
+    // past the first download, or an If-Modified-Since in the same second
+    // would rightly get 304.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    fs::File::options().write(true).open(www.join("tool.sh")).unwrap().set_modified(later).unwrap();
     let (changed, out) = build_local(&env, "ctx");
     assert_eq!(fs::read_to_string(out.join("plain/renamed.sh")).unwrap(), "echo changed!\n");
     assert!(
