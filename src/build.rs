@@ -324,6 +324,10 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         cache_sources,
     };
     let sink: &dyn Progress = progress.as_ref();
+    // Held until the image is stored, tagged and exported: the solver's own
+    // hold ends with the steps, and a prune in between would see the new
+    // config blob and layers belonging to no image yet and remove them.
+    let _gc = store.gc_guard(false)?;
     let mut out = solve::build(store, &planned.graph, &ctx, &planned.bases, &opts, sink).map_err(|e| {
         let mut detail = String::new();
         if let Some(span) = e.span {
@@ -359,11 +363,11 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         out.config_json = out.config.to_json();
         out.image_id = Digest::of(&out.config_json);
     }
-    let id = store.put_image(&out.config_json, out.parent)?;
+    let names: Vec<String> = tags.iter().map(Reference::canonical).collect();
+    let id = store.put_image_tagged(&out.config_json, out.parent, &names)?;
     progress.line(&format!("writing image {id}"));
-    for t in &tags {
-        store.tag(&t.canonical(), &id)?;
-        progress.line(&format!("naming to {}", t.canonical()));
+    for name in &names {
+        progress.line(&format!("naming to {name}"));
     }
     for o in &outputs {
         crate::load::export(store, &id, &out.config, &tags, o, progress.as_ref())?;

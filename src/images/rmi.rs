@@ -110,17 +110,20 @@ fn untag(store: &Store, tag: &str, id: &Digest) -> Result<(), Failure> {
 /// Drops the image's tags and the image, printing what went; returns its layers.
 fn delete_image(store: &Store, id: &Digest, tags: &[String]) -> Result<Vec<Digest>, Failure> {
     let layers = store.image_config(id).map(|(_, c)| c.rootfs.diff_ids).unwrap_or_default();
-    let removed_tags = store.update_refs(|refs| {
+    // Untag and remove under the tag lock, as a build stores and tags under
+    // it: an identical build finishing now cannot end up with its tag on a
+    // removed image.
+    let (removed_tags, removed) = store.update_refs(|refs| {
         let mine = refs.tags_of(id);
         for tag in &mine {
             refs.refs.remove(tag);
         }
-        mine
+        (mine, store.remove_image(id))
     })?;
     for tag in tags.iter().filter(|t| removed_tags.contains(t)) {
         println!("Untagged: {}", familiar(tag));
     }
-    store.remove_image(id)?;
+    removed?;
     println!("Deleted: {id}");
     Ok(layers)
 }

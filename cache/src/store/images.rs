@@ -61,6 +61,25 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores an image and points `names` at it in one step with respect to
+    /// `rmi`, which untags and removes under the same lock: a concurrent
+    /// removal of the same image ID (an identical build, say) can then never
+    /// leave the names pointing at an image whose record or config is gone.
+    pub fn put_image_tagged(
+        &self,
+        config_json: &[u8],
+        parent: Option<Digest>,
+        names: &[String],
+    ) -> Result<Digest> {
+        self.update_refs(|refs| {
+            let id = self.put_image(config_json, parent)?;
+            for name in names {
+                refs.refs.insert(name.clone(), id);
+            }
+            Ok(id)
+        })?
+    }
+
     pub fn image_record(&self, id: &Digest) -> Result<Option<ImageRecord>> {
         let path = self.image_record_path(id);
         match fs::read(&path) {
