@@ -35,6 +35,7 @@ pub mod push;
 pub mod search;
 pub mod session;
 pub mod settings;
+mod transfers;
 
 pub use error::RegistryError;
 pub use progress::{NoProgress, TransferProgress};

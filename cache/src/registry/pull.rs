@@ -18,14 +18,12 @@
 //! is remembered ([`super::known_blobs`]) so pushing the layer back costs
 //! nothing.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use super::error::{RegistryError, Result};
 use super::known_blobs::remember_blob;
 use super::manifest::{self, Descriptor, Parsed};
 use super::progress::short_id;
 use super::session::Session;
+use super::transfers::try_map_bounded;
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -123,38 +121,11 @@ fn fetch_layers(
     blobs: &[Descriptor],
     diff_ids: &[Digest],
 ) -> Result<(usize, usize)> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
-    let downloaded = AtomicUsize::new(0);
-    let workers = session.settings().parallel_transfers.clamp(1, blobs.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= blobs.len() || failed.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    match fetch_layer(session, store, reference, &blobs[i], &diff_ids[i]) {
-                        Ok(true) => {
-                            downloaded.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            failed.store(true, Ordering::SeqCst);
-                            first_error.lock().expect("error lock").get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("error lock") {
-        return Err(e);
-    }
-    let downloaded = downloaded.into_inner();
+    let workers = session.settings().parallel_transfers;
+    let fetched = try_map_bounded(blobs.len(), workers, |i| {
+        fetch_layer(session, store, reference, &blobs[i], &diff_ids[i])
+    })?;
+    let downloaded = fetched.iter().filter(|was_fetched| **was_fetched).count();
     Ok((downloaded, blobs.len() - downloaded))
 }
 

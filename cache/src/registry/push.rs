@@ -11,8 +11,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::error::{RegistryError, Result};
 use super::gzip;
@@ -20,6 +18,7 @@ use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
 use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
 use super::progress::short_id;
 use super::session::Session;
+use super::transfers::try_map_bounded;
 use crate::digest::{Digest, HashingWriter};
 use crate::reference::Reference;
 use crate::store::Store;
@@ -95,40 +94,10 @@ fn push_layers(
     target: &Reference,
     diff_ids: &[Digest],
 ) -> Result<(Vec<Descriptor>, Vec<LayerFate>)> {
-    let results: Mutex<Vec<Option<(Descriptor, LayerFate)>>> = Mutex::new(vec![None; diff_ids.len()]);
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
-    let workers = session.settings().parallel_transfers.clamp(1, diff_ids.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= diff_ids.len() || failed.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    match push_layer(session, store, target, &diff_ids[i]) {
-                        Ok(done) => results.lock().expect("results lock")[i] = Some(done),
-                        Err(e) => {
-                            failed.store(true, Ordering::SeqCst);
-                            first_error.lock().expect("error lock").get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("error lock") {
-        return Err(e);
-    }
-    let (descriptors, fates) = results
-        .into_inner()
-        .expect("results lock")
-        .into_iter()
-        .map(|r| r.expect("every layer was pushed"))
-        .unzip();
+    let workers = session.settings().parallel_transfers;
+    let pushed =
+        try_map_bounded(diff_ids.len(), workers, |i| push_layer(session, store, target, &diff_ids[i]))?;
+    let (descriptors, fates) = pushed.into_iter().unzip();
     Ok((descriptors, fates))
 }
 
