@@ -225,11 +225,15 @@ fn login_checks_the_password_and_the_stored_credentials_are_used() {
 }
 
 /// Two stores as two CI machines: the first exports its cache, the second
-/// starts empty and runs no step.
-fn second_machine_reuses_every_step(cache_to: &str, cache_from: &str) {
-    let registry = TestRegistry::start();
+/// starts empty and runs no step. Returns the first machine and the base
+/// image it published.
+fn second_machine_reuses_every_step(
+    registry: &TestRegistry,
+    cache_to: &str,
+    cache_from: &str,
+) -> (Env, String) {
     let first = Env::with_busybox();
-    let base = publish_busybox(&first, &registry);
+    let base = publish_busybox(&first, registry);
     app_context(&first, &base);
     let id_file = first.path("id");
     let one = rb(
@@ -273,54 +277,19 @@ fn second_machine_reuses_every_step(cache_to: &str, cache_from: &str) {
     let out = second.path("rootfs");
     rb(&second, &["build", "--cache-from", cache_from, "-o", out.to_str().unwrap(), "app"]).ok();
     assert_eq!(read(&out.join("app/lines")), "3");
+    (first, base)
 }
 
 #[test]
 fn cache_through_a_registry_serves_a_fresh_store() {
     require!(have_root(), have_busybox(), have_registry());
     let registry = TestRegistry::start();
-    let first = Env::with_busybox();
-    let base = publish_busybox(&first, &registry);
-    app_context(&first, &base);
     let cache = registry.at("ci/cache:main");
-    let id_file = first.path("id");
-    let one = rb(
-        &first,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--cache-to",
-            &format!("type=registry,ref={cache},mode=max"),
-            "--iidfile",
-            id_file.to_str().unwrap(),
-            "app",
-        ],
-    )
-    .ok();
-    assert_eq!(one.run_lines().len(), 4, "{}", one.stderr);
-
-    let second = Env::new();
-    app_context(&second, &base);
-    let id2_file = second.path("id");
-    let two = rb(
-        &second,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--cache-from",
-            &format!("type=registry,ref={cache}"),
-            "--iidfile",
-            id2_file.to_str().unwrap(),
-            "app",
-        ],
-    )
-    .ok();
-    assert!(two.run_lines().is_empty(), "no step runs on the second machine: {}", two.stderr);
-    let cached_runs = two.cached_lines().iter().filter(|l| l.contains(" RUN ")).count();
-    assert_eq!(cached_runs, 2, "both RUN steps are CACHED: {}", two.stderr);
-    assert_eq!(read(&id_file), read(&id2_file), "the same image");
+    let (first, base) = second_machine_reuses_every_step(
+        &registry,
+        &format!("type=registry,ref={cache},mode=max"),
+        &format!("type=registry,ref={cache}"),
+    );
 
     // mode=min keeps only the final stage's steps: the build stage runs
     // again, the final stage's RUN still comes from the cache.
@@ -344,6 +313,7 @@ fn cache_through_a_directory_serves_a_fresh_store() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     second_machine_reuses_every_step(
+        &TestRegistry::start(),
         &format!("type=local,dest={},mode=max", cache.display()),
         &format!("type=local,src={}", cache.display()),
     );
