@@ -13,12 +13,12 @@ use rbuild_builder::plan::{PlanOptions, plan_with};
 use rbuild_builder::progress::Progress;
 use rbuild_builder::solve::{self, BuildOptions, CacheSource};
 use rbuild_cache::Store;
-use rbuild_cache::digest::Digest;
-use rbuild_cache::reference::Reference;
-use rbuild_cache::registry::build_cache::{self, CacheLocation, CacheMode, CacheTo, ImportedCache};
 use rbuild_frontend::error::FrontendError;
 use rbuild_frontend::graph::{Base, StepGraph};
 use rbuild_frontend::lower::{LowerOptions, Platform};
+use rbuild_oci::digest::Digest;
+use rbuild_oci::reference::Reference;
+use rbuild_registry::build_cache::{self, CacheLocation, CacheMode, CacheTo, ImportedCache};
 
 use crate::cli::{BuildArgs, ProgressMode};
 use crate::progress::renderer;
@@ -385,8 +385,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     for target in &to_push {
         let session = registries.session().map_err(registry::failure)?;
         progress.line(&format!("pushing {}", target.familiar()));
-        let pushed =
-            rbuild_cache::registry::push::push(&session, store, &id, target).map_err(registry::failure)?;
+        let pushed = rbuild_registry::push::push(&session, store, &id, target).map_err(registry::failure)?;
         progress.line(&format!("pushed {}@{}", target.familiar(), pushed.digest));
     }
     let chain = target_chain(&planned.graph);

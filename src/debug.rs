@@ -49,7 +49,7 @@ struct LenientResolver {
 impl BaseResolver for LenientResolver {
     fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
         let found = self.store.as_ref().and_then(|s| {
-            let canonical = rbuild_cache::reference::Reference::parse(reference).ok().map(|r| r.canonical());
+            let canonical = rbuild_oci::reference::Reference::parse(reference).ok().map(|r| r.canonical());
             let id = s.resolve_image(reference, canonical.as_deref()).ok()?;
             s.image_config(&id).ok()
         });

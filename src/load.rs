@@ -5,15 +5,15 @@ use std::fs;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
+use rbuild_archive::{ExportImage, ExportOptions, ImportOptions, LoadInput};
 use rbuild_builder::plan::plan;
 use rbuild_builder::solve::view_of;
 use rbuild_cache::Store;
-use rbuild_cache::archive::{self, ExportImage, ExportOptions, ImportOptions, LoadInput};
-use rbuild_cache::config::{ImageConfig, RunConfig};
-use rbuild_cache::digest::Digest;
-use rbuild_cache::reference::Reference;
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_frontend::lower::LowerOptions;
+use rbuild_oci::config::{ImageConfig, RunConfig};
+use rbuild_oci::digest::Digest;
+use rbuild_oci::reference::Reference;
+use rbuild_oci::timefmt::Timestamp;
 
 use crate::build::Output;
 use crate::cli::{ImportArgs, LoadArgs};
@@ -21,7 +21,7 @@ use crate::images::progress::{ByteProgress, ProgressReader};
 use crate::progress::Renderer;
 use crate::report::Failure;
 
-fn archive_failure(e: archive::ArchiveError) -> Failure {
+fn archive_failure(e: rbuild_archive::ArchiveError) -> Failure {
     Failure::new(rbuild_builder::error::chain(&e))
         .hint("the store is unchanged; check the file is a complete docker save or OCI archive")
 }
@@ -38,7 +38,7 @@ pub fn load(store: &Store, args: LoadArgs) -> Result<(), Failure> {
             LoadInput::Reader(counted(io::stdin(), "loading", None))
         }
     };
-    let loaded = archive::load(store, input).map_err(archive_failure)?;
+    let loaded = rbuild_archive::load(store, input).map_err(archive_failure)?;
     for image in &loaded {
         if image.tags.is_empty() {
             println!("Loaded image ID: {}", image.id);
@@ -104,7 +104,7 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
         // SOURCE_DATE_EPOCH makes imports reproducible too.
         created: source_date_epoch().map_or_else(Timestamp::now, Timestamp::from_secs),
     };
-    let id = archive::import_rootfs(store, &mut reader, &opts).map_err(archive_failure)?;
+    let id = rbuild_archive::import_rootfs(store, &mut reader, &opts).map_err(archive_failure)?;
     if let Some(r) = &reference {
         store.tag(&r.canonical(), &id)?;
     }
@@ -127,13 +127,13 @@ pub fn export(
         Output::DockerArchive(dest) => {
             progress.line(&format!("exporting docker archive to {}", dest.display()));
             crate::output_file::write_output(dest, |w| {
-                archive::write_docker_archive(store, &images, w, &opts).map_err(archive_failure)
+                rbuild_archive::write_docker_archive(store, &images, w, &opts).map_err(archive_failure)
             })
         }
         Output::OciArchive(dest) => {
             progress.line(&format!("exporting OCI archive to {}", dest.display()));
             crate::output_file::write_output(dest, |w| {
-                archive::write_oci_archive(store, &images, w, &opts).map_err(archive_failure)
+                rbuild_archive::write_oci_archive(store, &images, w, &opts).map_err(archive_failure)
             })
         }
         Output::RootfsTar(dest) => {
@@ -154,7 +154,7 @@ pub fn export(
 }
 
 /// Writes the merged tree into `dest` (created if missing; must be empty or absent).
-fn export_dir(view: &rbuild_cache::layer::LayerStack, dest: &PathBuf) -> Result<(), Failure> {
+fn export_dir(view: &rbuild_layer::LayerStack, dest: &PathBuf) -> Result<(), Failure> {
     if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(Failure::new(format!("output directory {} is not empty", dest.display()))
             .hint("choose a new or empty directory for -o type=local,dest=DIR"));

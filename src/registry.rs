@@ -12,16 +12,16 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rbuild_builder::plan::ImageFetcher;
 use rbuild_builder::solve::CacheSource;
 use rbuild_cache::Store;
-use rbuild_cache::digest::Digest;
 use rbuild_cache::index::CacheRecord;
-use rbuild_cache::reference::Reference;
-use rbuild_cache::registry::build_cache::ImportedCache;
-use rbuild_cache::registry::credentials::{Credentials, DockerConfig, StoredIn, server_key};
-use rbuild_cache::registry::login::{self, LoginResult};
-use rbuild_cache::registry::{
+use rbuild_frontend::lower::ResolveError;
+use rbuild_oci::digest::Digest;
+use rbuild_oci::reference::Reference;
+use rbuild_registry::build_cache::ImportedCache;
+use rbuild_registry::credentials::{Credentials, DockerConfig, StoredIn, server_key};
+use rbuild_registry::login::{self, LoginResult};
+use rbuild_registry::{
     NoProgress, RegistryError, RegistrySettings, Session, TransferProgress, pull, push, search,
 };
-use rbuild_frontend::lower::ResolveError;
 
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, SearchArgs};
 use crate::report::Failure;

@@ -12,7 +12,7 @@
 //! subordinate id `start + 999` on the host and to 1000 inside, so layers
 //! read from inside record the image's own ids. What root of a user
 //! namespace cannot do (trusted xattrs, device nodes) is decided in the
-//! store by [`rbuild_cache::layer::has_host_root`]. See `docs/dev/rootless.md`.
+//! store by [`rbuild_layer::has_host_root`]. See `docs/dev/rootless.md`.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;

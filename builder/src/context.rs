@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rbuild_cache::digest::{Digest, Hasher};
+use rbuild_oci::digest::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::dockerignore::DockerIgnore;

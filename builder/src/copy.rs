@@ -14,7 +14,8 @@ use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchownat};
 
-use rbuild_cache::layer::LayerStack;
+use rbuild_layer::LayerStack;
+use rbuild_oci::compress::{Compression, decompress_auto, read_head};
 
 use rbuild_frontend::filemode::apply_symbolic;
 use rbuild_frontend::graph::FileMode;
@@ -35,7 +36,7 @@ pub enum CopyError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Layer(#[from] rbuild_cache::layer::LayerError),
+    Layer(#[from] rbuild_layer::LayerError),
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CopyError + 'a {
@@ -126,7 +127,7 @@ pub fn items_from_layers(view: &LayerStack, paths: &[String]) -> Result<Vec<SrcI
         };
         let root = found.merged_path.clone();
         let mut entries = Vec::new();
-        view.walk(&root, |f: &rbuild_cache::layer::Found| {
+        view.walk(&root, |f: &rbuild_layer::Found| {
             let m = &f.metadata;
             let merged = f.merged_path.as_str();
             let rel =
@@ -206,7 +207,7 @@ pub struct Writer<'a> {
     upper: &'a Path,
     /// The parent layers' snapshot dirs, top first.
     lowers: Vec<PathBuf>,
-    xattrs: rbuild_cache::layer::OverlayXattrs,
+    xattrs: rbuild_layer::OverlayXattrs,
     /// Owner for new files and dirs; None keeps each entry's own.
     pub owner: Option<(u32, u32)>,
     /// Mode override for copied entries (`--chmod`).
@@ -219,11 +220,7 @@ pub struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(
-        upper: &'a Path,
-        lowers: Vec<PathBuf>,
-        xattrs: rbuild_cache::layer::OverlayXattrs,
-    ) -> Writer<'a> {
+    pub fn new(upper: &'a Path, lowers: Vec<PathBuf>, xattrs: rbuild_layer::OverlayXattrs) -> Writer<'a> {
         Writer {
             upper,
             lowers,
@@ -527,16 +524,11 @@ pub fn apply_chmod(chmod: Option<&FileMode>, mode: u32, is_dir: bool) -> u32 {
 pub fn open_archive(file: &Path) -> io::Result<Option<Box<dyn io::Read>>> {
     let open = || -> io::Result<Box<dyn io::Read>> {
         let f = io::BufReader::new(File::open(file)?);
-        let mut head = [0u8; 6];
-        let n = {
-            let mut probe = File::open(file)?;
-            read_up_to(&mut probe, &mut head)?
-        };
-        use rbuild_cache::compress::Compression;
-        Ok(match Compression::sniff(&head[..n]) {
+        let head = read_head(&mut File::open(file)?)?;
+        Ok(match Compression::sniff(&head) {
             Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
             Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(f)),
-            _ => rbuild_cache::compress::decompress_auto(f)?,
+            _ => decompress_auto(f)?,
         })
     };
     let mut probe = match open() {

@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use rbuild_cache::Store;
-use rbuild_cache::digest::{Digest, Hasher};
+use rbuild_oci::digest::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BuildError;

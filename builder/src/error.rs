@@ -74,7 +74,7 @@ macro_rules! from_error {
 
 from_error!(
     rbuild_cache::StoreError,
-    rbuild_cache::layer::LayerError,
+    rbuild_layer::LayerError,
     crate::sandbox::SandboxError,
     crate::copy::CopyError,
     crate::context::ContextError,

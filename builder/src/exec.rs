@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rbuild_cache::Store;
-use rbuild_cache::digest::Digest;
 use rbuild_cache::index::KeyInput;
-use rbuild_cache::layer::{ApplyOptions, LayerStack};
 use rbuild_frontend::graph::{
     CopyOp, CopySource, FileMode, Mount, MountSource, Network, Op, RunOp, Stage, Step, StepGraph,
 };
+use rbuild_layer::{ApplyOptions, LayerStack};
+use rbuild_oci::digest::Digest;
 
 use crate::context::{BuildContext, ContextError, EntryKind};
 use crate::copy::{self, SrcEntry, SrcItem, Writer};
@@ -524,7 +524,7 @@ fn extract(
     fs::create_dir(&out)?;
     let opts =
         ApplyOptions { xattr_prefix: env.store.overlay_xattrs(), same_owner: true, skip_devices: true };
-    rbuild_cache::layer::apply_layer_tar(reader, &out, &opts).map_err(|e| {
+    rbuild_layer::apply_layer_tar(reader, &out, &opts).map_err(|e| {
         BuildError::new(format!("extract {name}: {}", crate::error::chain(&e))).hint(
             "rbuild refuses archive entries that would land outside the destination; rebuild the archive with relative paths",
         )

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use rbuild_cache::Store;
-use rbuild_cache::digest::Digest;
 use rbuild_cache::index::KeyInput;
+use rbuild_oci::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{BuildContext, EntryKind};

@@ -2,8 +2,8 @@
 //! length-prefixed encoding of the op's output-relevant fields, its parent's
 //! key and the digests of everything it reads. See docs/dev/cache-keys.md.
 
-use rbuild_cache::digest::{Digest, Hasher};
 use rbuild_cache::index::KeyInput;
+use rbuild_oci::digest::{Digest, Hasher};
 
 /// Bump when the encoding changes: old entries are then simply missed.
 pub const KEY_VERSION: &str = "rbuild-step-key/1";

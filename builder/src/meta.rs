@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rbuild_cache::config::{Empty, Healthcheck as ConfigHealth, RunConfig};
 use rbuild_frontend::graph::{Healthcheck, ImageMeta};
+use rbuild_oci::config::{Empty, Healthcheck as ConfigHealth, RunConfig};
 
 /// The metadata a stage starts from when its base is `config`.
 pub fn meta_from_config(config: &RunConfig) -> ImageMeta {

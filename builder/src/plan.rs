@@ -3,11 +3,11 @@
 //! --from, mounts) to an image ID before anything runs.
 
 use rbuild_cache::Store;
-use rbuild_cache::reference::Reference;
 use rbuild_frontend::error::FrontendError;
 use rbuild_frontend::graph::{CopySource, ImageMeta, Mount, MountSource, Op, StepGraph};
 use rbuild_frontend::lower::{BaseResolver, LowerOptions, ResolveError, lower};
 use rbuild_frontend::parser::{self, Ast};
+use rbuild_oci::reference::Reference;
 
 use crate::meta::meta_from_config;
 use crate::solve::BaseImages;
@@ -22,7 +22,7 @@ pub struct Plan {
 /// planner itself needs no network code.
 pub trait ImageFetcher {
     /// Fetches `reference` (normalised) into the store; returns its image ID.
-    fn fetch(&self, reference: &Reference) -> Result<rbuild_cache::Digest, ResolveError>;
+    fn fetch(&self, reference: &Reference) -> Result<rbuild_oci::Digest, ResolveError>;
 }
 
 /// How [`plan_with`] finds images the Dockerfile names.
@@ -51,7 +51,7 @@ pub fn missing_image_hint(reference: &str) -> String {
 }
 
 impl StoreResolver<'_> {
-    fn lookup(&mut self, reference: &str) -> Result<rbuild_cache::Digest, ResolveError> {
+    fn lookup(&mut self, reference: &str) -> Result<rbuild_oci::Digest, ResolveError> {
         if let Some(id) = self.found.get(reference) {
             return Ok(*id);
         }
@@ -100,7 +100,7 @@ impl StoreResolver<'_> {
 
     /// Whether `reference` named image `id` by its ID or an ID prefix
     /// rather than by a tag.
-    fn names_an_id(&self, reference: &str, parsed: &Reference, id: &rbuild_cache::Digest) -> bool {
+    fn names_an_id(&self, reference: &str, parsed: &Reference, id: &rbuild_oci::Digest) -> bool {
         let tagged = self.store.refs().is_ok_and(|r| r.refs.contains_key(&parsed.canonical()));
         !tagged && id.hex().starts_with(reference.strip_prefix("sha256:").unwrap_or(reference))
     }

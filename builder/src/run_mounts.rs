@@ -10,8 +10,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use rbuild_cache::digest::Digest;
 use rbuild_frontend::graph::{CacheSharing, INLINE_SCRIPT_DIR, Mount, MountSource, RunOp};
+use rbuild_oci::digest::Digest;
 
 use crate::context::EntryKind;
 use crate::copy::{self, SrcEntry, Writer};

@@ -10,12 +10,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use rbuild_cache::Store;
-use rbuild_cache::config::{History, ImageConfig, RootFs, host_architecture};
-use rbuild_cache::digest::Digest;
 use rbuild_cache::index::CacheRecord;
-use rbuild_cache::layer::{LayerStack, WriteOptions};
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_frontend::graph::{Base, CopySource, Op, Stage, Step, StepGraph};
+use rbuild_layer::{LayerStack, WriteOptions};
+use rbuild_oci::config::{History, ImageConfig, RootFs, host_architecture};
+use rbuild_oci::digest::Digest;
+use rbuild_oci::timefmt::Timestamp;
 
 use crate::context::BuildContext;
 use crate::error::BuildError;

@@ -10,9 +10,9 @@ use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
-use crate::config::ImageConfig;
-use crate::digest::{Digest, HashingWriter};
 use crate::store::{Result, Store};
+use rbuild_oci::config::ImageConfig;
+use rbuild_oci::digest::{Digest, HashingWriter};
 
 /// One inconsistency, in words for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]

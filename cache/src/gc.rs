@@ -16,10 +16,10 @@ use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
-use crate::digest::Digest;
 use crate::index::CacheRecord;
 use crate::store::{Result, Store, StoreError, remove_tree};
 use crate::usage::{Catalog, CatalogImage, LayerSizes, directory_size, forget_layer_size};
+use rbuild_oci::digest::Digest;
 
 /// Proof that this process holds the gc lock exclusively.
 #[derive(Debug)]

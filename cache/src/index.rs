@@ -7,8 +7,8 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
 use crate::store::{Result, Store, StoreError, write_file};
+use rbuild_oci::digest::Digest;
 
 /// One input that went into a key: what it is, its name, and its digest or value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,10 +16,10 @@ use std::fs::{self, File};
 use std::io;
 use std::path::PathBuf;
 
-use crate::config::ImageConfig;
-use crate::digest::Digest;
 use crate::store::{ImageRecord, LayerRef, Result, Store, StoreError};
-use crate::timefmt::Timestamp;
+use rbuild_oci::config::ImageConfig;
+use rbuild_oci::digest::Digest;
+use rbuild_oci::timefmt::Timestamp;
 
 /// One image of the store as the listing commands need it.
 #[derive(Debug, Clone)]

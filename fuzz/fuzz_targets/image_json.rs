@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use oci_spec::image::{ImageIndex, ImageManifest};
-use rbuild_cache::config::ImageConfig;
+use rbuild_oci::config::ImageConfig;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(config) = ImageConfig::from_json(data) {

@@ -1,5 +1,5 @@
 //! Applies arbitrary bytes as an uncompressed layer tar
-//! (`rbuild_cache::layer::apply_layer_tar`) into a fresh directory, with
+//! (`rbuild_layer::apply_layer_tar`) into a fresh directory, with
 //! owners and device nodes as root gets them, and checks that it never
 //! panics and never creates anything outside the destination.
 //!
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use rbuild_cache::layer::{ApplyOptions, OverlayXattrs, apply_layer_tar};
+use rbuild_layer::{ApplyOptions, OverlayXattrs, apply_layer_tar};
 
 struct Dirs {
     dest: PathBuf,

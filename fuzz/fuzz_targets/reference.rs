@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rbuild_cache::reference::Reference;
+use rbuild_oci::reference::Reference;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

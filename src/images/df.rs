@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 
 use gtmpl::Value;
 use rbuild_cache::Store;
-use rbuild_cache::digest::Digest;
 use rbuild_cache::gc::{CacheItem, cache_items};
-use rbuild_cache::reference::Reference;
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_cache::usage::{Catalog, LayerSizes};
+use rbuild_oci::digest::Digest;
+use rbuild_oci::reference::Reference;
+use rbuild_oci::timefmt::Timestamp;
 
 use super::table::{align, ellipsis, short_id};
 use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};

@@ -11,8 +11,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use rbuild_cache::Store;
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
+use rbuild_oci::timefmt::Timestamp;
 
 use super::template::{GoTemplate, from_json, from_json_field, omitempty_object};
 use super::{familiar, last_tag_time, no_such_image, resolve_image};

@@ -4,9 +4,9 @@
 
 use gtmpl::Value;
 use rbuild_cache::Store;
-use rbuild_cache::reference::{Reference, matches_reference_filter};
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
+use rbuild_oci::reference::{Reference, matches_reference_filter};
+use rbuild_oci::timefmt::Timestamp;
 
 use super::table::{align, short_id};
 use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};

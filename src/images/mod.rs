@@ -26,12 +26,12 @@ mod units;
 
 use std::collections::BTreeMap;
 
-use rbuild_cache::digest::Digest;
-use rbuild_cache::reference::Reference;
 use rbuild_cache::store::ResolveError;
-use rbuild_cache::timefmt::Timestamp;
 use rbuild_cache::usage::CatalogImage;
 use rbuild_cache::{Store, StoreError};
+use rbuild_oci::digest::Digest;
+use rbuild_oci::reference::Reference;
+use rbuild_oci::timefmt::Timestamp;
 
 pub use check::system_check;
 pub use df::system_df;

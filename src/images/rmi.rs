@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 
 use rbuild_cache::Store;
-use rbuild_cache::digest::{Digest, Hasher};
 use rbuild_cache::gc;
 use rbuild_cache::usage::Catalog;
+use rbuild_oci::digest::{Digest, Hasher};
 
 use super::table::short_id;
 use super::{familiar, parse_reference, resolve_image};

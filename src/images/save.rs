@@ -14,9 +14,9 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
+use rbuild_archive::{ExportImage, ExportOptions};
 use rbuild_cache::Store;
-use rbuild_cache::archive::{self, ExportImage, ExportOptions};
-use rbuild_cache::reference::Reference;
+use rbuild_oci::reference::Reference;
 
 use super::pgzip::ParallelGzWriter;
 use super::progress::{ByteProgress, ProgressWriter};
@@ -123,10 +123,10 @@ fn write_archive(
 ) -> Result<(), Failure> {
     let progress = ByteProgress::new("saving", expected);
     let opts = ExportOptions::default();
-    let failed = |e: archive::ArchiveError| Failure::new(rbuild_builder::error::chain(&e));
+    let failed = |e: rbuild_archive::ArchiveError| Failure::new(rbuild_builder::error::chain(&e));
     let io_failed = |e: io::Error| Failure::new(format!("writing the archive: {e}"));
     let result = match compression {
-        None => archive::write_docker_archive(
+        None => rbuild_archive::write_docker_archive(
             store,
             images,
             ProgressWriter { inner: out, progress: &progress },
@@ -136,7 +136,7 @@ fn write_archive(
         Some(Compress::Gzip) => {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let mut gz = ParallelGzWriter::new(out, flate2::Compression::new(GZIP_LEVEL), threads);
-            archive::write_docker_archive(
+            rbuild_archive::write_docker_archive(
                 store,
                 images,
                 ProgressWriter { inner: &mut gz, progress: &progress },
@@ -147,7 +147,7 @@ fn write_archive(
         }
         Some(Compress::Zstd) => {
             zstd::stream::write::Encoder::new(out, ZSTD_LEVEL).map_err(io_failed).and_then(|mut encoder| {
-                archive::write_docker_archive(
+                rbuild_archive::write_docker_archive(
                     store,
                     images,
                     ProgressWriter { inner: &mut encoder, progress: &progress },

@@ -8,7 +8,7 @@
 //! * `--keep-storage 512MB` reads binary units (Docker's RAMInBytes: 1KB = 1024 B).
 //! * `until=24h` reads Go durations; `until=2024-01-02T…` and Unix seconds too.
 
-use rbuild_cache::timefmt::Timestamp;
+use rbuild_oci::timefmt::Timestamp;
 
 const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 

@@ -257,7 +257,7 @@ fn hostile_outer_archives_are_refused() {
     for (name, _, data) in tar_entries(&oci) {
         fs::write(dir.join(&name), &data).unwrap();
     }
-    let blob = rbuild_cache::digest::Digest::of(&gzip(&layer));
+    let blob = rbuild_oci::digest::Digest::of(&gzip(&layer));
     let blob_path = dir.join("blobs/sha256").join(blob.hex());
     let climbing = format!("../../{}", climb(&arena, "canary.txt"));
     for (case, target, expect) in [

@@ -360,12 +360,8 @@ fn mount_targets_in_a_cache_being_swapped_for_symlinks_stay_inside() {
     };
     // The first build creates the cache directory.
     build(0).ok();
-    let cache = arena
-        .env
-        .root
-        .path()
-        .join("state/cache-mounts")
-        .join(rbuild_cache::digest::Digest::of(b"race").hex());
+    let cache =
+        arena.env.root.path().join("state/cache-mounts").join(rbuild_oci::digest::Digest::of(b"race").hex());
     assert!(cache.is_dir(), "cache mount directory {}", cache.display());
     let (d, alt) = (cache.join("d"), cache.join("alt"));
     let _ = fs::remove_dir_all(&d);

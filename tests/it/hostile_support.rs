@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::digest::Digest;
+use rbuild_oci::digest::Digest;
 
 use crate::harness::*;
 

@@ -115,7 +115,7 @@ pub fn run(
         merged,
         // The store decides, so snapshots, upper dirs and mounts agree:
         // `user.overlay.*` whenever rbuild is not root of the host.
-        userxattr: store.overlay_xattrs() == rbuild_cache::layer::OverlayXattrs::User,
+        userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
         argv: req.argv.clone(),
         env: req.env.clone(),
         cwd: req.cwd.clone(),

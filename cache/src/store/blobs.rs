@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use super::{IoContext, Result, Store, StoreError};
-use crate::digest::{Digest, HashingWriter};
+use rbuild_oci::digest::{Digest, HashingWriter};
 
 impl Store {
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {

@@ -9,9 +9,9 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use super::{IoContext, Result, Store, StoreError, write_file};
-use crate::config::ImageConfig;
-use crate::digest::Digest;
-use crate::timefmt::Timestamp;
+use rbuild_oci::config::ImageConfig;
+use rbuild_oci::digest::Digest;
+use rbuild_oci::timefmt::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{IoContext, Result, Store, StoreError, is_already_there, remove_tree, sync_dir, write_file};
-use crate::digest::{Digest, HashingReader, HashingWriter};
-use crate::layer::{self, ApplyOptions, OverlayXattrs, WriteOptions};
+use rbuild_layer::{self, ApplyOptions, OverlayXattrs, WriteOptions};
+use rbuild_oci::digest::{Digest, HashingReader, HashingWriter};
 
 /// What the store records about a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl Store {
     /// The whiteout/opaque xattr flavour this process's overlay mounts use.
     pub fn overlay_xattrs(&self) -> OverlayXattrs {
         // Root inside a user namespace (rootless) cannot use trusted.* xattrs.
-        if layer::has_host_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
+        if rbuild_layer::has_host_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
     }
 
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
@@ -107,7 +107,7 @@ impl Store {
         let tar_path = staging.join("layer.tar");
         let file = File::create(&tar_path).ctx("create", &tar_path)?;
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let stats = layer::write_layer_tar(upper, &mut writer, opts)?;
+        let stats = rbuild_layer::write_layer_tar(upper, &mut writer, opts)?;
         let (buf, diff_id, size) = writer.finish();
         let file = buf.into_inner().map_err(|e| e.into_error()).ctx("write", &tar_path)?;
         if stats.entries == 0 {
@@ -151,7 +151,7 @@ impl Store {
         let fs_dir = staging.join("fs");
         fs::create_dir(&fs_dir).ctx("create", &fs_dir)?;
         let decompressed =
-            crate::compress::decompress_auto(reader).ctx("read layer", Path::new("<stream>"))?;
+            rbuild_oci::compress::decompress_auto(reader).ctx("read layer", Path::new("<stream>"))?;
         let file = File::create(&tar_path).ctx("create", &tar_path)?;
         let mut tee = TeeReader {
             inner: HashingReader::new(decompressed),
@@ -160,9 +160,9 @@ impl Store {
         let opts = ApplyOptions {
             xattr_prefix: self.overlay_xattrs(),
             same_owner: nix::unistd::geteuid().is_root(),
-            skip_devices: !layer::has_host_root(),
+            skip_devices: !rbuild_layer::has_host_root(),
         };
-        let stats = layer::apply_layer_tar(&mut tee, &fs_dir, &opts)?;
+        let stats = rbuild_layer::apply_layer_tar(&mut tee, &fs_dir, &opts)?;
         // The tar reader stops at the end-of-archive marker; the diffID covers
         // every byte, padding included.
         io::copy(&mut tee, &mut io::sink()).ctx("read layer", &tar_path)?;

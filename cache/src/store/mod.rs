@@ -32,7 +32,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::digest::Digest;
+use rbuild_oci::digest::Digest;
 
 const LAYOUT_VERSION: &str = "rbuild-store 1";
 
@@ -52,7 +52,7 @@ pub enum StoreError {
     #[error("corrupt {what} {path}: {message}")]
     Corrupt { what: &'static str, path: PathBuf, message: String },
     #[error(transparent)]
-    Layer(#[from] crate::layer::LayerError),
+    Layer(#[from] rbuild_layer::LayerError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
 }

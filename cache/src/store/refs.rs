@@ -9,7 +9,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use super::{IoContext, Result, Store, StoreError, write_file};
-use crate::digest::Digest;
+use rbuild_oci::digest::Digest;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefMap {

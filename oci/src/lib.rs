@@ -1,0 +1,12 @@
+//! The vocabulary every other rbuild crate shares: content digests, image
+//! references, the image config and history JSON, time stamps in the formats
+//! images and Docker's output use, and recognising compressed streams by
+//! their first bytes. No I/O beyond the readers it is handed.
+
+pub mod compress;
+pub mod config;
+pub mod digest;
+pub mod reference;
+pub mod timefmt;
+
+pub use digest::Digest;

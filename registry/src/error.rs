@@ -1,0 +1,73 @@
+//! What can go wrong talking to a registry, each with the hint a user needs.
+
+use rbuild_cache::store::StoreError;
+use rbuild_oci::digest::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {message}")]
+    Unreachable { registry: String, message: String },
+    #[error("unauthorized: {registry} refused the credentials{detail}")]
+    Unauthorized { registry: String, detail: String },
+    #[error("{what} not found in {registry}")]
+    NotFound { registry: String, what: String },
+    #[error("{what} from {registry} has digest {actual}, but {expected} was asked for")]
+    DigestMismatch { registry: String, what: String, expected: String, actual: String },
+    #[error("{reference} has no image for {wanted}; it has: {available}")]
+    NoPlatform { reference: String, wanted: String, available: String },
+    #[error("registry {registry} answered with an error: {message}")]
+    Protocol { registry: String, message: String },
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("invalid reference {input:?}: {message}")]
+    InvalidReference { input: String, message: String },
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl RegistryError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Unreachable { registry, .. } => Some(format!(
+                "check that the registry at {registry} is running; a registry that speaks plain HTTP (or uses a self-signed certificate) must be named with --insecure-registry {registry} unless it is on this machine"
+            )),
+            RegistryError::Unauthorized { registry, .. } => {
+                Some(format!("log in with `rbuild login {registry}` (credentials go to Docker's config.json)"))
+            }
+            RegistryError::NotFound { .. } => {
+                Some("check the repository and tag (`rbuild search REGISTRY/NAME` lists them)".into())
+            }
+            RegistryError::DigestMismatch { .. } => Some(
+                "the registry served content that does not match its digest; nothing was stored. Try again, or report it to the registry's operator".into(),
+            ),
+            RegistryError::NoPlatform { .. } => {
+                Some("rbuild uses images for the host's platform only; push an image built for it".into())
+            }
+            RegistryError::Credentials(_) => {
+                Some("check ~/.docker/config.json (or $DOCKER_CONFIG/config.json) and its credential helpers".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn digest_mismatch(registry: &str, what: String, expected: &Digest, actual: &Digest) -> Self {
+        RegistryError::DigestMismatch {
+            registry: registry.to_string(),
+            what,
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -1,0 +1,188 @@
+//! Pushing an image from the store.
+//!
+//! For each layer, cheapest first: a compressed form the registry already
+//! has in this repository (one HEAD request); a cross-repository mount
+//! from another repository of the same registry known to hold it; else
+//! compress it with the parallel, deterministic gzip ([`super::gzip`]) into
+//! scratch and upload it in one streamed request. Several layers move at
+//! once. Then the config, then the OCI image manifest under the tag. The
+//! compressed digest of every layer is remembered, so the next push of the
+//! same layer is a HEAD request.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use super::error::{RegistryError, Result};
+use super::gzip;
+use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
+use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
+use super::progress::short_id;
+use super::session::Session;
+use super::transfers::try_map_bounded;
+use rbuild_cache::store::Store;
+use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::reference::Reference;
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The manifest's size in bytes.
+    pub size: u64,
+    pub layers_uploaded: usize,
+    pub layers_mounted: usize,
+    pub layers_present: usize,
+}
+
+/// How one layer got into the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerFate {
+    AlreadyThere,
+    Mounted,
+    Uploaded,
+}
+
+/// Pushes image `id` to `target` (which must name a tag).
+pub fn push(session: &Session, store: &Store, id: &Digest, target: &Reference) -> Result<PushOutcome> {
+    let _gc = store.gc_guard(false)?;
+    if target.tag.is_none() {
+        return Err(RegistryError::InvalidReference {
+            input: target.familiar(),
+            message: "a push needs a tag to put the image under".into(),
+        });
+    }
+    let (config_json, config) = store.image_config(id)?;
+    for diff_id in &config.rootfs.diff_ids {
+        store.require_layer(diff_id)?;
+    }
+    session.progress().note(&format!("The push refers to repository [{}]", target.name()));
+    let (layers, fates) = push_layers(session, store, target, &config.rootfs.diff_ids)?;
+    let config_digest = session.upload_bytes(target, &config_json)?;
+    let config_desc = Descriptor::new(OCI_CONFIG, &config_digest, config_json.len() as u64);
+    let manifest_json = manifest::image_manifest_json(&config_desc, &layers);
+    session.put_manifest(target, &manifest_json, OCI_MANIFEST)?;
+    let digest = Digest::of(&manifest_json);
+    let repo_digest = format!("{}@{digest}", target.name());
+    if let Some(mut record) = store.image_record(id)?
+        && !record.repo_digests.contains(&repo_digest)
+    {
+        record.repo_digests.retain(|d| !d.starts_with(&format!("{}@", target.name())));
+        record.repo_digests.push(repo_digest);
+        store.update_image_record(&record)?;
+    }
+    let count = |fate| fates.iter().filter(|f| **f == fate).count();
+    session.progress().note(&format!(
+        "{}: digest: {digest} size: {}",
+        target.tag.as_deref().unwrap_or_default(),
+        manifest_json.len()
+    ));
+    Ok(PushOutcome {
+        digest,
+        size: manifest_json.len() as u64,
+        layers_uploaded: count(LayerFate::Uploaded),
+        layers_mounted: count(LayerFate::Mounted),
+        layers_present: count(LayerFate::AlreadyThere),
+    })
+}
+
+/// Pushes every layer, `parallel_transfers` at a time; returns their
+/// descriptors in order.
+fn push_layers(
+    session: &Session,
+    store: &Store,
+    target: &Reference,
+    diff_ids: &[Digest],
+) -> Result<(Vec<Descriptor>, Vec<LayerFate>)> {
+    let workers = session.settings().parallel_transfers;
+    let pushed =
+        try_map_bounded(diff_ids.len(), workers, |i| push_layer(session, store, target, &diff_ids[i]))?;
+    let (descriptors, fates) = pushed.into_iter().unzip();
+    Ok((descriptors, fates))
+}
+
+/// The OCI media type for a layer blob of any known media type.
+fn oci_layer_media_type(media_type: &str) -> &'static str {
+    if media_type.ends_with("zstd") {
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    } else if media_type.ends_with("gzip") {
+        OCI_LAYER_GZIP
+    } else {
+        "application/vnd.oci.image.layer.v1.tar"
+    }
+}
+
+pub(crate) fn push_layer(
+    session: &Session,
+    store: &Store,
+    target: &Reference,
+    diff_id: &Digest,
+) -> Result<(Descriptor, LayerFate)> {
+    let progress = session.progress();
+    let item = short_id(diff_id);
+    let known = known_blobs(store, diff_id);
+    let descriptor_of =
+        |k: &KnownBlob| Descriptor::new(oci_layer_media_type(&k.media_type), &k.digest, k.size);
+    for k in &known {
+        if session.has_blob(target, &k.digest)? {
+            let _ = remember_blob(store, diff_id, k.digest, k.size, &k.media_type, Some(&target.name()));
+            progress.end(&item, "Layer already exists");
+            return Ok((descriptor_of(k), LayerFate::AlreadyThere));
+        }
+    }
+    let same_registry = format!("{}/", target.registry);
+    for k in &known {
+        for repo in &k.repositories {
+            let Some(path) = repo.strip_prefix(&same_registry) else { continue };
+            if path != target.repository && session.mount_blob(target, path, &k.digest) {
+                let _ = remember_blob(store, diff_id, k.digest, k.size, &k.media_type, Some(&target.name()));
+                progress.end(&item, &format!("Mounted from {path}"));
+                return Ok((descriptor_of(k), LayerFate::Mounted));
+            }
+        }
+    }
+    let layer = store.require_layer(diff_id)?;
+    let scratch = store.temp_path("push-layer");
+    let result = (|| {
+        progress.begin(&item, "Compressing", Some(layer.meta.size));
+        let (digest, size) = compress_layer(&layer.tar_path(), &scratch, &|n| progress.advance(&item, n))?;
+        let fate = if session.has_blob(target, &digest)? {
+            progress.end(&item, "Layer already exists");
+            LayerFate::AlreadyThere
+        } else {
+            progress.begin(&item, "Pushing", Some(size));
+            session.upload_file(target, &scratch, &digest, size, Some(&item))?;
+            progress.end(&item, "Pushed");
+            LayerFate::Uploaded
+        };
+        let _ = remember_blob(store, diff_id, digest, size, OCI_LAYER_GZIP, Some(&target.name()));
+        Ok((Descriptor::new(OCI_LAYER_GZIP, &digest, size), fate))
+    })();
+    let _ = std::fs::remove_file(&scratch);
+    if result.is_err() {
+        progress.end(&item, "Failed");
+    }
+    result
+}
+
+/// Gzips a layer tar into `dest` on every core; returns the compressed
+/// digest and size.
+pub(crate) fn compress_layer(
+    source: &std::path::Path,
+    dest: &std::path::Path,
+    progress: &dyn Fn(u64),
+) -> Result<(Digest, u64)> {
+    let io_error = |action, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| RegistryError::Io { action, path, source }
+    };
+    let mut input = File::open(source).map_err(io_error("open", source))?;
+    let file = File::create(dest).map_err(io_error("create", dest))?;
+    let mut hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    gzip::compress(&mut input, &mut hashed, gzip::DEFAULT_LEVEL, threads, progress)
+        .map_err(io_error("compress", source))?;
+    let (mut buffered, digest, size) = hashed.finish();
+    buffered.flush().map_err(io_error("write", dest))?;
+    Ok((digest, size))
+}
