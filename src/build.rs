@@ -11,7 +11,10 @@ use rbuild_builder::context::BuildContext;
 use rbuild_builder::dockerignore::{self, DockerIgnore};
 use rbuild_builder::plan::{PlanOptions, plan_with};
 use rbuild_builder::progress::Progress;
-use rbuild_builder::solve::{self, BuildOptions, CacheSource};
+use rbuild_builder::options::{BuildOptions, CacheSource};
+use rbuild_builder::sandbox::NamespaceSandbox;
+use rbuild_builder::snapshot::OverlaySnapshotter;
+use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
 use rbuild_frontend::graph::{Base, StepGraph};
@@ -22,7 +25,7 @@ use rbuild_registry::build_cache::{self, CacheLocation, CacheMode, CacheTo, Impo
 
 use crate::cli::{BuildArgs, ProgressMode};
 use crate::progress::renderer;
-use crate::registry::{self, Fetcher, ImportedCacheSource, Registries};
+use crate::registry::{self, Fetcher, ImportedCacheSource, Registries, UrlDownloads};
 use crate::report::Failure;
 
 /// Where the build's result goes.
@@ -312,8 +315,12 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     let opts = BuildOptions {
         no_cache: args.no_cache,
-        sandbox_exe: std::env::current_exe()
-            .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
+        isolation: Arc::new(NamespaceSandbox {
+            exe: std::env::current_exe()
+                .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
+        }),
+        snapshotter: Arc::new(OverlaySnapshotter),
+        http: Arc::new(UrlDownloads::default()),
         source_date_epoch: crate::load::source_date_epoch(),
         secrets: parse_secrets(&args.secret)?,
         site_prefix: Digest::of(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rbuild_archive::{ExportImage, ExportOptions, ImportOptions, LoadInput};
 use rbuild_builder::plan::plan;
-use rbuild_builder::solve::view_of;
+use rbuild_builder::snapshot::view_of;
 use rbuild_cache::Store;
 use rbuild_frontend::lower::LowerOptions;
 use rbuild_oci::config::{ImageConfig, RunConfig};

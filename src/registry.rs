@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rbuild_builder::plan::ImageFetcher;
-use rbuild_builder::solve::CacheSource;
+use rbuild_builder::download::{HttpAnswer, UrlFetcher};
+use rbuild_builder::options::CacheSource;
 use rbuild_cache::Store;
 use rbuild_cache::index::CacheRecord;
 use rbuild_frontend::lower::ResolveError;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::ImportedCache;
+use rbuild_registry::http::HttpClient;
 use rbuild_registry::credentials::{Credentials, DockerConfig, StoredIn, server_key};
 use rbuild_registry::login::{self, LoginResult};
 use rbuild_registry::{
@@ -106,6 +108,29 @@ impl CacheSource for ImportedCacheSource {
         self.cache
             .lookup(self.session.as_deref(), store, key)
             .map_err(|e| format!("{}: {}", self.cache.location(), rbuild_builder::error::chain(&e)))
+    }
+}
+
+/// `ADD <url>` downloads through the registry crate's HTTP client, made on
+/// the first download (most builds have none).
+#[derive(Debug, Default)]
+pub struct UrlDownloads {
+    client: OnceLock<Result<HttpClient, String>>,
+}
+
+impl UrlFetcher for UrlDownloads {
+    fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpAnswer, String> {
+        let client = self
+            .client
+            .get_or_init(|| HttpClient::new().map_err(|e| format!("cannot start an HTTP client: {e}")))
+            .as_ref()?;
+        let answer = client.get(url, headers).map_err(|e| rbuild_builder::error::chain(&e))?;
+        Ok(HttpAnswer {
+            status: answer.status,
+            etag: answer.etag,
+            last_modified: answer.last_modified,
+            body: Box::new(answer.body),
+        })
     }
 }
 

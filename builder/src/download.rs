@@ -9,6 +9,10 @@
 //!   (`If-None-Match` / `If-Modified-Since` from the previous answer), and
 //!   the step's key is the digest of the content; a `304 Not Modified`
 //!   costs one round trip and no transfer.
+//!
+//! The request itself goes through [`UrlFetcher`], which the command line
+//! implements with the registry crate's HTTP client, so the builder links
+//! no network stack.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -19,6 +23,22 @@ use rbuild_oci::digest::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BuildError;
+
+/// One HTTP GET for `ADD <url>`.
+pub trait UrlFetcher: Send + Sync + std::fmt::Debug {
+    /// Sends a GET with the extra `headers` (conditional ones); any status
+    /// is an answer, only a failure to get one is an error (its message
+    /// says why, e.g. "connection refused").
+    fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpAnswer, String>;
+}
+
+/// What the server answered.
+pub struct HttpAnswer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body: Box<dyn Read + Send>,
+}
 
 /// A downloaded file in the cache.
 #[derive(Debug, Clone)]
@@ -78,7 +98,12 @@ pub fn cached(store: &Store, checksum: &str) -> Option<Downloaded> {
 }
 
 /// Fetches `url` (or takes it from the cache, see the module docs).
-pub fn fetch(store: &Store, url: &str, checksum: Option<&str>) -> Result<Downloaded, BuildError> {
+pub fn fetch(
+    store: &Store,
+    http: &dyn UrlFetcher,
+    url: &str,
+    checksum: Option<&str>,
+) -> Result<Downloaded, BuildError> {
     if let Some(c) = checksum
         && let Some(hit) = cached(store, c)
     {
@@ -88,29 +113,21 @@ pub fn fetch(store: &Store, url: &str, checksum: Option<&str>) -> Result<Downloa
     }
     let previous = read_record(store, url)
         .filter(|r| r.url == url && r.digest.is_some_and(|d| content_path(store, &d).is_file()));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut request = agent.get(url);
+    let mut headers: Vec<(&str, &str)> = Vec::new();
     if let Some(prev) = &previous {
         if let Some(etag) = &prev.etag {
-            request = request.header("If-None-Match", etag);
+            headers.push(("If-None-Match", etag));
         }
         if let Some(lm) = &prev.last_modified {
-            request = request.header("If-Modified-Since", lm);
+            headers.push(("If-Modified-Since", lm));
         }
     }
     let fail = |e: &dyn std::fmt::Display| {
         BuildError::new(format!("ADD {url}: {e}"))
             .hint("check the URL and that the server is reachable from this machine")
     };
-    let mut response = request.call().map_err(|e| fail(&e))?;
-    let status = response.status().as_u16();
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let etag = header("etag");
-    let last_modified = header("last-modified");
+    let answer = http.get(url, &headers).map_err(|e| fail(&e))?;
+    let HttpAnswer { status, etag, last_modified, body: mut reader } = answer;
     if status == 304
         && let Some(prev) = previous
         && let Some(digest) = prev.digest
@@ -126,7 +143,6 @@ pub fn fetch(store: &Store, url: &str, checksum: Option<&str>) -> Result<Downloa
     let tmp = dir.join(format!(".partial-{}", rbuild_cache::store::unique_suffix()));
     let result = (|| -> Result<Digest, BuildError> {
         let mut out = File::create(&tmp)?;
-        let mut reader = response.body_mut().as_reader();
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {

@@ -1,9 +1,26 @@
 //! Cache keys: a step's key is the sha256 of a versioned, canonical,
 //! length-prefixed encoding of the op's output-relevant fields, its parent's
 //! key and the digests of everything it reads. See docs/dev/cache-keys.md.
+//!
+//! [`KeyBuilder`] is the encoding; [`step_key`] says, op by op, what goes
+//! into it (RUN, its mounts, COPY/ADD, WORKDIR), and [`chain_key`] how a
+//! stage's chain carries on after a step. These functions define when a
+//! cached result may be reused: the tests below pin what must and must
+//! not change a key.
+//!
+//! `COPY --link` / `ADD --link` build their layer on an empty lower, like
+//! BuildKit's MergeOp: the key leaves the parent out (the same files copied
+//! onto any base give the same layer), and [`chain_key`] ties the result
+//! back into the stage's chain.
 
 use rbuild_cache::index::KeyInput;
+use rbuild_frontend::graph::{CopyOp, CopySource, FileMode, Mount, MountSource, Op, RunOp, Step};
 use rbuild_oci::digest::{Digest, Hasher};
+
+use crate::copy::items::split_parents;
+use crate::download;
+use crate::env::{ExecEnv, context_error};
+use crate::error::BuildError;
 
 /// Bump when the encoding changes: old entries are then simply missed.
 pub const KEY_VERSION: &str = "rbuild-step-key/1";
@@ -71,6 +88,164 @@ impl KeyBuilder {
     pub fn finish(self) -> (Digest, Vec<KeyInput>) {
         (self.hasher.finish(), self.inputs)
     }
+}
+
+/// True for a copy whose layer does not depend on its parent. A `--chown`
+/// by name needs the parent's /etc/passwd, which ties it to the parent.
+pub fn independent_link(c: &CopyOp) -> bool {
+    c.link && c.chown.as_deref().is_none_or(|o| o.split(':').all(|p| p.parse::<u32>().is_ok()))
+}
+
+/// The key the stage's chain carries on after `step` produced `key`: the
+/// step's own key, except after an independent `--link` copy, whose key
+/// leaves the parent out; then the chain combines both.
+pub fn chain_key(step: &Step, parent: &Digest, key: &Digest) -> Digest {
+    match &step.op {
+        Op::Copy(c) if independent_link(c) => {
+            let mut k = KeyBuilder::new("link-chain");
+            k.parent(parent).input("link", "", &key.to_string());
+            k.finish().0
+        }
+        _ => *key,
+    }
+}
+
+/// The cache key of a filesystem step and the inputs it was made from.
+pub fn step_key(env: &ExecEnv<'_>, step: &Step, parent: &Digest) -> Result<(Digest, Vec<KeyInput>), BuildError> {
+    match &step.op {
+        Op::Run(run) => run_key(env, run, parent),
+        Op::Copy(c) => copy_key(env, c, parent),
+        Op::Mkdir(m) => {
+            let mut k = KeyBuilder::new("mkdir");
+            k.parent(parent).field("path", &m.path).field("user", &m.user);
+            Ok(k.finish())
+        }
+        Op::Meta => Err(BuildError::new("metadata steps have no cache key")),
+    }
+}
+
+fn run_key(env: &ExecEnv<'_>, run: &RunOp, parent: &Digest) -> Result<(Digest, Vec<KeyInput>), BuildError> {
+    let mut k = KeyBuilder::new("run");
+    // Proxy variables stay out on purpose: a different proxy gives the
+    // same result (and Docker leaves them out too).
+    k.parent(parent)
+        .list("argv", &run.argv)
+        .list("env", &run.env)
+        .field("user", &run.user)
+        .field("workdir", &run.workdir)
+        .field("network", &format!("{:?}", run.network));
+    if let Some(script) = &run.script {
+        k.input("script", &script.name, &Digest::of(script.content.as_bytes()).to_string());
+    }
+    for m in &run.mounts {
+        mount_key(env, m, &mut k)?;
+    }
+    Ok(k.finish())
+}
+
+/// What a RUN mount adds to the step's key.
+pub fn mount_key(env: &ExecEnv<'_>, m: &Mount, k: &mut KeyBuilder) -> Result<(), BuildError> {
+    match m {
+        // Cache mounts never change a step's result by design (BuildKit
+        // leaves them out of the key too); secrets by id only, never value.
+        Mount::Cache { target, .. } => k.field("mount-cache", target),
+        Mount::Tmpfs { target, .. } => k.field("mount-tmpfs", target),
+        Mount::Secret { id, target, env: var, .. } => k.field(
+            "mount-secret",
+            &format!("{id}:{}:{}", target.clone().unwrap_or_default(), var.clone().unwrap_or_default()),
+        ),
+        Mount::Ssh { target, .. } => k.field("mount-ssh", target),
+        Mount::Bind { target, from, source, readwrite } => {
+            k.field("mount-bind", &format!("{target}:{source}:{readwrite}"));
+            match from {
+                MountSource::Context => {
+                    let rel = crate::context::clean_relative(source).unwrap_or_default();
+                    let d = env.ctx.tree_digest(&rel).map_err(|e| context_error(e, Default::default()))?;
+                    k.input("context", &rel, &d.to_string())
+                }
+                MountSource::Stage(i) => {
+                    k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string())
+                }
+                MountSource::Image(r) => {
+                    let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
+                    k.input("image", r, &id)
+                }
+            }
+        }
+    };
+    Ok(())
+}
+
+fn chmod_text(m: &Option<FileMode>) -> String {
+    match m {
+        None => String::new(),
+        Some(FileMode::Octal(m)) => format!("{m:o}"),
+        Some(FileMode::Symbolic(s)) => s.clone(),
+    }
+}
+
+/// The key of a COPY or ADD: its flags, then every source by content.
+pub fn copy_key(env: &ExecEnv<'_>, c: &CopyOp, parent: &Digest) -> Result<(Digest, Vec<KeyInput>), BuildError> {
+    let mut k = KeyBuilder::new(if c.extract_archives { "add" } else { "copy" });
+    if !independent_link(c) {
+        k.parent(parent);
+    }
+    k.field("dest", &c.dest)
+        .field("dest_is_dir", &c.dest_is_dir.to_string())
+        .field("chown", c.chown.as_deref().unwrap_or(""))
+        .field("chmod", &chmod_text(&c.chmod))
+        .field("user", &c.user)
+        .list("exclude", &c.exclude)
+        .field("flags", &format!("link={} parents={} unpack-urls={}", c.link, c.parents, c.unpack_urls));
+    for (name, content) in &c.inline {
+        k.input("inline", name, &Digest::of(content.as_bytes()).to_string());
+    }
+    for u in &c.urls {
+        // With a checksum the content is known without asking; without one
+        // the download (conditional, cached) decides the key.
+        let content = match &c.checksum {
+            Some(sum) => sum.clone(),
+            None => download::fetch(env.store, env.opts.http.as_ref(), &u.path, None)
+                .map_err(|e| e.at(u.span))?
+                .digest
+                .to_string(),
+        };
+        k.input("url", &u.path, &content);
+    }
+    copy_sources_key(env, c, &mut k)?;
+    Ok(k.finish())
+}
+
+fn copy_sources_key(env: &ExecEnv<'_>, c: &CopyOp, k: &mut KeyBuilder) -> Result<(), BuildError> {
+    match &c.source {
+        CopySource::Context => {
+            for p in &c.paths {
+                let pattern = if c.parents { parents_pattern(&p.path) } else { p.path.clone() };
+                let rels = env.ctx.select(&pattern).map_err(|e| context_error(e, p.span))?;
+                for rel in rels {
+                    let d = env.ctx.tree_digest(&rel).map_err(|e| context_error(e, p.span))?;
+                    k.input("file", if rel.is_empty() { "." } else { &rel }, &d.to_string());
+                }
+            }
+        }
+        CopySource::Stage(i) => {
+            let key = env.stages.wait_for(*i)?.key;
+            k.input("stage", &env.graph.stages[*i].label, &key.to_string());
+            k.list("paths", &c.paths.iter().map(|p| p.path.clone()).collect::<Vec<_>>());
+        }
+        CopySource::Image(r) => {
+            let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
+            k.input("image", r, &id);
+            k.list("paths", &c.paths.iter().map(|p| p.path.clone()).collect::<Vec<_>>());
+        }
+    }
+    Ok(())
+}
+
+/// `--parents` source `a/./b/c` selects `a/b/c`.
+fn parents_pattern(source: &str) -> String {
+    let (pivot, rest) = split_parents(source);
+    if pivot.is_empty() { rest } else { format!("{pivot}/{rest}") }
 }
 
 #[cfg(test)]

@@ -1,20 +1,30 @@
-//! Runs a step graph against a store: context hashing, snapshots, the RUN
-//! sandbox, layer commits and exporters.
+//! Runs a step graph against a store: context hashing, cache keys, the
+//! solver, snapshots, the RUN isolation, COPY and ADD, and layer commits.
+//!
+//! The solver ([`solve`]) keys each step ([`keys`]), serves it from the
+//! cache or executes it ([`execute`]: [`run_step`] for RUN, [`copy`] for
+//! COPY and ADD) in a root a [`snapshot::Snapshotter`] prepares, isolated
+//! by a [`sandbox::Isolation`], and commits its changes as a layer.
 
 pub mod context;
 pub mod copy;
 pub mod dockerignore;
 pub mod download;
+pub mod env;
 pub mod error;
-pub mod exec;
+pub mod execute;
 pub mod explain;
 pub mod keys;
 pub mod meta;
+pub mod options;
+pub mod outcome;
 pub mod pathmatch;
 pub mod plan;
 pub mod progress;
 pub mod run_mounts;
+pub mod run_step;
 pub mod sandbox;
+pub mod snapshot;
 pub mod solve;
 pub mod users;
 

@@ -10,7 +10,7 @@ use rbuild_frontend::parser::{self, Ast};
 use rbuild_oci::reference::Reference;
 
 use crate::meta::meta_from_config;
-use crate::solve::BaseImages;
+use crate::outcome::BaseImages;
 
 pub struct Plan {
     pub ast: Ast,

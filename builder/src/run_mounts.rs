@@ -14,11 +14,12 @@ use rbuild_frontend::graph::{CacheSharing, INLINE_SCRIPT_DIR, Mount, MountSource
 use rbuild_oci::digest::Digest;
 
 use crate::context::EntryKind;
-use crate::copy::{self, SrcEntry, Writer};
+use crate::copy::items::items_from_layers;
+use crate::copy::{SrcEntry, SrcItem, Writer};
 use crate::error::BuildError;
-use crate::exec::ExecEnv;
+use crate::env::ExecEnv;
 use crate::sandbox::ExtraMount;
-use crate::solve::view_of;
+use crate::snapshot::{top_first_distinct, view_of};
 
 /// Everything a RUN step mounts, and what to clean up after it.
 pub struct Prepared {
@@ -219,18 +220,18 @@ fn create_cache_dir(
     let filled = (|| -> Result<(), BuildError> {
         if let Some(from) = from {
             let layers = match from {
-                MountSource::Stage(i) => (env.stage_results)(*i)?.layers.clone(),
+                MountSource::Stage(i) => env.stages.wait_for(*i)?.layers.clone(),
                 MountSource::Image(r) => env.image_layers(r)?,
                 MountSource::Context => Vec::new(),
             };
             let view = view_of(env.store, &layers)?;
             let path = if source.is_empty() { "/".to_string() } else { source.to_string() };
             if view.lookup(&path, true)?.is_some() {
-                let items = copy::items_from_layers(&view, &[path])?;
+                let items = items_from_layers(&view, &[path])?;
                 let mut w = Writer::new(&tmp, Vec::new(), env.store.overlay_xattrs());
                 for item in &items {
                     for e in item.entries.iter().filter(|e| !e.rel.is_empty()) {
-                        let one = copy::SrcItem {
+                        let one = SrcItem {
                             name: String::new(),
                             entries: vec![SrcEntry { rel: String::new(), ..e.clone() }],
                         };
@@ -309,12 +310,12 @@ fn bind_source(
         }
         MountSource::Stage(_) | MountSource::Image(_) => {
             let layers = match from {
-                MountSource::Stage(i) => (env.stage_results)(*i)?.layers.clone(),
+                MountSource::Stage(i) => env.stages.wait_for(*i)?.layers.clone(),
                 MountSource::Image(r) => env.image_layers(r)?,
                 MountSource::Context => Vec::new(),
             };
             if whole {
-                let mut lowers: Vec<String> = crate::solve::top_first_distinct(&layers)
+                let mut lowers: Vec<String> = top_first_distinct(&layers)
                     .iter()
                     .map(|d| env.store.snapshot_rel_path(d))
                     .collect();
@@ -336,7 +337,7 @@ fn bind_source(
             if !found.metadata.is_dir() {
                 return Ok(BindTree::File(found.real_path));
             }
-            let items = copy::items_from_layers(&view, std::slice::from_ref(&found.merged_path))?;
+            let items = items_from_layers(&view, std::slice::from_ref(&found.merged_path))?;
             let dir = env.store.temp_dir("bind")?;
             out.scratch.push(dir.clone());
             let tree = dir.join("tree");

@@ -4,109 +4,32 @@
 //! commits its diff. Finally assembles the target's image config.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use rbuild_cache::Store;
-use rbuild_cache::index::CacheRecord;
+use rbuild_cache::index::{CacheRecord, KeyInput};
 use rbuild_frontend::graph::{Base, CopySource, Op, Stage, Step, StepGraph};
-use rbuild_layer::{LayerStack, WriteOptions};
+use rbuild_layer::WriteOptions;
 use rbuild_oci::config::{History, ImageConfig, RootFs, host_architecture};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
 use crate::context::BuildContext;
+use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
-use crate::exec::{self, ExecEnv};
+use crate::execute::execute;
 use crate::explain;
-use crate::keys::KeyBuilder;
+use crate::keys::{KeyBuilder, chain_key, step_key};
 use crate::meta::config_from_meta;
+use crate::options::BuildOptions;
+use crate::outcome::{BaseImages, BuildOutput, StageResult, StepReport};
 use crate::progress::{Event, Progress, StepId};
-
-/// Settings of one build.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// Ignore the cache (results are still recorded).
-    pub no_cache: bool,
-    /// The program that serves `__sandbox` (rbuild itself).
-    pub sandbox_exe: PathBuf,
-    /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
-    pub source_date_epoch: Option<i64>,
-    /// Secret values by id (`--secret id=…`).
-    pub secrets: BTreeMap<String, Vec<u8>>,
-    /// Names this build's place (context + Dockerfile) for miss explanations.
-    pub site_prefix: String,
-    /// `--explain`: plan and look up every step, run none.
-    pub explain_only: bool,
-    /// Where else to look when the store's cache index misses
-    /// (`--cache-from`), in order.
-    pub cache_sources: Vec<Arc<dyn CacheSource>>,
-}
-
-/// Cached steps from outside the store (an imported registry or directory
-/// cache). On a hit the source has put the step's layer into the store and
-/// its record into the store's index, so the step is then an ordinary hit.
-pub trait CacheSource: Send + Sync + std::fmt::Debug {
-    /// The record for `key`, or `None`; an error is reported as a warning
-    /// and the step runs.
-    fn lookup(&self, store: &Store, key: &Digest) -> Result<Option<CacheRecord>, String>;
-}
-
-/// What happened to one filesystem step (for `--metadata-file`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StepReport {
-    /// The step's cache key (for exporting the cache it used).
-    #[serde(skip)]
-    pub key: Digest,
-    pub stage: String,
-    pub step: String,
-    pub cached: bool,
-    /// Why it ran (absent when cached).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub duration_ms: u64,
-    /// diffID of the layer the step produced, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<Digest>,
-    pub layer_size: u64,
-}
-
-/// What a finished stage hands to the stages after it.
-#[derive(Debug, Clone)]
-pub struct StageResult {
-    /// The chain key of the last step: identifies the stage's filesystem.
-    pub key: Digest,
-    /// diffIDs, bottom layer first.
-    pub layers: Vec<Digest>,
-    pub history: Vec<History>,
-    /// The newest timestamp in the history (seconds).
-    pub created: i64,
-    /// The base image's config, when the stage starts from an image.
-    pub base_config: Option<ImageConfig>,
-    /// The image the stage (or its base stage) started from.
-    pub base_image: Option<Digest>,
-}
-
-/// The build's result, before it is stored or exported.
-#[derive(Debug, Clone)]
-pub struct BuildOutput {
-    pub config: ImageConfig,
-    pub config_json: Vec<u8>,
-    pub image_id: Digest,
-    pub parent: Option<Digest>,
-    pub steps_run: usize,
-    pub steps_cached: usize,
-    /// Every filesystem step, in the order they finished.
-    pub steps: Vec<StepReport>,
-}
+use crate::snapshot::lowers_of;
 
 /// A finished stage: its result, or why it failed.
 type StageOutcome = Result<Arc<StageResult>, BuildError>;
-
-/// Base images already resolved while planning: reference as written → ID.
-pub type BaseImages = BTreeMap<String, Digest>;
 
 struct Shared<'a> {
     store: &'a Store,
@@ -175,7 +98,7 @@ pub fn build(
         None => return Err(BuildError::new("the target stage did not run")),
     };
     let (run, cached) = *shared.run_count.lock().expect("count lock");
-    let mut out = assemble(&graph.stages[target], &result, opts)?;
+    let mut out = assemble(&graph.stages[target], &result, opts);
     out.steps_run = run;
     out.steps_cached = cached;
     out.steps = shared.reports.into_inner().expect("reports lock");
@@ -189,7 +112,7 @@ fn rfc3339(secs: i64) -> String {
 }
 
 /// The image config of the target stage.
-fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
+fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> BuildOutput {
     let created = opts.source_date_epoch.unwrap_or(result.created);
     let base = result.base_config.as_ref();
     let config = ImageConfig {
@@ -207,7 +130,7 @@ fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> Result<
         history: result.history.clone(),
     };
     let config_json = config.to_json();
-    Ok(BuildOutput {
+    BuildOutput {
         image_id: Digest::of(&config_json),
         config,
         config_json,
@@ -215,10 +138,37 @@ fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> Result<
         steps_run: 0,
         steps_cached: 0,
         steps: Vec::new(),
-    })
+    }
 }
 
-impl Shared<'_> {
+/// The history entry of one step.
+fn history_entry(step: &Step, created: i64, empty_layer: bool) -> History {
+    History {
+        created: Some(rfc3339(created)),
+        created_by: Some(step.created_by.clone()),
+        comment: Some("buildkit.dockerfile.v0".into()),
+        empty_layer,
+        ..Default::default()
+    }
+}
+
+/// One step's place in its stage, for progress and explanations.
+struct StepPlace<'a> {
+    stage: &'a Stage,
+    step: &'a Step,
+    id: StepId,
+    situation: explain::Situation<'a>,
+}
+
+/// How a step was satisfied.
+struct StepResult {
+    layer: Option<Digest>,
+    created: i64,
+    /// Why it ran; `None` when it came from the cache.
+    reason: Option<String>,
+}
+
+impl StageResults for Shared<'_> {
     fn wait_for(&self, index: usize) -> Result<Arc<StageResult>, BuildError> {
         let mut results = self.results.lock().expect("results lock");
         loop {
@@ -228,14 +178,27 @@ impl Shared<'_> {
             results = self.ready.wait(results).expect("results lock");
         }
     }
+}
+
+impl Shared<'_> {
+    fn env(&self) -> ExecEnv<'_> {
+        ExecEnv {
+            store: self.store,
+            ctx: self.ctx,
+            graph: self.graph,
+            stages: self,
+            bases: self.bases,
+            opts: self.opts,
+        }
+    }
 
     fn step_id(&self, stage: &Stage, number: usize, text: &str) -> StepId {
         let total = stage.steps.iter().filter(|s| s.is_filesystem()).count() + 1;
         StepId { stage: stage.index, label: stage.label.clone(), number, total, text: text.to_string() }
     }
 
+    /// The stage's starting point: nothing, another stage, or an image.
     fn start(&self, stage: &Stage) -> Result<StageResult, BuildError> {
-        let from = self.step_id(stage, 1, &stage.from_text);
         let started = match &stage.base {
             Base::Scratch => {
                 let mut k = KeyBuilder::new("scratch");
@@ -250,36 +213,35 @@ impl Shared<'_> {
                 }
             }
             Base::Stage(i) => (*self.wait_for(*i)?).clone(),
-            Base::Image(reference) => {
-                let id = *self.bases.get(reference).ok_or_else(|| {
-                    BuildError::new(format!("base image {reference} was not resolved")).at(stage.span)
-                })?;
-                let (_, config) = self.store.image_config(&id)?;
-                for d in &config.rootfs.diff_ids {
-                    if self.store.layer(d)?.is_none() {
-                        return Err(BuildError::new(format!(
-                            "layer {d} of {reference} is missing from the store"
-                        ))
-                        .at(stage.span)
-                        .hint("the store is damaged: run `rbuild system check`, then load the image again"));
-                    }
-                }
-                let mut k = KeyBuilder::new("image");
-                k.input("image", reference, &id.to_string());
-                let created =
-                    config.created.as_deref().and_then(Timestamp::parse_rfc3339).map_or(0, |t| t.secs);
-                StageResult {
-                    key: k.finish().0,
-                    layers: config.rootfs.diff_ids.clone(),
-                    history: config.history.clone(),
-                    created,
-                    base_config: Some(config),
-                    base_image: Some(id),
-                }
-            }
+            Base::Image(reference) => self.start_from_image(stage, reference)?,
         };
-        self.progress.event(Event::Cached { step: from });
+        self.progress.event(Event::Cached { step: self.step_id(stage, 1, &stage.from_text) });
         Ok(started)
+    }
+
+    fn start_from_image(&self, stage: &Stage, reference: &str) -> Result<StageResult, BuildError> {
+        let id = *self.bases.get(reference).ok_or_else(|| {
+            BuildError::new(format!("base image {reference} was not resolved")).at(stage.span)
+        })?;
+        let (_, config) = self.store.image_config(&id)?;
+        for d in &config.rootfs.diff_ids {
+            if self.store.layer(d)?.is_none() {
+                return Err(BuildError::new(format!("layer {d} of {reference} is missing from the store"))
+                    .at(stage.span)
+                    .hint("the store is damaged: run `rbuild system check`, then load the image again"));
+            }
+        }
+        let mut k = KeyBuilder::new("image");
+        k.input("image", reference, &id.to_string());
+        let created = config.created.as_deref().and_then(Timestamp::parse_rfc3339).map_or(0, |t| t.secs);
+        Ok(StageResult {
+            key: k.finish().0,
+            layers: config.rootfs.diff_ids.clone(),
+            history: config.history.clone(),
+            created,
+            base_config: Some(config),
+            base_image: Some(id),
+        })
     }
 
     fn build_stage(&self, stage: &Stage) -> Result<StageResult, BuildError> {
@@ -298,21 +260,18 @@ impl Shared<'_> {
             }
             if !step.is_filesystem() {
                 let created = self.opts.source_date_epoch.unwrap_or(state.created);
-                state.history.push(History {
-                    created: Some(rfc3339(created)),
-                    created_by: Some(step.created_by.clone()),
-                    comment: Some("buildkit.dockerfile.v0".into()),
-                    empty_layer: true,
-                    ..Default::default()
-                });
+                state.history.push(history_entry(step, created, true));
                 continue;
             }
             number += 1;
-            let id = self.step_id(stage, number, &step.text);
-            let situation =
-                explain::Situation { first_step: number == 2, base: &base, arg_names: &arg_names(step) };
-            self.run_step(stage, step, &id, &situation, &mut state)
-                .map_err(|e| e.at(step.span).step(id.title()))?;
+            let arg_names = arg_names(step);
+            let place = StepPlace {
+                stage,
+                step,
+                id: self.step_id(stage, number, &step.text),
+                situation: explain::Situation { first_step: number == 2, base: &base, arg_names: &arg_names },
+            };
+            self.run_step(&place, &mut state).map_err(|e| e.at(step.span).step(place.id.title()))?;
         }
         Ok(state)
     }
@@ -329,118 +288,104 @@ impl Shared<'_> {
         explain::context_files(self.ctx, &rels)
     }
 
-    fn run_step(
-        &self,
-        stage: &Stage,
-        step: &Step,
-        id: &StepId,
-        situation: &explain::Situation<'_>,
-        state: &mut StageResult,
-    ) -> Result<(), BuildError> {
-        let env = ExecEnv {
-            store: self.store,
-            ctx: self.ctx,
-            graph: self.graph,
-            stage_results: &|i| self.wait_for(i),
-            bases: self.bases,
-            opts: self.opts,
-        };
+    /// Keys one step, then serves it from the cache or runs it, and adds
+    /// its layer and history to the stage.
+    fn run_step(&self, place: &StepPlace<'_>, state: &mut StageResult) -> Result<(), BuildError> {
         let parent_key = state.key;
-        let (key, inputs) = exec::step_key(&env, stage, step, &parent_key)?;
-        let site = explain::site_id(&self.opts.site_prefix, &stage.label, id.number);
+        let (key, inputs) = step_key(&self.env(), place.step, &parent_key)?;
+        let site = explain::site_id(&self.opts.site_prefix, &place.stage.label, place.id.number);
         let previous = explain::load_site(self.store, &site);
-        let remember = |inputs: &[rbuild_cache::index::KeyInput]| {
-            let record = explain::SiteRecord {
-                key: Some(key),
-                inputs: inputs.to_vec(),
-                files: self.context_files(step),
-            };
-            explain::save_site(self.store, &site, &record);
-            record
+        // Built only when needed: listing the files a step read costs a
+        // lookup per file, which a no-op rebuild must not pay.
+        let now_site = || explain::SiteRecord {
+            key: Some(key),
+            inputs: inputs.clone(),
+            files: self.context_files(place.step),
         };
         let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
-        let (layer, created, reason) = match cached {
+        let outcome = match cached {
             Some(record) => {
-                self.progress.event(Event::Cached { step: id.clone() });
+                self.progress.event(Event::Cached { step: place.id.clone() });
                 self.run_count.lock().expect("count lock").1 += 1;
                 if previous.as_ref().and_then(|p| p.key) != Some(key) {
-                    remember(&inputs);
+                    explain::save_site(self.store, &site, &now_site());
                 }
-                (record.layer, record.created, None)
+                StepResult { layer: record.layer, created: record.created, reason: None }
             }
             None => {
-                let now_site = if self.opts.explain_only {
-                    explain::SiteRecord {
-                        key: Some(key),
-                        inputs: inputs.clone(),
-                        files: self.context_files(step),
-                    }
-                } else {
-                    remember(&inputs)
-                };
+                let now_site = now_site();
+                if !self.opts.explain_only {
+                    explain::save_site(self.store, &site, &now_site);
+                }
                 let reason = if self.opts.no_cache {
                     "--no-cache".to_string()
                 } else {
-                    explain::explain(previous.as_ref(), &now_site, situation)
+                    explain::explain(previous.as_ref(), &now_site, &place.situation)
                 };
                 if self.opts.explain_only {
-                    self.progress.event(Event::WouldRun { step: id.clone(), reason: reason.clone() });
+                    self.progress.event(Event::WouldRun { step: place.id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
-                    state.key = exec::chain_key(step, &parent_key, &key);
-                    self.report(key, stage, step, false, Some(reason), t0, None);
+                    state.key = chain_key(place.step, &parent_key, &key);
+                    self.report(key, place, Some(reason), t0, None);
                     return Ok(());
                 }
-                self.progress.event(Event::Started { step: id.clone(), reason: reason.clone() });
-                let lowers = self.snapshot_dirs(&state.layers)?;
-                let upper = match exec::execute(&env, step, &lowers, id, self.progress) {
-                    Ok(u) => u,
-                    Err(e) => {
-                        self.progress.event(Event::Failed { step: id.clone(), elapsed: t0.elapsed() });
-                        return Err(e);
-                    }
-                };
-                let write = WriteOptions {
-                    xattr_prefix: self.store.overlay_xattrs(),
-                    clamp_mtime: self.opts.source_date_epoch,
-                    exclude: Vec::new(),
-                };
-                let committed = match upper {
-                    Some(dirs) => {
-                        let layer = self.store.commit_upper(&dirs.upper, &write);
-                        dirs.cleanup();
-                        layer?
-                    }
-                    None => None,
-                };
-                let now = Timestamp::now().secs;
-                let record = CacheRecord {
-                    key,
-                    layer: committed.as_ref().map(|l| l.diff_id()),
-                    created: now,
-                    description: format!("[{}] {}", stage.label, step.text),
-                    inputs,
-                };
-                self.store.cache_insert(&record)?;
-                self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
-                self.run_count.lock().expect("count lock").0 += 1;
-                (record.layer, now, Some(reason))
+                self.execute_and_commit(place, key, inputs, reason, t0, &state.layers)?
             }
         };
-        self.report(key, stage, step, reason.is_none(), reason, t0, layer);
-        state.key = exec::chain_key(step, &parent_key, &key);
-        if let Some(l) = layer {
+        self.report(key, place, outcome.reason.clone(), t0, outcome.layer);
+        state.key = chain_key(place.step, &parent_key, &key);
+        if let Some(l) = outcome.layer {
             state.layers.push(l);
         }
-        state.created = state.created.max(created);
-        state.history.push(History {
-            created: Some(rfc3339(self.opts.source_date_epoch.unwrap_or(created))),
-            created_by: Some(step.created_by.clone()),
-            comment: Some("buildkit.dockerfile.v0".into()),
-            empty_layer: layer.is_none(),
-            ..Default::default()
-        });
+        state.created = state.created.max(outcome.created);
+        let created = self.opts.source_date_epoch.unwrap_or(outcome.created);
+        state.history.push(history_entry(place.step, created, outcome.layer.is_none()));
         Ok(())
+    }
+
+    /// Runs a step that missed the cache on top of `layers`, commits its
+    /// changes and records the result in the cache index.
+    fn execute_and_commit(
+        &self,
+        place: &StepPlace<'_>,
+        key: Digest,
+        inputs: Vec<KeyInput>,
+        reason: String,
+        t0: Instant,
+        layers: &[Digest],
+    ) -> Result<StepResult, BuildError> {
+        let id = &place.id;
+        self.progress.event(Event::Started { step: id.clone(), reason: reason.clone() });
+        let lowers = lowers_of(self.store, layers)?;
+        let root = match execute(&self.env(), place.step, &lowers, id, self.progress) {
+            Ok(r) => r,
+            Err(e) => {
+                self.progress.event(Event::Failed { step: id.clone(), elapsed: t0.elapsed() });
+                return Err(e);
+            }
+        };
+        let write = WriteOptions {
+            xattr_prefix: self.store.overlay_xattrs(),
+            clamp_mtime: self.opts.source_date_epoch,
+            exclude: Vec::new(),
+        };
+        let committed = match root {
+            Some(root) => self.opts.snapshotter.commit(self.store, root, &write)?,
+            None => None,
+        };
+        let now = Timestamp::now().secs;
+        let record = CacheRecord {
+            key,
+            layer: committed.as_ref().map(|l| l.diff_id()),
+            created: now,
+            description: format!("[{}] {}", place.stage.label, place.step.text),
+            inputs,
+        };
+        self.store.cache_insert(&record)?;
+        self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
+        self.run_count.lock().expect("count lock").0 += 1;
+        Ok(StepResult { layer: record.layer, created: now, reason: Some(reason) })
     }
 
     /// The store's cached result for `key`, else the first cache source's.
@@ -460,69 +405,19 @@ impl Shared<'_> {
         Ok(None)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn report(
-        &self,
-        key: Digest,
-        stage: &Stage,
-        step: &Step,
-        cached: bool,
-        reason: Option<String>,
-        t0: Instant,
-        layer: Option<Digest>,
-    ) {
+    fn report(&self, key: Digest, place: &StepPlace<'_>, reason: Option<String>, t0: Instant, layer: Option<Digest>) {
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
         self.reports.lock().expect("reports lock").push(StepReport {
             key,
-            stage: stage.label.clone(),
-            step: step.text.clone(),
-            cached,
+            stage: place.stage.label.clone(),
+            step: place.step.text.clone(),
+            cached: reason.is_none(),
             reason,
             duration_ms: t0.elapsed().as_millis() as u64,
             layer,
             layer_size,
         });
     }
-
-    /// The snapshot dirs of a layer chain, top first, each layer once.
-    fn snapshot_dirs(&self, layers: &[Digest]) -> Result<Vec<Lower>, BuildError> {
-        top_first_distinct(layers)
-            .iter()
-            .map(|d| {
-                let l = self.store.require_layer(d)?;
-                Ok(Lower { abs: l.fs_path(), rel: self.store.snapshot_rel_path(d) })
-            })
-            .collect()
-    }
-}
-
-/// One parent layer of a step: its snapshot dir, absolute and relative to
-/// the store root (for short overlay mount options).
-#[derive(Debug, Clone)]
-pub struct Lower {
-    pub abs: PathBuf,
-    pub rel: String,
-}
-
-/// A layer chain (bottom first, as an image lists it) top first, with each
-/// layer only at its topmost place. An image may list one layer twice (two
-/// steps that made the same change, or a hostile image); overlayfs refuses
-/// a lower directory given twice (ELOOP), and the upper occurrence already
-/// shows all the lower one would: whatever it holds or hides wins over
-/// everything below it either way.
-pub fn top_first_distinct(layers: &[Digest]) -> Vec<Digest> {
-    let mut seen = std::collections::HashSet::new();
-    layers.iter().rev().filter(|d| seen.insert(**d)).copied().collect()
-}
-
-/// A merged read-only view of a stage's or image's layers.
-pub fn view_of(store: &Store, layers: &[Digest]) -> Result<LayerStack, BuildError> {
-    let dirs = layers
-        .iter()
-        .rev()
-        .map(|d| Ok(store.require_layer(d)?.fs_path()))
-        .collect::<Result<Vec<_>, BuildError>>()?;
-    Ok(LayerStack::new(dirs, store.overlay_xattrs()))
 }
 
 /// Names of the build args a RUN step sees (to tell "build arg X changed"
@@ -531,18 +426,5 @@ fn arg_names(step: &Step) -> Vec<String> {
     match &step.op {
         Op::Run(r) => r.args.iter().map(|(k, _)| k.clone()).collect(),
         _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_layers_keep_only_their_topmost_place() {
-        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
-        // Bottom first in, top first out.
-        assert_eq!(top_first_distinct(&[a, b, a, c, b]), vec![b, c, a]);
-        assert_eq!(top_first_distinct(&[a, b, c]), vec![c, b, a]);
     }
 }

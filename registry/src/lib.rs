@@ -26,6 +26,7 @@ pub mod build_cache;
 pub mod credentials;
 mod error;
 pub mod gzip;
+pub mod http;
 pub mod known_blobs;
 pub mod login;
 mod manifest;

@@ -1,7 +1,8 @@
-//! The RUN sandbox. The parent side ([`run`]) lays out a step's scratch
-//! dirs, writes a [`SandboxSpec`] and starts `rbuild __sandbox SPEC` (see
-//! [`child`]), streams its output, and hands back the overlay upper dir that
-//! holds the step's changes.
+//! Isolation: where a RUN step's command runs, behind the [`Isolation`]
+//! seam. [`NamespaceSandbox`] is the one that ships: the parent side
+//! ([`run`]) writes a [`SandboxSpec`] for the step's prepared root, starts
+//! `rbuild __sandbox SPEC` (see [`child`]), streams its output, and reads
+//! the helper's status; the step's changes stay in the root's upper dir.
 
 pub mod child;
 pub mod rootpath;
@@ -16,6 +17,8 @@ use std::process::{Command, Stdio};
 pub use spec::{ExtraMount, NetMode, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
+
+use crate::snapshot::{RootMount, StepRoot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -36,11 +39,43 @@ fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxEr
     move |source| SandboxError::Io { action, source }
 }
 
-/// One command to run on top of some layers.
+/// Runs one RUN step's command on a root a snapshotter prepared.
+pub trait Isolation: Send + Sync + std::fmt::Debug {
+    /// Runs `req` in `root`, passing each output line to `on_line`. The
+    /// command's changes are left in `root.upper`; a command that fails is
+    /// an outcome with its exit code, not an error.
+    fn run(
+        &self,
+        store: &Store,
+        root: &StepRoot,
+        req: &RunRequest,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<RunOutcome, SandboxError>;
+}
+
+/// Namespaces (mount, PID, UTS, IPC, and network when asked), the root
+/// mounted in them, Docker's capabilities and masked paths: a helper
+/// process (`exe __sandbox SPEC`, normally rbuild itself) sets it up.
+#[derive(Debug, Clone)]
+pub struct NamespaceSandbox {
+    pub exe: PathBuf,
+}
+
+impl Isolation for NamespaceSandbox {
+    fn run(
+        &self,
+        store: &Store,
+        root: &StepRoot,
+        req: &RunRequest,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<RunOutcome, SandboxError> {
+        run(store, &self.exe, root, req, on_line)
+    }
+}
+
+/// One command to run in a prepared root.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    /// Snapshot dirs relative to the store root, top layer first.
-    pub lowers: Vec<String>,
     pub argv: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
@@ -53,14 +88,11 @@ pub struct RunRequest {
     pub stdin: Option<Vec<u8>>,
 }
 
-/// What a finished command left behind.
+/// How a finished command ended. Its changes are in the root's upper dir,
+/// mount placeholders removed.
 #[derive(Debug)]
 pub struct RunOutcome {
     pub exit_code: i32,
-    /// The overlay upper dir: the step's changes, mount placeholders removed.
-    pub upper: PathBuf,
-    /// The step's scratch dir (holds `upper`); remove it when done.
-    pub scratch: PathBuf,
     /// The last lines the command printed.
     pub tail: Vec<String>,
 }
@@ -83,21 +115,18 @@ pub fn kill_running() {
     }
 }
 
-/// Runs the sandbox helper `exe` (normally rbuild itself).
+/// Runs the sandbox helper `exe` (normally rbuild itself) on `root`.
 pub fn run(
     store: &Store,
     exe: &Path,
+    root: &StepRoot,
     req: &RunRequest,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, SandboxError> {
-    let scratch = store.temp_dir("run")?;
-    let upper = scratch.join("upper");
-    let work = scratch.join("work");
-    let merged = scratch.join("merged");
-    let empty = scratch.join("empty");
-    for d in [&upper, &work, &merged, &empty] {
-        fs::create_dir(d).map_err(io_err(format!("create {}", d.display())))?;
-    }
+    let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
+        return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
+    };
+    let (scratch, upper) = (&root.scratch, &root.upper);
     let mut etc_binds = Vec::new();
     for name in ["resolv.conf", "hosts"] {
         let host = Path::new("/etc").join(name);
@@ -108,11 +137,11 @@ pub fn run(
     }
     let spec = SandboxSpec {
         store_root: store.root().to_path_buf(),
-        lowers: req.lowers.clone(),
-        empty_lower: empty,
+        lowers: lowers.clone(),
+        empty_lower: empty.clone(),
         upper: upper.clone(),
-        work,
-        merged,
+        work: work.clone(),
+        merged: merged.clone(),
         // The store decides, so snapshots, upper dirs and mounts agree:
         // `user.overlay.*` whenever rbuild is not root of the host.
         userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
@@ -188,8 +217,8 @@ pub fn run(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    remove_placeholders(&upper, &status.mountpoints_created);
-    Ok(RunOutcome { exit_code: status.exit_code, upper, scratch, tail })
+    remove_placeholders(upper, &status.mountpoints_created);
+    Ok(RunOutcome { exit_code: status.exit_code, tail })
 }
 
 fn default_etc(name: &str) -> &'static str {

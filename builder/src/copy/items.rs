@@ -1,0 +1,261 @@
+//! Source selection for COPY and ADD: the entries a context path, a path
+//! in a stage's or image's layers, or an extracted archive stands for, and
+//! the `--parents` and `--exclude` rules applied to them.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rbuild_layer::LayerStack;
+
+use super::{CopyError, io_err};
+use crate::context::{BuildContext, EntryKind};
+use crate::dockerignore::DockerIgnore;
+use crate::pathmatch;
+
+/// One file, directory or link to write, relative to the item it belongs to.
+#[derive(Debug, Clone)]
+pub struct SrcEntry {
+    /// Path below the copied item ("" for the item itself).
+    pub rel: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: (i64, i64),
+    /// Where to read the content (regular files) on the host.
+    pub host_path: PathBuf,
+    pub link_target: Option<String>,
+}
+
+/// A top-level source item (a file or a directory and its contents).
+#[derive(Debug, Clone)]
+pub struct SrcItem {
+    /// The basename used when copying into a directory.
+    pub name: String,
+    pub entries: Vec<SrcEntry>,
+}
+
+impl SrcItem {
+    pub fn is_dir(&self) -> bool {
+        self.entries.first().is_some_and(|e| e.kind == EntryKind::Dir)
+    }
+}
+
+/// The items a context source path selects.
+pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
+    rels.iter()
+        .map(|rel| {
+            let entries = if rel.is_empty() {
+                // The context root itself: its contents, as a directory.
+                let root_meta = fs::metadata(ctx.root()).ok();
+                let mut v = vec![SrcEntry {
+                    rel: String::new(),
+                    kind: EntryKind::Dir,
+                    mode: root_meta.as_ref().map_or(0o40755, |m| m.mode()),
+                    uid: 0,
+                    gid: 0,
+                    mtime: root_meta.as_ref().map_or((0, 0), |m| (m.mtime(), m.mtime_nsec())),
+                    host_path: ctx.root().to_path_buf(),
+                    link_target: None,
+                }];
+                v.extend(ctx.subtree("").map(|(p, e)| context_entry(ctx, p, p, e)));
+                v
+            } else {
+                ctx.subtree(rel)
+                    .map(|(p, e)| {
+                        let below = p.strip_prefix(rel.as_str()).unwrap_or(p).trim_start_matches('/');
+                        context_entry(ctx, p, below, e)
+                    })
+                    .collect()
+            };
+            SrcItem { name: rel.rsplit('/').next().unwrap_or("").to_string(), entries }
+        })
+        .collect()
+}
+
+fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::Entry) -> SrcEntry {
+    SrcEntry {
+        rel: rel.to_string(),
+        kind: e.kind,
+        mode: e.mode,
+        // Context files are owned by root in the image unless --chown says otherwise.
+        uid: 0,
+        gid: 0,
+        mtime: e.mtime,
+        host_path: ctx.root().join(path),
+        link_target: e.link_target.clone(),
+    }
+}
+
+/// The items a path selects in a stage's or image's filesystem (owners kept).
+pub fn items_from_layers(view: &LayerStack, paths: &[String]) -> Result<Vec<SrcItem>, CopyError> {
+    let mut items = Vec::new();
+    for path in paths {
+        let Some(found) = view.lookup(path, true)? else {
+            return Err(CopyError::Invalid(format!("{path}: no such file or directory in the source")));
+        };
+        let root = found.merged_path.clone();
+        let mut entries = Vec::new();
+        view.walk(&root, |f: &rbuild_layer::Found| {
+            let m = &f.metadata;
+            let merged = f.merged_path.as_str();
+            let rel =
+                merged.strip_prefix(root.as_str()).unwrap_or(merged).trim_start_matches('/').to_string();
+            let ft = m.file_type();
+            let kind = if ft.is_symlink() {
+                EntryKind::Symlink
+            } else if ft.is_dir() {
+                EntryKind::Dir
+            } else if ft.is_file() {
+                EntryKind::File
+            } else {
+                EntryKind::Other
+            };
+            let link_target = if kind == EntryKind::Symlink {
+                fs::read_link(&f.real_path).ok().map(|t| t.to_string_lossy().into_owned())
+            } else {
+                None
+            };
+            entries.push(SrcEntry {
+                rel,
+                kind,
+                mode: m.mode(),
+                uid: m.uid(),
+                gid: m.gid(),
+                mtime: (m.mtime(), m.mtime_nsec()),
+                host_path: f.real_path.clone(),
+                link_target,
+            });
+            Ok(())
+        })?;
+        // Copied into a directory, the item keeps the name it was asked by,
+        // even when that name is a symlink to something else.
+        let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
+        items.push(SrcItem { name, entries });
+    }
+    Ok(items)
+}
+
+/// The items of a plain directory tree on the host (e.g. an extracted archive).
+pub fn items_from_dir(dir: &Path, name: &str) -> Result<SrcItem, CopyError> {
+    let mut entries = Vec::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.map_err(|e| CopyError::Invalid(e.to_string()))?;
+        let m = e.path().symlink_metadata().map_err(io_err("stat", e.path()))?;
+        let rel = e.path().strip_prefix(dir).unwrap_or(e.path()).to_string_lossy().into_owned();
+        let ft = m.file_type();
+        let kind = if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        entries.push(SrcEntry {
+            rel,
+            kind,
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            host_path: e.path().to_path_buf(),
+            link_target: if kind == EntryKind::Symlink {
+                fs::read_link(e.path()).ok().map(|t| t.to_string_lossy().into_owned())
+            } else {
+                None
+            },
+        });
+    }
+    Ok(SrcItem { name: name.to_string(), entries })
+}
+
+/// Drops the entries `--exclude` patterns name. Patterns are matched, with
+/// `.dockerignore` rules, against each entry's path below the copied source
+/// (as BuildKit does), so a single-file source is never excluded by them.
+pub fn exclude_entries(item: &mut SrcItem, excludes: &DockerIgnore) {
+    item.entries.retain(|e| e.rel.is_empty() || !excludes.is_excluded(&e.rel));
+}
+
+/// The merged paths a COPY --from source selects in a stage's filesystem:
+/// the path itself, or with wildcards every path whose components match
+/// (Go's `filepath.Match`, one component at a time).
+pub fn select_in_layers(view: &LayerStack, source: &str) -> Result<Vec<String>, CopyError> {
+    let cleaned = clean_abs(source);
+    if !pathmatch::has_wildcards(&cleaned) {
+        return Ok(vec![pathmatch::unescape(&cleaned)]);
+    }
+    let mut current = vec!["/".to_string()];
+    for part in cleaned.split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &current {
+            if !pathmatch::has_wildcards(part) {
+                let p = join(dir, &pathmatch::unescape(part));
+                if view.lookup(&p, false)?.is_some() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(children) = view.read_dir(dir) else { continue };
+            let mut names: Vec<String> =
+                children.into_iter().map(|(n, _)| n.to_string_lossy().into_owned()).collect();
+            names.sort();
+            for name in names {
+                let hit = pathmatch::matches(part, &name)
+                    .map_err(|e| CopyError::Invalid(format!("{source}: {e}")))?;
+                if hit {
+                    next.push(join(dir, &name));
+                }
+            }
+        }
+        current = next;
+    }
+    if current.is_empty() {
+        return Err(CopyError::Invalid(format!(
+            "{source}: no source files were specified (nothing matches)"
+        )));
+    }
+    Ok(current)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") }
+}
+
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `COPY --parents`: a source is split at a `/./` pivot (or taken from the
+/// root); the part after it is kept below the destination. Returns the
+/// pivot and the pattern below it.
+pub fn split_parents(source: &str) -> (String, String) {
+    match source.split_once("/./") {
+        Some((pivot, rest)) => (pivot.to_string(), rest.trim_start_matches('/').to_string()),
+        None => (String::new(), source.trim_start_matches("./").trim_start_matches('/').to_string()),
+    }
+}
+
+/// Wraps `item` (found at `rel` below the pivot) so that writing it into the
+/// destination directory recreates `rel`: the parent directories come
+/// first with their source metadata, then the item itself.
+pub fn with_parents(item: SrcItem, rel: &str, parents: Vec<SrcEntry>) -> SrcItem {
+    let mut entries = parents;
+    for mut e in item.entries {
+        e.rel = if e.rel.is_empty() { rel.to_string() } else { format!("{rel}/{}", e.rel) };
+        entries.push(e);
+    }
+    SrcItem { name: String::new(), entries }
+}

@@ -1,0 +1,41 @@
+//! COPY, ADD and WORKDIR: the step's files are written straight into a
+//! fresh upper directory, resolving destination paths through the merged
+//! view of the parent layers (symlinks followed, clamped to the root), so
+//! no mount is needed and a hostile image cannot redirect writes outside
+//! the layer.
+//!
+//! * [`items`]: what a source selects (context, a stage's or image's
+//!   layers, an extracted archive), as entries to write;
+//! * [`writer`]: writing entries into the upper dir with Docker's rules;
+//! * [`archive`]: recognising a local tar archive for ADD;
+//! * [`step`]: one COPY or ADD step from its op to its upper dir.
+
+pub mod archive;
+pub mod items;
+pub mod step;
+pub mod writer;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use items::{SrcEntry, SrcItem};
+pub use writer::Writer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Layer(#[from] rbuild_layer::LayerError),
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CopyError + 'a {
+    move |source| CopyError::Io { action, path: path.to_path_buf(), source }
+}

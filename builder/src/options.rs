@@ -1,0 +1,50 @@
+//! What one build is asked to do and the services it is handed: settings
+//! (`--no-cache`, `SOURCE_DATE_EPOCH`, secrets, `--explain`), and the
+//! seams through which the builder reaches what it does not own itself:
+//! where RUN steps run ([`Isolation`]), where roots and diffs live
+//! ([`Snapshotter`]), imported caches ([`CacheSource`]) and the network for
+//! `ADD <url>` ([`UrlFetcher`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rbuild_cache::Store;
+use rbuild_cache::index::CacheRecord;
+use rbuild_oci::digest::Digest;
+
+pub use crate::download::UrlFetcher;
+pub use crate::sandbox::Isolation;
+pub use crate::snapshot::Snapshotter;
+
+/// Settings of one build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Ignore the cache (results are still recorded).
+    pub no_cache: bool,
+    /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
+    pub source_date_epoch: Option<i64>,
+    /// Secret values by id (`--secret id=…`).
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Names this build's place (context + Dockerfile) for miss explanations.
+    pub site_prefix: String,
+    /// `--explain`: plan and look up every step, run none.
+    pub explain_only: bool,
+    /// Where else to look when the store's cache index misses
+    /// (`--cache-from`), in order.
+    pub cache_sources: Vec<Arc<dyn CacheSource>>,
+    /// Runs RUN steps.
+    pub isolation: Arc<dyn Isolation>,
+    /// Prepares step roots and turns their changes into layers.
+    pub snapshotter: Arc<dyn Snapshotter>,
+    /// Downloads `ADD <url>` sources.
+    pub http: Arc<dyn UrlFetcher>,
+}
+
+/// Cached steps from outside the store (an imported registry or directory
+/// cache). On a hit the source has put the step's layer into the store and
+/// its record into the store's index, so the step is then an ordinary hit.
+pub trait CacheSource: Send + Sync + std::fmt::Debug {
+    /// The record for `key`, or `None`; an error is reported as a warning
+    /// and the step runs.
+    fn lookup(&self, store: &Store, key: &Digest) -> Result<Option<CacheRecord>, String>;
+}

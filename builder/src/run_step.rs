@@ -1,0 +1,73 @@
+//! One RUN step: the user and environment it runs with, its mounts made
+//! ready ([`crate::run_mounts`]), a root from the snapshotter, the command
+//! run by the isolation with its output streamed (secrets masked), and a
+//! failure that says what exited how.
+
+use rbuild_frontend::graph::{Network, RunOp};
+
+use crate::env::{ExecEnv, identity};
+use crate::error::BuildError;
+use crate::progress::{Event, Progress, StepId};
+use crate::run_mounts::{self, mask};
+use crate::sandbox::{NetMode, RunRequest};
+use crate::snapshot::{Lower, StepRoot, discard, view_of_lowers};
+
+/// Runs `run` on top of `lowers`; returns the root holding its changes.
+pub fn execute_run(
+    env: &ExecEnv<'_>,
+    run: &RunOp,
+    lowers: &[Lower],
+    id: &StepId,
+    progress: &dyn Progress,
+) -> Result<StepRoot, BuildError> {
+    let view = view_of_lowers(env.store, lowers);
+    let who = identity(&view, &run.user)?;
+    let mut vars = run.env.clone();
+    if !vars.iter().any(|v| v.starts_with("HOME=")) {
+        vars.push(format!("HOME={}", if who.home.is_empty() { "/" } else { &who.home }));
+    }
+    vars.extend(run.proxy_env.iter().cloned());
+    let prepared = run_mounts::prepare(env, run)?;
+    vars.extend(prepared.env.iter().cloned());
+    let secrets = prepared.secret_values.clone();
+    let req = RunRequest {
+        argv: run.argv.clone(),
+        env: vars,
+        cwd: run.workdir.clone(),
+        uid: who.uid,
+        gid: who.gid,
+        groups: who.groups.clone(),
+        network: match run.network {
+            Network::None => NetMode::Isolated,
+            Network::Default | Network::Host => NetMode::Shared,
+        },
+        mounts: prepared.mounts.clone(),
+        stdin: None,
+    };
+    let root = env.opts.snapshotter.prepare_root(env.store, lowers)?;
+    let outcome = env.opts.isolation.run(env.store, &root, &req, &mut |line| {
+        // A secret's value never reaches the progress output.
+        let line = if secrets.is_empty() { line.to_string() } else { mask(line, &secrets) };
+        progress.event(Event::Log { step: id.clone(), line });
+    });
+    drop(prepared);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            discard(root);
+            return Err(e.into());
+        }
+    };
+    if outcome.exit_code != 0 {
+        discard(root);
+        let mut e = BuildError::new(format!(
+            "process \"{}\" did not complete successfully: exit code: {}",
+            run.argv.join(" "),
+            outcome.exit_code
+        ));
+        e.exit_code = Some(outcome.exit_code);
+        e.tail = outcome.tail.iter().map(|l| mask(l, &secrets)).collect();
+        return Err(e);
+    }
+    Ok(root)
+}

@@ -1,0 +1,128 @@
+//! Snapshots: where a step's root filesystem comes from and how its
+//! changes become a layer, behind the [`Snapshotter`] seam (after
+//! containerd's Prepare/Commit). Every snapshotter hands out changes in one
+//! format, an overlay-style upper directory (a deletion is a 0/0 character
+//! device, a replacing directory carries the opaque xattr), so committing a
+//! layer is the same whichever prepared the root.
+//!
+//! Also here: the read-only views of a layer chain that COPY --from, bind
+//! mounts and USER lookups read, which need no mount at all.
+
+mod overlay;
+
+use std::path::PathBuf;
+
+use rbuild_cache::Store;
+use rbuild_cache::store::LayerRef;
+use rbuild_layer::{LayerStack, WriteOptions};
+use rbuild_oci::digest::Digest;
+
+use crate::error::BuildError;
+
+pub use overlay::OverlaySnapshotter;
+
+/// One parent layer of a step: its snapshot dir, absolute and relative to
+/// the store root (for short overlay mount options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lower {
+    pub abs: PathBuf,
+    pub rel: String,
+}
+
+/// A step's private directories: the upper dir that collects its changes,
+/// inside a scratch dir removed when the step is committed or discarded.
+#[derive(Debug)]
+pub struct StepRoot {
+    pub scratch: PathBuf,
+    /// The step's changes, in overlay format.
+    pub upper: PathBuf,
+    /// How an isolation makes the whole root visible to a RUN step; `None`
+    /// for steps that write their changes directly (COPY, ADD, WORKDIR).
+    pub mount: Option<RootMount>,
+}
+
+/// How a RUN step's root is assembled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootMount {
+    /// An overlay of snapshot dirs (store-relative, top first) under the
+    /// upper dir, mounted by the isolation at `merged`. `empty` serves as
+    /// the only lower when there are no layers.
+    Overlay { lowers: Vec<String>, work: PathBuf, merged: PathBuf, empty: PathBuf },
+}
+
+/// Prepares step roots on top of parent layers and commits their changes.
+pub trait Snapshotter: Send + Sync + std::fmt::Debug {
+    /// A writable root for a RUN step on top of `lowers` (top first).
+    fn prepare_root(&self, store: &Store, lowers: &[Lower]) -> Result<StepRoot, BuildError>;
+
+    /// An empty upper dir for a step that writes its changes itself.
+    fn prepare_diff(&self, store: &Store, label: &str) -> Result<StepRoot, BuildError> {
+        let scratch = store.temp_dir(label)?;
+        let upper = scratch.join("upper");
+        std::fs::create_dir(&upper)?;
+        Ok(StepRoot { scratch, upper, mount: None })
+    }
+
+    /// Turns a finished step's changes into a layer (`None`: no change
+    /// worth a layer) and removes its scratch dir.
+    fn commit(
+        &self,
+        store: &Store,
+        root: StepRoot,
+        opts: &WriteOptions,
+    ) -> Result<Option<LayerRef>, BuildError> {
+        let layer = store.commit_upper(&root.upper, opts);
+        discard(root);
+        Ok(layer?)
+    }
+}
+
+/// Removes a step's scratch dir and everything in it.
+pub fn discard(root: StepRoot) {
+    let _ = rbuild_cache::store::remove_tree(&root.scratch);
+}
+
+/// A layer chain (bottom first, as an image lists it) top first, with each
+/// layer only at its topmost place. An image may list one layer twice (two
+/// steps that made the same change, or a hostile image); overlayfs refuses
+/// a lower directory given twice (ELOOP), and the upper occurrence already
+/// shows all the lower one would: whatever it holds or hides wins over
+/// everything below it either way.
+pub fn top_first_distinct(layers: &[Digest]) -> Vec<Digest> {
+    let mut seen = std::collections::HashSet::new();
+    layers.iter().rev().filter(|d| seen.insert(**d)).copied().collect()
+}
+
+/// The snapshot dirs of a layer chain, top first, each layer once.
+pub fn lowers_of(store: &Store, layers: &[Digest]) -> Result<Vec<Lower>, BuildError> {
+    top_first_distinct(layers)
+        .iter()
+        .map(|d| {
+            let l = store.require_layer(d)?;
+            Ok(Lower { abs: l.fs_path(), rel: store.snapshot_rel_path(d) })
+        })
+        .collect()
+}
+
+/// A merged read-only view of a stage's or image's layers.
+pub fn view_of(store: &Store, layers: &[Digest]) -> Result<LayerStack, BuildError> {
+    Ok(view_of_lowers(store, &lowers_of(store, layers)?))
+}
+
+/// The merged read-only view of snapshot dirs given top first.
+pub fn view_of_lowers(store: &Store, lowers: &[Lower]) -> LayerStack {
+    LayerStack::new(lowers.iter().map(|l| l.abs.clone()).collect(), store.overlay_xattrs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_layers_keep_only_their_topmost_place() {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        // Bottom first in, top first out.
+        assert_eq!(top_first_distinct(&[a, b, a, c, b]), vec![b, c, a]);
+        assert_eq!(top_first_distinct(&[a, b, c]), vec![c, b, a]);
+    }
+}
