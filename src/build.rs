@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use rbuild_builder::context::BuildContext;
 use rbuild_builder::dockerignore::{self, DockerIgnore};
+use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::plan::{PlanOptions, plan_with};
 use rbuild_builder::progress::Progress;
-use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::sandbox::NamespaceSandbox;
 use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::solve;

@@ -9,17 +9,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rbuild_builder::plan::ImageFetcher;
 use rbuild_builder::download::{HttpAnswer, UrlFetcher};
 use rbuild_builder::options::CacheSource;
+use rbuild_builder::plan::ImageFetcher;
 use rbuild_cache::Store;
 use rbuild_cache::index::CacheRecord;
 use rbuild_frontend::lower::ResolveError;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::ImportedCache;
-use rbuild_registry::http::HttpClient;
 use rbuild_registry::credentials::{Credentials, DockerConfig, StoredIn, server_key};
+use rbuild_registry::http::HttpClient;
 use rbuild_registry::login::{self, LoginResult};
 use rbuild_registry::{
     NoProgress, RegistryError, RegistrySettings, Session, TransferProgress, pull, push, search,

@@ -36,8 +36,11 @@ fn make_workdir(env: &ExecEnv<'_>, m: &MkdirOp, lowers: &[Lower]) -> Result<Opti
     }
     let root = env.opts.snapshotter.prepare_diff(env.store, "workdir")?;
     let written = (|| -> Result<(), BuildError> {
-        let mut w =
-            Writer::new(&root.upper, lowers.iter().map(|l| l.abs.clone()).collect(), env.store.overlay_xattrs());
+        let mut w = Writer::new(
+            &root.upper,
+            lowers.iter().map(|l| l.abs.clone()).collect(),
+            env.store.overlay_xattrs(),
+        );
         if !m.user.is_empty() {
             let who = identity(&view, &m.user)?;
             w.owner = Some((who.uid, who.gid));

@@ -111,7 +111,11 @@ pub fn chain_key(step: &Step, parent: &Digest, key: &Digest) -> Digest {
 }
 
 /// The cache key of a filesystem step and the inputs it was made from.
-pub fn step_key(env: &ExecEnv<'_>, step: &Step, parent: &Digest) -> Result<(Digest, Vec<KeyInput>), BuildError> {
+pub fn step_key(
+    env: &ExecEnv<'_>,
+    step: &Step,
+    parent: &Digest,
+) -> Result<(Digest, Vec<KeyInput>), BuildError> {
     match &step.op {
         Op::Run(run) => run_key(env, run, parent),
         Op::Copy(c) => copy_key(env, c, parent),
@@ -185,7 +189,11 @@ fn chmod_text(m: &Option<FileMode>) -> String {
 }
 
 /// The key of a COPY or ADD: its flags, then every source by content.
-pub fn copy_key(env: &ExecEnv<'_>, c: &CopyOp, parent: &Digest) -> Result<(Digest, Vec<KeyInput>), BuildError> {
+pub fn copy_key(
+    env: &ExecEnv<'_>,
+    c: &CopyOp,
+    parent: &Digest,
+) -> Result<(Digest, Vec<KeyInput>), BuildError> {
     let mut k = KeyBuilder::new(if c.extract_archives { "add" } else { "copy" });
     if !independent_link(c) {
         k.parent(parent);

@@ -16,8 +16,8 @@ use rbuild_oci::digest::Digest;
 use crate::context::EntryKind;
 use crate::copy::items::items_from_layers;
 use crate::copy::{SrcEntry, SrcItem, Writer};
-use crate::error::BuildError;
 use crate::env::ExecEnv;
+use crate::error::BuildError;
 use crate::sandbox::ExtraMount;
 use crate::snapshot::{top_first_distinct, view_of};
 
@@ -315,10 +315,8 @@ fn bind_source(
                 MountSource::Context => Vec::new(),
             };
             if whole {
-                let mut lowers: Vec<String> = top_first_distinct(&layers)
-                    .iter()
-                    .map(|d| env.store.snapshot_rel_path(d))
-                    .collect();
+                let mut lowers: Vec<String> =
+                    top_first_distinct(&layers).iter().map(|d| env.store.snapshot_rel_path(d)).collect();
                 // Without an upper dir, overlayfs wants two lower dirs at least.
                 if lowers.len() < 2 {
                     let empty = env.store.temp_dir("empty")?;

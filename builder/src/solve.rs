@@ -405,7 +405,14 @@ impl Shared<'_> {
         Ok(None)
     }
 
-    fn report(&self, key: Digest, place: &StepPlace<'_>, reason: Option<String>, t0: Instant, layer: Option<Digest>) {
+    fn report(
+        &self,
+        key: Digest,
+        place: &StepPlace<'_>,
+        reason: Option<String>,
+        t0: Instant,
+        layer: Option<Digest>,
+    ) {
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
         self.reports.lock().expect("reports lock").push(StepReport {
             key,

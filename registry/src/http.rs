@@ -67,7 +67,8 @@ impl HttpClient {
             }
             request.send().await
         })?;
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         Ok(HttpResponse {
             status: response.status().as_u16(),
             etag: header("etag"),

@@ -66,7 +66,8 @@ fn copy_into(
     url_sources(env, c, &mut w, extracted, &mut sources)?;
     if !c.exclude.is_empty() {
         let excludes = DockerIgnore::parse(&c.exclude.join("\n")).map_err(|e| {
-            BuildError::new(format!("invalid --exclude pattern: {e}")).hint("patterns follow .dockerignore syntax")
+            BuildError::new(format!("invalid --exclude pattern: {e}"))
+                .hint("patterns follow .dockerignore syntax")
         })?;
         for item in sources.items.iter_mut().chain(sources.placed.iter_mut()) {
             exclude_entries(item, &excludes);
@@ -118,7 +119,8 @@ fn context_sources(
             let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
             if c.extract_archives
                 && single_file
-                && extract(env, c, &item.entries[0].host_path, &item.name, w, extracted).map_err(|e| e.at(p.span))?
+                && extract(env, c, &item.entries[0].host_path, &item.name, w, extracted)
+                    .map_err(|e| e.at(p.span))?
             {
                 continue;
             }
@@ -290,8 +292,11 @@ fn layer_with_parents(view: &LayerStack, source: &str) -> Result<Vec<SrcItem>, C
     let base = base.first().cloned().unwrap_or_else(|| "/".into());
     let mut out = Vec::new();
     for found in select_in_layers(view, &pattern)? {
-        let rel =
-            found.strip_prefix(base.trim_end_matches('/')).unwrap_or(&found).trim_start_matches('/').to_string();
+        let rel = found
+            .strip_prefix(base.trim_end_matches('/'))
+            .unwrap_or(&found)
+            .trim_start_matches('/')
+            .to_string();
         let parents = layer_parents(view, &base, &rel)?;
         for item in items_from_layers(view, std::slice::from_ref(&found))? {
             out.push(with_parents(item, &rel, parents.clone()));

@@ -123,83 +123,24 @@ pub fn run(
     req: &RunRequest,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, SandboxError> {
-    let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
-        return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
-    };
-    let (scratch, upper) = (&root.scratch, &root.upper);
-    let mut etc_binds = Vec::new();
-    for name in ["resolv.conf", "hosts"] {
-        let host = Path::new("/etc").join(name);
-        let copy = scratch.join(name);
-        let content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
-        fs::write(&copy, content).map_err(io_err(format!("write {}", copy.display())))?;
-        etc_binds.push((copy, format!("/etc/{name}")));
-    }
-    let spec = SandboxSpec {
-        store_root: store.root().to_path_buf(),
-        lowers: lowers.clone(),
-        empty_lower: empty.clone(),
-        upper: upper.clone(),
-        work: work.clone(),
-        merged: merged.clone(),
-        // The store decides, so snapshots, upper dirs and mounts agree:
-        // `user.overlay.*` whenever rbuild is not root of the host.
-        userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
-        argv: req.argv.clone(),
-        env: req.env.clone(),
-        cwd: req.cwd.clone(),
-        uid: req.uid,
-        gid: req.gid,
-        groups: req.groups.clone(),
-        hostname: "rbuild".into(),
-        network: req.network,
-        etc_binds,
-        mounts: req.mounts.clone(),
-        status_file: scratch.join("status.json"),
-    };
+    let spec = spec_for(store, root, req)?;
     // The helper reports through this file after the step, when the step
     // may have filled the disk: its room is taken now, and the helper
     // writes over the blanks (JSON ignores the ones left over).
     fs::write(&spec.status_file, vec![b' '; STATUS_ROOM])
         .map_err(io_err(format!("write {}", spec.status_file.display())))?;
-    let spec_path = scratch.join("spec.json");
+    let spec_path = root.scratch.join("spec.json");
     fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
         .map_err(io_err(format!("write {}", spec_path.display())))?;
-
-    let (reader, writer) = std::io::pipe().map_err(io_err("create pipe"))?;
-    let writer2 = writer.try_clone().map_err(io_err("clone pipe"))?;
     let stdin = match &req.stdin {
         Some(bytes) => {
-            let p = scratch.join("stdin");
+            let p = root.scratch.join("stdin");
             fs::write(&p, bytes).map_err(io_err("write stdin"))?;
             Stdio::from(fs::File::open(&p).map_err(io_err("open stdin"))?)
         }
         None => Stdio::null(),
     };
-    let mut child = Command::new(exe)
-        .arg("__sandbox")
-        .arg(&spec_path)
-        .stdin(stdin)
-        .stdout(writer)
-        .stderr(writer2)
-        .env_clear()
-        .spawn()
-        .map_err(io_err(format!("start sandbox helper {}", exe.display())))?;
-    let pid = child.id();
-    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
-    let mut tail: Vec<String> = Vec::new();
-    for line in BufReader::new(reader).split(b'\n') {
-        let line = line.map_err(io_err("read step output"))?;
-        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
-        on_line(&text);
-        if tail.len() == TAIL_LINES {
-            tail.remove(0);
-        }
-        tail.push(text);
-    }
-    let helper_status = child.wait();
-    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
-    let helper_status = helper_status.map_err(io_err("wait for sandbox helper"))?;
+    let (helper_status, tail) = run_helper(exe, &spec_path, stdin, on_line)?;
     let status: SandboxStatus = match fs::read(&spec.status_file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             SandboxError::Setup(format!(
@@ -217,8 +158,90 @@ pub fn run(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    remove_placeholders(upper, &status.mountpoints_created);
+    remove_placeholders(&root.upper, &status.mountpoints_created);
     Ok(RunOutcome { exit_code: status.exit_code, tail })
+}
+
+/// What the helper needs to know, written down for it.
+fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxSpec, SandboxError> {
+    let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
+        return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
+    };
+    let mut etc_binds = Vec::new();
+    for name in ["resolv.conf", "hosts"] {
+        let host = Path::new("/etc").join(name);
+        let copy = root.scratch.join(name);
+        let content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
+        fs::write(&copy, content).map_err(io_err(format!("write {}", copy.display())))?;
+        etc_binds.push((copy, format!("/etc/{name}")));
+    }
+    Ok(SandboxSpec {
+        store_root: store.root().to_path_buf(),
+        lowers: lowers.clone(),
+        empty_lower: empty.clone(),
+        upper: root.upper.clone(),
+        work: work.clone(),
+        merged: merged.clone(),
+        // The store decides, so snapshots, upper dirs and mounts agree:
+        // `user.overlay.*` whenever rbuild is not root of the host.
+        userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
+        argv: req.argv.clone(),
+        env: req.env.clone(),
+        cwd: req.cwd.clone(),
+        uid: req.uid,
+        gid: req.gid,
+        groups: req.groups.clone(),
+        hostname: "rbuild".into(),
+        network: req.network,
+        etc_binds,
+        mounts: req.mounts.clone(),
+        status_file: root.scratch.join("status.json"),
+    })
+}
+
+/// Starts `exe __sandbox SPEC`, passes each line it prints to `on_line`,
+/// and waits for it; returns how it ended and its last lines.
+fn run_helper(
+    exe: &Path,
+    spec_path: &Path,
+    stdin: Stdio,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(std::process::ExitStatus, Vec<String>), SandboxError> {
+    let (reader, writer) = std::io::pipe().map_err(io_err("create pipe"))?;
+    let writer2 = writer.try_clone().map_err(io_err("clone pipe"))?;
+    let mut child = Command::new(exe)
+        .arg("__sandbox")
+        .arg(spec_path)
+        .stdin(stdin)
+        .stdout(writer)
+        .stderr(writer2)
+        .env_clear()
+        .spawn()
+        .map_err(io_err(format!("start sandbox helper {}", exe.display())))?;
+    let pid = child.id();
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+    let mut tail: Vec<String> = Vec::new();
+    let mut streamed = Ok(());
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                streamed = Err(e);
+                break;
+            }
+        };
+        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+        on_line(&text);
+        if tail.len() == TAIL_LINES {
+            tail.remove(0);
+        }
+        tail.push(text);
+    }
+    let helper_status = child.wait();
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
+    streamed.map_err(io_err("read step output"))?;
+    let helper_status = helper_status.map_err(io_err("wait for sandbox helper"))?;
+    Ok((helper_status, tail))
 }
 
 fn default_etc(name: &str) -> &'static str {

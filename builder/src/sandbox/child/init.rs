@@ -1,0 +1,117 @@
+//! PID 1 of the step's PID namespace: finishes the mounts that need the
+//! new namespace, pivots into the root, and becomes the step's process in a
+//! child (working dir, user, groups, capabilities, umask, exec), reaping
+//! every process until that child exits.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, umount2};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid};
+
+use super::super::spec::SandboxSpec;
+use super::{SetupResult, ctx, report};
+
+/// PID 1 of the new PID namespace: finishes the mounts that need the new
+/// namespace (`/proc`), pivots into the root, then runs the command in a
+/// child and reaps every process until it exits.
+pub(super) fn init(spec: &SandboxSpec, root: &Path, err: &OwnedFd) -> SetupResult<i32> {
+    ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
+    // pivot_root moves the root of every process in the mount namespace:
+    // take a namespace of our own so the helper keeps seeing the host.
+    ctx(unshare(CloneFlags::CLONE_NEWNS), || "unshare mount namespace".into())?;
+    ctx(nix::unistd::sethostname(&spec.hostname), || "set hostname".into())?;
+    super::standard::mount_standard(spec, root)?;
+    ctx(std::env::set_current_dir(root), || "enter root".into())?;
+    ctx(nix::unistd::pivot_root(".", "."), || "pivot_root".into())?;
+    // The old root is stacked on top of the new one: detach it.
+    ctx(umount2(".", MntFlags::MNT_DETACH), || "detach old root".into())?;
+    ctx(std::env::set_current_dir("/"), || "enter /".into())?;
+    super::masks::mask_kernel_files()?;
+
+    // SAFETY: still single-threaded (we are the forked child of a
+    // single-threaded process).
+    #[allow(unsafe_code)]
+    let fork = unsafe { nix::unistd::fork() };
+    match ctx(fork, || "fork".into())? {
+        ForkResult::Child => {
+            let e = exec_command(spec);
+            report(err, &e);
+            std::process::exit(127);
+        }
+        ForkResult::Parent { child } => Ok(reap_until(child)),
+    }
+}
+
+pub(super) fn reap_until(main: Pid) -> i32 {
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == main => return code,
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == main => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 125,
+        }
+    }
+}
+
+/// Becomes the step's process: working dir, stdin, user, capabilities, exec.
+/// Returns only on failure, with the reason.
+pub(super) fn exec_command(spec: &SandboxSpec) -> String {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Err(e) = fs::create_dir_all(&spec.cwd) {
+        return format!("cannot create working directory {}: {e}", spec.cwd);
+    }
+    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+        return format!("cannot enter working directory {}: {e}", spec.cwd);
+    }
+    if let Err(e) = super::caps::drop_capabilities() {
+        return e;
+    }
+    // Docker's umask, not whatever rbuild was started with: the modes of
+    // the files a step creates go into the layer.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+
+    let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    if let Err(e) = nix::unistd::setgroups(&groups) {
+        return format!("setgroups: {e}");
+    }
+    let gid = Gid::from_raw(spec.gid);
+    if let Err(e) = nix::unistd::setresgid(gid, gid, gid) {
+        return format!("setgid {}: {e}", spec.gid);
+    }
+    let uid = Uid::from_raw(spec.uid);
+    if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
+        return format!("setuid {}: {e}", spec.uid);
+    }
+    let Some(program) = spec.argv.first() else {
+        return "empty command".into();
+    };
+    let path_var = spec.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(crate::DEFAULT_PATH);
+    let resolved = if program.contains('/') {
+        PathBuf::from(program)
+    } else {
+        match path_var.split(':').map(|d| Path::new(d).join(program)).find(|p| is_executable(p)) {
+            Some(p) => p,
+            None => return format!("exec: {program:?}: executable file not found in $PATH"),
+        }
+    };
+    let to_c = |s: &str| CString::new(s.as_bytes()).unwrap_or_default();
+    let argv: Vec<CString> = spec.argv.iter().map(|a| to_c(a)).collect();
+    let env: Vec<CString> = spec.env.iter().map(|a| to_c(a)).collect();
+    let path = to_c(&resolved.to_string_lossy());
+    match nix::unistd::execve(&path, &argv, &env) {
+        Ok(never) => match never {},
+        Err(e) => format!("exec {}: {e}", resolved.display()),
+    }
+}
+
+pub(super) fn is_executable(p: &Path) -> bool {
+    fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
