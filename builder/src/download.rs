@@ -122,12 +122,8 @@ pub fn fetch(
             headers.push(("If-Modified-Since", lm));
         }
     }
-    let fail = |e: &dyn std::fmt::Display| {
-        BuildError::new(format!("ADD {url}: {e}"))
-            .hint("check the URL and that the server is reachable from this machine")
-    };
-    let answer = http.get(url, &headers).map_err(|e| fail(&e))?;
-    let HttpAnswer { status, etag, last_modified, body: mut reader } = answer;
+    let answer = http.get(url, &headers).map_err(|e| unreachable_url(url, &e))?;
+    let HttpAnswer { status, etag, last_modified, body } = answer;
     if status == 304
         && let Some(prev) = previous
         && let Some(digest) = prev.digest
@@ -136,8 +132,29 @@ pub fn fetch(
         return Ok(Downloaded { path: content_path(store, &digest), digest, modified });
     }
     if !(200..300).contains(&status) {
-        return Err(fail(&format!("the server answered {status}")));
+        return Err(unreachable_url(url, &format!("the server answered {status}")));
     }
+    let (path, digest) = save_body(store, url, body, checksum)?;
+    let record =
+        UrlRecord { url: url.to_string(), digest: Some(digest), etag, last_modified: last_modified.clone() };
+    remember(store, url, &record);
+    Ok(Downloaded { path, digest, modified: last_modified.as_deref().and_then(parse_http_date) })
+}
+
+fn unreachable_url(url: &str, e: &dyn std::fmt::Display) -> BuildError {
+    BuildError::new(format!("ADD {url}: {e}"))
+        .hint("check the URL and that the server is reachable from this machine")
+}
+
+/// Streams a body into the download cache, hashing it on the way and
+/// checking it against `checksum`; the file appears under its digest only
+/// when complete and correct.
+fn save_body(
+    store: &Store,
+    url: &str,
+    mut body: Box<dyn Read + Send>,
+    checksum: Option<&str>,
+) -> Result<(PathBuf, Digest), BuildError> {
     let dir = downloads_dir(store).join("content");
     fs::create_dir_all(&dir)?;
     let tmp = dir.join(format!(".partial-{}", rbuild_cache::store::unique_suffix()));
@@ -146,17 +163,27 @@ pub fn fetch(
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = match reader.read(&mut buf) {
+            let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(fail(&e)),
+                Err(e) => return Err(unreachable_url(url, &e)),
             };
             hasher.update(&buf[..n]);
             out.write_all(&buf[..n])?;
         }
         out.sync_all()?;
-        Ok(hasher.finish())
+        let digest = hasher.finish();
+        if let Some(c) = checksum {
+            let want = expected_digest(c)?;
+            if want != digest {
+                return Err(BuildError::new(format!(
+                    "ADD {url}: checksum mismatch: the Dockerfile expects {want}, the download is {digest}"
+                ))
+                .hint("update --checksum if the file changed on purpose; otherwise the download is not the file you expect"));
+            }
+        }
+        Ok(digest)
     })();
     let digest = match result {
         Ok(d) => d,
@@ -165,29 +192,21 @@ pub fn fetch(
             return Err(e);
         }
     };
-    if let Some(c) = checksum {
-        let want = expected_digest(c)?;
-        if want != digest {
-            let _ = fs::remove_file(&tmp);
-            return Err(BuildError::new(format!(
-                "ADD {url}: checksum mismatch: the Dockerfile expects {want}, the download is {digest}"
-            ))
-            .hint("update --checksum if the file changed on purpose; otherwise the download is not the file you expect"));
-        }
-    }
     let path = content_path(store, &digest);
     fs::rename(&tmp, &path)?;
-    let record =
-        UrlRecord { url: url.to_string(), digest: Some(digest), etag, last_modified: last_modified.clone() };
+    Ok((path, digest))
+}
+
+/// Keeps what the server said about `url` for the next conditional request.
+/// The record only saves a transfer next time: failing to write it is harmless.
+fn remember(store: &Store, url: &str, record: &UrlRecord) {
     let rec_path = record_path(store, url);
     if let Some(parent) = rec_path.parent() {
-        fs::create_dir_all(parent)?;
+        let _ = fs::create_dir_all(parent);
     }
-    // The record only saves a transfer next time: failing to write it is harmless.
-    if let Ok(json) = serde_json::to_vec(&record) {
+    if let Ok(json) = serde_json::to_vec(record) {
         let _ = rbuild_cache::store::write_file(&rec_path, &json);
     }
-    Ok(Downloaded { path, digest, modified: last_modified.as_deref().and_then(parse_http_date) })
 }
 
 fn read_record(store: &Store, url: &str) -> Option<UrlRecord> {

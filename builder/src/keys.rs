@@ -259,6 +259,7 @@ fn parents_pattern(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{FixedStages, Fixture, env, stage_with_key};
 
     #[test]
     fn keys_are_stable_and_sensitive_to_every_part() {
@@ -274,5 +275,138 @@ mod tests {
         with_parent.parent(&Digest::of(b"p"));
         let (_, inputs) = with_parent.finish();
         assert_eq!(inputs[0].kind, "parent");
+    }
+
+    /// The keys of the target stage's filesystem steps, in order, each on
+    /// top of `parent`; stage `i` of the graph has the key `stage-i`.
+    fn keys_of(fixture: &Fixture, dockerfile: &str, args: &[(&str, &str)], parent: &[u8]) -> Vec<Digest> {
+        keys_with(fixture, dockerfile, args, parent, &fixture.options())
+    }
+
+    fn keys_with(
+        fixture: &Fixture,
+        dockerfile: &str,
+        args: &[(&str, &str)],
+        parent: &[u8],
+        opts: &crate::options::BuildOptions,
+    ) -> Vec<Digest> {
+        let (graph, bases) = fixture.plan(dockerfile, args);
+        let stages = FixedStages(
+            (0..graph.stages.len()).map(|i| stage_with_key(format!("stage-{i}").as_bytes())).collect(),
+        );
+        let ctx = fixture.context();
+        let env = env(fixture, &ctx, &graph, &stages, &bases, opts);
+        let stage = &graph.stages[graph.target];
+        stage
+            .steps
+            .iter()
+            .filter(|s| s.is_filesystem())
+            .map(|s| step_key(&env, s, &Digest::of(parent)).unwrap().0)
+            .collect()
+    }
+
+    fn key(fixture: &Fixture, dockerfile: &str) -> Digest {
+        keys_of(fixture, dockerfile, &[], b"parent")[0]
+    }
+
+    #[test]
+    fn run_keys_follow_command_env_user_workdir_network_and_parent() {
+        let f = Fixture::new(&[]);
+        let base = key(&f, "FROM scratch\nRUN write /a x\n");
+        assert_eq!(base, key(&f, "FROM scratch\nRUN write /a x\n"));
+        assert_ne!(base, key(&f, "FROM scratch\nRUN write /a y\n"));
+        assert_ne!(base, key(&f, "FROM scratch\nENV A=1\nRUN write /a x\n"));
+        assert_ne!(base, key(&f, "FROM scratch\nUSER 1000\nRUN write /a x\n"));
+        assert_ne!(base, key(&f, "FROM scratch\nWORKDIR /w\nRUN write /a x\n")); // the WORKDIR step is first
+        let workdir_run = keys_of(&f, "FROM scratch\nWORKDIR /w\nRUN write /a x\n", &[], b"parent")[1];
+        assert_ne!(base, workdir_run);
+        assert_ne!(base, key(&f, "FROM scratch\nRUN --network=none write /a x\n"));
+        assert_ne!(base, keys_of(&f, "FROM scratch\nRUN write /a x\n", &[], b"other parent")[0]);
+    }
+
+    #[test]
+    fn run_keys_ignore_proxies_but_not_build_args_it_uses() {
+        let f = Fixture::new(&[]);
+        let file = "FROM scratch\nARG V\nRUN write /a x\n";
+        let with = |args: &[(&str, &str)]| keys_of(&f, file, args, b"p")[0];
+        assert_eq!(with(&[("HTTP_PROXY", "http://a:3128")]), with(&[("HTTP_PROXY", "http://b:3128")]));
+        assert_eq!(with(&[]), with(&[("HTTP_PROXY", "http://a:3128")]));
+        assert_ne!(with(&[("V", "1")]), with(&[("V", "2")]));
+    }
+
+    #[test]
+    fn mounts_add_their_target_and_sources_but_never_secret_values_or_cache_ids() {
+        let f = Fixture::new(&[("dir/f", "one")]);
+        let cache = |id: &str, target: &str| {
+            key(&f, &format!("FROM scratch\nRUN --mount=type=cache,id={id},target={target} write /a x\n"))
+        };
+        assert_eq!(cache("a", "/c"), cache("b", "/c"));
+        assert_ne!(cache("a", "/c"), cache("a", "/d"));
+        let secret = "FROM scratch\nRUN --mount=type=secret,id=tok write /a x\n";
+        let with_secret = |value: &[u8]| {
+            let mut opts = f.options();
+            opts.secrets.insert("tok".into(), value.to_vec());
+            keys_with(&f, secret, &[], b"parent", &opts)[0]
+        };
+        assert_eq!(with_secret(b"one"), with_secret(b"two"), "a secret's value never reaches a key");
+        assert_ne!(key(&f, secret), key(&f, "FROM scratch\nRUN --mount=type=secret,id=other write /a x\n"));
+        let bind = "FROM scratch\nRUN --mount=type=bind,source=dir,target=/d write /a x\n";
+        let before = key(&f, bind);
+        f.write("dir/f", "two");
+        assert_ne!(before, key(&f, bind), "a bind mount of the context is keyed by its content");
+    }
+
+    #[test]
+    fn copy_keys_follow_content_and_flags_not_times() {
+        let f = Fixture::new(&[("a.txt", "one")]);
+        let copy = "FROM scratch\nCOPY a.txt /a.txt\n";
+        let before = key(&f, copy);
+        let path = f.context_dir.path().join("a.txt");
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        assert_eq!(before, key(&f, copy), "a new mtime alone does not change the key");
+        assert_ne!(before, key(&f, "FROM scratch\nCOPY --chmod=600 a.txt /a.txt\n"));
+        assert_ne!(before, key(&f, "FROM scratch\nCOPY --chown=1:1 a.txt /a.txt\n"));
+        assert_ne!(before, key(&f, "FROM scratch\nCOPY a.txt /b.txt\n"));
+        assert_ne!(before, key(&f, "FROM scratch\nADD a.txt /a.txt\n"));
+        f.write("a.txt", "two");
+        assert_ne!(before, key(&f, copy));
+    }
+
+    #[test]
+    fn linked_copies_leave_the_parent_out_and_chain_it_back_in() {
+        let f = Fixture::new(&[("a.txt", "one")]);
+        let linked = "FROM scratch\nCOPY --link a.txt /a.txt\n";
+        let on = |parent: &[u8]| keys_of(&f, linked, &[], parent)[0];
+        assert_eq!(on(b"p1"), on(b"p2"), "the same files onto any base give the same layer");
+        let (graph, _) = f.plan(linked, &[]);
+        let step = graph.stages[0].steps.iter().find(|s| s.is_filesystem()).unwrap();
+        let key = on(b"p1");
+        assert_ne!(chain_key(step, &Digest::of(b"p1"), &key), chain_key(step, &Digest::of(b"p2"), &key));
+        assert_ne!(chain_key(step, &Digest::of(b"p1"), &key), key);
+        // A --chown by name reads the parent's /etc/passwd: the parent counts.
+        let by_name = "FROM scratch\nCOPY --link --chown=app a.txt /a.txt\n";
+        assert_ne!(keys_of(&f, by_name, &[], b"p1")[0], keys_of(&f, by_name, &[], b"p2")[0]);
+        // An unlinked copy: the chain key is the step's own key.
+        let (graph, _) = f.plan("FROM scratch\nCOPY a.txt /a.txt\n", &[]);
+        let step = graph.stages[0].steps.iter().find(|s| s.is_filesystem()).unwrap();
+        assert_eq!(chain_key(step, &Digest::of(b"p1"), &key), key);
+    }
+
+    #[test]
+    fn copies_from_a_stage_follow_that_stage() {
+        let f = Fixture::new(&[]);
+        let file = "FROM scratch AS a\nRUN write /x 1\nFROM scratch AS b\nRUN write /x 1\nFROM scratch\nCOPY --from=a /x /x\n";
+        let from_a = key(&f, file);
+        assert_eq!(from_a, key(&f, file));
+        assert_ne!(from_a, key(&f, &file.replace("--from=a", "--from=b")), "stages a and b have other keys");
+    }
+
+    #[test]
+    fn workdir_keys_follow_path_and_user() {
+        let f = Fixture::new(&[]);
+        let w = key(&f, "FROM scratch\nWORKDIR /w\n");
+        assert_ne!(w, key(&f, "FROM scratch\nWORKDIR /v\n"));
+        assert_ne!(w, key(&f, "FROM scratch\nUSER 1000\nWORKDIR /w\n"));
     }
 }

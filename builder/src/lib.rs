@@ -28,6 +28,9 @@ pub mod snapshot;
 pub mod solve;
 pub mod users;
 
+#[cfg(test)]
+mod testkit;
+
 pub use error::BuildError;
 
 /// The PATH a RUN step gets when its image sets none.

@@ -83,31 +83,14 @@ fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), B
             out.mounts.push(ExtraMount::Bind { source: dir, target: target.clone(), readonly: *readonly });
         }
         Mount::Secret { id, target, env: var, required, uid, gid, mode } => {
-            let Some(value) = env.opts.secrets.get(id) else {
-                if *required {
-                    return Err(BuildError::new(format!("secret {id} is required but was not given")).hint(
-                        format!("pass it with --secret id={id},src=FILE or --secret id={id},env=VAR"),
-                    ));
-                }
-                // An optional secret that was not given is simply absent, as in BuildKit.
-                return Ok(());
+            let secret = SecretMount {
+                id,
+                target: target.as_deref(),
+                var: var.as_deref(),
+                owner: (*uid, *gid),
+                mode: *mode,
             };
-            if !value.is_empty() {
-                out.secret_values.push(value.clone());
-            }
-            if let Some(var) = var {
-                out.env.push(format!("{var}={}", String::from_utf8_lossy(value)));
-            }
-            if let Some(t) = target {
-                let dir = env.store.temp_dir("secret")?;
-                out.scratch.push(dir.clone());
-                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-                let file = dir.join("value");
-                fs::write(&file, value)?;
-                chown(&file, *uid, *gid).map_err(|e| BuildError::new(format!("prepare secret {id}: {e}")))?;
-                fs::set_permissions(&file, fs::Permissions::from_mode(*mode))?;
-                out.mounts.push(ExtraMount::Bind { source: file, target: t.clone(), readonly: true });
-            }
+            prepare_secret(env, &secret, *required, out)?;
         }
         Mount::Ssh { id, required, .. } => {
             let requirement = if *required { "is required" } else { "is used" };
@@ -118,36 +101,90 @@ fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), B
         }
         Mount::Bind { target, from, source, readwrite } => {
             let tree = bind_source(env, from, source, out)?;
-            let mount = match (tree, *readwrite) {
-                (BindTree::File(path), false) => {
-                    ExtraMount::Bind { source: path, target: target.clone(), readonly: true }
-                }
-                (BindTree::File(path), true) => {
-                    // A private copy: what the step writes there is thrown away.
-                    let dir = env.store.temp_dir("bind")?;
-                    out.scratch.push(dir.clone());
-                    let copy_path = dir.join("file");
-                    fs::copy(&path, &copy_path)?;
-                    ExtraMount::Bind { source: copy_path, target: target.clone(), readonly: false }
-                }
-                (BindTree::Layers(lowers), rw) => ExtraMount::Layers {
-                    lowers,
-                    target: target.clone(),
-                    upper: if rw { Some(scratch_upper(env, out)?) } else { None },
-                },
-                (BindTree::Dir(dir), false) => {
-                    ExtraMount::Bind { source: dir, target: target.clone(), readonly: true }
-                }
-                (BindTree::Dir(dir), true) => ExtraMount::Layers {
-                    lowers: vec![dir.to_string_lossy().into_owned()],
-                    target: target.clone(),
-                    upper: Some(scratch_upper(env, out)?),
-                },
-            };
+            let mount = bind_mount(env, tree, target, *readwrite, out)?;
             out.mounts.push(mount);
         }
     }
     Ok(())
+}
+
+/// What a `type=secret` mount asks for.
+struct SecretMount<'a> {
+    id: &'a str,
+    target: Option<&'a str>,
+    var: Option<&'a str>,
+    owner: (u32, u32),
+    mode: u32,
+}
+
+/// A secret as a private file bound at its target and/or an environment
+/// variable; an optional secret that was not given is simply absent, as in
+/// BuildKit.
+fn prepare_secret(
+    env: &ExecEnv<'_>,
+    s: &SecretMount<'_>,
+    required: bool,
+    out: &mut Prepared,
+) -> Result<(), BuildError> {
+    let id = s.id;
+    let Some(value) = env.opts.secrets.get(id) else {
+        if required {
+            return Err(BuildError::new(format!("secret {id} is required but was not given"))
+                .hint(format!("pass it with --secret id={id},src=FILE or --secret id={id},env=VAR")));
+        }
+        return Ok(());
+    };
+    if !value.is_empty() {
+        out.secret_values.push(value.clone());
+    }
+    if let Some(var) = s.var {
+        out.env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+    }
+    if let Some(t) = s.target {
+        let dir = env.store.temp_dir("secret")?;
+        out.scratch.push(dir.clone());
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let file = dir.join("value");
+        fs::write(&file, value)?;
+        chown(&file, s.owner.0, s.owner.1)
+            .map_err(|e| BuildError::new(format!("prepare secret {id}: {e}")))?;
+        fs::set_permissions(&file, fs::Permissions::from_mode(s.mode))?;
+        out.mounts.push(ExtraMount::Bind { source: file, target: t.to_string(), readonly: true });
+    }
+    Ok(())
+}
+
+/// How a bind source is mounted: read-only as it is, or writable with the
+/// writes thrown away (a private copy of a file, an overlay of a tree).
+fn bind_mount(
+    env: &ExecEnv<'_>,
+    tree: BindTree,
+    target: &str,
+    readwrite: bool,
+    out: &mut Prepared,
+) -> Result<ExtraMount, BuildError> {
+    let target = target.to_string();
+    Ok(match (tree, readwrite) {
+        (BindTree::File(path), false) => ExtraMount::Bind { source: path, target, readonly: true },
+        (BindTree::File(path), true) => {
+            let dir = env.store.temp_dir("bind")?;
+            out.scratch.push(dir.clone());
+            let copy_path = dir.join("file");
+            fs::copy(&path, &copy_path)?;
+            ExtraMount::Bind { source: copy_path, target, readonly: false }
+        }
+        (BindTree::Layers(lowers), rw) => ExtraMount::Layers {
+            lowers,
+            target,
+            upper: if rw { Some(scratch_upper(env, out)?) } else { None },
+        },
+        (BindTree::Dir(dir), false) => ExtraMount::Bind { source: dir, target, readonly: true },
+        (BindTree::Dir(dir), true) => ExtraMount::Layers {
+            lowers: vec![dir.to_string_lossy().into_owned()],
+            target,
+            upper: Some(scratch_upper(env, out)?),
+        },
+    })
 }
 
 fn scratch_upper(env: &ExecEnv<'_>, out: &mut Prepared) -> Result<(PathBuf, PathBuf), BuildError> {
@@ -269,83 +306,81 @@ fn bind_source(
     source: &str,
     out: &mut Prepared,
 ) -> Result<BindTree, BuildError> {
-    let whole = source.is_empty() || source == "/" || source == ".";
-    match from {
-        MountSource::Context => {
-            let rel = crate::context::clean_relative(source).ok_or_else(|| {
-                BuildError::new(format!("bind source {source} is outside the build context"))
-                    .hint("mount a path inside the context directory")
-            })?;
-            let entries: Vec<SrcEntry> = env
-                .ctx
-                .subtree(&rel)
-                .map(|(p, e)| SrcEntry {
-                    rel: p.strip_prefix(rel.as_str()).unwrap_or(p).trim_start_matches('/').to_string(),
-                    kind: e.kind,
-                    mode: e.mode,
-                    uid: e.uid,
-                    gid: e.gid,
-                    mtime: e.mtime,
-                    host_path: env.ctx.root().join(p),
-                    link_target: e.link_target.clone(),
-                })
-                .collect();
-            if !rel.is_empty() && entries.is_empty() {
-                return Err(BuildError::new(format!("bind source {source} is not in the build context"))
-                    .hint("check the path, and that .dockerignore does not exclude it"));
-            }
-            if entries.len() == 1 && entries[0].kind == EntryKind::File {
-                return Ok(BindTree::File(entries[0].host_path.clone()));
-            }
-            // The context as the build sees it: .dockerignore'd files stay out.
-            let dir = env.store.temp_dir("bind")?;
-            out.scratch.push(dir.clone());
-            let tree = dir.join("tree");
-            fs::create_dir(&tree)?;
-            if rel.is_empty() {
-                fs::set_permissions(&tree, fs::Permissions::from_mode(0o755))?;
-            }
-            materialize(&entries, &tree)?;
-            Ok(BindTree::Dir(tree))
+    let layers = match from {
+        MountSource::Context => return context_bind_source(env, source, out),
+        MountSource::Stage(i) => env.stages.wait_for(*i)?.layers.clone(),
+        MountSource::Image(r) => env.image_layers(r)?,
+    };
+    if source.is_empty() || source == "/" || source == "." {
+        let mut lowers: Vec<String> =
+            top_first_distinct(&layers).iter().map(|d| env.store.snapshot_rel_path(d)).collect();
+        // Without an upper dir, overlayfs wants two lower dirs at least.
+        if lowers.len() < 2 {
+            let empty = env.store.temp_dir("empty")?;
+            out.scratch.push(empty.clone());
+            lowers.push(empty.to_string_lossy().into_owned());
         }
-        MountSource::Stage(_) | MountSource::Image(_) => {
-            let layers = match from {
-                MountSource::Stage(i) => env.stages.wait_for(*i)?.layers.clone(),
-                MountSource::Image(r) => env.image_layers(r)?,
-                MountSource::Context => Vec::new(),
-            };
-            if whole {
-                let mut lowers: Vec<String> =
-                    top_first_distinct(&layers).iter().map(|d| env.store.snapshot_rel_path(d)).collect();
-                // Without an upper dir, overlayfs wants two lower dirs at least.
-                if lowers.len() < 2 {
-                    let empty = env.store.temp_dir("empty")?;
-                    out.scratch.push(empty.clone());
-                    lowers.push(empty.to_string_lossy().into_owned());
-                }
-                return Ok(BindTree::Layers(lowers));
-            }
-            let view = view_of(env.store, &layers)?;
-            let Some(found) = view.lookup(source, true)? else {
-                return Err(BuildError::new(format!(
-                    "bind source {source} does not exist in the source stage"
-                ))
-                .hint("check the path inside the stage or image given with from="));
-            };
-            if !found.metadata.is_dir() {
-                return Ok(BindTree::File(found.real_path));
-            }
-            let items = items_from_layers(&view, std::slice::from_ref(&found.merged_path))?;
-            let dir = env.store.temp_dir("bind")?;
-            out.scratch.push(dir.clone());
-            let tree = dir.join("tree");
-            fs::create_dir(&tree)?;
-            for item in &items {
-                materialize(&item.entries, &tree)?;
-            }
-            Ok(BindTree::Dir(tree))
-        }
+        return Ok(BindTree::Layers(lowers));
     }
+    let view = view_of(env.store, &layers)?;
+    let Some(found) = view.lookup(source, true)? else {
+        return Err(BuildError::new(format!("bind source {source} does not exist in the source stage"))
+            .hint("check the path inside the stage or image given with from="));
+    };
+    if !found.metadata.is_dir() {
+        return Ok(BindTree::File(found.real_path));
+    }
+    let items = items_from_layers(&view, std::slice::from_ref(&found.merged_path))?;
+    let tree = bind_tree_dir(env, out)?;
+    for item in &items {
+        materialize(&item.entries, &tree)?;
+    }
+    Ok(BindTree::Dir(tree))
+}
+
+/// A bind of a context path: the context as the build sees it, so
+/// .dockerignore'd files stay out.
+fn context_bind_source(env: &ExecEnv<'_>, source: &str, out: &mut Prepared) -> Result<BindTree, BuildError> {
+    let rel = crate::context::clean_relative(source).ok_or_else(|| {
+        BuildError::new(format!("bind source {source} is outside the build context"))
+            .hint("mount a path inside the context directory")
+    })?;
+    let entries: Vec<SrcEntry> = env
+        .ctx
+        .subtree(&rel)
+        .map(|(p, e)| SrcEntry {
+            rel: p.strip_prefix(rel.as_str()).unwrap_or(p).trim_start_matches('/').to_string(),
+            kind: e.kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime: e.mtime,
+            host_path: env.ctx.root().join(p),
+            link_target: e.link_target.clone(),
+        })
+        .collect();
+    if !rel.is_empty() && entries.is_empty() {
+        return Err(BuildError::new(format!("bind source {source} is not in the build context"))
+            .hint("check the path, and that .dockerignore does not exclude it"));
+    }
+    if entries.len() == 1 && entries[0].kind == EntryKind::File {
+        return Ok(BindTree::File(entries[0].host_path.clone()));
+    }
+    let tree = bind_tree_dir(env, out)?;
+    if rel.is_empty() {
+        fs::set_permissions(&tree, fs::Permissions::from_mode(0o755))?;
+    }
+    materialize(&entries, &tree)?;
+    Ok(BindTree::Dir(tree))
+}
+
+/// A fresh directory to materialise a bind source in, removed after the step.
+fn bind_tree_dir(env: &ExecEnv<'_>, out: &mut Prepared) -> Result<PathBuf, BuildError> {
+    let dir = env.store.temp_dir("bind")?;
+    out.scratch.push(dir.clone());
+    let tree = dir.join("tree");
+    fs::create_dir(&tree)?;
+    Ok(tree)
 }
 
 /// Recreates entries below `dest`: directories with their owner and mode,

@@ -435,3 +435,93 @@ fn arg_names(step: &Step) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The solver around its seams: a fake isolation runs RUN steps, so
+    //! caching, commits, stage order and failures are checked without root.
+
+    use crate::testkit::Fixture;
+
+    const APP: &str = "FROM scratch\nCOPY a.txt /a.txt\nRUN write /b.txt made\n";
+
+    #[test]
+    fn a_second_build_is_all_cached_and_gives_the_same_image() {
+        let f = Fixture::new(&[("a.txt", "one")]);
+        let first = f.build(APP).unwrap();
+        assert_eq!((first.steps_run, first.steps_cached, f.runs()), (2, 0, 1));
+        assert_eq!(first.config.rootfs.diff_ids.len(), 2);
+        let copied = f.layer_files(&first.config.rootfs.diff_ids[0]);
+        assert_eq!(copied.get("a.txt").map(String::as_str), Some("one"));
+        let ran = f.layer_files(&first.config.rootfs.diff_ids[1]);
+        assert_eq!(ran.get("b.txt").map(String::as_str), Some("made"));
+        let second = f.build(APP).unwrap();
+        assert_eq!((second.steps_run, second.steps_cached, f.runs()), (0, 2, 1));
+        assert_eq!(first.image_id, second.image_id);
+        assert!(second.steps.iter().all(|s| s.cached && s.reason.is_none()));
+    }
+
+    #[test]
+    fn a_changed_file_reruns_the_steps_after_it_and_says_why() {
+        let f = Fixture::new(&[("a.txt", "one")]);
+        let first = f.build(APP).unwrap();
+        f.write("a.txt", "two");
+        let second = f.build(APP).unwrap();
+        assert_eq!((second.steps_run, f.runs()), (2, 2));
+        assert_ne!(first.image_id, second.image_id);
+        let reason = second.steps[0].reason.as_deref().unwrap();
+        assert!(reason.contains("a.txt"), "the reason names the file: {reason}");
+    }
+
+    #[test]
+    fn a_failing_run_names_its_exit_code_and_caches_nothing() {
+        let f = Fixture::new(&[]);
+        let file = "FROM scratch\nRUN fail 3\n";
+        let e = f.build(file).unwrap_err();
+        assert_eq!(e.exit_code, Some(3));
+        assert_eq!(e.tail, vec!["about to fail".to_string()]);
+        assert!(e.step.as_deref().unwrap().contains("RUN fail 3"), "{:?}", e.step);
+        assert!(e.message.contains("exit code: 3"), "{}", e.message);
+        assert!(f.build(file).is_err());
+        assert_eq!(f.runs(), 2, "a failed step is never served from the cache");
+    }
+
+    #[test]
+    fn stages_hand_their_files_to_copy_from() {
+        let f = Fixture::new(&[]);
+        let file =
+            "FROM scratch AS gen\nRUN write /out/x generated\nFROM scratch\nCOPY --from=gen /out/x /x\n";
+        let out = f.build(file).unwrap();
+        assert_eq!(out.config.rootfs.diff_ids.len(), 1);
+        assert_eq!(
+            f.layer_files(&out.config.rootfs.diff_ids[0]).get("x").map(String::as_str),
+            Some("generated")
+        );
+    }
+
+    #[test]
+    fn explain_runs_nothing_and_no_cache_runs_everything() {
+        let f = Fixture::new(&[("a.txt", "one")]);
+        let mut explain = f.options();
+        explain.explain_only = true;
+        let planned = f.build_with(APP, &[], &explain).unwrap();
+        assert_eq!((planned.steps_run, f.runs()), (2, 0));
+        assert!(planned.steps.iter().all(|s| !s.cached && s.reason.is_some()));
+        f.build(APP).unwrap();
+        let mut no_cache = f.options();
+        no_cache.no_cache = true;
+        let forced = f.build_with(APP, &[], &no_cache).unwrap();
+        assert_eq!((forced.steps_run, f.runs()), (2, 2));
+        assert_eq!(forced.steps[1].reason.as_deref(), Some("--no-cache"));
+    }
+
+    #[test]
+    fn history_marks_steps_without_layers_as_empty() {
+        let f = Fixture::new(&[]);
+        let out = f.build("FROM scratch\nENV A=1\nRUN write /x 1\nWORKDIR /\n").unwrap();
+        let empty: Vec<bool> = out.config.history.iter().map(|h| h.empty_layer).collect();
+        // ENV: no layer; RUN: a layer; WORKDIR / exists already: no layer.
+        assert_eq!(empty, vec![true, false, true]);
+        assert_eq!(out.config.rootfs.diff_ids.len(), 1);
+    }
+}
