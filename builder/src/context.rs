@@ -296,8 +296,8 @@ impl BuildContext {
                 files.insert(k.clone(), v.clone());
             }
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let out = StatCache { written_ns: now.as_nanos() as i64, files };
+        let now = rbuild_oci::timefmt::Timestamp::now();
+        let out = StatCache { written_ns: now.secs * 1_000_000_000 + i64::from(now.nanos), files };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }

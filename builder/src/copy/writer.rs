@@ -13,6 +13,7 @@ use nix::unistd::{Gid, Uid, fchownat};
 use rbuild_frontend::filemode::apply_symbolic;
 use rbuild_frontend::graph::FileMode;
 use rbuild_layer::LayerStack;
+use rbuild_oci::timefmt::Timestamp;
 
 use super::items::{SrcEntry, SrcItem};
 use super::{CopyError, io_err};
@@ -285,9 +286,10 @@ fn remove_existing(p: &Path) -> Result<(), CopyError> {
     }
 }
 
+/// The time new entries get, as (seconds, nanoseconds).
 fn now() -> (i64, i64) {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+    let t = Timestamp::now();
+    (t.secs, i64::from(t.nanos))
 }
 
 fn set_times(p: &Path, mtime: (i64, i64), is_link: bool) -> Result<(), CopyError> {
