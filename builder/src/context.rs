@@ -46,6 +46,21 @@ pub enum EntryKind {
     Other,
 }
 
+impl EntryKind {
+    /// The kind an lstat's file type says.
+    pub fn of(file_type: fs::FileType) -> EntryKind {
+        if file_type.is_symlink() {
+            EntryKind::Symlink
+        } else if file_type.is_dir() {
+            EntryKind::Dir
+        } else if file_type.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
 /// What one lstat said about a context entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -342,15 +357,7 @@ fn walk(
             }
             continue;
         }
-        let kind = if meta.file_type().is_symlink() {
-            EntryKind::Symlink
-        } else if is_dir {
-            EntryKind::Dir
-        } else if meta.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
+        let kind = EntryKind::of(meta.file_type());
         let link_target = if kind == EntryKind::Symlink {
             Some(fs::read_link(&path).map_err(io_err("read link", &path))?.to_string_lossy().into_owned())
         } else {

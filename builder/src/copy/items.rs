@@ -36,6 +36,28 @@ pub struct SrcItem {
     pub entries: Vec<SrcEntry>,
 }
 
+impl SrcEntry {
+    /// An entry for what an lstat found at `host_path` (owners kept).
+    pub fn from_metadata(rel: String, m: &fs::Metadata, host_path: &Path) -> SrcEntry {
+        let kind = EntryKind::of(m.file_type());
+        let link_target = if kind == EntryKind::Symlink {
+            fs::read_link(host_path).ok().map(|t| t.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        SrcEntry {
+            rel,
+            kind,
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            host_path: host_path.to_path_buf(),
+            link_target,
+        }
+    }
+}
+
 impl SrcItem {
     pub fn is_dir(&self) -> bool {
         self.entries.first().is_some_and(|e| e.kind == EntryKind::Dir)
@@ -98,35 +120,10 @@ pub fn items_from_layers(view: &LayerStack, paths: &[String]) -> Result<Vec<SrcI
         let root = found.merged_path.clone();
         let mut entries = Vec::new();
         view.walk(&root, |f: &rbuild_layer::Found| {
-            let m = &f.metadata;
             let merged = f.merged_path.as_str();
             let rel =
                 merged.strip_prefix(root.as_str()).unwrap_or(merged).trim_start_matches('/').to_string();
-            let ft = m.file_type();
-            let kind = if ft.is_symlink() {
-                EntryKind::Symlink
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File
-            } else {
-                EntryKind::Other
-            };
-            let link_target = if kind == EntryKind::Symlink {
-                fs::read_link(&f.real_path).ok().map(|t| t.to_string_lossy().into_owned())
-            } else {
-                None
-            };
-            entries.push(SrcEntry {
-                rel,
-                kind,
-                mode: m.mode(),
-                uid: m.uid(),
-                gid: m.gid(),
-                mtime: (m.mtime(), m.mtime_nsec()),
-                host_path: f.real_path.clone(),
-                link_target,
-            });
+            entries.push(SrcEntry::from_metadata(rel, &f.metadata, &f.real_path));
             Ok(())
         })?;
         // Copied into a directory, the item keeps the name it was asked by,
@@ -144,30 +141,7 @@ pub fn items_from_dir(dir: &Path, name: &str) -> Result<SrcItem, CopyError> {
         let e = e.map_err(|e| CopyError::Invalid(e.to_string()))?;
         let m = e.path().symlink_metadata().map_err(io_err("stat", e.path()))?;
         let rel = e.path().strip_prefix(dir).unwrap_or(e.path()).to_string_lossy().into_owned();
-        let ft = m.file_type();
-        let kind = if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
-        entries.push(SrcEntry {
-            rel,
-            kind,
-            mode: m.mode(),
-            uid: m.uid(),
-            gid: m.gid(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            host_path: e.path().to_path_buf(),
-            link_target: if kind == EntryKind::Symlink {
-                fs::read_link(e.path()).ok().map(|t| t.to_string_lossy().into_owned())
-            } else {
-                None
-            },
-        });
+        entries.push(SrcEntry::from_metadata(rel, &m, e.path()));
     }
     Ok(SrcItem { name: name.to_string(), entries })
 }

@@ -4,7 +4,6 @@
 //! `--exclude` applied, then everything written by Docker's rules.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rbuild_frontend::graph::{CopyOp, CopySource};
@@ -23,6 +22,7 @@ use crate::download;
 use crate::env::{ExecEnv, context_error, identity};
 use crate::error::BuildError;
 use crate::snapshot::{Lower, StepRoot, discard, view_of, view_of_lowers};
+use rbuild_oci::timefmt::Timestamp;
 
 /// What a COPY writes.
 #[derive(Default)]
@@ -50,6 +50,17 @@ pub fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<S
     }
 }
 
+/// One COPY or ADD while its sources are gathered: ADD may extract an
+/// archive into the destination as soon as it finds one.
+struct Gathering<'e, 'w> {
+    env: &'e ExecEnv<'e>,
+    c: &'e CopyOp,
+    w: Writer<'w>,
+    /// Scratch dirs of extracted archives, removed after the step.
+    extracted: &'e mut Vec<PathBuf>,
+    sources: Sources,
+}
+
 fn copy_into(
     env: &ExecEnv<'_>,
     c: &CopyOp,
@@ -57,13 +68,14 @@ fn copy_into(
     upper: &Path,
     extracted: &mut Vec<PathBuf>,
 ) -> Result<(), BuildError> {
-    let mut w = writer_for(env, c, lowers, upper)?;
-    let mut sources = Sources::default();
+    let w = writer_for(env, c, lowers, upper)?;
+    let mut g = Gathering { env, c, w, extracted, sources: Sources::default() };
     match &c.source {
-        CopySource::Context => context_sources(env, c, &mut w, extracted, &mut sources)?,
-        CopySource::Stage(_) | CopySource::Image(_) => layer_sources(env, c, &mut sources)?,
+        CopySource::Context => g.context_sources()?,
+        CopySource::Stage(_) | CopySource::Image(_) => layer_sources(env, c, &mut g.sources)?,
     }
-    url_sources(env, c, &mut w, extracted, &mut sources)?;
+    g.url_sources()?;
+    let Gathering { mut w, mut sources, .. } = g;
     if !c.exclude.is_empty() {
         let excludes = DockerIgnore::parse(&c.exclude.join("\n")).map_err(|e| {
             BuildError::new(format!("invalid --exclude pattern: {e}"))
@@ -100,34 +112,97 @@ fn writer_for<'a>(
     Ok(w)
 }
 
-/// Context sources; ADD extracts a local archive into the destination
-/// right away instead of listing it.
-fn context_sources(
-    env: &ExecEnv<'_>,
-    c: &CopyOp,
-    w: &mut Writer<'_>,
-    extracted: &mut Vec<PathBuf>,
-    out: &mut Sources,
-) -> Result<(), BuildError> {
-    for p in &c.paths {
-        if c.parents {
-            out.placed.extend(context_with_parents(env, &p.path).map_err(|e| context_error(e, p.span))?);
-            continue;
-        }
-        let rels = env.ctx.select(&p.path).map_err(|e| context_error(e, p.span))?;
-        for item in items_from_context(env.ctx, &rels) {
-            let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
-            if c.extract_archives
-                && single_file
-                && extract(env, c, &item.entries[0].host_path, &item.name, w, extracted)
-                    .map_err(|e| e.at(p.span))?
-            {
+impl Gathering<'_, '_> {
+    /// Context sources; ADD extracts a local archive into the destination
+    /// right away instead of listing it.
+    fn context_sources(&mut self) -> Result<(), BuildError> {
+        let (env, c) = (self.env, self.c);
+        for p in &c.paths {
+            if c.parents {
+                let placed = context_with_parents(env, &p.path).map_err(|e| context_error(e, p.span))?;
+                self.sources.placed.extend(placed);
                 continue;
             }
-            out.items.push(item);
+            let rels = env.ctx.select(&p.path).map_err(|e| context_error(e, p.span))?;
+            for item in items_from_context(env.ctx, &rels) {
+                let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
+                if c.extract_archives
+                    && single_file
+                    && self.extract(&item.entries[0].host_path, &item.name).map_err(|e| e.at(p.span))?
+                {
+                    continue;
+                }
+                self.sources.items.push(item);
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// ADD of URLs: downloaded (or taken from the download cache), extracted
+    /// with `--unpack`, else copied as a file.
+    fn url_sources(&mut self) -> Result<(), BuildError> {
+        let (env, c) = (self.env, self.c);
+        for u in &c.urls {
+            let got = download::fetch(env.store, env.opts.http.as_ref(), &u.path, c.checksum.as_deref())
+                .map_err(|e| e.at(u.span))?;
+            let name = download::file_name(&u.path);
+            if c.unpack_urls && self.extract(&got.path, &name).map_err(|e| e.at(u.span))? {
+                continue;
+            }
+            let mtime = got.modified.map_or_else(|| (Timestamp::now().secs, 0), |s| (s, 0));
+            self.sources.items.push(SrcItem {
+                name,
+                entries: vec![SrcEntry {
+                    rel: String::new(),
+                    kind: EntryKind::File,
+                    // Downloads are private to root unless --chmod says otherwise, as in Docker.
+                    mode: 0o100600,
+                    uid: 0,
+                    gid: 0,
+                    mtime,
+                    host_path: got.path.clone(),
+                    link_target: None,
+                }],
+            });
+        }
+        Ok(())
+    }
+
+    /// Extracts `archive` into the destination if it is one (ADD). Returns
+    /// false when the file is not an archive and must be copied as it is.
+    fn extract(&mut self, archive: &Path, name: &str) -> Result<bool, BuildError> {
+        let Some(reader) = open_archive(archive)? else { return Ok(false) };
+        let store = self.env.store;
+        let dir = store.temp_dir("add")?;
+        self.extracted.push(dir.clone());
+        let out = dir.join("tree");
+        fs::create_dir(&out)?;
+        let opts =
+            ApplyOptions { xattr_prefix: store.overlay_xattrs(), same_owner: true, skip_devices: true };
+        rbuild_layer::apply_layer_tar(reader, &out, &opts).map_err(|e| {
+            BuildError::new(format!("extract {name}: {}", crate::error::chain(&e))).hint(
+                "rbuild refuses archive entries that would land outside the destination; rebuild the archive with relative paths",
+            )
+        })?;
+        let mut tree = items_from_dir(&out, name)?;
+        // The archive's content merges into the destination; the destination
+        // directory keeps its own metadata, and entries keep the archive's
+        // owners unless --chown says otherwise.
+        tree.entries.retain(|e| !e.rel.is_empty());
+        let w = &mut self.w;
+        if self.c.chown.is_some() {
+            let (uid, gid) = w.owner.unwrap_or((0, 0));
+            for e in &mut tree.entries {
+                e.uid = uid;
+                e.gid = gid;
+            }
+        }
+        w.ensure_dir(&self.c.dest)?;
+        let saved_owner = w.owner.take();
+        w.write_item(&tree, &self.c.dest)?;
+        w.owner = saved_owner;
+        Ok(true)
+    }
 }
 
 /// Sources in a stage's or image's filesystem (`--from`).
@@ -141,41 +216,6 @@ fn layer_sources(env: &ExecEnv<'_>, c: &CopyOp, out: &mut Sources) -> Result<(),
             let found = select_in_layers(&view, &p.path).map_err(at)?;
             out.items.extend(items_from_layers(&view, &found).map_err(at)?);
         }
-    }
-    Ok(())
-}
-
-/// ADD of URLs: downloaded (or taken from the download cache), extracted
-/// with `--unpack`, else copied as a file.
-fn url_sources(
-    env: &ExecEnv<'_>,
-    c: &CopyOp,
-    w: &mut Writer<'_>,
-    extracted: &mut Vec<PathBuf>,
-    out: &mut Sources,
-) -> Result<(), BuildError> {
-    for u in &c.urls {
-        let got = download::fetch(env.store, env.opts.http.as_ref(), &u.path, c.checksum.as_deref())
-            .map_err(|e| e.at(u.span))?;
-        let name = download::file_name(&u.path);
-        if c.unpack_urls && extract(env, c, &got.path, &name, w, extracted).map_err(|e| e.at(u.span))? {
-            continue;
-        }
-        let mtime = got.modified.map_or_else(|| (rbuild_oci::timefmt::Timestamp::now().secs, 0), |s| (s, 0));
-        out.items.push(SrcItem {
-            name,
-            entries: vec![SrcEntry {
-                rel: String::new(),
-                kind: EntryKind::File,
-                // Downloads are private to root unless --chmod says otherwise, as in Docker.
-                mode: 0o100600,
-                uid: 0,
-                gid: 0,
-                mtime,
-                host_path: got.path.clone(),
-                link_target: None,
-            }],
-        });
     }
     Ok(())
 }
@@ -201,47 +241,6 @@ fn write_sources(c: &CopyOp, w: &mut Writer<'_>, sources: &Sources) -> Result<()
         copy_items(w, items, &c.dest, c.dest_is_dir || items.len() > 1 && c.dest.ends_with('/'))?;
     }
     Ok(())
-}
-
-/// Extracts `archive` into the destination if it is one (ADD). Returns
-/// false when the file is not an archive and must be copied as it is.
-fn extract(
-    env: &ExecEnv<'_>,
-    c: &CopyOp,
-    archive: &Path,
-    name: &str,
-    w: &mut Writer<'_>,
-    extracted: &mut Vec<PathBuf>,
-) -> Result<bool, BuildError> {
-    let Some(reader) = open_archive(archive)? else { return Ok(false) };
-    let dir = env.store.temp_dir("add")?;
-    extracted.push(dir.clone());
-    let out = dir.join("tree");
-    fs::create_dir(&out)?;
-    let opts =
-        ApplyOptions { xattr_prefix: env.store.overlay_xattrs(), same_owner: true, skip_devices: true };
-    rbuild_layer::apply_layer_tar(reader, &out, &opts).map_err(|e| {
-        BuildError::new(format!("extract {name}: {}", crate::error::chain(&e))).hint(
-            "rbuild refuses archive entries that would land outside the destination; rebuild the archive with relative paths",
-        )
-    })?;
-    let mut tree = items_from_dir(&out, name)?;
-    // The archive's content merges into the destination; the destination
-    // directory keeps its own metadata, and entries keep the archive's
-    // owners unless --chown says otherwise.
-    tree.entries.retain(|e| !e.rel.is_empty());
-    if c.chown.is_some() {
-        let (uid, gid) = w.owner.unwrap_or((0, 0));
-        for e in &mut tree.entries {
-            e.uid = uid;
-            e.gid = gid;
-        }
-    }
-    w.ensure_dir(&c.dest)?;
-    let saved_owner = w.owner.take();
-    w.write_item(&tree, &c.dest)?;
-    w.owner = saved_owner;
-    Ok(true)
 }
 
 /// The directory prefixes of `rel` (`a/b/c` → `a`, `a/b`), shallowest first.
@@ -311,16 +310,9 @@ fn layer_parents(view: &LayerStack, base: &str, rel: &str) -> Result<Vec<SrcEntr
     for acc in parent_prefixes(rel) {
         let full = format!("{}/{acc}", base.trim_end_matches('/'));
         if let Some(f) = view.lookup(&full, true)? {
-            let m = &f.metadata;
             out.push(SrcEntry {
-                rel: acc,
                 kind: EntryKind::Dir,
-                mode: m.mode(),
-                uid: m.uid(),
-                gid: m.gid(),
-                mtime: (m.mtime(), m.mtime_nsec()),
-                host_path: f.real_path.clone(),
-                link_target: None,
+                ..SrcEntry::from_metadata(acc, &f.metadata, &f.real_path)
             });
         }
     }
