@@ -9,7 +9,7 @@ use crate::env::{ExecEnv, identity};
 use crate::error::BuildError;
 use crate::progress::{Event, Progress, StepId};
 use crate::run_mounts::{self, mask};
-use crate::sandbox::{NetMode, RunRequest};
+use crate::sandbox::{NetMode, Process, RunRequest};
 use crate::snapshot::{Lower, StepRoot, discard, view_of_lowers};
 
 /// Runs `run` on top of `lowers`; returns the root holding its changes.
@@ -31,12 +31,14 @@ pub fn execute_run(
     vars.extend(prepared.env.iter().cloned());
     let secrets = prepared.secret_values.clone();
     let req = RunRequest {
-        argv: run.argv.clone(),
-        env: vars,
-        cwd: run.workdir.clone(),
-        uid: who.uid,
-        gid: who.gid,
-        groups: who.groups.clone(),
+        process: Process {
+            argv: run.argv.clone(),
+            env: vars,
+            cwd: run.workdir.clone(),
+            uid: who.uid,
+            gid: who.gid,
+            groups: who.groups.clone(),
+        },
         network: match run.network {
             Network::None => NetMode::Isolated,
             Network::Default | Network::Host => NetMode::Shared,

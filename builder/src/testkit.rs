@@ -43,7 +43,7 @@ impl Isolation for FakeIsolation {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<RunOutcome, SandboxError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        let script = req.argv.last().cloned().unwrap_or_default();
+        let script = req.process.argv.last().cloned().unwrap_or_default();
         self.commands.lock().unwrap().push(script.clone());
         for command in script.split(" && ") {
             let words: Vec<&str> = command.splitn(3, ' ').collect();

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use spec::{ExtraMount, NetMode, SandboxSpec, SandboxStatus};
+pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
@@ -76,12 +76,7 @@ impl Isolation for NamespaceSandbox {
 /// One command to run in a prepared root.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
+    pub process: Process,
     pub network: NetMode,
     pub mounts: Vec<ExtraMount>,
     /// Bytes fed to the command's standard input.
@@ -185,12 +180,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         // The store decides, so snapshots, upper dirs and mounts agree:
         // `user.overlay.*` whenever rbuild is not root of the host.
         userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
-        argv: req.argv.clone(),
-        env: req.env.clone(),
-        cwd: req.cwd.clone(),
-        uid: req.uid,
-        gid: req.gid,
-        groups: req.groups.clone(),
+        process: req.process.clone(),
         hostname: "rbuild".into(),
         network: req.network,
         etc_binds,

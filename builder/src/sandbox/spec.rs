@@ -26,6 +26,19 @@ pub enum ExtraMount {
     Layers { lowers: Vec<String>, target: String, upper: Option<(PathBuf, PathBuf)> },
 }
 
+/// The step's process: what runs, as whom, where, with which environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub argv: Vec<String>,
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxSpec {
     /// The helper changes into this directory so overlay lowerdirs can be
@@ -40,12 +53,7 @@ pub struct SandboxSpec {
     pub merged: PathBuf,
     /// Use `user.overlay.*` xattrs (rootless overlay).
     pub userxattr: bool,
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
+    pub process: Process,
     pub hostname: String,
     pub network: NetMode,
     /// Host files bound over `/etc/resolv.conf` and `/etc/hosts` (copies,

@@ -65,11 +65,11 @@ pub(super) fn reap_until(main: Pid) -> i32 {
 /// Returns only on failure, with the reason.
 pub(super) fn exec_command(spec: &SandboxSpec) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if let Err(e) = fs::create_dir_all(&spec.cwd) {
-        return format!("cannot create working directory {}: {e}", spec.cwd);
+    if let Err(e) = fs::create_dir_all(&spec.process.cwd) {
+        return format!("cannot create working directory {}: {e}", spec.process.cwd);
     }
-    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
-        return format!("cannot enter working directory {}: {e}", spec.cwd);
+    if let Err(e) = std::env::set_current_dir(&spec.process.cwd) {
+        return format!("cannot enter working directory {}: {e}", spec.process.cwd);
     }
     if let Err(e) = super::caps::drop_capabilities() {
         return e;
@@ -78,22 +78,23 @@ pub(super) fn exec_command(spec: &SandboxSpec) -> String {
     // the files a step creates go into the layer.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 
-    let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = spec.process.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     if let Err(e) = nix::unistd::setgroups(&groups) {
         return format!("setgroups: {e}");
     }
-    let gid = Gid::from_raw(spec.gid);
+    let gid = Gid::from_raw(spec.process.gid);
     if let Err(e) = nix::unistd::setresgid(gid, gid, gid) {
-        return format!("setgid {}: {e}", spec.gid);
+        return format!("setgid {}: {e}", spec.process.gid);
     }
-    let uid = Uid::from_raw(spec.uid);
+    let uid = Uid::from_raw(spec.process.uid);
     if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
-        return format!("setuid {}: {e}", spec.uid);
+        return format!("setuid {}: {e}", spec.process.uid);
     }
-    let Some(program) = spec.argv.first() else {
+    let Some(program) = spec.process.argv.first() else {
         return "empty command".into();
     };
-    let path_var = spec.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(crate::DEFAULT_PATH);
+    let path_var =
+        spec.process.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(crate::DEFAULT_PATH);
     let resolved = if program.contains('/') {
         PathBuf::from(program)
     } else {
@@ -103,8 +104,8 @@ pub(super) fn exec_command(spec: &SandboxSpec) -> String {
         }
     };
     let to_c = |s: &str| CString::new(s.as_bytes()).unwrap_or_default();
-    let argv: Vec<CString> = spec.argv.iter().map(|a| to_c(a)).collect();
-    let env: Vec<CString> = spec.env.iter().map(|a| to_c(a)).collect();
+    let argv: Vec<CString> = spec.process.argv.iter().map(|a| to_c(a)).collect();
+    let env: Vec<CString> = spec.process.env.iter().map(|a| to_c(a)).collect();
     let path = to_c(&resolved.to_string_lossy());
     match nix::unistd::execve(&path, &argv, &env) {
         Ok(never) => match never {},
