@@ -4,18 +4,16 @@
 //!
 //! This file holds what several commands share: finding an image by name
 //! or ID, `--filter` parsing, label matching, and `rbuild tag`.
-//! Submodules: `list` (images), `rmi`, `inspect`, `history`, `save` (with
-//! `pgzip`, the parallel gzip writer), `prune` (image and builder prune),
-//! `df`, `check`, and the shared output pieces `table` (docker's column
-//! alignment), `template` (Go templates), `units` (sizes and times) and
-//! `progress` (byte counters on a terminal).
+//! Submodules: `list` (images), `rmi`, `inspect`, `history`, `save`,
+//! `prune` (image and builder prune), `df`, `check`, and the shared output
+//! pieces `table` (docker's column alignment), `template` (Go templates),
+//! `units` (sizes and times) and `progress` (byte counters on a terminal).
 
 mod check;
 mod df;
 mod history;
 mod inspect;
 mod list;
-mod pgzip;
 pub mod progress;
 mod prune;
 mod rmi;
