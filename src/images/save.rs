@@ -20,7 +20,7 @@ use rbuild_oci::compress::parallel_gzip::{self, ParallelGzWriter};
 use rbuild_oci::reference::Reference;
 
 use super::progress::{ByteProgress, ProgressWriter};
-use super::{familiar, resolve_image};
+use super::lookup::{familiar, resolve_image};
 use crate::cli::{Compress, SaveArgs};
 use crate::report::Failure;
 
