@@ -14,13 +14,13 @@ use rbuild_frontend::lower::{BaseResolver, LowerOptions, ResolveError, lower};
 use serde_json::{Value, json};
 
 use crate::cli::{DebugCommand, GraphArgs, GraphFormat};
+use crate::dockerfile::Dockerfile;
 use crate::report::Failure;
 
 pub fn run(what: DebugCommand, root: &Path) -> Result<(), Failure> {
     match what {
         DebugCommand::Ast { file } => {
-            let text = read(&file)?;
-            let ast = parse(&file.display().to_string(), &text)?;
+            let ast = parse(&Dockerfile::read(&file)?)?;
             println!("{}", ast.dump());
             Ok(())
         }
@@ -28,14 +28,10 @@ pub fn run(what: DebugCommand, root: &Path) -> Result<(), Failure> {
     }
 }
 
-fn read(file: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))
-}
-
-fn parse(name: &str, text: &str) -> Result<rbuild_frontend::parser::Ast, Failure> {
-    rbuild_frontend::parser::parse(text).map_err(|e| {
+fn parse(dockerfile: &Dockerfile) -> Result<rbuild_frontend::parser::Ast, Failure> {
+    rbuild_frontend::parser::parse(&dockerfile.text).map_err(|e| {
         let fe = FrontendError { message: e.message.clone(), span: e.span, hint: e.hint.clone() };
-        Failure::new("the Dockerfile does not parse").detail(fe.render(name, text))
+        Failure::new("the Dockerfile does not parse").detail(fe.render(&dockerfile.name, &dockerfile.text))
     })
 }
 
@@ -65,9 +61,8 @@ impl BaseResolver for LenientResolver {
 
 fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
     let file = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
-    let text = read(&file)?;
-    let name = file.display().to_string();
-    let ast = parse(&name, &text)?;
+    let dockerfile = Dockerfile::read(&file)?;
+    let ast = parse(&dockerfile)?;
     let build_args: BTreeMap<String, String> = args
         .build_args
         .iter()
@@ -80,16 +75,9 @@ fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
     // Only an existing store is read: printing a graph never creates one.
     let store = if root.join("VERSION").exists() { Store::open(root).ok() } else { None };
     let mut resolver = LenientResolver { store, unknown: Vec::new() };
-    let graph = lower(&ast, &opts, &mut resolver).map_err(|e| {
-        let hint = e.hint.clone();
-        let mut f =
-            Failure::new(e.message.clone()).detail(FrontendError { hint: None, ..e }.render(&name, &text));
-        f.hint = hint;
-        f
-    })?;
+    let graph = lower(&ast, &opts, &mut resolver).map_err(|e| dockerfile.failure(e))?;
     for w in &graph.warnings {
-        let at = w.span.map(|s| format!("{name}:{}: ", s.start.line)).unwrap_or_default();
-        eprintln!("warning: {at}{}", w.message);
+        eprintln!("{}", dockerfile.warning(w));
     }
     for image in &resolver.unknown {
         eprintln!("note: image {image} is not in the store; its metadata (ENV, USER, ONBUILD…) is not shown");

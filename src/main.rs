@@ -1,16 +1,24 @@
 //! The `rbuild` command line: parses arguments, opens the store, and hands
 //! each command to its module. Errors print with a hint and exit 1.
+//!
+//! Modules, lowest first (each uses only modules above it in this list):
+//! `report` (failures), `cli` (flags), `store_dir`, `source_date_epoch`,
+//! `dockerfile`, `progress`, `output` (a build's outputs and writing files
+//! the user names), `registry`, `images` (the image commands), `load`,
+//! `build`, `debug`, `rootless`.
 
 mod build;
 mod cli;
 mod debug;
+mod dockerfile;
 mod images;
 mod load;
-mod output_file;
+mod output;
 mod progress;
 mod registry;
 mod report;
 mod rootless;
+mod source_date_epoch;
 mod store_dir;
 
 use std::process::ExitCode;

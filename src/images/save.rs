@@ -19,9 +19,10 @@ use rbuild_cache::Store;
 use rbuild_oci::compress::parallel_gzip::{self, ParallelGzWriter};
 use rbuild_oci::reference::Reference;
 
-use super::progress::{ByteProgress, ProgressWriter};
 use super::lookup::{familiar, resolve_image};
+use super::progress::{ByteProgress, ProgressWriter};
 use crate::cli::{Compress, SaveArgs};
+use crate::output::file::write_output;
 use crate::report::Failure;
 
 /// zstd level: its default, fast and well ahead of gzip's ratio.
@@ -32,9 +33,7 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
     let compression = args.compress.or_else(|| args.output.as_deref().and_then(compression_for_name));
     let expected = expected_size(store, &images);
     match &args.output {
-        Some(dest) => crate::output_file::write_output(dest, |out| {
-            write_archive(store, &images, compression, expected, out)
-        }),
+        Some(dest) => write_output(dest, |out| write_archive(store, &images, compression, expected, out)),
         None => {
             if io::stdout().is_terminal() {
                 return Err(Failure::new("cowardly refusing to save to a terminal")
