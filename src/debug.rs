@@ -216,72 +216,12 @@ fn graph_dot(graph: &StepGraph) -> String {
     let mut out = String::from(
         "digraph rbuild {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
     );
-    let mut images: BTreeMap<String, String> = BTreeMap::new();
-    let image_node = |r: &str, images: &mut BTreeMap<String, String>| -> String {
-        let n = images.len();
-        images.entry(r.to_string()).or_insert_with(|| format!("img{n}")).clone()
-    };
+    let mut images = ImageNodes::default();
     let mut edges = Vec::new();
     for stage in &graph.stages {
-        let style = if stage.needed { "" } else { " style=dashed; color=gray; fontcolor=gray;" };
-        let title = if stage.index == graph.target {
-            format!("{} (target)", stage.label)
-        } else {
-            stage.label.clone()
-        };
-        let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};{style}", stage.index, quote(&title));
-        let _ = writeln!(
-            out,
-            "    s{}_0 [label={}, shape=ellipse];",
-            stage.index,
-            quote(&short(&stage.from_text))
-        );
-        let mut number = 0;
-        for step in stage.steps.iter().filter(|s| s.is_filesystem()) {
-            number += 1;
-            let _ = writeln!(out, "    s{}_{number} [label={}];", stage.index, quote(&short(&step.text)));
-            let _ = writeln!(out, "    s{}_{} -> s{}_{number};", stage.index, number - 1, stage.index);
-            let mut reads = Vec::new();
-            match &step.op {
-                Op::Copy(c) => match &c.source {
-                    CopySource::Stage(i) => reads.push(last_node(&graph.stages[*i])),
-                    CopySource::Image(r) => reads.push(image_node(r, &mut images)),
-                    CopySource::Context => {}
-                },
-                Op::Run(r) => {
-                    for m in &r.mounts {
-                        match m {
-                            Mount::Bind { from: MountSource::Stage(i), .. }
-                            | Mount::Cache { from: Some(MountSource::Stage(i)), .. } => {
-                                reads.push(last_node(&graph.stages[*i]))
-                            }
-                            Mount::Bind { from: MountSource::Image(r), .. }
-                            | Mount::Cache { from: Some(MountSource::Image(r)), .. } => {
-                                reads.push(image_node(r, &mut images))
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-            for from in reads {
-                edges.push(format!("  {from} -> s{}_{number} [style=dashed];", stage.index));
-            }
-        }
-        out.push_str("  }\n");
-        match &stage.base {
-            Base::Stage(i) => {
-                edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index))
-            }
-            Base::Image(r) => {
-                let node = image_node(r, &mut images);
-                edges.push(format!("  {node} -> s{}_0;", stage.index));
-            }
-            Base::Scratch => {}
-        }
+        stage_dot(&mut out, &mut edges, graph, stage, &mut images);
     }
-    for (r, node) in &images {
+    for (r, node) in &images.0 {
         let _ = writeln!(out, "  {node} [label={}, shape=cylinder];", quote(r));
     }
     for e in edges {
@@ -290,6 +230,77 @@ fn graph_dot(graph: &StepGraph) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// The nodes of the images a graph names, by reference: `img0`, `img1`, …
+/// in the order they are first met.
+#[derive(Default)]
+struct ImageNodes(BTreeMap<String, String>);
+
+impl ImageNodes {
+    fn node(&mut self, reference: &str) -> String {
+        let n = self.0.len();
+        self.0.entry(reference.to_string()).or_insert_with(|| format!("img{n}")).clone()
+    }
+}
+
+/// A stage as a cluster of its filesystem steps in order; the edges from
+/// what they read (other stages, images, the base) go to `edges`, drawn
+/// after every cluster.
+fn stage_dot(
+    out: &mut String,
+    edges: &mut Vec<String>,
+    graph: &StepGraph,
+    stage: &Stage,
+    images: &mut ImageNodes,
+) {
+    let style = if stage.needed { "" } else { " style=dashed; color=gray; fontcolor=gray;" };
+    let title =
+        if stage.index == graph.target { format!("{} (target)", stage.label) } else { stage.label.clone() };
+    let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};{style}", stage.index, quote(&title));
+    let _ =
+        writeln!(out, "    s{}_0 [label={}, shape=ellipse];", stage.index, quote(&short(&stage.from_text)));
+    for (number, step) in (1..).zip(stage.steps.iter().filter(|s| s.is_filesystem())) {
+        let _ = writeln!(out, "    s{}_{number} [label={}];", stage.index, quote(&short(&step.text)));
+        let _ = writeln!(out, "    s{}_{} -> s{}_{number};", stage.index, number - 1, stage.index);
+        for from in step_reads(graph, step, images) {
+            edges.push(format!("  {from} -> s{}_{number} [style=dashed];", stage.index));
+        }
+    }
+    out.push_str("  }\n");
+    match &stage.base {
+        Base::Stage(i) => edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index)),
+        Base::Image(r) => edges.push(format!("  {} -> s{}_0;", images.node(r), stage.index)),
+        Base::Scratch => {}
+    }
+}
+
+/// The nodes a step reads from outside its stage: `COPY --from` and
+/// `RUN --mount=from=` of a stage or an image.
+fn step_reads(graph: &StepGraph, step: &Step, images: &mut ImageNodes) -> Vec<String> {
+    let mut reads = Vec::new();
+    match &step.op {
+        Op::Copy(c) => match &c.source {
+            CopySource::Stage(i) => reads.push(last_node(&graph.stages[*i])),
+            CopySource::Image(r) => reads.push(images.node(r)),
+            CopySource::Context => {}
+        },
+        Op::Run(r) => {
+            for m in &r.mounts {
+                match m {
+                    Mount::Bind { from: MountSource::Stage(i), .. }
+                    | Mount::Cache { from: Some(MountSource::Stage(i)), .. } => {
+                        reads.push(last_node(&graph.stages[*i]))
+                    }
+                    Mount::Bind { from: MountSource::Image(r), .. }
+                    | Mount::Cache { from: Some(MountSource::Image(r)), .. } => reads.push(images.node(r)),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    reads
 }
 
 #[cfg(test)]
