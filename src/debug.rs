@@ -14,13 +14,13 @@ use rbuild_frontend::lower::{BaseResolver, LowerOptions, ResolveError, lower};
 use serde_json::{Value, json};
 
 use crate::cli::{DebugCommand, GraphArgs, GraphFormat};
+use crate::dockerfile::Dockerfile;
 use crate::report::Failure;
 
 pub fn run(what: DebugCommand, root: &Path) -> Result<(), Failure> {
     match what {
         DebugCommand::Ast { file } => {
-            let text = read(&file)?;
-            let ast = parse(&file.display().to_string(), &text)?;
+            let ast = parse(&Dockerfile::read(&file)?)?;
             println!("{}", ast.dump());
             Ok(())
         }
@@ -28,14 +28,10 @@ pub fn run(what: DebugCommand, root: &Path) -> Result<(), Failure> {
     }
 }
 
-fn read(file: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))
-}
-
-fn parse(name: &str, text: &str) -> Result<rbuild_frontend::parser::Ast, Failure> {
-    rbuild_frontend::parser::parse(text).map_err(|e| {
+fn parse(dockerfile: &Dockerfile) -> Result<rbuild_frontend::parser::Ast, Failure> {
+    rbuild_frontend::parser::parse(&dockerfile.text).map_err(|e| {
         let fe = FrontendError { message: e.message.clone(), span: e.span, hint: e.hint.clone() };
-        Failure::new("the Dockerfile does not parse").detail(fe.render(name, text))
+        Failure::new("the Dockerfile does not parse").detail(fe.render(&dockerfile.name, &dockerfile.text))
     })
 }
 
@@ -65,9 +61,8 @@ impl BaseResolver for LenientResolver {
 
 fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
     let file = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
-    let text = read(&file)?;
-    let name = file.display().to_string();
-    let ast = parse(&name, &text)?;
+    let dockerfile = Dockerfile::read(&file)?;
+    let ast = parse(&dockerfile)?;
     let build_args: BTreeMap<String, String> = args
         .build_args
         .iter()
@@ -80,16 +75,9 @@ fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
     // Only an existing store is read: printing a graph never creates one.
     let store = if root.join("VERSION").exists() { Store::open(root).ok() } else { None };
     let mut resolver = LenientResolver { store, unknown: Vec::new() };
-    let graph = lower(&ast, &opts, &mut resolver).map_err(|e| {
-        let hint = e.hint.clone();
-        let mut f =
-            Failure::new(e.message.clone()).detail(FrontendError { hint: None, ..e }.render(&name, &text));
-        f.hint = hint;
-        f
-    })?;
+    let graph = lower(&ast, &opts, &mut resolver).map_err(|e| dockerfile.failure(e))?;
     for w in &graph.warnings {
-        let at = w.span.map(|s| format!("{name}:{}: ", s.start.line)).unwrap_or_default();
-        eprintln!("warning: {at}{}", w.message);
+        eprintln!("{}", dockerfile.warning(w));
     }
     for image in &resolver.unknown {
         eprintln!("note: image {image} is not in the store; its metadata (ENV, USER, ONBUILD…) is not shown");
@@ -228,72 +216,12 @@ fn graph_dot(graph: &StepGraph) -> String {
     let mut out = String::from(
         "digraph rbuild {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
     );
-    let mut images: BTreeMap<String, String> = BTreeMap::new();
-    let image_node = |r: &str, images: &mut BTreeMap<String, String>| -> String {
-        let n = images.len();
-        images.entry(r.to_string()).or_insert_with(|| format!("img{n}")).clone()
-    };
+    let mut images = ImageNodes::default();
     let mut edges = Vec::new();
     for stage in &graph.stages {
-        let style = if stage.needed { "" } else { " style=dashed; color=gray; fontcolor=gray;" };
-        let title = if stage.index == graph.target {
-            format!("{} (target)", stage.label)
-        } else {
-            stage.label.clone()
-        };
-        let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};{style}", stage.index, quote(&title));
-        let _ = writeln!(
-            out,
-            "    s{}_0 [label={}, shape=ellipse];",
-            stage.index,
-            quote(&short(&stage.from_text))
-        );
-        let mut number = 0;
-        for step in stage.steps.iter().filter(|s| s.is_filesystem()) {
-            number += 1;
-            let _ = writeln!(out, "    s{}_{number} [label={}];", stage.index, quote(&short(&step.text)));
-            let _ = writeln!(out, "    s{}_{} -> s{}_{number};", stage.index, number - 1, stage.index);
-            let mut reads = Vec::new();
-            match &step.op {
-                Op::Copy(c) => match &c.source {
-                    CopySource::Stage(i) => reads.push(last_node(&graph.stages[*i])),
-                    CopySource::Image(r) => reads.push(image_node(r, &mut images)),
-                    CopySource::Context => {}
-                },
-                Op::Run(r) => {
-                    for m in &r.mounts {
-                        match m {
-                            Mount::Bind { from: MountSource::Stage(i), .. }
-                            | Mount::Cache { from: Some(MountSource::Stage(i)), .. } => {
-                                reads.push(last_node(&graph.stages[*i]))
-                            }
-                            Mount::Bind { from: MountSource::Image(r), .. }
-                            | Mount::Cache { from: Some(MountSource::Image(r)), .. } => {
-                                reads.push(image_node(r, &mut images))
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-            for from in reads {
-                edges.push(format!("  {from} -> s{}_{number} [style=dashed];", stage.index));
-            }
-        }
-        out.push_str("  }\n");
-        match &stage.base {
-            Base::Stage(i) => {
-                edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index))
-            }
-            Base::Image(r) => {
-                let node = image_node(r, &mut images);
-                edges.push(format!("  {node} -> s{}_0;", stage.index));
-            }
-            Base::Scratch => {}
-        }
+        stage_dot(&mut out, &mut edges, graph, stage, &mut images);
     }
-    for (r, node) in &images {
+    for (r, node) in &images.0 {
         let _ = writeln!(out, "  {node} [label={}, shape=cylinder];", quote(r));
     }
     for e in edges {
@@ -302,6 +230,77 @@ fn graph_dot(graph: &StepGraph) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// The nodes of the images a graph names, by reference: `img0`, `img1`, …
+/// in the order they are first met.
+#[derive(Default)]
+struct ImageNodes(BTreeMap<String, String>);
+
+impl ImageNodes {
+    fn node(&mut self, reference: &str) -> String {
+        let n = self.0.len();
+        self.0.entry(reference.to_string()).or_insert_with(|| format!("img{n}")).clone()
+    }
+}
+
+/// A stage as a cluster of its filesystem steps in order; the edges from
+/// what they read (other stages, images, the base) go to `edges`, drawn
+/// after every cluster.
+fn stage_dot(
+    out: &mut String,
+    edges: &mut Vec<String>,
+    graph: &StepGraph,
+    stage: &Stage,
+    images: &mut ImageNodes,
+) {
+    let style = if stage.needed { "" } else { " style=dashed; color=gray; fontcolor=gray;" };
+    let title =
+        if stage.index == graph.target { format!("{} (target)", stage.label) } else { stage.label.clone() };
+    let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};{style}", stage.index, quote(&title));
+    let _ =
+        writeln!(out, "    s{}_0 [label={}, shape=ellipse];", stage.index, quote(&short(&stage.from_text)));
+    for (number, step) in (1..).zip(stage.steps.iter().filter(|s| s.is_filesystem())) {
+        let _ = writeln!(out, "    s{}_{number} [label={}];", stage.index, quote(&short(&step.text)));
+        let _ = writeln!(out, "    s{}_{} -> s{}_{number};", stage.index, number - 1, stage.index);
+        for from in step_reads(graph, step, images) {
+            edges.push(format!("  {from} -> s{}_{number} [style=dashed];", stage.index));
+        }
+    }
+    out.push_str("  }\n");
+    match &stage.base {
+        Base::Stage(i) => edges.push(format!("  {} -> s{}_0;", last_node(&graph.stages[*i]), stage.index)),
+        Base::Image(r) => edges.push(format!("  {} -> s{}_0;", images.node(r), stage.index)),
+        Base::Scratch => {}
+    }
+}
+
+/// The nodes a step reads from outside its stage: `COPY --from` and
+/// `RUN --mount=from=` of a stage or an image.
+fn step_reads(graph: &StepGraph, step: &Step, images: &mut ImageNodes) -> Vec<String> {
+    let mut reads = Vec::new();
+    match &step.op {
+        Op::Copy(c) => match &c.source {
+            CopySource::Stage(i) => reads.push(last_node(&graph.stages[*i])),
+            CopySource::Image(r) => reads.push(images.node(r)),
+            CopySource::Context => {}
+        },
+        Op::Run(r) => {
+            for m in &r.mounts {
+                match m {
+                    Mount::Bind { from: MountSource::Stage(i), .. }
+                    | Mount::Cache { from: Some(MountSource::Stage(i)), .. } => {
+                        reads.push(last_node(&graph.stages[*i]))
+                    }
+                    Mount::Bind { from: MountSource::Image(r), .. }
+                    | Mount::Cache { from: Some(MountSource::Image(r)), .. } => reads.push(images.node(r)),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    reads
 }
 
 #[cfg(test)]

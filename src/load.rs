@@ -1,30 +1,23 @@
-//! Getting images in and out: `rbuild load`, `rbuild import`, and the
-//! build outputs (docker/OCI archives, a root filesystem dir or tar).
+//! Getting images into the store from files: `rbuild load` (docker or OCI
+//! archives and layouts) and `rbuild import` (a root filesystem tarball),
+//! with a byte counter on a terminal.
 
 use std::fs;
 use std::io::{self, IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rbuild_archive::{ExportImage, ExportOptions, ImportOptions, LoadInput};
+use rbuild_archive::{ImportOptions, LoadInput};
 use rbuild_builder::plan::plan;
-use rbuild_builder::snapshot::view_of;
 use rbuild_cache::Store;
 use rbuild_frontend::lower::LowerOptions;
-use rbuild_oci::config::{ImageConfig, RunConfig};
-use rbuild_oci::digest::Digest;
+use rbuild_oci::config::RunConfig;
 use rbuild_oci::reference::Reference;
 use rbuild_oci::timefmt::Timestamp;
 
-use crate::build::Output;
 use crate::cli::{ImportArgs, LoadArgs};
 use crate::images::progress::{ByteProgress, ProgressReader};
-use crate::progress::Renderer;
-use crate::report::Failure;
-
-fn archive_failure(e: rbuild_archive::ArchiveError) -> Failure {
-    Failure::new(rbuild_builder::error::chain(&e))
-        .hint("the store is unchanged; check the file is a complete docker save or OCI archive")
-}
+use crate::report::{Failure, archive_failure};
+use crate::source_date_epoch;
 
 pub fn load(store: &Store, args: LoadArgs) -> Result<(), Failure> {
     let input = match &args.input {
@@ -102,7 +95,7 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
         changes: changes_to_config(store, &args.changes)?,
         message: args.message.clone(),
         // SOURCE_DATE_EPOCH makes imports reproducible too.
-        created: source_date_epoch().map_or_else(Timestamp::now, Timestamp::from_secs),
+        created: source_date_epoch::from_env().map_or_else(Timestamp::now, Timestamp::from_secs),
     };
     let id = rbuild_archive::import_rootfs(store, &mut reader, &opts).map_err(archive_failure)?;
     if let Some(r) = &reference {
@@ -110,62 +103,6 @@ pub fn import(store: &Store, args: ImportArgs) -> Result<(), Failure> {
     }
     println!("{id}");
     Ok(())
-}
-
-/// Writes one build output.
-pub fn export(
-    store: &Store,
-    id: &Digest,
-    config: &ImageConfig,
-    tags: &[Reference],
-    output: &Output,
-    progress: &dyn Renderer,
-) -> Result<(), Failure> {
-    let images = [ExportImage { id: *id, tags: tags.iter().map(|t| t.familiar()).collect() }];
-    let opts = ExportOptions { source_date_epoch: source_date_epoch(), ..Default::default() };
-    match output {
-        Output::DockerArchive(dest) => {
-            progress.line(&format!("exporting docker archive to {}", dest.display()));
-            crate::output_file::write_output(dest, |w| {
-                rbuild_archive::write_docker_archive(store, &images, w, &opts).map_err(archive_failure)
-            })
-        }
-        Output::OciArchive(dest) => {
-            progress.line(&format!("exporting OCI archive to {}", dest.display()));
-            crate::output_file::write_output(dest, |w| {
-                rbuild_archive::write_oci_archive(store, &images, w, &opts).map_err(archive_failure)
-            })
-        }
-        Output::RootfsTar(dest) => {
-            progress.line(&format!("exporting root filesystem tar to {}", dest.display()));
-            let view =
-                view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
-            crate::output_file::write_output(dest, |w| {
-                view.write_flat_tar(w).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
-            })
-        }
-        Output::LocalDir(dest) => {
-            progress.line(&format!("exporting root filesystem to {}", dest.display()));
-            let view =
-                view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
-            export_dir(&view, dest)
-        }
-    }
-}
-
-/// Writes the merged tree into `dest` (created if missing; must be empty or absent).
-fn export_dir(view: &rbuild_layer::LayerStack, dest: &PathBuf) -> Result<(), Failure> {
-    if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(Failure::new(format!("output directory {} is not empty", dest.display()))
-            .hint("choose a new or empty directory for -o type=local,dest=DIR"));
-    }
-    fs::create_dir_all(dest).map_err(|e| Failure::new(format!("cannot create {}: {e}", dest.display())))?;
-    view.export_dir(dest).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
-}
-
-/// `SOURCE_DATE_EPOCH` from the environment, when set to a number.
-pub fn source_date_epoch() -> Option<i64> {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok())
 }
 
 /// A reader that shows bytes read on a terminal (nothing otherwise).

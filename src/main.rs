@@ -1,24 +1,33 @@
 //! The `rbuild` command line: parses arguments, opens the store, and hands
 //! each command to its module. Errors print with a hint and exit 1.
+//!
+//! Modules, lowest first (each uses only modules above it in this list):
+//! `report` (failures), `cli` (flags), `store_dir`, `source_date_epoch`,
+//! `dockerfile`, `progress`, `output` (a build's outputs and writing files
+//! the user names), `registry`, `images` (the image commands), `load`,
+//! `build`, `debug`, `rootless`.
 
 mod build;
 mod cli;
 mod debug;
+mod dockerfile;
 mod images;
 mod load;
-mod output_file;
+mod output;
 mod progress;
 mod registry;
 mod report;
 mod rootless;
+mod source_date_epoch;
+mod store_dir;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 use crate::report::Failure;
+use crate::store_dir::{open_store, store_root};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -57,32 +66,6 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-/// The store directory: `--root`, `RBUILD_ROOT`, else the default for this user.
-fn store_root(cli_root: Option<PathBuf>) -> PathBuf {
-    if let Some(r) = cli_root {
-        return r;
-    }
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/rbuild");
-    }
-    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
-        home.join(".local/share")
-    });
-    data.join("rbuild")
-}
-
-fn open_store(root: &std::path::Path) -> Result<rbuild_cache::Store, Failure> {
-    rbuild_cache::Store::open(root).map_err(|e| {
-        Failure::new(format!(
-            "cannot open the store at {}: {}",
-            root.display(),
-            rbuild_builder::error::chain(&e)
-        ))
-        .hint("pass --root DIR (or set RBUILD_ROOT) to use a store you can write")
-    })
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {

@@ -58,3 +58,10 @@ impl From<rbuild_cache::StoreError> for Failure {
         Failure::new(rbuild_builder::error::chain(&e))
     }
 }
+
+/// An archive that could not be read or written (`load`, `import`, a
+/// build's `-o type=docker|oci`). Nothing reached the store.
+pub fn archive_failure(e: rbuild_archive::ArchiveError) -> Failure {
+    Failure::new(rbuild_builder::error::chain(&e))
+        .hint("the store is unchanged; check the file is a complete docker save or OCI archive")
+}

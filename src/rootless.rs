@@ -26,6 +26,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use crate::report::Failure;
+use crate::store_dir::store_root;
 
 const SUBUID_FILE: &str = "/etc/subuid";
 const SUBGID_FILE: &str = "/etc/subgid";
@@ -105,7 +106,7 @@ fn reexec_in_user_namespace(args: &[OsString]) -> Result<ExitCode, Failure> {
     // Inside the namespace rbuild is root and would pick /var/lib/rbuild:
     // the store stays the user's own (an explicit --root still wins).
     if std::env::var_os("RBUILD_ROOT").is_none() {
-        inner.env("RBUILD_ROOT", crate::store_root(None));
+        inner.env("RBUILD_ROOT", store_root(None));
     }
 
     let (ready_read, ready_write) = pipe()?;

@@ -1,5 +1,9 @@
 //! Compression of streams, recognised by content (magic bytes), never by
-//! file name: gzip, zstd, bzip2 and xz readers; gzip writers for export.
+//! file name: gzip, zstd, bzip2 and xz readers; and [`parallel_gzip`], the
+//! deterministic gzip writer on every core that pushed layers and saved
+//! `.tar.gz` archives are written with.
+
+pub mod parallel_gzip;
 
 use std::io::{self, BufRead, BufReader, Read};
 

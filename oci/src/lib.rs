@@ -1,7 +1,8 @@
 //! The vocabulary every other rbuild crate shares: content digests, image
 //! references, the image config and history JSON, time stamps in the formats
-//! images and Docker's output use, and recognising compressed streams by
-//! their first bytes. No I/O beyond the readers it is handed.
+//! images and Docker's output use, recognising compressed streams by their
+//! first bytes, and the parallel gzip writer. No I/O beyond the readers and
+//! writers it is handed.
 
 pub mod compress;
 pub mod config;

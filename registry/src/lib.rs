@@ -11,9 +11,10 @@
 //! * [`pull`]: manifest (or the host's entry of a manifest list / image
 //!   index), config, then the layers in parallel, every blob verified
 //!   before it enters the store; the image and its tag appear last.
-//! * [`push`]: layers gzip-compressed in parallel ([`gzip`]), skipped when
-//!   the registry has them, mounted from another repository when it can,
-//!   then config and manifest.
+//! * [`push`]: layers gzip-compressed in parallel
+//!   ([`rbuild_oci::compress::parallel_gzip`]), skipped when the registry
+//!   has them, mounted from another repository when it can, then config
+//!   and manifest.
 //! * [`build_cache`]: build cache records and their layers exported to a
 //!   registry or an OCI layout directory, and imported lazily.
 //! * [`credentials`] and [`login`]: `~/.docker/config.json`, credential
@@ -25,7 +26,6 @@
 pub mod build_cache;
 pub mod credentials;
 mod error;
-pub mod gzip;
 pub mod http;
 pub mod known_blobs;
 pub mod login;

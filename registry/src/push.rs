@@ -3,7 +3,7 @@
 //! For each layer, cheapest first: a compressed form the registry already
 //! has in this repository (one HEAD request); a cross-repository mount
 //! from another repository of the same registry known to hold it; else
-//! compress it with the parallel, deterministic gzip ([`super::gzip`]) into
+//! compress it with the parallel, deterministic gzip ([`gzip`]) into
 //! scratch and upload it in one streamed request. Several layers move at
 //! once. Then the config, then the OCI image manifest under the tag. The
 //! compressed digest of every layer is remembered, so the next push of the
@@ -13,13 +13,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use super::error::{RegistryError, Result};
-use super::gzip;
 use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
 use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
 use super::progress::short_id;
 use super::session::Session;
 use super::transfers::try_map_bounded;
 use rbuild_cache::store::Store;
+use rbuild_oci::compress::parallel_gzip as gzip;
 use rbuild_oci::digest::{Digest, HashingWriter};
 use rbuild_oci::reference::Reference;
 

@@ -13,10 +13,10 @@ use rbuild_cache::usage::{Catalog, LayerSizes};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
+use super::lookup::{no_such_image, resolve_image};
 use super::table::{align, ellipsis, short_id};
 use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};
 use super::units::{image_size, rfc3339_seconds, time_ago};
-use super::{no_such_image, resolve_image};
 use crate::cli::HistoryArgs;
 use crate::report::Failure;
 

@@ -14,8 +14,9 @@ use rbuild_cache::Store;
 use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
 use rbuild_oci::timefmt::Timestamp;
 
+use super::lookup::{familiar, no_such_image, resolve_image};
+use super::tag::last_tag_time;
 use super::template::{GoTemplate, from_json, from_json_field, omitempty_object};
-use super::{familiar, last_tag_time, no_such_image, resolve_image};
 use crate::cli::InspectArgs;
 use crate::report::Failure;
 

@@ -8,10 +8,11 @@ use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
 use rbuild_oci::reference::{Reference, matches_reference_filter};
 use rbuild_oci::timefmt::Timestamp;
 
+use super::filters::{Filters, labels_match};
+use super::lookup::resolve_image;
 use super::table::{align, short_id};
 use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};
-use super::units::{go_time_string, human_size, image_size, time_ago};
-use super::{Filters, resolve_image};
+use super::units::{go_time_string, human_size, image_size, parse_until, time_ago};
 use crate::cli::ImagesArgs;
 use crate::report::Failure;
 
@@ -105,9 +106,7 @@ impl Selection {
             labels: filters.values("label").to_vec(),
             before: single("before").map(|q| created_of(&q)).transpose()?,
             since: single("since").map(|q| created_of(&q)).transpose()?,
-            until: single("until")
-                .map(|v| super::units::parse_until(&v).map_err(Failure::new))
-                .transpose()?,
+            until: single("until").map(|v| parse_until(&v).map_err(Failure::new)).transpose()?,
         })
     }
 
@@ -116,7 +115,7 @@ impl Selection {
         self.before.is_none_or(|t| created < t)
             && self.since.is_none_or(|t| created > t)
             && self.until.is_none_or(|t| created < t)
-            && super::labels_match(&self.labels, image)
+            && labels_match(&self.labels, image)
     }
 
     fn reference_matches(&self, reference: &Reference) -> bool {

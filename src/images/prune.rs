@@ -9,8 +9,8 @@ use rbuild_cache::Store;
 use rbuild_cache::gc::{self, CacheItemKind, CachePruneOptions, ExclusiveGcLock};
 use rbuild_cache::usage::CatalogImage;
 
+use super::filters::{Filters, labels_match};
 use super::units::{human_size, parse_ram_size};
-use super::{Filters, confirm, labels_match};
 use crate::cli::{BuilderPruneArgs, ImagePruneArgs};
 use crate::report::Failure;
 
@@ -90,4 +90,17 @@ fn lock_waiting(store: &Store) -> Result<ExclusiveGcLock, Failure> {
     }
     eprintln!("waiting for running builds, loads and imports to finish…");
     Ok(gc::lock_exclusive(store)?)
+}
+
+/// Asks "Are you sure?" on the terminal the way docker's prune commands do;
+/// anything but y/yes (including no input at all) is a no.
+fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

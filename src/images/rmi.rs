@@ -15,8 +15,8 @@ use rbuild_cache::gc;
 use rbuild_cache::usage::Catalog;
 use rbuild_oci::digest::{Digest, Hasher};
 
+use super::lookup::{familiar, parse_reference, resolve_image};
 use super::table::short_id;
-use super::{familiar, parse_reference, resolve_image};
 use crate::cli::RmiArgs;
 use crate::report::Failure;
 

@@ -16,16 +16,15 @@ use std::path::Path;
 
 use rbuild_archive::{ExportImage, ExportOptions};
 use rbuild_cache::Store;
+use rbuild_oci::compress::parallel_gzip::{self, ParallelGzWriter};
 use rbuild_oci::reference::Reference;
 
-use super::pgzip::ParallelGzWriter;
+use super::lookup::{familiar, resolve_image};
 use super::progress::{ByteProgress, ProgressWriter};
-use super::{familiar, resolve_image};
 use crate::cli::{Compress, SaveArgs};
+use crate::output::file::write_output;
 use crate::report::Failure;
 
-/// gzip level for saves: zlib's default, what `gzip` and `docker save | gzip` use.
-const GZIP_LEVEL: u32 = 6;
 /// zstd level: its default, fast and well ahead of gzip's ratio.
 const ZSTD_LEVEL: i32 = 3;
 
@@ -34,9 +33,7 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
     let compression = args.compress.or_else(|| args.output.as_deref().and_then(compression_for_name));
     let expected = expected_size(store, &images);
     match &args.output {
-        Some(dest) => crate::output_file::write_output(dest, |out| {
-            write_archive(store, &images, compression, expected, out)
-        }),
+        Some(dest) => write_output(dest, |out| write_archive(store, &images, compression, expected, out)),
         None => {
             if io::stdout().is_terminal() {
                 return Err(Failure::new("cowardly refusing to save to a terminal")
@@ -135,7 +132,7 @@ fn write_archive(
         .map_err(failed),
         Some(Compress::Gzip) => {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut gz = ParallelGzWriter::new(out, flate2::Compression::new(GZIP_LEVEL), threads);
+            let mut gz = ParallelGzWriter::new(out, parallel_gzip::DEFAULT_LEVEL, threads);
             rbuild_archive::write_docker_archive(
                 store,
                 images,

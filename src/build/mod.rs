@@ -1,0 +1,194 @@
+//! `rbuild build`, step by step: parse the flags ([`request`]), read the
+//! Dockerfile and `.dockerignore`, plan (lower the Dockerfile and pull the
+//! base images it lacks), open the context, import caches ([`cache`]),
+//! solve, then store and tag the image, write the `-o` outputs, push,
+//! export caches and report ([`publish`]).
+
+mod cache;
+mod publish;
+mod request;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rbuild_builder::context::BuildContext;
+use rbuild_builder::dockerignore::{self, DockerIgnore};
+use rbuild_builder::error::BuildError;
+use rbuild_builder::options::{BuildOptions, CacheSource};
+use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
+use rbuild_builder::sandbox::NamespaceSandbox;
+use rbuild_builder::snapshot::OverlaySnapshotter;
+use rbuild_builder::solve;
+use rbuild_cache::Store;
+use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::lower::{LowerOptions, Platform};
+use rbuild_oci::digest::Digest;
+
+use self::request::Request;
+use crate::cli::{BuildArgs, ProgressMode};
+use crate::dockerfile::Dockerfile;
+use crate::output;
+use crate::progress::renderer;
+use crate::registry::UrlDownloads;
+use crate::registry::{self, Fetcher, Registries};
+use crate::report::Failure;
+use crate::source_date_epoch;
+
+pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
+    let request = Request::parse(&args)?;
+    let quiet_transfers = args.quiet || args.progress == ProgressMode::Quiet;
+    let registries = Registries::new(
+        &args.registry.insecure_registry,
+        registry::transfer_progress(quiet_transfers, args.progress == ProgressMode::Plain),
+    );
+    let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
+    let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
+    let planned = plan(store, &args, &dockerfile, &registries)?;
+    let progress = renderer(args.progress, args.quiet);
+    for w in &planned.graph.warnings {
+        progress.line(&dockerfile.warning(w));
+    }
+    let context = open_context(store, &request.context, &ignore)?;
+    let cache_sources = cache::import(&request.cache_from, &registries, progress.as_ref())?;
+    let opts = build_options(&args, &request.context, &dockerfile, cache_sources)?;
+    // Held until the image is stored, tagged and exported: the solver's own
+    // hold ends with the steps, and a prune in between would see the new
+    // config blob and layers belonging to no image yet and remove them.
+    let _gc = store.gc_guard(false)?;
+    let mut built = solve::build(store, &planned.graph, &context, &planned.bases, &opts, progress.as_ref())
+        .map_err(|e| step_failure(&dockerfile, &e))?;
+    if let Err(e) = context.save_cache() {
+        tracing::warn!("could not save the stat cache: {e}");
+    }
+    if args.explain {
+        progress.line(&format!("{} steps would run, {} are cached", built.steps_run, built.steps_cached));
+        return Ok(());
+    }
+    publish::add_labels(&mut built, &args.labels);
+    let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    for o in &request.outputs {
+        output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
+    }
+    publish::name_and_push(store, &registries, &id, &request, args.push, progress.as_ref())?;
+    cache::export(store, &registries, &built, &planned.graph, &request.cache_to, progress.as_ref())?;
+    if let Some(path) = &args.iidfile {
+        publish::write_iidfile(path, &id)?;
+    }
+    if let Some(path) = &args.metadata_file {
+        publish::write_metadata(path, &id, &request.tags, &built)?;
+    }
+    progress.line(&format!("{} steps run, {} cached", built.steps_run, built.steps_cached));
+    progress.finish();
+    if args.quiet {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+/// The `.dockerignore` that goes with the Dockerfile (`NAME.dockerignore`
+/// beside it, else the context's), or nothing ignored.
+fn read_dockerignore(context: &Path, dockerfile: &Path) -> Result<DockerIgnore, Failure> {
+    match dockerignore::read_for_dockerfile(context, dockerfile)
+        .map_err(|e| Failure::new(format!("cannot read .dockerignore: {e}")))?
+    {
+        Some((path, content)) => {
+            DockerIgnore::parse(&content).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
+        }
+        None => Ok(DockerIgnore::empty()),
+    }
+}
+
+/// Lowers the Dockerfile for the host platform and resolves its base
+/// images, pulling those the store lacks (all of them with `--pull`).
+fn plan(
+    store: &Store,
+    args: &BuildArgs,
+    dockerfile: &Dockerfile,
+    registries: &Registries,
+) -> Result<Plan, Failure> {
+    let lower_opts = LowerOptions {
+        build_args: request::build_args(&args.build_args),
+        target: args.target.clone(),
+        platform: Platform::host(),
+    };
+    if let Some(p) = &args.platform
+        && p != &lower_opts.platform.spec()
+    {
+        return Err(Failure::new(format!(
+            "platform {p} is not supported: rbuild builds for the host platform {}",
+            lower_opts.platform.spec()
+        )));
+    }
+    let fetcher = Fetcher { registries, store };
+    let images = PlanOptions { fetcher: Some(&fetcher), refresh: args.pull };
+    plan_with(store, &dockerfile.text, &lower_opts, &images).map_err(|e| dockerfile.failure(e))
+}
+
+/// The context directory, with its stat cache in the store so a rebuild
+/// re-reads no file that did not change.
+fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<BuildContext, Failure> {
+    let cache_key = Digest::of(context.to_string_lossy().as_bytes()).hex();
+    let stat_cache = store.state_path(&format!("statcache/{}.json", &cache_key[..16]));
+    BuildContext::open(context, ignore, Some(stat_cache))
+        .map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+}
+
+fn build_options(
+    args: &BuildArgs,
+    context: &Path,
+    dockerfile: &Dockerfile,
+    cache_sources: Vec<Arc<dyn CacheSource>>,
+) -> Result<BuildOptions, Failure> {
+    Ok(BuildOptions {
+        no_cache: args.no_cache,
+        source_date_epoch: source_date_epoch::from_env(),
+        secrets: request::secrets(&args.secret)?,
+        // This build's place (context + Dockerfile), so a miss is explained
+        // against the last build from the same place, wherever rbuild was
+        // started from.
+        site_prefix: Digest::of(
+            format!("{}\0{}", context.display(), absolute(&dockerfile.path).display()).as_bytes(),
+        )
+        .hex(),
+        explain_only: args.explain,
+        cache_sources,
+        isolation: Arc::new(NamespaceSandbox {
+            exe: std::env::current_exe()
+                .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
+        }),
+        snapshotter: Arc::new(OverlaySnapshotter),
+        http: Arc::new(UrlDownloads::default()),
+    })
+}
+
+/// A failed step: the instruction's source line, the step, and the last
+/// lines it printed.
+fn step_failure(dockerfile: &Dockerfile, e: &BuildError) -> Failure {
+    let mut detail = String::new();
+    if let Some(span) = e.span {
+        let fe = FrontendError { message: e.message.clone(), span, hint: None };
+        detail.push_str(&fe.render(&dockerfile.name, &dockerfile.text));
+    }
+    if let Some(step) = &e.step {
+        detail.push_str(&format!("failed step: {step}\n"));
+    }
+    if !e.tail.is_empty() {
+        detail.push_str("last output lines:\n");
+        for l in &e.tail {
+            detail.push_str(&format!("  {l}\n"));
+        }
+    }
+    let mut f = Failure::new(e.message.clone()).detail(detail);
+    f.hint = e.hint.clone();
+    f
+}
+
+/// `path` made absolute against the current directory (for naming the
+/// Dockerfile in a way that does not depend on where rbuild was started).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
