@@ -65,7 +65,7 @@ pub enum ArchiveError {
         index: usize,
         path: String,
         #[source]
-        reason: NotALayer,
+        reason: Box<NotALayer>,
     },
     #[error("{image}: the manifest lists {layers} layers but the config has {diff_ids} diffIDs")]
     LayerCountMismatch { image: String, layers: usize, diff_ids: usize },

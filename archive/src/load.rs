@@ -127,7 +127,7 @@ pub(crate) fn verify_layer(
         image: image.to_string(),
         index,
         path: name.clone(),
-        reason,
+        reason: Box::new(reason),
     })?;
     if let Some((digest, size)) = expected_blob {
         if facts.blob_digest != *digest {
