@@ -99,3 +99,34 @@ impl ArchiveError {
 }
 
 pub(crate) type Result<T, E = ArchiveError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's errno values (the crate does not link libc).
+    const ENOSPC: i32 = 28;
+    const EACCES: i32 = 13;
+
+    fn layer_commit_failed(errno: i32) -> ArchiveError {
+        let io = IoError::new("write", "/store/layers/x/layer.tar", io::Error::from_raw_os_error(errno));
+        let unreadable = NotALayer::Unreadable(Arc::new(StoreError::Io(io)));
+        ArchiveError::BadLayer {
+            image: "app:v1".into(),
+            index: 1,
+            path: "l.tar".into(),
+            reason: Box::new(unreadable),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_under_a_bad_layer_is_recognised() {
+        assert!(layer_commit_failed(ENOSPC).is_storage_full());
+        assert!(!layer_commit_failed(EACCES).is_storage_full());
+        assert_eq!(
+            layer_commit_failed(EACCES).to_string(),
+            "layer 1 of app:v1 (l.tar): not a readable layer tar: write /store/layers/x/layer.tar: \
+             Permission denied (os error 13)"
+        );
+    }
+}
