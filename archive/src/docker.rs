@@ -118,12 +118,9 @@ fn json_line<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// `rootfs.diff_ids` names.
 pub(crate) fn read_docker_manifest(store: &Store, contents: &Contents) -> Result<Vec<VerifiedImage>> {
     let (path, json) = contents.read_small(MANIFEST_FILE, "docker-archive manifest", "the list of images")?;
-    let items: Option<Vec<ManifestItem>> =
-        serde_json::from_slice(&json).map_err(|e| ArchiveError::InvalidJson {
-            path: path.clone(),
-            what: "docker-archive manifest",
-            message: e.to_string(),
-        })?;
+    let items: Option<Vec<ManifestItem>> = serde_json::from_slice(&json).map_err(|source| {
+        ArchiveError::UnparsableJson { path: path.clone(), what: "docker-archive manifest", source }
+    })?;
     let items = items.ok_or_else(|| ArchiveError::InvalidJson {
         path,
         what: "docker-archive manifest",
@@ -163,10 +160,10 @@ fn verify_item(
             });
         }
     }
-    let config = ImageConfig::from_json(&config_json).map_err(|e| ArchiveError::InvalidJson {
+    let config = ImageConfig::from_json(&config_json).map_err(|source| ArchiveError::UnparsableJson {
         path: config_path,
         what: "image config",
-        message: e.to_string(),
+        source,
     })?;
     let diff_ids = config.rootfs.diff_ids;
     let layers = item.layers.as_deref().unwrap_or_default();

@@ -11,10 +11,11 @@ use std::path::PathBuf;
 
 use oci_spec::image::MediaType;
 
-use super::error::{ArchiveError, IoContext, Result};
+use super::error::{ArchiveError, Result};
 use rbuild_cache::store::{LayerRef, Store};
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::io_error::IoContext;
 use rbuild_oci::reference::Reference;
 
 /// An image to export and the tags to give it in the archive.

@@ -31,7 +31,7 @@ mod spool;
 mod tar_out;
 
 pub use docker::write_docker_archive;
-pub use error::ArchiveError;
+pub use error::{ArchiveError, NotALayer};
 pub use export::{ExportImage, ExportOptions, LayerBlobCompression};
 pub use import::{ImportOptions, import_rootfs};
 pub use load::{LoadInput, LoadedImage, ReplacedTag, load};

@@ -123,11 +123,11 @@ pub(crate) fn verify_layer(
             actual: *actual,
         });
     }
-    let facts = layer_facts(store, content).map_err(|message| ArchiveError::BadLayer {
+    let facts = layer_facts(store, content).map_err(|reason| ArchiveError::BadLayer {
         image: image.to_string(),
         index,
         path: name.clone(),
-        message,
+        reason: Box::new(reason),
     })?;
     if let Some((digest, size)) = expected_blob {
         if facts.blob_digest != *digest {

@@ -228,9 +228,8 @@ fn sort_annotations(value: &mut serde_json::Value) {
 pub(crate) fn read_oci_index(store: &Store, contents: &Contents) -> Result<Vec<VerifiedImage>> {
     if contents.has(LAYOUT_FILE) {
         let (path, layout) = contents.read_small(LAYOUT_FILE, "OCI layout file", "the layout version")?;
-        let layout: oci_spec::image::OciLayout = serde_json::from_slice(&layout).map_err(|e| {
-            ArchiveError::InvalidJson { path, what: "OCI layout file", message: e.to_string() }
-        })?;
+        let layout: oci_spec::image::OciLayout = serde_json::from_slice(&layout)
+            .map_err(|source| ArchiveError::UnparsableJson { path, what: "OCI layout file", source })?;
         if !layout.image_layout_version().starts_with("1.") {
             return Err(ArchiveError::Unsupported(format!(
                 "OCI layout version {} is not supported (only 1.x is)",
@@ -239,10 +238,10 @@ pub(crate) fn read_oci_index(store: &Store, contents: &Contents) -> Result<Vec<V
         }
     }
     let (path, json) = contents.read_small(INDEX_FILE, "OCI image index", "the list of images")?;
-    let index: ImageIndex = serde_json::from_slice(&json).map_err(|e| ArchiveError::InvalidJson {
+    let index: ImageIndex = serde_json::from_slice(&json).map_err(|source| ArchiveError::UnparsableJson {
         path,
         what: "OCI image index",
-        message: e.to_string(),
+        source,
     })?;
     let mut images = Vec::new();
     for descriptor in index.manifests() {
@@ -293,10 +292,8 @@ fn collect_images(
     } else if is_index && depth < MAX_INDEX_DEPTH {
         let digest = our_digest(descriptor.digest())?;
         let json = read_blob(contents, &digest, descriptor.size(), "OCI image index", "index.json")?;
-        let child: ImageIndex = serde_json::from_slice(&json).map_err(|e| ArchiveError::InvalidJson {
-            path: blob_path(&digest),
-            what: "OCI image index",
-            message: e.to_string(),
+        let child: ImageIndex = serde_json::from_slice(&json).map_err(|source| {
+            ArchiveError::UnparsableJson { path: blob_path(&digest), what: "OCI image index", source }
         })?;
         // Of a multi-platform image, load the one this machine runs; an
         // index without platforms (rare) is taken whole.
@@ -337,10 +334,8 @@ fn verify_manifest(
         None => format!("image with manifest {manifest_digest}"),
     };
     let json = read_blob(contents, &manifest_digest, descriptor.size(), "OCI image manifest", "index.json")?;
-    let manifest: ImageManifest = serde_json::from_slice(&json).map_err(|e| ArchiveError::InvalidJson {
-        path: blob_path(&manifest_digest),
-        what: "OCI image manifest",
-        message: e.to_string(),
+    let manifest: ImageManifest = serde_json::from_slice(&json).map_err(|source| {
+        ArchiveError::UnparsableJson { path: blob_path(&manifest_digest), what: "OCI image manifest", source }
     })?;
     let config_digest = our_digest(manifest.config().digest())?;
     let (config_path, config_json) = contents.read_small(
@@ -364,10 +359,10 @@ fn verify_manifest(
             actual: config_json.len() as u64,
         });
     }
-    let config = ImageConfig::from_json(&config_json).map_err(|e| ArchiveError::InvalidJson {
+    let config = ImageConfig::from_json(&config_json).map_err(|source| ArchiveError::UnparsableJson {
         path: config_path,
         what: "image config",
-        message: e.to_string(),
+        source,
     })?;
     let diff_ids = config.rootfs.diff_ids;
     if manifest.layers().len() != diff_ids.len() {

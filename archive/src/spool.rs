@@ -15,16 +15,20 @@
 //! Afterwards [`Contents::lookup`] finds an entry by the name a manifest
 //! uses, following the symlinks and hard links older archives contain.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 
-use super::error::{ArchiveError, IoContext, Result};
+use super::error::{ArchiveError, NotALayer, Result};
 use super::names::{digest_in_blob_name, normalize_entry_name, resolve_symlink_target};
-use rbuild_cache::store::{Store, remove_tree};
+use rbuild_cache::store::{Store, StoreError, remove_tree};
 use rbuild_oci::compress::{self, Compression};
 use rbuild_oci::digest::{Digest, Hasher};
+use rbuild_oci::io_error::{IoContext, IoError};
 
 /// Entries up to this size that are not layers stay in memory.
 pub(crate) const INLINE_LIMIT: u64 = 16 << 20;
@@ -46,7 +50,7 @@ pub(crate) enum Content {
     WrongDigest { named: Digest, actual: Digest },
     /// It looked like a layer tar but could not be unpacked. Only an error
     /// if a manifest uses it, so junk nobody refers to cannot fail a load.
-    Unreadable { message: String },
+    Unreadable(Arc<StoreError>),
 }
 
 /// Everything an archive held, by normalised name.
@@ -82,11 +86,23 @@ impl Contents {
         let scratch = store.temp_dir("load")?;
         let mut contents =
             Contents { files: BTreeMap::new(), links: BTreeMap::new(), scratch: Some(scratch.clone()) };
-        let input = compress::decompress_auto(raw).map_err(read_error)?;
+        let ended = Rc::new(Cell::new(false));
+        let input =
+            EndWatch { inner: compress::decompress_auto(raw).map_err(read_error)?, ended: ended.clone() };
+        // The tar crate reports an archive that ends inside a header block
+        // or while skipping an entry's data as a plain error; that the input
+        // had run out by then is what says the archive was cut short.
+        let stream_error = |e: io::Error| {
+            if ended.get() {
+                ArchiveError::Truncated { detail: e.to_string(), source: Some(e) }
+            } else {
+                read_error(e)
+            }
+        };
         let mut archive = tar::Archive::new(input);
-        for entry in archive.entries().map_err(read_error)? {
+        for entry in archive.entries().map_err(stream_error)? {
             let first = contents.files.is_empty() && contents.links.is_empty();
-            let mut entry = entry.map_err(|e| match read_error(e) {
+            let mut entry = entry.map_err(|e| match stream_error(e) {
                 // Garbage where the first header should be: not a tar at all.
                 ArchiveError::Read(e) if first => ArchiveError::NotAnArchive(first_line(&e.to_string())),
                 other => other,
@@ -137,19 +153,15 @@ impl Contents {
     /// docker-archive).
     pub fn from_dir(store: &Store, dir: &Path) -> Result<Contents> {
         if !dir.is_dir() {
-            return Err(ArchiveError::Io {
-                action: "load from",
-                path: dir.to_path_buf(),
-                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-            });
+            let not_dir = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
+            return Err(IoError::new("load from", dir, not_dir).into());
         }
         let mut contents = Contents { files: BTreeMap::new(), links: BTreeMap::new(), scratch: None };
         let walker = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name();
         for item in walker {
-            let item = item.map_err(|e| ArchiveError::Io {
-                action: "read",
-                path: e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf()),
-                source: e.into(),
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                IoError::new("read", path, e.into())
             })?;
             let Ok(relative) = item.path().strip_prefix(dir) else { continue };
             let Some(relative) = relative.to_str() else {
@@ -245,7 +257,7 @@ impl Contents {
                 }
                 fs::read(path).ctx("read", path)?
             }
-            Content::Layer(_) | Content::Unreadable { .. } | Content::WrongDigest { .. } => {
+            Content::Layer(_) | Content::Unreadable(_) | Content::WrongDigest { .. } => {
                 return Err(ArchiveError::InvalidJson {
                     path: name,
                     what,
@@ -257,14 +269,30 @@ impl Contents {
     }
 }
 
-/// Maps errors from reading the outer stream; running out of bytes in the
-/// middle of a block or entry means the archive was cut short.
+/// Maps errors from reading the outer stream: a decompressor that runs out
+/// of bytes in the middle of its stream says so with `UnexpectedEof`.
 fn read_error(err: io::Error) -> ArchiveError {
-    let message = err.to_string();
-    let cut_short = err.kind() == io::ErrorKind::UnexpectedEof
-        || message.contains("failed to read entire block")
-        || message.contains("unexpected EOF");
-    if cut_short { ArchiveError::Truncated(message) } else { ArchiveError::Read(err) }
+    if err.kind() == io::ErrorKind::UnexpectedEof {
+        ArchiveError::Truncated { detail: err.to_string(), source: Some(err) }
+    } else {
+        ArchiveError::Read(err)
+    }
+}
+
+/// Notes whether the reader it wraps has reached its end.
+struct EndWatch<R> {
+    inner: R,
+    ended: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for EndWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended.set(true);
+        }
+        Ok(n)
+    }
 }
 
 /// An error message cut to something printable (the tar reader quotes the
@@ -320,7 +348,7 @@ fn looks_like_layer(head: &[u8]) -> bool {
 }
 
 fn truncated(name: &str, got: u64, size: u64) -> ArchiveError {
-    ArchiveError::Truncated(format!("{name} ends after {got} of its {size} bytes"))
+    ArchiveError::Truncated { detail: format!("{name} ends after {got} of its {size} bytes"), source: None }
 }
 
 /// Deals with one file of the archive: `reader` yields its `size` bytes.
@@ -409,7 +437,7 @@ fn commit_streamed_layer(
             let blob_digest = measured.hasher.take().map(Hasher::finish).unwrap_or(layer.meta.diff_id);
             Ok(Content::Layer(LayerFacts { diff_id: layer.meta.diff_id, blob_digest, blob_size: size }))
         }
-        Err(e) => Ok(Content::Unreadable { message: format!("not a readable layer tar: {e}") }),
+        Err(e) => Ok(Content::Unreadable(Arc::new(e))),
     }
 }
 
@@ -425,22 +453,65 @@ pub(crate) struct LayerFacts {
 /// The layer a file of the archive holds, committing it now if the
 /// streaming pass did not take it for one (an unusual tar dialect, or a
 /// large file of a directory input). `Err` says why it is not a layer.
-pub(crate) fn layer_facts(store: &Store, content: &Content) -> std::result::Result<LayerFacts, String> {
+pub(crate) fn layer_facts(store: &Store, content: &Content) -> std::result::Result<LayerFacts, NotALayer> {
     let reader: Box<dyn Read + '_> = match content {
         Content::Layer(facts) => return Ok(*facts),
-        Content::Unreadable { message } => return Err(message.clone()),
+        Content::Unreadable(error) => return Err(NotALayer::Unreadable(error.clone())),
         Content::WrongDigest { named, actual } => {
-            return Err(format!("content has digest {actual}, but its name says {named}"));
+            return Err(NotALayer::WrongDigest { named: *named, actual: *actual });
         }
         Content::Bytes(bytes) => Box::new(&bytes[..]),
-        Content::File { path, .. } => {
-            Box::new(File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?)
-        }
+        Content::File { path, .. } => Box::new(File::open(path).ctx("open", path)?),
     };
     let mut measured = Measured { inner: reader, count: 0, hasher: Some(Hasher::new()) };
-    let layer =
-        store.commit_tar(&mut measured, None).map_err(|e| format!("not a readable layer tar: {e}"))?;
-    io::copy(&mut measured, &mut io::sink()).map_err(|e| e.to_string())?;
+    let layer = store.commit_tar(&mut measured, None).map_err(|e| NotALayer::Unreadable(Arc::new(e)))?;
+    io::copy(&mut measured, &mut io::sink()).map_err(NotALayer::Read)?;
     let blob_digest = measured.hasher.take().map(Hasher::finish).unwrap_or(layer.meta.diff_id);
     Ok(LayerFacts { diff_id: layer.meta.diff_id, blob_digest, blob_size: measured.count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar of two small JSON files: two header blocks, two data blocks,
+    /// and the end-of-archive marker.
+    fn two_file_tar() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for name in ["a.json", "b.json"] {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(2);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &b"{}"[..]).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn load(bytes: Vec<u8>) -> Result<Contents> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        Contents::from_stream(&store, Box::new(io::Cursor::new(bytes)))
+    }
+
+    #[test]
+    fn a_stream_that_ends_inside_a_header_is_truncated() {
+        let mut bytes = two_file_tar();
+        bytes.truncate(1024 + 100);
+        match load(bytes) {
+            Err(ArchiveError::Truncated { source: Some(_), .. }) => {}
+            other => panic!("expected truncation: {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_corrupt_header_with_input_left_is_not_truncation() {
+        let mut bytes = two_file_tar();
+        // Break the second header's checksum; the rest of the stream is there.
+        bytes[1024 + 148..1024 + 156].copy_from_slice(b"0000000\0");
+        match load(bytes) {
+            Err(ArchiveError::Read(_)) => {}
+            other => panic!("expected a read error: {:?}", other.err()),
+        }
+    }
 }

@@ -9,7 +9,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::error::{ArchiveError, IoContext, Result};
+use super::error::{ArchiveError, Result};
+use rbuild_oci::io_error::{IoContext, IoError};
 
 const BLOCK: u64 = 512;
 
@@ -52,14 +53,11 @@ impl<W: Write> TarOut<W> {
         let mut file = File::open(path).ctx("open", path)?;
         let actual = file.metadata().ctx("stat", path)?.len();
         if actual != size {
-            return Err(ArchiveError::Io {
-                action: "export",
-                path: path.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("file is {actual} bytes, the store recorded {size}"),
-                ),
-            });
+            let changed = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("file is {actual} bytes, the store recorded {size}"),
+            );
+            return Err(IoError::new("export", path, changed).into());
         }
         let header = self.header(name, size, tar::EntryType::Regular)?;
         // `Builder::append` copies through `&mut dyn Read`/`dyn Write`, which
@@ -73,14 +71,11 @@ impl<W: Write> TarOut<W> {
         let mut reader = io::BufReader::with_capacity(1 << 20, &mut file);
         let copied = io::copy(&mut reader, out).map_err(ArchiveError::Write)?;
         if copied != size {
-            return Err(ArchiveError::Io {
-                action: "export",
-                path: path.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("file changed while being written: {copied} of {size} bytes copied"),
-                ),
-            });
+            let changed = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("file changed while being written: {copied} of {size} bytes copied"),
+            );
+            return Err(IoError::new("export", path, changed).into());
         }
         let padding = (BLOCK - size % BLOCK) % BLOCK;
         out.write_all(&[0u8; BLOCK as usize][..padding as usize]).map_err(ArchiveError::Write)

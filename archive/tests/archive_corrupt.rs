@@ -71,7 +71,7 @@ fn truncated_archive_is_refused() {
     for cut in [fx.ours.len() / 2, fx.ours.len() - 2048, 700] {
         let err = load_fails(&fx, fx.ours[..cut].to_vec());
         assert!(
-            matches!(err, ArchiveError::Truncated(_) | ArchiveError::NoManifest),
+            matches!(err, ArchiveError::Truncated { .. } | ArchiveError::NoManifest),
             "cut at {cut}: {err:?}"
         );
     }
@@ -81,7 +81,7 @@ fn truncated_archive_is_refused() {
     // Same through gzip.
     let gz = gzip(&fx.ours);
     let err = load_fails(&fx, gz[..gz.len() / 2].to_vec());
-    assert!(matches!(err, ArchiveError::Truncated(_)), "{err:?}");
+    assert!(matches!(err, ArchiveError::Truncated { .. }), "{err:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::store::{Result, Store};
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::io_error::IoError;
 
 /// One inconsistency, in words for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,8 +222,8 @@ fn check_cache_files(store: &Store, parsed: usize) -> Result<Vec<Problem>> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
-    let io_err = |source| crate::store::StoreError::Io { action: "list", path: dir.to_path_buf(), source };
-    fs::read_dir(dir).map_err(io_err)?.collect::<io::Result<Vec<_>>>().map_err(io_err)
+    let io_err = |source| IoError::new("list", dir, source);
+    Ok(fs::read_dir(dir).map_err(io_err)?.collect::<io::Result<Vec<_>>>().map_err(io_err)?)
 }
 
 /// Maps `items` on all cores, keeping the order.

@@ -17,9 +17,10 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use crate::index::CacheRecord;
-use crate::store::{Result, Store, StoreError, remove_tree};
+use crate::store::{Result, Store, remove_tree};
 use crate::usage::{Catalog, CatalogImage, LayerSizes, directory_size, forget_layer_size};
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 
 /// Proof that this process holds the gc lock exclusively.
 #[derive(Debug)]
@@ -38,16 +39,12 @@ pub fn try_lock_exclusive(store: &Store) -> Result<Option<ExclusiveGcLock>> {
     // The same file `Store::gc_guard` locks; std has no non-blocking
     // variant of that call, so open it here.
     let path = store.root().join("gc.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| StoreError::Io { action: "open lock", path: path.clone(), source })?;
+    let file =
+        OpenOptions::new().create(true).truncate(false).write(true).open(&path).ctx("open lock", &path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(ExclusiveGcLock { _file: file })),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
-        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { action: "lock", path, source }),
+        Err(fs::TryLockError::Error(source)) => Err(IoError::new("lock", path, source).into()),
     }
 }
 
@@ -321,11 +318,7 @@ pub fn prune_cache(
         }
         match &item.kind {
             CacheItemKind::Step(record) => store.cache_remove(&record.key)?,
-            CacheItemKind::Mount(path) => remove_tree(path).map_err(|source| StoreError::Io {
-                action: "remove",
-                path: path.clone(),
-                source,
-            })?,
+            CacheItemKind::Mount(path) => remove_tree(path).ctx("remove", path)?,
         }
         match item.layer() {
             Some(layer) => {

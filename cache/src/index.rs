@@ -7,8 +7,9 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Result, Store, StoreError, write_file};
+use crate::store::{Result, Store, write_file};
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 
 /// One input that went into a key: what it is, its name, and its digest or value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +43,7 @@ impl Store {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io { action: "read", path, source: e }),
+            Err(e) => return Err(IoError::new("read", path, e).into()),
         };
         let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
             // A damaged entry is a miss, not a failed build.
@@ -64,18 +65,15 @@ impl Store {
     pub fn cache_insert(&self, record: &CacheRecord) -> Result<()> {
         let path = self.cache_path(&record.key);
         write_file(&path, &serde_json::to_vec(record).expect("cache record serializes"))
-            .map_err(|e| StoreError::Io { action: "write", path, source: e })
+            .ctx("write", path)?;
+        Ok(())
     }
 
     /// Every cache entry (for prune and `system df`).
     pub fn cache_entries(&self) -> Result<Vec<CacheRecord>> {
         let dir = self.root().join("cache");
         let mut out = Vec::new();
-        let entries = fs::read_dir(&dir).map_err(|e| StoreError::Io {
-            action: "list",
-            path: dir.clone(),
-            source: e,
-        })?;
+        let entries = fs::read_dir(&dir).ctx("list", &dir)?;
         for e in entries.flatten() {
             if let Ok(bytes) = fs::read(e.path())
                 && let Ok(rec) = serde_json::from_slice::<CacheRecord>(&bytes)
@@ -89,9 +87,7 @@ impl Store {
     pub fn cache_remove(&self, key: &Digest) -> Result<()> {
         let path = self.cache_path(key);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(StoreError::Io { action: "remove", path, source: e })
-            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(IoError::new("remove", path, e).into()),
             _ => Ok(()),
         }
     }

@@ -16,9 +16,10 @@ use std::fs::{self, File};
 use std::io;
 use std::path::PathBuf;
 
-use crate::store::{ImageRecord, LayerRef, Result, Store, StoreError};
+use crate::store::{ImageRecord, LayerRef, Result, Store};
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::IoError;
 use rbuild_oci::timefmt::Timestamp;
 
 /// One image of the store as the listing commands need it.
@@ -191,8 +192,7 @@ pub fn forget_layer_size(store: &Store, diff_id: &Digest) {
 /// (seeking past file contents). Hard links carry no content of their own,
 /// so each file is counted once, as Docker's directory walk does.
 pub fn docker_size_of_tar(path: &std::path::Path) -> Result<u64> {
-    let io_err =
-        |source: io::Error| StoreError::Io { action: "read layer", path: path.to_path_buf(), source };
+    let io_err = |source: io::Error| IoError::new("read layer", path, source);
     let file = File::open(path).map_err(io_err)?;
     let mut archive = tar::Archive::new(file);
     let mut total = 0u64;

@@ -32,6 +32,7 @@
 //! (its content stays under another lower path) and a `metacopy` file
 //! (its data stays in a lower layer). Mount with both off.
 
+use rbuild_oci::io_error::IoContext;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
@@ -67,11 +68,11 @@ pub fn write_layer_tar<W: Write>(
 ) -> Result<LayerStats, LayerError> {
     // The caller's path is trusted and may go through symlinks; below it,
     // nothing is followed.
-    let upper = &fs::canonicalize(upper).map_err(|e| LayerError::io("resolve", upper, e))?;
-    let root_meta = fs::symlink_metadata(upper).map_err(|e| LayerError::io("inspect", upper, e))?;
+    let upper = &fs::canonicalize(upper).ctx("cannot resolve", upper)?;
+    let root_meta = fs::symlink_metadata(upper).ctx("cannot inspect", upper)?;
     if !root_meta.is_dir() {
         return Err(LayerError::io(
-            "read upper directory",
+            "cannot read upper directory",
             upper,
             std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         ));
@@ -138,7 +139,7 @@ impl<W: Write> DiffWalk<'_, W> {
     /// Writes the entry (or entries) for one node; returns whether the walk
     /// should descend into it.
     fn write_node(&mut self, abs: &Path, rel: &[u8], name: &[u8]) -> Result<bool, LayerError> {
-        let meta = fs::symlink_metadata(abs).map_err(|e| LayerError::io("inspect", abs, e))?;
+        let meta = fs::symlink_metadata(abs).ctx("cannot inspect", abs)?;
         let kind = NodeKind::of(&meta);
         let all_xattrs = read_xattrs(abs)?;
         let prefix = self.opts.xattr_prefix;
@@ -208,7 +209,7 @@ impl<W: Write> DiffWalk<'_, W> {
                 Ok(false)
             }
             NodeKind::Symlink => {
-                let target = fs::read_link(abs).map_err(|e| LayerError::io("read symlink", abs, e))?;
+                let target = fs::read_link(abs).ctx("cannot read symlink", abs)?;
                 let target = target.as_os_str().as_bytes();
                 let entry =
                     Entry { path: rel, kind: EntryKind::Symlink { target }, meta: tar_meta, xattrs: &xattrs };
@@ -250,11 +251,8 @@ pub(crate) fn write_file_entry<W: Write>(
     if meta.len() == 0 {
         return writer.append(entry);
     }
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| LayerError::io("open", path, e))?;
+    let mut file =
+        File::options().read(true).custom_flags(libc::O_NOFOLLOW).open(path).ctx("cannot open", path)?;
     // Read once, front to back: ask for a larger readahead. Only a hint,
     // so a failure changes nothing.
     let _ = nix::fcntl::posix_fadvise(&file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
@@ -279,8 +277,8 @@ fn is_xattr_whiteout(kind: NodeKind, meta: &Metadata, xattrs: &Xattrs, prefix: O
 /// Names in a directory, sorted bytewise.
 pub(crate) fn sorted_names(dir: &Path) -> Result<Vec<OsString>, LayerError> {
     let mut names = Vec::new();
-    for item in fs::read_dir(dir).map_err(|e| LayerError::io("list directory", dir, e))? {
-        names.push(item.map_err(|e| LayerError::io("list directory", dir, e))?.file_name());
+    for item in fs::read_dir(dir).ctx("cannot list directory", dir)? {
+        names.push(item.ctx("cannot list directory", dir)?.file_name());
     }
     names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     Ok(names)

@@ -4,16 +4,14 @@
 use std::io;
 use std::path::PathBuf;
 
+use rbuild_oci::io_error::IoError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    /// A filesystem operation on a path we were reading or writing failed.
-    #[error("cannot {op} {path}: {source}", path = .path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// A filesystem operation on a path we were reading or writing failed
+    /// (its action reads "cannot open", "cannot inspect", ...).
+    #[error(transparent)]
+    Io(#[from] IoError),
 
     /// Writing the tar stream to its destination failed.
     #[error("cannot write the tar stream: {0}")]
@@ -27,9 +25,14 @@ pub enum LayerError {
         source: io::Error,
     },
 
-    /// The stream ended before the archive did.
+    /// The stream ended before the archive did. `source` is the
+    /// decompressor's error when it was the one to notice.
     #[error("tar archive is truncated: {detail}")]
-    Truncated { detail: String },
+    Truncated {
+        detail: String,
+        #[source]
+        source: Option<io::Error>,
+    },
 
     /// A header block that is not a valid tar header.
     #[error("invalid tar header at byte {offset}: {reason}")]
@@ -80,8 +83,13 @@ pub enum LayerError {
 }
 
 impl LayerError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> LayerError {
-        LayerError::Io { op, path: path.into(), source }
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> LayerError {
+        LayerError::Io(IoError::new(action, path, source))
+    }
+
+    /// Whether this failed because the disk (or the quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        rbuild_oci::io_error::is_storage_full(self)
     }
 
     pub(crate) fn unsafe_entry(entry: &[u8], reason: impl Into<String>) -> LayerError {

@@ -89,7 +89,7 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Ok(Vec::new()),
-        Err(e) => return Err(LayerError::io("list xattrs of", path, e)),
+        Err(e) => return Err(LayerError::io("cannot list xattrs of", path, e)),
     };
     let mut xattrs = Vec::new();
     for name in names {
@@ -97,7 +97,7 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
             Ok(Some(value)) => xattrs.push((name.as_bytes().to_vec(), value)),
             // Removed between list and get: it is simply not there.
             Ok(None) => {}
-            Err(e) => return Err(LayerError::io("read xattr of", path, e)),
+            Err(e) => return Err(LayerError::io("cannot read xattr of", path, e)),
         }
     }
     xattrs.sort();

@@ -15,6 +15,7 @@
 //! writing into a directory changes its mtime, and a read-only directory
 //! would stop a non-root caller from filling it.
 
+use rbuild_oci::io_error::IoContext;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -111,10 +112,10 @@ impl SafeTree {
     /// Opens (creating it if needed) the destination directory. `dest`
     /// itself is trusted: it may be reached through symlinks.
     pub(crate) fn open(dest: &Path, options: TreeOptions) -> Result<SafeTree, LayerError> {
-        std::fs::create_dir_all(dest).map_err(|e| LayerError::io("create directory", dest, e))?;
+        std::fs::create_dir_all(dest).ctx("cannot create directory", dest)?;
         let root = openat(nix::fcntl::AT_FDCWD, dest, dir_flags(), Mode::empty())
             .map(File::from)
-            .map_err(|e| LayerError::io("open directory", dest, e.into()))?;
+            .map_err(|e| LayerError::io("cannot open directory", dest, e.into()))?;
         Ok(SafeTree {
             root_path: dest.to_path_buf(),
             cursor: DirCursor { root, chain: Vec::new() },
@@ -329,7 +330,7 @@ impl SafeTree {
             }
             let shown = join_components(&dir.components);
             let Some(file) = self.cursor.open_if_present(&dir.components).map_err(|e| {
-                LayerError::io("open directory", self.root_path.join(OsStr::from_bytes(&shown)), e)
+                LayerError::io("cannot open directory", self.root_path.join(OsStr::from_bytes(&shown)), e)
             })?
             else {
                 continue;

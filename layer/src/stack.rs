@@ -26,6 +26,7 @@
 //! not UTF-8 are shown lossily there, while [`LayerStack::read_dir`] and
 //! the exports keep exact bytes.
 
+use rbuild_oci::io_error::IoContext;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, Metadata};
@@ -151,9 +152,9 @@ impl LayerStack {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&found.real_path)
-            .map_err(|e| LayerError::io("open", &found.real_path, e))?;
+            .ctx("cannot open", &found.real_path)?;
         let mut content = Vec::with_capacity(found.metadata.len() as usize);
-        file.read_to_end(&mut content).map_err(|e| LayerError::io("read", &found.real_path, e))?;
+        file.read_to_end(&mut content).ctx("cannot read", &found.real_path)?;
         Ok(Some(content))
     }
 
@@ -197,10 +198,10 @@ impl LayerStack {
             let listing = match fs::read_dir(&dir_path) {
                 Ok(listing) => listing,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LayerError::io("list directory", dir_path, e)),
+                Err(e) => return Err(LayerError::io("cannot list directory", dir_path, e)),
             };
             for item in listing {
-                let name = item.map_err(|e| LayerError::io("list directory", &dir_path, e))?.file_name();
+                let name = item.ctx("cannot list directory", &dir_path)?.file_name();
                 if decided.contains_key(name.as_bytes()) {
                     continue;
                 }
@@ -218,7 +219,7 @@ impl LayerStack {
             match fs::symlink_metadata(&path) {
                 Ok(_) => return self.examine(dir, position, name),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LayerError::io("inspect", path, e)),
+                Err(e) => return Err(LayerError::io("cannot inspect", path, e)),
             }
         }
         Ok(None)
@@ -234,11 +235,8 @@ impl LayerStack {
     ) -> Result<Option<MergedChild>, LayerError> {
         let layer = dir.layers[position];
         let real_path = self.layer_path(layer, &dir.components).join(name);
-        let metadata =
-            fs::symlink_metadata(&real_path).map_err(|e| LayerError::io("inspect", &real_path, e))?;
-        if is_whiteout_at(&real_path, &metadata, self.prefix)
-            .map_err(|e| LayerError::io("inspect", &real_path, e))?
-        {
+        let metadata = fs::symlink_metadata(&real_path).ctx("cannot inspect", &real_path)?;
+        if is_whiteout_at(&real_path, &metadata, self.prefix).ctx("cannot inspect", &real_path)? {
             return Ok(None);
         }
         let dir_layers =
@@ -255,7 +253,7 @@ impl LayerStack {
         top_path: &Path,
     ) -> Result<Vec<usize>, LayerError> {
         let mut layers = vec![dir.layers[position]];
-        if is_opaque_dir(top_path, self.prefix).map_err(|e| LayerError::io("read xattrs of", top_path, e))? {
+        if is_opaque_dir(top_path, self.prefix).ctx("cannot read xattrs of", top_path)? {
             return Ok(layers);
         }
         for &layer in &dir.layers[position + 1..] {
@@ -263,7 +261,7 @@ impl LayerStack {
             let metadata = match fs::symlink_metadata(&path) {
                 Ok(metadata) => metadata,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LayerError::io("inspect", path, e)),
+                Err(e) => return Err(LayerError::io("cannot inspect", path, e)),
             };
             // A whiteout or any non-directory ends the merge: it hides
             // everything further down.
@@ -271,7 +269,7 @@ impl LayerStack {
                 break;
             }
             layers.push(layer);
-            if is_opaque_dir(&path, self.prefix).map_err(|e| LayerError::io("read xattrs of", &path, e))? {
+            if is_opaque_dir(&path, self.prefix).ctx("cannot read xattrs of", &path)? {
                 break;
             }
         }
@@ -322,8 +320,7 @@ impl LayerStack {
                 if symlinks_followed > MAX_SYMLINKS {
                     return Err(LayerError::SymlinkLoop { path: path.to_string() });
                 }
-                let target = fs::read_link(&child.real_path)
-                    .map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
+                let target = fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
                 let target = target.into_os_string().into_vec();
                 if target.is_empty() {
                     return Ok(None);
@@ -362,7 +359,7 @@ impl LayerStack {
     /// The merged root is the top layer's root.
     fn root_found(&self) -> Result<Found, LayerError> {
         let real_path = self.dirs[0].clone();
-        let metadata = fs::metadata(&real_path).map_err(|e| LayerError::io("inspect", &real_path, e))?;
+        let metadata = fs::metadata(&real_path).ctx("cannot inspect", &real_path)?;
         Ok(Found { real_path, layer_index: 0, metadata, merged_path: "/".to_string() })
     }
 }

@@ -7,6 +7,7 @@
 //! layer; a file copied up into a newer layer is a different file there,
 //! as it is in the mounted overlay.
 
+use rbuild_oci::io_error::IoContext;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -78,7 +79,7 @@ impl LayerStack {
                 }
                 NodeKind::Symlink => {
                     let target =
-                        fs::read_link(&child.real_path).map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
+                        fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
                     tree.make_symlink(&components, target.as_os_str().as_bytes(), &attrs, &name)?;
                 }
                 NodeKind::CharDevice | NodeKind::BlockDevice if !host_root => {
@@ -164,8 +165,8 @@ impl LayerStack {
                     write_file_entry(&mut writer, &entry, &child.real_path, meta)
                 }
                 NodeKind::Symlink => {
-                    let target = fs::read_link(&child.real_path)
-                        .map_err(|e| LayerError::io("read symlink", &child.real_path, e))?;
+                    let target =
+                        fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
                     let kind = EntryKind::Symlink { target: target.as_os_str().as_bytes() };
                     writer.append(&Entry { path: &rel, kind, meta: tar_meta, xattrs: &xattrs })
                 }
@@ -183,10 +184,7 @@ impl LayerStack {
 /// Copies a file's content into `out` (the kernel copies it directly when
 /// both are files: `io::copy` uses `copy_file_range`).
 fn copy_file(source: &Path, out: &mut File) -> Result<u64, LayerError> {
-    let mut input = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(source)
-        .map_err(|e| LayerError::io("open", source, e))?;
-    io::copy(&mut input, out).map_err(|e| LayerError::io("copy", source, e))
+    let mut input =
+        File::options().read(true).custom_flags(libc::O_NOFOLLOW).open(source).ctx("cannot open", source)?;
+    Ok(io::copy(&mut input, out).ctx("cannot copy", source)?)
 }

@@ -141,6 +141,7 @@ impl<R: Read> TarReader<R> {
                          end-of-archive marker",
                         self.entries_seen
                     ),
+                    source: None,
                 });
             }
             if block.iter().all(|&b| b == 0) {
@@ -251,6 +252,7 @@ impl<R: Read> TarReader<R> {
                 }
                 return Err(LayerError::Truncated {
                     detail: format!("the stream ends inside the header at byte {}", self.offset),
+                    source: None,
                 });
             }
             let n = available.len().min(BLOCK_SIZE - filled);
@@ -316,13 +318,14 @@ impl<R: Read> TarReader<R> {
                 Err(e) => return Err(self.read_error(e)),
             }
         }
-        Err(LayerError::Truncated { detail: detail(self) })
+        Err(LayerError::Truncated { detail: detail(self), source: None })
     }
 
     fn read_error(&self, e: io::Error) -> LayerError {
         // Decompressors report a cut-off stream as UnexpectedEof.
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            return LayerError::Truncated { detail: format!("{e} (at byte {} of the tar)", self.offset) };
+            let detail = format!("{e} (at byte {} of the tar)", self.offset);
+            return LayerError::Truncated { detail, source: Some(e) };
         }
         LayerError::ReadTar { offset: self.offset, source: e }
     }

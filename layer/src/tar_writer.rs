@@ -89,7 +89,7 @@ impl<W: Write> TarWriter<W> {
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LayerError::io("read", source, e)),
+                Err(e) => return Err(LayerError::io("cannot read", source, e)),
             };
             self.out.write_all(&self.copy_buffer[..n]).map_err(LayerError::WriteTar)?;
             remaining -= n as u64;

@@ -1,12 +1,14 @@
 //! The vocabulary every other rbuild crate shares: content digests, image
 //! references, the image config and history JSON, time stamps in the formats
 //! images and Docker's output use, recognising compressed streams by their
-//! first bytes, and the parallel gzip writer. No I/O beyond the readers and
-//! writers it is handed.
+//! first bytes, the parallel gzip writer, and the one io error type
+//! ([`io_error::IoError`]) the others report failed filesystem operations
+//! with. No I/O beyond the readers and writers it is handed.
 
 pub mod compress;
 pub mod config;
 pub mod digest;
+pub mod io_error;
 pub mod reference;
 pub mod timefmt;
 

@@ -42,6 +42,7 @@ use super::session::Session;
 use rbuild_cache::index::CacheRecord;
 use rbuild_cache::store::{Store, write_file};
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::IoContext;
 use rbuild_oci::reference::Reference;
 
 /// Media type of the config blob that lists the records.
@@ -209,7 +210,7 @@ pub fn export(
             }
         }
         CacheLocation::Directory(dir) => {
-            fs::create_dir_all(dir.join("blobs/sha256")).map_err(io("create", dir))?;
+            fs::create_dir_all(dir.join("blobs/sha256")).ctx("create", dir)?;
             for diff_id in &diff_ids {
                 layers.push(export_layer_to_dir(store, dir, diff_id)?);
             }
@@ -241,18 +242,12 @@ pub fn export(
                 "mediaType": manifest::OCI_INDEX,
                 "manifests": [descriptor],
             });
-            write_file(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
-                .map_err(io("write", dir))?;
+            write_file(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).ctx("write", dir)?;
             write_file(&dir.join("index.json"), &serde_json::to_vec(&index).expect("index serializes"))
-                .map_err(io("write", dir))?;
+                .ctx("write", dir)?;
         }
     }
     Ok(ExportSummary { records: config.records.len(), layers: config.layers.len() })
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError {
-    let path = path.to_path_buf();
-    move |source| RegistryError::Io { action, path, source }
 }
 
 fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
@@ -263,7 +258,7 @@ fn write_layout_blob(dir: &Path, bytes: &[u8]) -> Result<Digest> {
     let digest = Digest::of(bytes);
     let path = layout_blob_path(dir, &digest);
     if !path.is_file() {
-        write_file(&path, bytes).map_err(io("write", &path))?;
+        write_file(&path, bytes).ctx("write", &path)?;
     }
     Ok(digest)
 }
@@ -292,8 +287,8 @@ fn export_layer_to_dir(store: &Store, dir: &Path, diff_id: &Digest) -> Result<Ca
         }
     };
     let dest = layout_blob_path(dir, &digest);
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io("sync", &tmp))?;
-    fs::rename(&tmp, &dest).map_err(io("write", &dest))?;
+    File::open(&tmp).and_then(|f| f.sync_all()).ctx("sync", &tmp)?;
+    fs::rename(&tmp, &dest).ctx("write", &dest)?;
     let _ = remember_blob(store, diff_id, digest, size, OCI_LAYER_GZIP, None);
     Ok(CacheLayer { diff_id: *diff_id, digest, size, media_type: OCI_LAYER_GZIP.into() })
 }
@@ -383,11 +378,13 @@ impl ImportedCache {
             }
             CacheLocation::Directory(dir) => {
                 let path = layout_blob_path(dir, &layer.digest);
-                let mut file = File::open(&path).map_err(io("open", &path))?;
+                let mut file = File::open(&path).ctx("open", &path)?;
                 let had_blob = store.has_blob(&layer.digest);
                 let (digest, _) = store.put_blob_from(&mut file, Some(&layer.digest))?;
-                let committed = File::open(store.blob_path(&digest))
-                    .map_err(io("open", &store.blob_path(&digest)))
+                let blob = store.blob_path(&digest);
+                let committed = File::open(&blob)
+                    .ctx("open", &blob)
+                    .map_err(RegistryError::from)
                     .and_then(|mut f| Ok(store.commit_tar(&mut f, Some(&layer.diff_id))?));
                 if !had_blob {
                     let _ = store.remove_blob(&digest);
@@ -415,7 +412,7 @@ fn cache_config_descriptor(manifest_json: &[u8], registry: &str, what: &str) -> 
 fn read_layout_config(dir: &Path) -> Result<Vec<u8>> {
     let read_verified = |digest: &Digest| -> Result<Vec<u8>> {
         let path = layout_blob_path(dir, digest);
-        let bytes = fs::read(&path).map_err(io("read", &path))?;
+        let bytes = fs::read(&path).ctx("read", &path)?;
         let actual = Digest::of(&bytes);
         if actual != *digest {
             return Err(RegistryError::digest_mismatch(
@@ -428,7 +425,7 @@ fn read_layout_config(dir: &Path) -> Result<Vec<u8>> {
         Ok(bytes)
     };
     let index_path = dir.join("index.json");
-    let index = fs::read(&index_path).map_err(io("read", &index_path))?;
+    let index = fs::read(&index_path).ctx("read", &index_path)?;
     let shown = dir.display().to_string();
     let entries = match manifest::parse(&index, &shown, "index.json")? {
         Parsed::List(entries) => entries,

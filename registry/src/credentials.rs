@@ -15,12 +15,13 @@
 //! path by other tools are matched too. The rest of the file (proxies,
 //! other tools' settings) is kept as it was, in its order.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rbuild_oci::io_error::{IoContext, IoError};
 use serde_json::{Map, Value};
 
 use super::error::{RegistryError, Result};
@@ -40,6 +41,36 @@ impl std::fmt::Debug for Credentials {
         // Never print a secret, even in debug logs.
         f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
     }
+}
+
+/// What is wrong with the credential file or a credential helper.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{} is not a JSON object", .0.display())]
+    NotAnObject(PathBuf),
+    #[error("an `auth` entry is not base64 of user:password")]
+    BadAuth,
+    /// `program` is the helper and its action: `docker-credential-NAME get`.
+    #[error("cannot run {program}: {source}")]
+    CannotRun {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The helper exited with a failure; `said` is what it printed.
+    #[error("{program} failed: {said}")]
+    HelperFailed { program: String, said: String },
+    /// The helper has nothing for this server: it failed saying so, which
+    /// is how Docker's helper protocol answers a `get` for unknown
+    /// credentials. Worded like any other failure.
+    #[error("{program} failed: {said}")]
+    NoCredentials { program: String, said: String },
+    #[error("{program} printed invalid JSON: {source}")]
+    InvalidReply {
+        program: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Where `login` put the credentials.
@@ -86,15 +117,10 @@ impl DockerConfig {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => map,
-                Ok(_) | Err(_) => {
-                    return Err(RegistryError::Credentials(format!(
-                        "{} is not a JSON object",
-                        path.display()
-                    )));
-                }
+                Ok(_) | Err(_) => return Err(CredentialsError::NotAnObject(path).into()),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
-            Err(e) => return Err(RegistryError::Io { action: "read", path, source: e }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
+            Err(e) => return Err(IoError::new("read", path, e).into()),
         };
         let helper_dirs =
             std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
@@ -216,11 +242,7 @@ impl DockerConfig {
     pub fn save(&self) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| RegistryError::Io {
-            action: "create",
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(dir).ctx("create", dir)?;
         let mut bytes =
             serde_json::to_vec_pretty(&Value::Object(self.value.clone())).expect("JSON serializes");
         bytes.push(b'\n');
@@ -234,13 +256,13 @@ impl DockerConfig {
         })();
         written.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            RegistryError::Io { action: "write", path: self.path.clone(), source: e }
+            IoError::new("write", &self.path, e).into()
         })
     }
 }
 
 fn decode_auth(encoded: &str) -> Result<Credentials> {
-    let bad = || RegistryError::Credentials("an `auth` entry is not base64 of user:password".into());
+    let bad = || RegistryError::from(CredentialsError::BadAuth);
     let bytes = BASE64.decode(encoded.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (user, pass) = text.split_once(':').ok_or_else(bad)?;
@@ -264,42 +286,50 @@ impl Helper {
                     #[serde(rename = "Secret")]
                     secret: String,
                 }
-                let reply: Reply = serde_json::from_slice(&out).map_err(|e| {
-                    RegistryError::Credentials(format!(
-                        "docker-credential-{} get printed invalid JSON: {e}",
-                        self.name
-                    ))
+                let reply: Reply = serde_json::from_slice(&out).map_err(|source| {
+                    CredentialsError::InvalidReply { program: self.shown("get"), source }
                 })?;
                 Ok(Some(Credentials { username: reply.username, secret: reply.secret }))
             }
-            // Helpers answer "credentials not found" with a failure exit.
-            Err(RegistryError::Credentials(message)) if message.contains("not found") => Ok(None),
-            Err(e) => Err(e),
+            Err(CredentialsError::NoCredentials { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn run(&self, action: &str, input: &[u8]) -> Result<Vec<u8>> {
-        let shown = format!("docker-credential-{} {action}", self.name);
+    /// `docker-credential-NAME ACTION`, for messages.
+    fn shown(&self, action: &str) -> String {
+        format!("docker-credential-{} {action}", self.name)
+    }
+
+    fn run(&self, action: &str, input: &[u8]) -> std::result::Result<Vec<u8>, CredentialsError> {
+        let cannot_run = |source| CredentialsError::CannotRun { program: self.shown(action), source };
         let mut child = Command::new(&self.program)
             .arg(action)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| RegistryError::Credentials(format!("cannot run {shown}: {e}")))?;
+            .map_err(cannot_run)?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(input);
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| RegistryError::Credentials(format!("cannot run {shown}: {e}")))?;
+        let out = child.wait_with_output().map_err(cannot_run)?;
         if !out.status.success() {
             let said = format!(
                 "{} {}",
                 String::from_utf8_lossy(&out.stdout).trim(),
                 String::from_utf8_lossy(&out.stderr).trim()
             );
-            return Err(RegistryError::Credentials(format!("{shown} failed: {}", said.trim())));
+            let (program, said) = (self.shown(action), said.trim().to_string());
+            // The protocol has no exit code for "nothing stored": Docker's
+            // helpers print "credentials not found in native keychain" and
+            // others word it their own way, so this one place reads what
+            // the helper printed.
+            return Err(if said.contains("not found") {
+                CredentialsError::NoCredentials { program, said }
+            } else {
+                CredentialsError::HelperFailed { program, said }
+            });
         }
         Ok(out.stdout)
     }
@@ -384,5 +414,21 @@ mod tests {
         let mut config = load();
         assert!(config.erase("reg.lan:5000").unwrap());
         assert_eq!(load().credentials_for("reg.lan:5000").unwrap(), None);
+    }
+
+    #[test]
+    fn a_helper_that_fails_for_another_reason_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let helper = bin.join("docker-credential-locked");
+        std::fs::write(&helper, "#!/bin/sh\necho 'keychain is locked' >&2\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"credsStore": "locked"}"#).unwrap();
+        let config = DockerConfig::load(dir.path()).unwrap().with_helper_dirs(vec![bin]);
+        let err = config.credentials_for("reg.lan:5000").unwrap_err();
+        assert!(matches!(&err, RegistryError::Credentials(CredentialsError::HelperFailed { .. })), "{err:?}");
+        assert_eq!(err.to_string(), "credentials: docker-credential-locked get failed: keychain is locked");
     }
 }

@@ -2,6 +2,9 @@
 
 use rbuild_cache::store::StoreError;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::IoError;
+
+use crate::credentials::CredentialsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -22,20 +25,18 @@ pub enum RegistryError {
     #[error("invalid reference {input:?}: {message}")]
     InvalidReference { input: String, message: String },
     #[error("credentials: {0}")]
-    Credentials(String),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
 
 impl RegistryError {
-    /// What the user can do about it.
+    /// What the user can do about it. Each kind of failure has one hint,
+    /// the most specific one there is for it; a caller that has one of its
+    /// own should add it only when this gives none (the rule of
+    /// `BuildError::hint`: the first hint, closest to the failure, wins).
     pub fn hint(&self) -> Option<String> {
         match self {
             RegistryError::Unreachable { registry, .. } => Some(format!(
@@ -58,6 +59,11 @@ impl RegistryError {
             }
             _ => None,
         }
+    }
+
+    /// Whether this failed because the disk (or the quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        rbuild_oci::io_error::is_storage_full(self)
     }
 
     pub(crate) fn digest_mismatch(registry: &str, what: String, expected: &Digest, actual: &Digest) -> Self {

@@ -27,6 +27,7 @@ use super::transfers::try_map_bounded;
 use rbuild_cache::store::Store;
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::IoContext;
 use rbuild_oci::reference::Reference;
 
 /// What a pull did.
@@ -179,8 +180,10 @@ pub(crate) fn fetch_layer(
         }
     };
     progress.begin(&item, "Extracting", None);
-    let committed = std::fs::File::open(store.blob_path(&stored.0))
-        .map_err(|e| RegistryError::Io { action: "open", path: store.blob_path(&stored.0), source: e })
+    let blob_path = store.blob_path(&stored.0);
+    let committed = std::fs::File::open(&blob_path)
+        .ctx("open", &blob_path)
+        .map_err(RegistryError::from)
         .and_then(|mut file| Ok(store.commit_tar(&mut file, Some(diff_id))?));
     // The uncompressed layer is what the store keeps; the compressed copy
     // would only double the disk use.

@@ -21,6 +21,7 @@ use super::transfers::try_map_bounded;
 use rbuild_cache::store::Store;
 use rbuild_oci::compress::parallel_gzip as gzip;
 use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::io_error::IoContext;
 use rbuild_oci::reference::Reference;
 
 /// What a push did.
@@ -172,17 +173,13 @@ pub(crate) fn compress_layer(
     dest: &std::path::Path,
     progress: &dyn Fn(u64),
 ) -> Result<(Digest, u64)> {
-    let io_error = |action, path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| RegistryError::Io { action, path, source }
-    };
-    let mut input = File::open(source).map_err(io_error("open", source))?;
-    let file = File::create(dest).map_err(io_error("create", dest))?;
+    let mut input = File::open(source).ctx("open", source)?;
+    let file = File::create(dest).ctx("create", dest)?;
     let mut hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     gzip::compress(&mut input, &mut hashed, gzip::DEFAULT_LEVEL, threads, progress)
-        .map_err(io_error("compress", source))?;
+        .ctx("compress", source)?;
     let (mut buffered, digest, size) = hashed.finish();
-    buffered.flush().map_err(io_error("write", dest))?;
+    buffered.flush().ctx("write", dest)?;
     Ok((digest, size))
 }

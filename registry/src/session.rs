@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use reqwest::header::HeaderValue;
@@ -33,6 +33,7 @@ use super::error::{RegistryError, Result};
 use super::progress::{NoProgress, TransferProgress};
 use super::settings::RegistrySettings;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 use rbuild_oci::reference::Reference;
 
 /// Attempts per request for transient failures.
@@ -82,7 +83,7 @@ impl Session {
             .thread_name("rbuild-registry")
             .enable_all()
             .build()
-            .map_err(|e| RegistryError::Io { action: "start", path: "async runtime".into(), source: e })?;
+            .ctx("start", "async runtime")?;
         Ok(Session { settings, runtime, progress, endpoints: Mutex::new(HashMap::new()) })
     }
 
@@ -433,19 +434,7 @@ impl Read for BlobReader<'_> {
                 Some(Ok(bytes)) => self.pending = bytes,
                 Some(Err(e)) => {
                     let message = error_chain(&e);
-                    self.failure = Some(if message.to_lowercase().contains("digest") {
-                        RegistryError::DigestMismatch {
-                            registry: self.registry.clone(),
-                            what: self.what.clone(),
-                            expected: self.expected.to_string(),
-                            actual: format!("other content ({message})"),
-                        }
-                    } else {
-                        RegistryError::Unreachable {
-                            registry: self.registry.clone(),
-                            message: message.clone(),
-                        }
-                    });
+                    self.failure = Some(stream_failure(&self.registry, &self.what, &self.expected, &e));
                     return Err(io::Error::other(message));
                 }
                 None => return Ok(0),
@@ -462,7 +451,25 @@ impl Read for BlobReader<'_> {
 
 impl From<io::Error> for RegistryError {
     fn from(e: io::Error) -> RegistryError {
-        RegistryError::Io { action: "read", path: "<network>".into(), source: e }
+        IoError::new("read", "<network>", e).into()
+    }
+}
+
+/// What a failed read of a blob's body means: `oci-client` checks the
+/// digest as the body streams and reports a mismatch (or a digest it cannot
+/// check) as a `DigestError` inside the io error; anything else is the
+/// connection failing.
+fn stream_failure(registry: &str, what: &str, expected: &Digest, e: &io::Error) -> RegistryError {
+    let message = error_chain(e);
+    if e.get_ref().is_some_and(|inner| inner.is::<DigestError>()) {
+        RegistryError::DigestMismatch {
+            registry: registry.to_string(),
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual: format!("other content ({message})"),
+        }
+    } else {
+        RegistryError::Unreachable { registry: registry.to_string(), message }
     }
 }
 
@@ -577,5 +584,26 @@ fn classify(registry: &str, what: &str, e: OciDistributionError) -> RegistryErro
             actual: d.to_string(),
         },
         other => RegistryError::Protocol { registry, message: format!("{what}: {}", error_chain(&other)) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_error_in_the_body_is_a_mismatch_and_anything_else_unreachable() {
+        let expected = Digest::of(b"wanted");
+        let lying = io::Error::other(DigestError::VerificationError {
+            expected: expected.to_string(),
+            actual: Digest::of(b"served").to_string(),
+        });
+        let err = stream_failure("reg:5000", "blob x", &expected, &lying);
+        assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
+
+        // A message that merely mentions a digest is not a digest error.
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset while reading digest sha256:…");
+        let err = stream_failure("reg:5000", "blob x", &expected, &reset);
+        assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
     }
 }

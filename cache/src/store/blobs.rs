@@ -6,8 +6,9 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use super::{IoContext, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::io_error::{IoContext, IoError};
 
 impl Store {
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -42,7 +43,7 @@ impl Store {
         });
         if let Err(e) = finished {
             let _ = fs::remove_file(&tmp);
-            return Err(e);
+            return Err(e.into());
         }
         if let Some(want) = expected
             && *want != digest
@@ -63,7 +64,7 @@ impl Store {
         let path = self.blob_path(digest);
         fs::read(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::Missing { what: "blob", digest: *digest },
-            _ => StoreError::Io { action: "read blob", path, source: e },
+            _ => IoError::new("read blob", path, e).into(),
         })
     }
 
@@ -71,16 +72,14 @@ impl Store {
     pub fn copy_blob_to(&self, digest: &Digest, out: &mut dyn Write) -> Result<u64> {
         let path = self.blob_path(digest);
         let mut f = File::open(&path).ctx("open blob", &path)?;
-        io::copy(&mut f, out).ctx("read blob", &path)
+        Ok(io::copy(&mut f, out).ctx("read blob", &path)?)
     }
 
     /// Removes a blob; missing is fine.
     pub fn remove_blob(&self, digest: &Digest) -> Result<()> {
         let path = self.blob_path(digest);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(StoreError::Io { action: "remove", path, source: e })
-            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(IoError::new("remove", path, e).into()),
             _ => Ok(()),
         }
     }

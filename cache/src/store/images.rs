@@ -8,9 +8,10 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IoContext, Result, Store, StoreError, write_file};
+use super::{Result, Store, StoreError, write_file};
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 use rbuild_oci::timefmt::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,10 +44,10 @@ impl Store {
     /// Stores an image from its config bytes. Every layer the config names
     /// must already be in the store. Returns the image ID.
     pub fn put_image(&self, config_json: &[u8], parent: Option<Digest>) -> Result<Digest> {
-        let config = ImageConfig::from_json(config_json).map_err(|e| StoreError::Corrupt {
+        let config = ImageConfig::from_json(config_json).map_err(|source| StoreError::CorruptJson {
             what: "image config",
             path: "<new image>".into(),
-            message: e.to_string(),
+            source,
         })?;
         for diff_id in &config.rootfs.diff_ids {
             self.require_layer(diff_id)?;
@@ -83,29 +84,30 @@ impl Store {
     pub fn image_record(&self, id: &Digest) -> Result<Option<ImageRecord>> {
         let path = self.image_record_path(id);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| StoreError::CorruptJson {
                 what: "image record",
                 path,
-                message: e.to_string(),
+                source,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io { action: "read", path, source: e }),
+            Err(e) => Err(IoError::new("read", path, e).into()),
         }
     }
 
     /// Rewrites an image's record (e.g. to add a repo digest).
     pub fn update_image_record(&self, record: &ImageRecord) -> Result<()> {
         let path = self.image_record_path(&record.id);
-        write_file(&path, &serde_json::to_vec_pretty(record).expect("record serializes")).ctx("write", &path)
+        Ok(write_file(&path, &serde_json::to_vec_pretty(record).expect("record serializes"))
+            .ctx("write", &path)?)
     }
 
     /// The raw config bytes and their parsed form.
     pub fn image_config(&self, id: &Digest) -> Result<(Vec<u8>, ImageConfig)> {
         let bytes = self.read_blob(id)?;
-        let config = ImageConfig::from_json(&bytes).map_err(|e| StoreError::Corrupt {
+        let config = ImageConfig::from_json(&bytes).map_err(|source| StoreError::CorruptJson {
             what: "image config",
             path: self.blob_path(id),
-            message: e.to_string(),
+            source,
         })?;
         Ok((bytes, config))
     }
@@ -133,7 +135,7 @@ impl Store {
         let path = self.image_record_path(id);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(StoreError::Io { action: "remove", path, source: e });
+                return Err(IoError::new("remove", path, e).into());
             }
             _ => {}
         }

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{IoContext, Result, Store, StoreError, is_already_there, remove_tree, sync_dir, write_file};
+use super::{Result, Store, StoreError, is_already_there, remove_tree, sync_dir, write_file};
 use rbuild_layer::{self, ApplyOptions, OverlayXattrs, WriteOptions};
 use rbuild_oci::digest::{Digest, HashingReader, HashingWriter};
+use rbuild_oci::io_error::{IoContext, IoError};
 
 /// What the store records about a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,12 +74,12 @@ impl Store {
         let bytes = match fs::read(&meta_path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io { action: "read", path: meta_path, source: e }),
+            Err(e) => return Err(IoError::new("read", meta_path, e).into()),
         };
-        let meta: LayerMeta = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        let meta: LayerMeta = serde_json::from_slice(&bytes).map_err(|source| StoreError::CorruptJson {
             what: "layer metadata",
             path: meta_path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         if meta.diff_id != *diff_id {
             // Two diffIDs sharing 16 hex digits: astronomically unlikely, but
@@ -199,7 +200,7 @@ impl Store {
                 Ok(LayerRef { meta, dir: dest })
             }
             Err(e) if is_already_there(&e) => self.require_layer(&meta.diff_id),
-            Err(e) => Err(StoreError::Io { action: "commit layer", path: dest, source: e }),
+            Err(e) => Err(IoError::new("commit layer", dest, e).into()),
         }
     }
 
@@ -226,9 +227,9 @@ impl Store {
         let dir = self.layer_dir(diff_id);
         let doomed = self.temp_path("doomed-layer");
         match fs::rename(&dir, &doomed) {
-            Ok(()) => remove_tree(&doomed).ctx("remove", &doomed),
+            Ok(()) => Ok(remove_tree(&doomed).ctx("remove", &doomed)?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { action: "remove layer", path: dir, source: e }),
+            Err(e) => Err(IoError::new("remove layer", dir, e).into()),
         }
     }
 }

@@ -33,24 +33,28 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 
 const LAYOUT_VERSION: &str = "rbuild-store 1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("store at {0} has an unknown layout ({1:?}); it was made by another version of rbuild")]
     Layout(PathBuf, String),
     #[error("{what} {digest} is not in the store")]
     Missing { what: &'static str, digest: Digest },
     #[error("corrupt {what} {path}: {message}")]
     Corrupt { what: &'static str, path: PathBuf, message: String },
+    /// A JSON file of the store (or a config handed to it) that does not parse.
+    #[error("corrupt {what} {path}: {source}")]
+    CorruptJson {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Layer(#[from] rbuild_layer::LayerError),
     #[error(transparent)]
@@ -59,14 +63,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Attaches the action and path to an io error.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, action: &'static str, path: &Path) -> Result<T>;
-}
-
-impl<T> IoContext<T> for io::Result<T> {
-    fn ctx(self, action: &'static str, path: &Path) -> Result<T> {
-        self.map_err(|source| StoreError::Io { action, path: path.to_path_buf(), source })
+impl StoreError {
+    /// Whether this failed because the disk (or the quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        rbuild_oci::io_error::is_storage_full(self)
     }
 }
 
@@ -107,7 +107,7 @@ impl Store {
                 write_file(&version_file, format!("{LAYOUT_VERSION}\n").as_bytes())
                     .ctx("write", &version_file)?;
             }
-            Err(e) => return Err(StoreError::Io { action: "read", path: version_file, source: e }),
+            Err(e) => return Err(IoError::new("read", version_file, e).into()),
         }
         for sub in ["blobs/sha256", "layers", "images", "cache", "state", "tmp"] {
             let p = root.join(sub);

@@ -8,8 +8,9 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IoContext, Result, Store, StoreError, write_file};
+use super::{Result, Store, StoreError, write_file};
 use rbuild_oci::digest::Digest;
+use rbuild_oci::io_error::{IoContext, IoError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefMap {
@@ -28,13 +29,13 @@ impl Store {
     pub fn refs(&self) -> Result<RefMap> {
         let path = self.root.join("refs.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::CorruptJson {
                 what: "tag index",
                 path,
-                message: e.to_string(),
+                source,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(RefMap::default()),
-            Err(e) => Err(StoreError::Io { action: "read", path, source: e }),
+            Err(e) => Err(IoError::new("read", path, e).into()),
         }
     }
 
