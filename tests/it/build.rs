@@ -43,7 +43,7 @@ fn multi_stage_context(env: &Env) -> std::path::PathBuf {
 
 #[test]
 fn multi_stage_build_runs_steps_and_copies_between_stages() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     multi_stage_context(&env);
     let out = env.path("rootfs");
@@ -70,7 +70,7 @@ fn multi_stage_build_runs_steps_and_copies_between_stages() {
 
 #[test]
 fn rebuild_is_all_cached_and_gives_the_same_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     multi_stage_context(&env);
     let first = env.rbuild(&["build", "-q", "-t", "app:v1", "app"]).ok();
@@ -87,7 +87,7 @@ fn rebuild_is_all_cached_and_gives_the_same_image() {
 
 #[test]
 fn editing_a_file_reruns_only_the_steps_that_read_it() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = multi_stage_context(&env);
     env.rbuild(&["build", "-t", "app:v1", "app"]).ok();
@@ -113,7 +113,7 @@ fn editing_a_file_reruns_only_the_steps_that_read_it() {
 
 #[test]
 fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "wh",
@@ -137,7 +137,7 @@ fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
 
 #[test]
 fn run_steps_see_env_user_workdir_and_build_args() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -168,7 +168,7 @@ fn run_steps_see_env_user_workdir_and_build_args() {
 
 #[test]
 fn failing_run_reports_instruction_line_exit_code_and_output() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local\n\nRUN echo about to fail && exit 3\n")]);
     let before = env.store_snapshot();
@@ -185,7 +185,7 @@ fn failing_run_reports_instruction_line_exit_code_and_output() {
 
 #[test]
 fn target_builds_only_the_stages_it_needs() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -203,7 +203,7 @@ fn target_builds_only_the_stages_it_needs() {
 
 #[test]
 fn independent_stages_run_at_the_same_time() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let stage = |name: &str| {
         format!(
@@ -225,7 +225,7 @@ fn independent_stages_run_at_the_same_time() {
 
 #[test]
 fn quiet_prints_only_the_image_id_and_iidfile_matches() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local\nLABEL a=b\n")]);
     let iid = env.path("iid");
@@ -237,7 +237,7 @@ fn quiet_prints_only_the_image_id_and_iidfile_matches() {
 
 #[test]
 fn dockerfile_from_stdin_and_default_subcommand() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("hello.txt", "hi\n")]);
     let out = env.path("rootfs");
@@ -252,7 +252,7 @@ fn dockerfile_from_stdin_and_default_subcommand() {
 
 #[test]
 fn add_extracts_local_tar_archives() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context(
         "ctx",
@@ -274,7 +274,7 @@ fn add_extracts_local_tar_archives() {
 
 #[test]
 fn from_scratch_with_copy_and_chown() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local AS base\nFROM scratch\nCOPY --from=base /etc/passwd /etc/group /etc/\nCOPY --chown=app:app data /data/\n"), ("data/x", "x")]);
     let out = env.path("rootfs");

@@ -16,18 +16,18 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
-    fn mount(megabytes: u64) -> Option<SmallDisk> {
+    fn mount(megabytes: u64) -> Need<SmallDisk> {
         let dir = tempfile::Builder::new().prefix("rbuild-disk-").tempdir().unwrap();
-        let status = std::process::Command::new("mount")
+        let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m,mode=0700"), "tmpfs"])
             .arg(dir.path())
-            .status()
+            .output()
             .unwrap();
-        if !status.success() {
-            eprintln!("skipping: cannot mount a tmpfs here");
-            return None;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("cannot mount a tmpfs here: {}", why.trim()).into());
         }
-        Some(SmallDisk { dir })
+        Ok(SmallDisk { dir })
     }
 
     fn path(&self) -> &Path {
@@ -82,8 +82,8 @@ fn write_filler(path: &Path, megabytes: usize) {
 
 #[test]
 fn a_full_store_disk_fails_cleanly_and_recovers() {
-    require!(have_root(), have_busybox());
-    let Some(disk) = SmallDisk::mount(40) else { return };
+    require!(root(), busybox_static());
+    let disk = require!(SmallDisk::mount(40));
     let env = env_on(&disk);
 
     // RUN output larger than the disk: the step's own command fails.

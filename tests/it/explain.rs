@@ -12,7 +12,7 @@ fn reasons(run: &Run) -> Vec<String> {
 
 #[test]
 fn each_rerun_says_why_in_words() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE), ("src/a.txt", "a"), ("src/b.txt", "b")]);
     let build = |extra: &[&str]| {
@@ -46,7 +46,7 @@ fn each_rerun_says_why_in_words() {
 
 #[test]
 fn explain_runs_nothing_and_metadata_file_describes_each_step() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE), ("src/a.txt", "a")]);
     let plan = env.rbuild(&["build", "--explain", "--progress", "plain", "ctx"]).ok();

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use rbuild_oci::digest::Digest;
 
 use crate::harness::*;
+pub use rbuild_test_support::{RawTar, gzip};
 
 /// What the listing records about one path: kind, size, mode, mtime (ns).
 type Stat = (char, u64, u32, i64);
@@ -181,106 +182,6 @@ pub fn file_containing(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     None
 }
 
-/// A tar written entry by entry, with names and types exactly as given.
-#[derive(Default)]
-pub struct RawTar {
-    out: Vec<u8>,
-}
-
-impl RawTar {
-    pub fn new() -> RawTar {
-        RawTar::default()
-    }
-
-    fn header(name: &[u8], kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
-        let slot = &mut header.as_old_mut().name;
-        assert!(name.len() <= slot.len(), "names longer than 100 bytes need a PAX entry");
-        slot.fill(0);
-        slot[..name.len()].copy_from_slice(name);
-        header.set_size(size);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(1_700_000_000);
-        header.set_entry_type(kind);
-        header.set_cksum();
-        header
-    }
-
-    fn push(mut self, header: tar::Header, data: &[u8]) -> RawTar {
-        self.out.extend_from_slice(header.as_bytes());
-        self.out.extend_from_slice(data);
-        self.out.resize(self.out.len().div_ceil(512) * 512, 0);
-        self
-    }
-
-    pub fn file(self, name: &str, data: &[u8]) -> RawTar {
-        self.file_mode(name, 0o644, data)
-    }
-
-    pub fn file_mode(self, name: &str, mode: u32, data: &[u8]) -> RawTar {
-        let header = Self::header(name.as_bytes(), tar::EntryType::Regular, data.len() as u64, mode);
-        self.push(header, data)
-    }
-
-    pub fn dir(self, name: &str) -> RawTar {
-        let header = Self::header(name.as_bytes(), tar::EntryType::Directory, 0, 0o755);
-        self.push(header, &[])
-    }
-
-    fn link(self, name: &str, target: &str, kind: tar::EntryType) -> RawTar {
-        let mut header = Self::header(name.as_bytes(), kind, 0, 0o777);
-        header.set_link_name_literal(target).expect("link name fits");
-        header.set_cksum();
-        self.push(header, &[])
-    }
-
-    pub fn symlink(self, name: &str, target: &str) -> RawTar {
-        self.link(name, target, tar::EntryType::Symlink)
-    }
-
-    pub fn hardlink(self, name: &str, target: &str) -> RawTar {
-        self.link(name, target, tar::EntryType::Link)
-    }
-
-    pub fn device(self, name: &str, block: bool, major: u32, minor: u32) -> RawTar {
-        let kind = if block { tar::EntryType::Block } else { tar::EntryType::Char };
-        let mut header = Self::header(name.as_bytes(), kind, 0, 0o666);
-        header.set_device_major(major).unwrap();
-        header.set_device_minor(minor).unwrap();
-        header.set_cksum();
-        self.push(header, &[])
-    }
-
-    /// A PAX extended header whose records are given verbatim, then a file.
-    pub fn pax_then_file(self, records: &[u8], name: &str, data: &[u8]) -> RawTar {
-        let pax = Self::header(b"PaxHeaders/x", tar::EntryType::XHeader, records.len() as u64, 0o644);
-        self.push(pax, records).file(name, data)
-    }
-
-    /// The tar with its end-of-archive marker.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.out.extend_from_slice(&[0u8; 1024]);
-        self.out
-    }
-
-    /// The bytes so far, without an end-of-archive marker.
-    pub fn unfinished(self) -> Vec<u8> {
-        self.out
-    }
-}
-
-/// A PAX record `len key=value\n` with its length computed.
-pub fn pax_record(key: &str, value: &str) -> Vec<u8> {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len += 1;
-    }
-    format!("{len}{body}").into_bytes()
-}
-
 fn image_config(diff_ids: &[Digest]) -> Vec<u8> {
     let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
     format!(
@@ -346,12 +247,6 @@ pub fn oci_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
         tar = tar.file(&blob_name(Digest::of(blob)), blob);
     }
     tar.file("index.json", index.as_bytes()).finish()
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// A deterministic pseudo-random sequence (xorshift64*), so a failing run

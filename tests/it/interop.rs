@@ -18,7 +18,7 @@ CMD ["cat", "/srv/result"]
 
 #[test]
 fn docker_loads_and_runs_our_docker_archive() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
     env.context("app", &[("Dockerfile", APP)]);
     let tag = DockerTag::new("app");
@@ -42,7 +42,7 @@ fn docker_loads_and_runs_our_docker_archive() {
 
 #[test]
 fn skopeo_and_umoci_accept_our_oci_archive() {
-    require!(have_root(), have_busybox(), have_tool("skopeo"), have_tool("umoci"));
+    require!(root(), busybox_static(), tool("skopeo"), tool("umoci"));
     let env = Env::with_busybox();
     env.context("app", &[("Dockerfile", APP)]);
     let tar = env.path("app.oci.tar");
@@ -73,7 +73,7 @@ fn skopeo_and_umoci_accept_our_oci_archive() {
 
 #[test]
 fn an_image_docker_built_serves_as_our_base() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::new();
     let base = DockerTag::new("dockerbase");
     let ctx = env.context("dctx", &[("Dockerfile", "FROM scratch\nCOPY rootfs.tar /\n")]);

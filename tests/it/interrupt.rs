@@ -85,12 +85,12 @@ mod nix_signal {
 
 #[test]
 fn sigint_during_run_kills_the_step_and_exits_130() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     interrupt_during_run(nix_signal::Sig::Int);
 }
 
 #[test]
 fn sigterm_during_run_kills_the_step_and_exits_143() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     interrupt_during_run(nix_signal::Sig::Term);
 }

@@ -38,7 +38,7 @@ fn result(out: &Path, name: &str) -> String {
 
 #[test]
 fn run_cannot_read_host_files_by_path_proc_or_inherited_descriptor() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let host = tempfile::tempdir().unwrap();
     let canary_text = format!("rbuild-canary-{}", std::process::id());
@@ -92,7 +92,7 @@ find / -xdev -type f ! -path '/results/*' -exec grep -l rbuild-canary {} + > /re
 
 #[test]
 fn run_has_dockers_umask_whatever_rbuild_was_started_with() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -122,7 +122,7 @@ fn run_has_dockers_umask_whatever_rbuild_was_started_with() {
 
 #[test]
 fn run_sees_only_its_own_processes_and_hostname() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -161,7 +161,7 @@ fn run_sees_only_its_own_processes_and_hostname() {
 
 #[test]
 fn network_none_has_only_loopback() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -185,7 +185,7 @@ fn network_none_has_only_loopback() {
 
 #[test]
 fn run_uses_the_dockerfile_user_and_its_groups() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -285,7 +285,7 @@ pub fn check_kernel_probe(out: &Path) {
 
 #[test]
 fn run_has_docker_default_capabilities_and_cannot_mount_or_touch_kernel_knobs() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(&env, "ctx", KERNEL_PROBE, &[]);
     check_kernel_probe(&out);
@@ -296,7 +296,7 @@ fn run_has_docker_default_capabilities_and_cannot_mount_or_touch_kernel_knobs() 
 
 #[test]
 fn secrets_stay_out_of_trace_logs_and_failure_reports() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let secret = "correct-horse-battery-staple";
     fs::write(env.path("token.txt"), secret).unwrap();

@@ -26,7 +26,7 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn wildcards_directories_and_destinations_follow_docker() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -69,7 +69,7 @@ COPY *.txt one/\nCOPY src/*/main.go gos/\nCOPY src /tree\nCOPY a.txt renamed.txt
 
 #[test]
 fn chown_names_chmod_exclude_and_parents() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -108,7 +108,7 @@ COPY --parents app/./lib/*.so web/index.html /parents/\n",
 
 #[test]
 fn link_copies_are_cached_independently_of_their_parent() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let df = |n: u32| {
         format!("FROM busybox:local\nRUN echo {n} > /n\nCOPY --link big/ /big/\nRUN cat /n /big/f > /both\n")
@@ -167,7 +167,7 @@ impl Drop for HttpServer {
 
 #[test]
 fn add_downloads_urls_with_checksums_and_a_download_cache() {
-    require!(have_root(), have_busybox(), have_tool("python3"));
+    require!(root(), busybox_static(), tool("python3"));
     let env = Env::with_busybox();
     let www = env.path("www");
     fs::create_dir_all(&www).unwrap();
@@ -224,7 +224,7 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
 
 #[test]
 fn add_extracts_bzip2_and_xz_archives_recognised_by_content() {
-    require!(have_root(), have_busybox(), have_tool("bzip2"), have_tool("xz"));
+    require!(root(), busybox_static(), tool("bzip2"), tool("xz"));
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nADD b.tar.bz2 /bz/\nADD x.tar.xz /xz/\nADD disguised.bin /d/\nCOPY b.tar.bz2 /copied/\n")]);
     sh(&format!(

@@ -48,7 +48,7 @@ CMD ["cat build-info onbuild.txt greeting.txt shebang secret-status config.ini; 
 
 #[test]
 fn a_dockerfile_using_the_whole_language_runs_in_docker() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
     env.context("base", &[("Dockerfile", BASE)]);
     env.rbuild(&["build", "-t", "lang-base:v1", "base"]).ok();
@@ -97,7 +97,7 @@ fn a_dockerfile_using_the_whole_language_runs_in_docker() {
 
 #[test]
 fn dockerignore_selects_the_same_files_as_docker_build() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
     let files = [
         ("Dockerfile", "FROM busybox:local\nCOPY . /ctx\n"),
@@ -145,7 +145,7 @@ fn dockerignore_selects_the_same_files_as_docker_build() {
 
 #[test]
 fn debug_graph_prints_dot_that_graphviz_renders_and_json() {
-    require!(have_busybox(), have_tool("dot"));
+    require!(busybox_static(), tool("dot"));
     let env = Env::with_busybox();
     env.context(
         "ctx",

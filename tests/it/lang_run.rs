@@ -31,7 +31,7 @@ fn rbuild_with_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (i32, Str
 
 #[test]
 fn heredocs_run_as_scripts_programs_and_shell_input() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -66,7 +66,7 @@ COPY --chmod=0751 <<X <<Y /inline/\nx=$WHO\nX\ny\nY\n",
 
 #[test]
 fn cache_mounts_persist_across_builds_and_stay_out_of_layers() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let df = |n: &str| {
         format!(
@@ -97,7 +97,7 @@ RUN --mount=type=cache,target=/c3,sharing=private touch /c3/p && ls /c3 > /priva
 
 #[test]
 fn secrets_reach_the_step_and_nothing_else() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let secret = "hunter2-very-secret";
     fs::write(env.path("token.txt"), secret).unwrap();
@@ -165,7 +165,7 @@ fn secrets_reach_the_step_and_nothing_else() {
 
 #[test]
 fn bind_mounts_from_the_context_and_stages_are_read_only_unless_rw() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -202,7 +202,7 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-
 
 #[test]
 fn network_none_has_only_loopback_and_ssh_needs_an_agent() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",

@@ -52,7 +52,7 @@ fn read(path: &std::path::Path) -> String {
 
 #[test]
 fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_nothing() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    require!(root(), busybox_static(), registry(), tool("skopeo"), docker());
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     app_context(&env, "busybox:local");
@@ -89,7 +89,7 @@ fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_noth
 
 #[test]
 fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    require!(root(), busybox_static(), registry(), tool("skopeo"), docker());
     let registry = TestRegistry::start();
     let maker = Env::with_busybox();
     let archive = maker.path("busybox.tar");
@@ -130,7 +130,7 @@ fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
 
 #[test]
 fn a_manifest_list_gives_the_host_platform_or_names_the_ones_it_has() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("curl"));
+    require!(root(), busybox_static(), registry(), tool("curl"));
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     let single = registry.at("multi/busybox:single");
@@ -187,7 +187,7 @@ fn a_manifest_list_gives_the_host_platform_or_names_the_ones_it_has() {
 
 #[test]
 fn login_checks_the_password_and_the_stored_credentials_are_used() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start_with_user("alice", "s3cret");
     let env = Env::with_busybox();
     let config_file = env.path("docker-config/config.json");
@@ -282,7 +282,7 @@ fn second_machine_reuses_every_step(
 
 #[test]
 fn cache_through_a_registry_serves_a_fresh_store() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let cache = registry.at("ci/cache:main");
     let (first, base) = second_machine_reuses_every_step(
@@ -309,7 +309,7 @@ fn cache_through_a_registry_serves_a_fresh_store() {
 
 #[test]
 fn cache_through_a_directory_serves_a_fresh_store() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     second_machine_reuses_every_step(
@@ -335,7 +335,7 @@ fn a_registry_that_is_down_fails_quickly_and_stores_nothing() {
 
 #[test]
 fn a_missing_tag_is_a_clear_error_and_stores_nothing() {
-    require!(have_registry());
+    require!(registry());
     let registry = TestRegistry::start();
     let env = Env::new();
     let before = env.store_snapshot();
@@ -579,7 +579,7 @@ fn bearer_token_auth_works_for_login_and_pull() {
 
 #[test]
 fn search_lists_matching_repositories_with_their_tags() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     for name in ["team/app:v1", "team/app:v2", "team/api:1", "other/tool:1"] {
@@ -601,7 +601,7 @@ fn search_lists_matching_repositories_with_their_tags() {
 
 #[test]
 fn build_pushes_with_push_flag_and_image_output() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"));
+    require!(root(), busybox_static(), registry(), tool("skopeo"));
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN echo pushed > /marker\n")]);
@@ -619,7 +619,7 @@ fn build_pushes_with_push_flag_and_image_output() {
 
 #[test]
 fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let publisher = Env::with_busybox();
     let base = registry.at("moving/base:latest");
