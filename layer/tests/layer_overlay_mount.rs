@@ -64,9 +64,7 @@ fn entry_names(tar: &[u8]) -> Vec<String> {
 
 #[test]
 fn overlay_mount_upper_dir_becomes_the_right_layer() {
-    if skip_without_root("overlay_mount_upper_dir_becomes_the_right_layer") {
-        return;
-    }
+    require!(root());
     let temp = tempfile::tempdir().unwrap();
     let t = temp.path();
 
@@ -177,9 +175,7 @@ fn overlay_mount_upper_dir_becomes_the_right_layer() {
 
 #[test]
 fn renamed_directory_with_redirect_dir_is_refused() {
-    if skip_without_root("renamed_directory_with_redirect_dir_is_refused") {
-        return;
-    }
+    require!(root());
     let temp = tempfile::tempdir().unwrap();
     let t = temp.path();
     let base = t.join("base-tree");

@@ -24,4 +24,4 @@ pub use compress::{gzip, zstd};
 pub use fixtures::busybox_rootfs;
 pub use prereq::{Missing, Need};
 pub use rawtar::{RawTar, TEST_MTIME};
-pub use skip::{skip, strict};
+pub use skip::{partly, skip, strict};

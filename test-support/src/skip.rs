@@ -71,6 +71,21 @@ pub fn skip(missing: impl Into<Missing>) {
     record(&format!("{test}: {missing}"));
 }
 
+/// For a test that checks less, rather than nothing, without a
+/// prerequisite: whether `need` is met. If it is not, the part that will
+/// not be checked is recorded like a [`skip`] (`<test>: <part> not checked:
+/// <reason>`), and in strict mode the test fails; otherwise it goes on with
+/// the rest.
+pub fn partly<T>(need: crate::Need<T>, part: &str) -> bool {
+    match need {
+        Ok(_) => true,
+        Err(missing) => {
+            skip(format!("{part} not checked: {missing}"));
+            false
+        }
+    }
+}
+
 /// Appends one line to the skip list. A single `write` on an `O_APPEND`
 /// file, so lines from parallel tests do not interleave. A list that cannot
 /// be written (a test re-run as another user) loses the line, not the test.
