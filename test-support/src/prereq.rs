@@ -14,6 +14,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Why a test cannot run here: what is missing and how to get it.
@@ -49,7 +50,11 @@ pub type Need<T = ()> = Result<T, Missing>;
 
 /// The workspace's root directory (where the top `Cargo.toml` is).
 pub fn workspace_root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
+    })
 }
 
 /// Whether this process runs as root.
@@ -140,6 +145,16 @@ pub fn file(path: impl AsRef<Path>) -> Need<PathBuf> {
         Ok(path.to_path_buf())
     } else {
         Err(Missing(format!("{} is absent", path.display())))
+    }
+}
+
+/// A directory at `path`.
+pub fn dir(path: impl AsRef<Path>) -> Need<PathBuf> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(Missing(format!("{} is not a directory", path.display())))
     }
 }
 
