@@ -18,16 +18,21 @@ use rbuild_layer::{FlatTarOptions, LayerError, LayerStack, OverlayXattrs, WriteO
 /// * layer 0 (top): brings /etc/hosts back, adds files and symlinks.
 fn build_stack(root: &Path, whiteout: fn(&Path), prefix: OverlayXattrs) -> LayerStack {
     let l2 = root.join("l2");
-    write_file(&l2.join("etc/passwd"), b"base", 0o644);
-    write_file(&l2.join("etc/hosts"), b"base hosts", 0o644);
-    write_file(&l2.join("etc/shadow"), b"shadow", 0o600);
-    write_file(&l2.join("usr/lib/libc.so"), b"libc", 0o755);
-    write_file(&l2.join("usr/lib/libm.so"), b"libm", 0o755);
+    write_files(
+        &l2,
+        &[
+            ("etc/passwd", b"base", 0o644),
+            ("etc/hosts", b"base hosts", 0o644),
+            ("etc/shadow", b"shadow", 0o600),
+            ("usr/lib/libc.so", b"libc", 0o755),
+            ("usr/lib/libm.so", b"libm", 0o755),
+            ("opt/app/config", b"old config", 0o644),
+            ("opt/app/data/x", b"x", 0o644),
+            ("opt/old/file", b"old", 0o644),
+            ("dir-then-file/child", b"child", 0o644),
+        ],
+    );
     fs::create_dir_all(l2.join("usr/bin")).unwrap();
-    write_file(&l2.join("opt/app/config"), b"old config", 0o644);
-    write_file(&l2.join("opt/app/data/x"), b"x", 0o644);
-    write_file(&l2.join("opt/old/file"), b"old", 0o644);
-    write_file(&l2.join("dir-then-file/child"), b"child", 0o644);
     symlink("/etc/passwd", l2.join("link-abs")).unwrap();
     symlink("etc/hosts", l2.join("link-rel")).unwrap();
     symlink("../../../../etc/passwd", l2.join("link-up")).unwrap();

@@ -13,15 +13,20 @@
 //!   so tests can say anything a hostile archive can.
 //! - [`compress`]: gzip and zstd of a byte string.
 //! - [`fixtures`]: the busybox root filesystem that integration tests build on.
+//! - [`watch`]: a listing of a directory tree taken before a test acts and
+//!   compared after, proving that nothing outside what the test may change
+//!   was created, changed or deleted.
 
 pub mod compress;
 pub mod fixtures;
 pub mod prereq;
 pub mod rawtar;
 pub mod skip;
+pub mod watch;
 
 pub use compress::{gzip, zstd};
 pub use fixtures::busybox_rootfs;
 pub use prereq::{Missing, Need};
 pub use rawtar::{RawTar, TEST_MTIME};
 pub use skip::{partly, skip, strict};
+pub use watch::TreeWatch;

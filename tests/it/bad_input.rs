@@ -34,7 +34,7 @@ fn missing_dockerfile_and_missing_context() {
 fn unknown_instruction_names_line_and_suggests() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN true\nCOPPY a b\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nRUN true\nCOPPY a b\n");
     let run =
         fails(&env, "ctx", &[], &["unknown instruction: COPPY", "Dockerfile:3:1", "did you mean COPY?"]);
     assert!(run.stderr.contains("^^^^^"), "shows a caret: {}", run.stderr);
@@ -44,7 +44,7 @@ fn unknown_instruction_names_line_and_suggests() {
 fn copy_of_a_missing_source_and_of_a_path_outside_the_context() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nCOPY missing.txt /\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY missing.txt /\n");
     fails(&env, "ctx", &[], &["missing.txt", "Dockerfile:2"]);
     fs::write(env.path("secret.txt"), "do not read").unwrap();
     fs::write(env.path("ctx/Dockerfile"), "FROM busybox:local\nCOPY ../secret.txt /\n").unwrap();
@@ -55,7 +55,7 @@ fn copy_of_a_missing_source_and_of_a_path_outside_the_context() {
 fn add_of_a_tar_with_parent_entries_is_refused() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nADD evil.tar /opt/\n")]);
+    let ctx = env.dockerfile("ctx", "FROM busybox:local\nADD evil.tar /opt/\n");
     // A tar whose entry climbs out of the destination.
     let evil = rbuild_test_support::RawTar::new().file("../../escaped", b"evil").finish();
     fs::write(ctx.join("evil.tar"), evil).unwrap();
@@ -67,7 +67,7 @@ fn add_of_a_tar_with_parent_entries_is_refused() {
 fn unknown_stage_in_copy_from() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nCOPY --from=nosuchstage /x /x\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY --from=nosuchstage /x /x\n");
     fails(&env, "ctx", &[], &["nosuchstage", "Dockerfile:2"]);
 }
 
@@ -75,6 +75,6 @@ fn unknown_stage_in_copy_from() {
 fn from_an_image_that_is_not_in_the_store() {
     require!(root());
     let env = Env::new();
-    env.context("ctx", &[("Dockerfile", "FROM nothere:v9\nRUN true\n")]);
+    env.dockerfile("ctx", "FROM nothere:v9\nRUN true\n");
     fails(&env, "ctx", &[], &["nothere:v9", "Dockerfile:1", "rbuild load"]);
 }

@@ -115,13 +115,10 @@ fn editing_a_file_reruns_only_the_steps_that_read_it() {
 fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "wh",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN mkdir -p /data/sub && echo a > /data/a && echo b > /data/sub/b && echo keep > /data/keep\n\
+        "FROM busybox:local\nRUN mkdir -p /data/sub && echo a > /data/a && echo b > /data/sub/b && echo keep > /data/keep\n\
              RUN rm /data/a && rm -rf /data/sub && mkdir /data/sub && echo new > /data/sub/c\n",
-        )],
     );
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "wh"]).ok();
@@ -139,14 +136,11 @@ fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
 fn run_steps_see_env_user_workdir_and_build_args() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nARG GREETING=hi\nENV WHO=world\nWORKDIR /work/dir\nUSER app\n\
+        "FROM busybox:local\nARG GREETING=hi\nENV WHO=world\nWORKDIR /work/dir\nUSER app\n\
              RUN echo \"$GREETING $WHO $(id -u):$(id -g) $(pwd) $HOME $(hostname)\" > /tmp/out\n\
              RUN [\"/bin/sh\", \"-c\", \"ls /proc | grep -c '^[0-9]' > /tmp/procs\"]\n",
-        )],
     );
     let out = env.path("rootfs");
     env.rbuild(&[
@@ -170,7 +164,7 @@ fn run_steps_see_env_user_workdir_and_build_args() {
 fn failing_run_reports_instruction_line_exit_code_and_output() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\n\nRUN echo about to fail && exit 3\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\n\nRUN echo about to fail && exit 3\n");
     let before = env.store_snapshot();
     let run = env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
     assert_eq!(run.code, 1);
@@ -187,12 +181,9 @@ fn failing_run_reports_instruction_line_exit_code_and_output() {
 fn target_builds_only_the_stages_it_needs() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local AS broken\nRUN exit 1\n\nFROM busybox:local AS good\nRUN echo ok > /ok\n\nFROM good\nCOPY --from=broken /x /x\n",
-        )],
+        "FROM busybox:local AS broken\nRUN exit 1\n\nFROM busybox:local AS good\nRUN echo ok > /ok\n\nFROM good\nCOPY --from=broken /x /x\n",
     );
     let run = env.rbuild(&["build", "--target", "good", "--progress", "plain", "ctx"]).ok();
     assert!(!run.stderr.contains("[broken"), "the broken stage is not needed: {}", run.stderr);
@@ -215,7 +206,7 @@ fn independent_stages_run_at_the_same_time() {
         stage("a"),
         stage("b")
     );
-    env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    env.dockerfile("ctx", &dockerfile);
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "ctx"]).ok();
     let read = |n: &str| -> f64 { fs::read_to_string(out.join(n)).unwrap().trim().parse().unwrap() };
@@ -227,7 +218,7 @@ fn independent_stages_run_at_the_same_time() {
 fn quiet_prints_only_the_image_id_and_iidfile_matches() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nLABEL a=b\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nLABEL a=b\n");
     let iid = env.path("iid");
     let run = env.rbuild(&["build", "-q", "--iidfile", iid.to_str().unwrap(), "ctx"]).ok();
     let id = run.stdout.trim();

@@ -87,18 +87,15 @@ fn a_full_store_disk_fails_cleanly_and_recovers() {
     let env = env_on(&disk);
 
     // RUN output larger than the disk: the step's own command fails.
-    env.context("run", &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=60\n")]);
+    env.dockerfile("run", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=60\n");
     fails_for_space(&env, &["build", "--progress", "plain", "run"], "RUN dd", "run-output");
 
     // RUN output that fits, but not twice: the layer commit fails.
-    env.context(
-        "commit",
-        &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=22\n")],
-    );
+    env.dockerfile("commit", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=22\n");
     fails_for_space(&env, &["build", "--progress", "plain", "commit"], "RUN dd", "layer-commit");
 
     // A context file larger than the disk.
-    let copy = env.context("copy", &[("Dockerfile", "FROM busybox:local\nCOPY big /big\n")]);
+    let copy = env.dockerfile("copy", "FROM busybox:local\nCOPY big /big\n");
     write_filler(&copy.join("big"), 60);
     fails_for_space(&env, &["build", "--progress", "plain", "copy"], "COPY big", "copy");
 
@@ -110,10 +107,7 @@ fn a_full_store_disk_fails_cleanly_and_recovers() {
 
     // A small build fails while a file fills the disk, and works once it
     // is deleted.
-    env.context(
-        "small",
-        &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/small bs=1M count=4\n")],
-    );
+    env.dockerfile("small", "FROM busybox:local\nRUN dd if=/dev/zero of=/small bs=1M count=4\n");
     let filler = disk.path().join("filler");
     let free_mb = sh(&format!("df -m --output=avail {} | tail -1", disk.path().display()))
         .trim()

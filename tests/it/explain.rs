@@ -34,8 +34,7 @@ fn each_rerun_says_why_in_words() {
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2"])), vec!["build arg VERSION changed"]);
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2", "--no-cache"])), vec!["--no-cache"; 2]);
     // A different base image under the same name.
-    let other =
-        env.context("base", &[("Dockerfile", "FROM busybox:local\nRUN echo changed > /etc/marker\n")]);
+    let other = env.dockerfile("base", "FROM busybox:local\nRUN echo changed > /etc/marker\n");
     let _ = other;
     env.rbuild(&["build", "-t", "busybox:local", "base"]).ok();
     assert_eq!(

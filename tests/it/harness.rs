@@ -123,6 +123,11 @@ impl Env {
         dir
     }
 
+    /// Writes a context directory holding only this Dockerfile.
+    pub fn dockerfile(&self, name: &str, dockerfile: &str) -> PathBuf {
+        self.context(name, &[("Dockerfile", dockerfile)])
+    }
+
     /// Everything in the store except scratch space, with sizes: for
     /// checking that a failed command left it exactly as it was.
     pub fn store_snapshot(&self) -> BTreeMap<String, u64> {

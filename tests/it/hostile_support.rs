@@ -2,24 +2,19 @@
 //! an [`Arena`] that puts the store, the work directory and a sentinel
 //! tree with a canary file side by side and proves afterwards that nothing
 //! outside the store and the work directory was created, changed or
-//! deleted, and that the canary's content reached no file rbuild wrote;
-//! raw tar writing (names and types unchecked, so tests can say anything a
-//! hostile archive can); and docker-archive / OCI-archive builders around
-//! such layers.
+//! deleted (test-support's `TreeWatch`), and that the canary's content
+//! reached no file rbuild wrote; and docker-archive / OCI-archive builders
+//! around layers written with test-support's `RawTar` (names and types
+//! unchecked, so tests can say anything a hostile archive can).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::digest::Digest;
 
 use crate::harness::*;
-pub use rbuild_test_support::{RawTar, gzip};
-
-/// What the listing records about one path: kind, size, mode, mtime (ns).
-type Stat = (char, u64, u32, i64);
+pub use rbuild_test_support::{RawTar, TreeWatch, gzip};
 
 /// A directory holding `store/`, `work/` and `sentinel/` side by side.
 pub struct Arena {
@@ -33,7 +28,8 @@ pub struct Arena {
     pub canary: PathBuf,
     /// The canary's content.
     pub secret: String,
-    before: BTreeMap<String, Stat>,
+    /// Everything under the base but the store and the work dir.
+    watch: TreeWatch,
 }
 
 impl Arena {
@@ -56,9 +52,8 @@ impl Arena {
         fs::write(sentinel.join("sub/file"), "sentinel file\n").unwrap();
         fs::write(sentinel.join("sub/deeper/x"), "x\n").unwrap();
         fs::write(sentinel.join("etc/passwd"), "root:x:0:0:sentinel:/:/bin/sh\n").unwrap();
-        let mut arena = Arena { env, base, sentinel, canary, secret, before: BTreeMap::new() };
-        arena.before = arena.listing();
-        arena
+        let watch = TreeWatch::new(base.path(), &[env.root.path(), env.work.path()]);
+        Arena { env, base, sentinel, canary, secret, watch }
     }
 
     /// A fresh arena whose store holds `busybox:local`.
@@ -75,33 +70,8 @@ impl Arena {
     /// Retakes the "before" listing, for a test that planted files of its
     /// own beside the sentinel.
     pub fn rebaseline(mut self) -> Arena {
-        self.before = self.listing();
+        self.watch.rebaseline();
         self
-    }
-
-    /// Every path under the base except inside the store and the work dir,
-    /// with kind, size, mode and mtime.
-    fn listing(&self) -> BTreeMap<String, Stat> {
-        let skip = [self.env.root.path().to_path_buf(), self.env.work.path().to_path_buf()];
-        let mut out = BTreeMap::new();
-        let mut todo = vec![self.base.path().to_path_buf()];
-        while let Some(dir) = todo.pop() {
-            let meta = fs::symlink_metadata(&dir).unwrap();
-            out.insert(rel_of(self.base.path(), &dir), stat_of(&meta));
-            for entry in fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if skip.contains(&path) {
-                    continue;
-                }
-                let meta = fs::symlink_metadata(&path).unwrap();
-                if meta.is_dir() {
-                    todo.push(path);
-                } else {
-                    out.insert(rel_of(self.base.path(), &path), stat_of(&meta));
-                }
-            }
-        }
-        out
     }
 
     /// Panics unless everything outside the store and the work dir is as it
@@ -109,19 +79,8 @@ impl Arena {
     /// places an escape would write to, and the canary's content is in no
     /// file under the store or the work dir.
     pub fn assert_nothing_escaped(&self, case: &str) {
-        let now = self.listing();
-        if now != self.before {
-            let mut diff = Vec::new();
-            for (k, v) in &now {
-                match self.before.get(k) {
-                    None => diff.push(format!("new: {k}")),
-                    Some(old) if old != v => diff.push(format!("changed: {k} {old:?} -> {v:?}")),
-                    _ => {}
-                }
-            }
-            for k in self.before.keys().filter(|k| !now.contains_key(*k)) {
-                diff.push(format!("deleted: {k}"));
-            }
+        let diff = self.watch.changes();
+        if !diff.is_empty() {
             panic!("case {case}: something outside the store and work dir changed:\n{}", diff.join("\n"));
         }
         for dir in ["/", "/tmp", "/etc", "/root"] {
@@ -136,28 +95,6 @@ impl Arena {
             }
         }
     }
-}
-
-fn rel_of(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base).unwrap().to_string_lossy().into_owned()
-}
-
-fn stat_of(meta: &fs::Metadata) -> Stat {
-    let kind = if meta.is_dir() {
-        'd'
-    } else if meta.file_type().is_symlink() {
-        'l'
-    } else if meta.is_file() {
-        'f'
-    } else {
-        'o'
-    };
-    (
-        kind,
-        if kind == 'f' { meta.len() } else { 0 },
-        meta.mode(),
-        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-    )
 }
 
 /// The first regular file under `dir` (symlinks not followed) that contains

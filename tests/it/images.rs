@@ -6,7 +6,7 @@ use crate::harness::*;
 
 /// Builds `FROM busybox:local` plus `extra` lines as `tag`, returning the image ID.
 pub fn build_image(env: &Env, name: &str, extra: &str, tag: &str) -> String {
-    env.context(name, &[("Dockerfile", &format!("FROM busybox:local\n{extra}"))]);
+    env.dockerfile(name, &format!("FROM busybox:local\n{extra}"));
     env.rbuild(&["build", "-q", "-t", tag, name]).ok().stdout.trim().to_string()
 }
 

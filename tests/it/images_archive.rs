@@ -135,8 +135,7 @@ fn docker_saved_image_keeps_its_id_and_serves_as_from() {
     // A base made by docker itself from the same busybox root filesystem.
     let base = DockerTag::new("images-docker-base");
     sh(&format!("docker import -c 'CMD [\"sh\"]' {} {}", busybox_rootfs().display(), base.0));
-    let ctx =
-        env.context("dctx", &[("Dockerfile", &format!("FROM {}\nRUN echo docker-made > /made\n", base.0))]);
+    let ctx = env.dockerfile("dctx", &format!("FROM {}\nRUN echo docker-made > /made\n", base.0));
     let built = DockerTag::new("images-docker-built");
     sh(&format!("DOCKER_BUILDKIT=0 docker build -q -t {} {}", built.0, ctx.display()));
     let docker_id =
@@ -152,7 +151,7 @@ fn docker_saved_image_keeps_its_id_and_serves_as_from() {
         let ours = env.rbuild(&["inspect", "--format", format, &built.0]).ok().stdout;
         assert_same_as_docker(format, &ours, &theirs);
     }
-    env.context("on", &[("Dockerfile", &format!("FROM {}\nRUN cat /made > /copy\n", built.0))]);
+    env.dockerfile("on", &format!("FROM {}\nRUN cat /made > /copy\n", built.0));
     env.rbuild(&["build", "-q", "-t", "on-docker:1", "on"]).ok();
     let history = env.rbuild(&["history", "--format", "{{.CreatedBy}}", "on-docker:1"]).ok().stdout;
     assert!(history.lines().next().unwrap().contains("cat /made > /copy"), "{history}");

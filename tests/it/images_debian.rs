@@ -21,7 +21,7 @@ fn debian_context_builds_and_runs_in_docker() {
     let bookworm = require!(base("bookworm.docker.tar"));
     let env = Env::new();
     env.rbuild(&["load", "-i", bookworm.to_str().unwrap()]).ok();
-    env.context("debian", &[("Dockerfile", DOCKERFILE)]);
+    env.dockerfile("debian", DOCKERFILE);
     let tag = DockerTag::new("images-debian");
     env.rbuild(&["build", "--progress", "plain", "-t", &tag.0, "debian"]).ok();
     let archive = env.path("debian.tar");

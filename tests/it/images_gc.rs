@@ -151,9 +151,9 @@ fn concurrent_builds_and_prunes_keep_the_store_consistent() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
     for i in 0..3 {
-        env.context(
+        env.dockerfile(
             &format!("c{i}"),
-            &[("Dockerfile", &format!("FROM busybox:local\nRUN echo {i} > /n\nRUN echo more-{i} >> /n\n"))],
+            &format!("FROM busybox:local\nRUN echo {i} > /n\nRUN echo more-{i} >> /n\n"),
         );
     }
     let spawn = |args: &[&str]| {

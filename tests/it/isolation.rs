@@ -21,7 +21,7 @@ pub const DOCKER_DEFAULT_CAPS: &str = "00000000a80425fb";
 /// Builds `dockerfile` and returns the exported root filesystem, where the
 /// steps left their findings under `/results`.
 fn probe(env: &Env, name: &str, dockerfile: &str, extra: &[&str]) -> PathBuf {
-    env.context(name, &[("Dockerfile", dockerfile)]);
+    env.dockerfile(name, dockerfile);
     let out = env.path(&format!("{name}-out"));
     let dest = format!("type=local,dest={}", out.display());
     let mut args = vec!["build", "--progress", "plain", "-o", &dest];
@@ -56,7 +56,7 @@ cat <&8 >/dev/null 2>&1 && echo 'fd 8' >> /results/readable; \
 ls \"$STORE\" >/dev/null 2>&1 && echo store >> /results/readable; \
 ls /proc/self/fd > /results/fds; \
 find / -xdev -type f ! -path '/results/*' -exec grep -l rbuild-canary {} + > /results/grep; true\n";
-    env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.dockerfile("ctx", dockerfile);
     let out = env.path("out");
     // rbuild started with descriptors 7 (the canary's directory) and 8 (the
     // canary) open and inheritable: a careless runtime hands them to the step.
@@ -94,13 +94,10 @@ find / -xdev -type f ! -path '/results/*' -exec grep -l rbuild-canary {} + > /re
 fn run_has_dockers_umask_whatever_rbuild_was_started_with() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN mkdir /results && umask > /results/umask && touch /results/file && \
+        "FROM busybox:local\nRUN mkdir /results && umask > /results/umask && touch /results/file && \
              mkdir /results/dir && stat -c %a /results/file /results/dir > /results/modes\n",
-        )],
     );
     let out = env.path("out");
     let store = env.root.path().display().to_string();
@@ -301,13 +298,10 @@ fn secrets_stay_out_of_trace_logs_and_failure_reports() {
     let secret = "correct-horse-battery-staple";
     fs::write(env.path("token.txt"), secret).unwrap();
     let token = format!("id=token,src={}", env.path("token.txt").display());
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
+        "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
              cat /run/secrets/token; echo \"env=$TOKEN\"; echo \"$TOKEN\" >&2; exit 3\n",
-        )],
     );
     let args = [
         "--log-level",

@@ -175,12 +175,9 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     let server = HttpServer::start(&www);
     let sum = sh(&format!("sha256sum {} | cut -d' ' -f1", www.join("tool.sh").display())).trim().to_string();
     let url = format!("http://127.0.0.1:{}/tool.sh", server.port);
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /plain/renamed.sh\nADD --chmod=755 {url} /exec.sh\n"),
-        )],
+        &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /plain/renamed.sh\nADD --chmod=755 {url} /exec.sh\n"),
     );
     let (_, out) = build_local(&env, "ctx");
     assert_eq!(fs::read_to_string(out.join("opt/tool.sh")).unwrap(), "echo downloaded\n");
@@ -207,17 +204,14 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     );
     // Now the checksum no longer matches what the server has: a fresh store must refuse it.
     let fresh = Env::with_busybox();
-    fresh.context(
-        "ctx",
-        &[("Dockerfile", &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\n"))],
-    );
+    fresh.dockerfile("ctx", &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\n"));
     let run = fresh.rbuild(&["build", "ctx"]).failed();
     assert!(
         run.stderr.contains("checksum mismatch") && run.stderr.contains("Dockerfile:2"),
         "{}",
         run.stderr
     );
-    env.context("missing", &[("Dockerfile", &format!("FROM busybox:local\nADD {url}.nope /x\n"))]);
+    env.dockerfile("missing", &format!("FROM busybox:local\nADD {url}.nope /x\n"));
     let run = env.rbuild(&["build", "missing"]).failed();
     assert!(run.stderr.contains("404"), "{}", run.stderr);
 }
@@ -226,7 +220,10 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
 fn add_extracts_bzip2_and_xz_archives_recognised_by_content() {
     require!(root(), busybox_static(), tool("bzip2"), tool("xz"));
     let env = Env::with_busybox();
-    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nADD b.tar.bz2 /bz/\nADD x.tar.xz /xz/\nADD disguised.bin /d/\nCOPY b.tar.bz2 /copied/\n")]);
+    let ctx = env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nADD b.tar.bz2 /bz/\nADD x.tar.xz /xz/\nADD disguised.bin /d/\nCOPY b.tar.bz2 /copied/\n",
+    );
     sh(&format!(
         "cd {0} && mkdir -p t/pkg && echo in-archive > t/pkg/f && tar -C t -cjf b.tar.bz2 pkg && tar -C t -cJf x.tar.xz pkg && cp x.tar.xz disguised.bin && rm -r t",
         ctx.display()

@@ -134,6 +134,13 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) {
     chmod(path, mode);
 }
 
+/// Writes files below `root`: (relative path, content, mode).
+pub fn write_files(root: &Path, files: &[(&str, &[u8], u32)]) {
+    for (path, content, mode) in files {
+        write_file(&root.join(path), content, *mode);
+    }
+}
+
 pub fn chmod(path: &Path, mode: u32) {
     nix::sys::stat::fchmodat(
         nix::fcntl::AT_FDCWD,
@@ -227,7 +234,8 @@ pub struct Sentinel {
     pub temp: tempfile::TempDir,
     pub dest: PathBuf,
     pub outside: PathBuf,
-    before: BTreeMap<Vec<u8>, NodeInfo>,
+    /// Everything in `temp` but `dest`.
+    watch: rbuild_test_support::TreeWatch,
 }
 
 impl Sentinel {
@@ -239,10 +247,10 @@ impl Sentinel {
         fs::create_dir_all(outside.join("secret")).unwrap();
         fs::write(outside.join("victim"), b"original").unwrap();
         fs::write(outside.join("secret/passwd"), b"root:x:0:0").unwrap();
-        let before = describe_tree(temp.path());
-        let mut sentinel = Sentinel { temp, dest, outside, before };
-        sentinel.before.retain(|path, _| !path.starts_with(b"dest/"));
-        sentinel
+        // `dest` itself may get new times and modes, and anything inside;
+        // everything else must stay exactly as it is.
+        let watch = rbuild_test_support::TreeWatch::new(temp.path(), &[&dest]);
+        Sentinel { temp, dest, outside, watch }
     }
 
     /// Absolute path of `outside`, as text for tar names and link targets.
@@ -250,20 +258,11 @@ impl Sentinel {
         self.outside.to_str().unwrap().to_string()
     }
 
-    /// Paths outside `dest` that differ from when the sentinel was made.
+    /// What differs outside `dest` from when the sentinel was made.
     pub fn changes_outside(&self) -> Vec<String> {
-        let mut now = describe_tree(self.temp.path());
-        now.retain(|path, _| !path.starts_with(b"dest/"));
-        let mut changed = Vec::new();
-        if !now.contains_key(&b"dest"[..]) {
-            changed.push("dest vanished".to_string());
-        }
-        // `dest` itself may get new times and modes; everything else must
-        // be exactly as it was.
-        for path in now.keys().chain(self.before.keys()) {
-            if path.as_slice() != b"dest" && now.get(path) != self.before.get(path) {
-                changed.push(String::from_utf8_lossy(path).into_owned());
-            }
+        let mut changed = self.watch.changes();
+        if !self.dest.is_dir() || self.dest.is_symlink() {
+            changed.push("dest is no longer a directory".to_string());
         }
         changed
     }
@@ -272,7 +271,7 @@ impl Sentinel {
     /// `dest`.
     pub fn assert_nothing_outside(&self) {
         let changed = self.changes_outside();
-        assert!(changed.is_empty(), "changed outside dest: {changed:?}");
+        assert!(changed.is_empty(), "changed outside dest:\n{}", changed.join("\n"));
     }
 
     pub fn dest_tree(&self) -> BTreeMap<Vec<u8>, NodeInfo> {
