@@ -103,9 +103,15 @@ fn record(line: &str) {
 /// first one missing, [`skip`]s and returns from the calling test. With a
 /// single check, evaluates to what it found:
 ///
-/// ```ignore
-/// require!(prereq::root(), prereq::tool("skopeo"));
-/// let corpus = require!(prereq::buildkit_corpus());
+/// ```
+/// use rbuild_test_support::{prereq, require};
+///
+/// fn a_test() {
+///     require!(prereq::root(), prereq::tool("skopeo"));
+///     let corpus = require!(prereq::buildkit_corpus());
+///     assert!(corpus.join("testfiles").is_dir());
+/// }
+/// # let _ = a_test;
 /// ```
 #[macro_export]
 macro_rules! require {
