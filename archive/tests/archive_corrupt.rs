@@ -2,8 +2,6 @@
 //! store as it was: no new image record and no new tag (layers committed
 //! while streaming may stay; they are complete and valid).
 
-#[macro_use]
-#[path = "archive_support.rs"]
 mod support;
 
 use rbuild_archive::ArchiveError;
@@ -23,11 +21,8 @@ struct Fixture {
     layer_blob: String,
 }
 
-fn fixture() -> Option<Fixture> {
-    if !have_file(BUSYBOX_DOCKER) {
-        eprintln!("skipped: {BUSYBOX_DOCKER} is absent");
-        return None;
-    }
+fn fixture() -> Need<Fixture> {
+    base(BUSYBOX_DOCKER)?;
     let (source_dir, source) = fresh_store();
     let busybox = load_busybox(&source);
     let (_, mut config) = source.image_config(&busybox).unwrap();
@@ -37,7 +32,7 @@ fn fixture() -> Option<Fixture> {
     let layer_blob = format!("blobs/sha256/{}", config.rootfs.diff_ids[0].hex());
     let (target_dir, target) = fresh_store();
     load_busybox(&target);
-    Some(Fixture { _dirs: (source_dir, target_dir), ours, target, id, layer_blob })
+    Ok(Fixture { _dirs: (source_dir, target_dir), ours, target, id, layer_blob })
 }
 
 /// Loads `bytes` into the fixture's target store and checks the visible
@@ -53,21 +48,21 @@ fn load_fails(fx: &Fixture, bytes: Vec<u8>) -> ArchiveError {
 
 #[test]
 fn empty_input_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let err = load_fails(&fx, Vec::new());
     assert!(matches!(err, ArchiveError::Empty), "{err:?}");
 }
 
 #[test]
 fn input_that_is_not_a_tar_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let err = load_fails(&fx, b"this is not an archive at all, just words".repeat(40));
     assert!(matches!(err, ArchiveError::NotAnArchive(_)), "{err:?}");
 }
 
 #[test]
 fn truncated_archive_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     for cut in [fx.ours.len() / 2, fx.ours.len() - 2048, 700] {
         let err = load_fails(&fx, fx.ours[..cut].to_vec());
         assert!(
@@ -86,11 +81,11 @@ fn truncated_archive_is_refused() {
 
 #[test]
 fn layer_whose_bytes_do_not_match_its_diff_id_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let other_layer = tiny_layer("evil.txt", b"not busybox");
 
     // Old layout (`<id>/layer.tar`): nothing but the config names the layer.
-    let original = std::fs::read(BUSYBOX_DOCKER).unwrap();
+    let original = std::fs::read(bases(BUSYBOX_DOCKER)).unwrap();
     let swapped = rewrite(&original, |name, data| {
         Some((name.to_string(), if name.ends_with("/layer.tar") { other_layer.clone() } else { data }))
     });
@@ -113,8 +108,8 @@ fn layer_whose_bytes_do_not_match_its_diff_id_is_refused() {
 
 #[test]
 fn layer_that_is_not_a_tar_is_refused() {
-    let Some(fx) = fixture() else { return };
-    let original = std::fs::read(BUSYBOX_DOCKER).unwrap();
+    let fx = require!(fixture());
+    let original = std::fs::read(bases(BUSYBOX_DOCKER)).unwrap();
     // gzip magic, then garbage: taken for a layer, fails to unpack.
     let mut garbage = vec![0x1f, 0x8b];
     garbage.extend(b"definitely not deflate data".repeat(50));
@@ -127,7 +122,7 @@ fn layer_that_is_not_a_tar_is_refused() {
 
 #[test]
 fn config_whose_digest_does_not_match_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let config_blob = format!("blobs/sha256/{}", fx.id.hex());
     assert!(entries(&fx.ours).iter().any(|(n, _, _)| *n == config_blob));
     let tampered = rewrite(&fx.ours, |name, mut data| {
@@ -143,7 +138,7 @@ fn config_whose_digest_does_not_match_is_refused() {
 
 #[test]
 fn oci_manifest_blob_that_does_not_match_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let (_d, source) = fresh_store();
     load_bytes(&source, fx.ours.clone()).unwrap();
     let oci = export_oci(&source, fx.id, &["victim:v1"], &Default::default());
@@ -167,25 +162,25 @@ fn oci_manifest_blob_that_does_not_match_is_refused() {
 
 #[test]
 fn entry_escaping_the_archive_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let mut evil = rewrite(&fx.ours, |name, data| Some((name.to_string(), data)));
     evil.truncate(evil.len() - 1024);
-    evil.extend(TarMaker::new().file("../evil", b"gotcha").finish());
+    evil.extend(RawTar::new().file("../evil", b"gotcha").finish());
     let err = load_fails(&fx, evil);
     assert!(matches!(err, ArchiveError::UnsafeName { ref name, .. } if name == "../evil"), "{err:?}");
 
-    let absolute = TarMaker::new().file("/etc/evil", b"x").finish();
+    let absolute = RawTar::new().file("/etc/evil", b"x").finish();
     let err = load_fails(&fx, absolute);
     assert!(matches!(err, ArchiveError::UnsafeName { .. }), "{err:?}");
 
-    let escaping_link = TarMaker::new().symlink("layer.tar", "../../etc/shadow").finish();
+    let escaping_link = RawTar::new().symlink("layer.tar", "../../etc/shadow").finish();
     let err = load_fails(&fx, escaping_link);
     assert!(matches!(err, ArchiveError::UnsafeName { .. }), "{err:?}");
 }
 
 #[test]
 fn archive_without_manifest_or_index_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let stripped = rewrite(&fx.ours, |name, data| {
         (name != "manifest.json" && name != "index.json").then(|| (name.to_string(), data))
     });
@@ -196,7 +191,7 @@ fn archive_without_manifest_or_index_is_refused() {
 
 #[test]
 fn missing_layer_file_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let stripped = rewrite(&fx.ours, |name, data| (name != fx.layer_blob).then(|| (name.to_string(), data)));
     let err = load_fails(&fx, stripped);
     assert!(matches!(err, ArchiveError::MissingFile { .. }), "{err:?}");
@@ -204,7 +199,7 @@ fn missing_layer_file_is_refused() {
 
 #[test]
 fn invalid_repo_tag_is_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = require!(fixture());
     let bad = rewrite(&fx.ours, |name, data| {
         let data = if name == "manifest.json" {
             String::from_utf8(data).unwrap().replace("victim:v1", "Victim:v1").into_bytes()

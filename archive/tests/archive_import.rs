@@ -1,8 +1,6 @@
 //! `docker import`: a rootfs tarball becomes a one-layer image whose diffID
 //! is the sha256 of the uncompressed tarball.
 
-#[macro_use]
-#[path = "archive_support.rs"]
 mod support;
 
 use std::process::Command;
@@ -15,8 +13,8 @@ use support::*;
 
 #[test]
 fn import_keeps_the_tarball_as_the_single_layer() {
-    require!(have_file(BUSYBOX_ROOTFS), format!("{BUSYBOX_ROOTFS} is absent"));
-    let tarball = std::fs::read(BUSYBOX_ROOTFS).unwrap();
+    require!(base(BUSYBOX_ROOTFS));
+    let tarball = std::fs::read(bases(BUSYBOX_ROOTFS)).unwrap();
     let (_d, store) = fresh_store();
     let opts = ImportOptions {
         changes: RunConfig { cmd: Some(vec!["/bin/sh".into()]), ..Default::default() },
@@ -49,8 +47,8 @@ fn import_keeps_the_tarball_as_the_single_layer() {
 
 #[test]
 fn imported_image_runs_in_docker() {
-    require!(have_file(BUSYBOX_ROOTFS), format!("{BUSYBOX_ROOTFS} is absent"));
-    require!(docker_running(), "docker daemon is not reachable");
+    require!(base(BUSYBOX_ROOTFS));
+    require!(docker());
     let (dir, store) = fresh_store();
     let tag = unique_tag("rbuild-import-test");
     let opts = ImportOptions {
@@ -60,7 +58,7 @@ fn imported_image_runs_in_docker() {
         },
         ..Default::default()
     };
-    let tarball = std::fs::File::open(BUSYBOX_ROOTFS).unwrap();
+    let tarball = std::fs::File::open(bases(BUSYBOX_ROOTFS)).unwrap();
     let id = rbuild_archive::import_rootfs(&store, &mut std::io::BufReader::new(tarball), &opts).unwrap();
     let path = write_temp(dir.path(), "imported.tar", &export_docker(&store, id, &[&tag]));
     let (ok, stdout, stderr) = run(Command::new("docker").arg("load").arg("-i").arg(&path));

@@ -2,8 +2,6 @@
 //! archive, the same compressed, from a pipe, and as an unpacked layout
 //! directory; and an old-style archive whose layer is reached by symlink.
 
-#[macro_use]
-#[path = "archive_support.rs"]
 mod support;
 
 use std::process::{Command, Stdio};
@@ -24,11 +22,11 @@ fn docker_config_digest(archive_bytes: &[u8]) -> Digest {
 
 #[test]
 fn docker_save_output_loads_with_image_id_equal_to_config_digest() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
+    require!(base(BUSYBOX_DOCKER));
     let (_dir, store) = fresh_store();
-    let loaded = load_file(&store, BUSYBOX_DOCKER).unwrap();
+    let loaded = load_file(&store, bases(BUSYBOX_DOCKER)).unwrap();
     assert_eq!(loaded.len(), 1);
-    let expected_id = docker_config_digest(&std::fs::read(BUSYBOX_DOCKER).unwrap());
+    let expected_id = docker_config_digest(&std::fs::read(bases(BUSYBOX_DOCKER)).unwrap());
     assert_eq!(loaded[0].id, expected_id);
     assert_eq!(loaded[0].tags, vec![BUSYBOX_TAG.to_string()]);
     assert!(loaded[0].replaced.is_empty());
@@ -39,19 +37,19 @@ fn docker_save_output_loads_with_image_id_equal_to_config_digest() {
     }
 
     // Loading again changes nothing and reports no moved tag.
-    let again = load_file(&store, BUSYBOX_DOCKER).unwrap();
+    let again = load_file(&store, bases(BUSYBOX_DOCKER)).unwrap();
     assert_eq!(again[0].id, expected_id);
     assert!(again[0].replaced.is_empty());
 }
 
 #[test]
 fn skopeo_oci_archive_loads_with_image_id_equal_to_config_digest() {
-    require!(have_file(BUSYBOX_OCI), format!("{BUSYBOX_OCI} is absent"));
+    require!(base(BUSYBOX_OCI));
     let (_dir, store) = fresh_store();
-    let loaded = load_file(&store, BUSYBOX_OCI).unwrap();
+    let loaded = load_file(&store, bases(BUSYBOX_OCI)).unwrap();
     assert_eq!(loaded.len(), 1);
 
-    let all = entries(&std::fs::read(BUSYBOX_OCI).unwrap());
+    let all = entries(&std::fs::read(bases(BUSYBOX_OCI)).unwrap());
     let index: serde_json::Value = serde_json::from_slice(entry(&all, "index.json")).unwrap();
     let manifest_digest = Digest::parse(index["manifests"][0]["digest"].as_str().unwrap()).unwrap();
     let manifest: serde_json::Value =
@@ -65,8 +63,8 @@ fn skopeo_oci_archive_loads_with_image_id_equal_to_config_digest() {
 
 #[test]
 fn gzip_and_zstd_compressed_archives_load() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
-    let plain = std::fs::read(BUSYBOX_DOCKER).unwrap();
+    require!(base(BUSYBOX_DOCKER));
+    let plain = std::fs::read(bases(BUSYBOX_DOCKER)).unwrap();
     let expected_id = docker_config_digest(&plain);
     for (label, compressed) in [("gzip", gzip(&plain)), ("zstd", zstd(&plain))] {
         let (_dir, store) = fresh_store();
@@ -78,34 +76,34 @@ fn gzip_and_zstd_compressed_archives_load() {
 
 #[test]
 fn archive_loads_from_a_pipe() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
-    let mut cat = Command::new("cat").arg(BUSYBOX_DOCKER).stdout(Stdio::piped()).spawn().unwrap();
+    require!(base(BUSYBOX_DOCKER));
+    let mut cat = Command::new("cat").arg(bases(BUSYBOX_DOCKER)).stdout(Stdio::piped()).spawn().unwrap();
     let stdout = cat.stdout.take().unwrap();
     let (_dir, store) = fresh_store();
     let loaded = rbuild_archive::load(&store, LoadInput::Reader(Box::new(stdout))).unwrap();
     assert!(cat.wait().unwrap().success());
-    assert_eq!(loaded[0].id, docker_config_digest(&std::fs::read(BUSYBOX_DOCKER).unwrap()));
+    assert_eq!(loaded[0].id, docker_config_digest(&std::fs::read(bases(BUSYBOX_DOCKER)).unwrap()));
 }
 
 #[test]
 fn oci_layout_directory_loads() {
-    require!(have_file(BUSYBOX_OCI), format!("{BUSYBOX_OCI} is absent"));
+    require!(base(BUSYBOX_OCI));
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
-    tar::Archive::new(std::fs::File::open(BUSYBOX_OCI).unwrap()).unpack(&layout).unwrap();
+    tar::Archive::new(std::fs::File::open(bases(BUSYBOX_OCI)).unwrap()).unpack(&layout).unwrap();
     let (_store_dir, store) = fresh_store();
     let from_dir = rbuild_archive::load(&store, LoadInput::Dir(layout)).unwrap();
     let (_other_dir, other) = fresh_store();
-    let from_tar = load_file(&other, BUSYBOX_OCI).unwrap();
+    let from_tar = load_file(&other, bases(BUSYBOX_OCI)).unwrap();
     assert_eq!(from_dir, from_tar);
 }
 
 #[test]
 fn old_layout_with_symlinked_layer_loads() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
+    require!(base(BUSYBOX_DOCKER));
     // Older `docker save` writes a layer once and symlinks other layer
     // directories to it: `<id>/layer.tar -> ../<other id>/layer.tar`.
-    let original = std::fs::read(BUSYBOX_DOCKER).unwrap();
+    let original = std::fs::read(bases(BUSYBOX_DOCKER)).unwrap();
     let mut layer_name = String::new();
     let mut moved = rewrite(&original, |name, data| {
         if name.ends_with("/layer.tar") {
@@ -117,7 +115,7 @@ fn old_layout_with_symlinked_layer_loads() {
     });
     assert!(!layer_name.is_empty());
     moved.truncate(moved.len() - 1024);
-    let mut with_link = TarMaker::new().symlink(&layer_name, "../shared/layer.tar").finish();
+    let mut with_link = RawTar::new().symlink(&layer_name, "../shared/layer.tar").finish();
     with_link.truncate(with_link.len() - 1024);
     moved.extend_from_slice(&with_link);
     moved.extend_from_slice(&[0u8; 1024]);
@@ -129,7 +127,7 @@ fn old_layout_with_symlinked_layer_loads() {
 
 #[test]
 fn two_images_in_one_archive_share_their_layer() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
+    require!(base(BUSYBOX_DOCKER));
     let (_dir, store) = fresh_store();
     let busybox = load_busybox(&store);
     // A second image: same layer, different config.
@@ -159,13 +157,13 @@ fn two_images_in_one_archive_share_their_layer() {
 
 #[test]
 fn skopeo_docker_archive_loads() {
-    require!(have_file(BUSYBOX_OCI), format!("{BUSYBOX_OCI} is absent"));
-    require!(have_tool("skopeo"), "skopeo is not installed");
+    require!(base(BUSYBOX_OCI));
+    require!(tool("skopeo"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("skopeo-docker.tar");
     let (ok, _, stderr) = run(Command::new("skopeo").args([
         "copy",
-        &format!("oci-archive:{BUSYBOX_OCI}"),
+        &format!("oci-archive:{}", bases(BUSYBOX_OCI).display()),
         &format!("docker-archive:{}:skopeo/busybox:v1", out.display()),
     ]));
     assert!(ok, "skopeo copy: {stderr}");

@@ -2,8 +2,6 @@
 //! accepted by the real tools (docker load + run, skopeo inspect, umoci
 //! unpack).
 
-#[macro_use]
-#[path = "archive_support.rs"]
 mod support;
 
 use std::process::Command;
@@ -14,7 +12,7 @@ use support::*;
 
 #[test]
 fn save_load_save_is_byte_identical() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
+    require!(base(BUSYBOX_DOCKER));
     let (_d1, first) = fresh_store();
     let id = load_busybox(&first);
     // (label, docker-archive?, OCI layer compression)
@@ -47,7 +45,7 @@ fn save_load_save_is_byte_identical() {
 
 #[test]
 fn docker_archive_layout_and_json() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
+    require!(base(BUSYBOX_DOCKER));
     let (_d, store) = fresh_store();
     let id = load_busybox(&store);
     let (_, config) = store.image_config(&id).unwrap();
@@ -119,8 +117,8 @@ fn docker_archive_layout_and_json() {
 
 #[test]
 fn docker_loads_and_runs_our_docker_archive() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
-    require!(docker_running(), "docker daemon is not reachable");
+    require!(base(BUSYBOX_DOCKER));
+    require!(docker());
     let (dir, store) = fresh_store();
     let busybox = load_busybox(&store);
     let tag = unique_tag("rbuild-archive-test");
@@ -153,8 +151,8 @@ fn docker_loads_and_runs_our_docker_archive() {
 
 #[test]
 fn skopeo_inspects_our_archives() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
-    require!(have_tool("skopeo"), "skopeo is not installed");
+    require!(base(BUSYBOX_DOCKER));
+    require!(tool("skopeo"));
     let (dir, store) = fresh_store();
     let id = load_busybox(&store);
     let (_, config) = store.image_config(&id).unwrap();
@@ -187,8 +185,8 @@ fn skopeo_inspects_our_archives() {
 
 #[test]
 fn umoci_unpacks_our_oci_archive() {
-    require!(have_file(BUSYBOX_DOCKER), format!("{BUSYBOX_DOCKER} is absent"));
-    require!(have_tool("umoci"), "umoci is not installed");
+    require!(base(BUSYBOX_DOCKER));
+    require!(tool("umoci"));
     let (dir, store) = fresh_store();
     let id = load_busybox(&store);
     for (label, opts) in [

@@ -2,8 +2,6 @@
 //! default (it writes about 1.5 GB); run with
 //! `cargo test --release -p rbuild-cache --test archive_throughput -- --ignored --nocapture`.
 
-#[macro_use]
-#[path = "archive_support.rs"]
 mod support;
 
 use std::fs::File;

@@ -338,23 +338,40 @@ fn healthcheck_options_and_none() {
     assert_eq!(target(&g).meta.healthcheck.as_ref().unwrap().test, vec!["NONE"]);
 }
 
-/// Real Dockerfiles (official images, BuildKit's own, toolchains) are not
-/// kept in this repository; point `RBUILD_REAL_DOCKERFILES` at a directory
-/// of them (or put them in `../shared/dockerfiles`) and each must parse and
-/// lower. Without either, the test says so and checks nothing.
+/// Real Dockerfiles must parse and lower: the repository's own
+/// (`examples/*/Dockerfile`), and more where they are given. Others
+/// (official images, BuildKit's own, toolchains) are not kept in this
+/// repository: point `RBUILD_REAL_DOCKERFILES` at a directory of them (which
+/// must then exist), or put them in `../shared/dockerfiles`.
 #[test]
 fn real_world_dockerfiles_parse_and_lower() {
-    let dir = std::env::var_os("RBUILD_REAL_DOCKERFILES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dockerfiles"));
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipping: no real-world Dockerfiles at {} (set RBUILD_REAL_DOCKERFILES)", dir.display());
-        return;
+    use rbuild_test_support::prereq::{dir, workspace_root};
+    let files_in = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        paths.sort();
+        paths
     };
+    let examples = workspace_root().join("examples");
+    let mut paths: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("Dockerfile"))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no Dockerfile in {}", examples.display());
+    match std::env::var_os("RBUILD_REAL_DOCKERFILES") {
+        Some(given) => paths.extend(files_in(&rbuild_test_support::require!(dir(given)))),
+        None => {
+            let shared = workspace_root().join("../shared/dockerfiles");
+            if shared.is_dir() {
+                paths.extend(files_in(&shared));
+            }
+        }
+    }
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
-    paths.sort();
     for path in paths {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         count += 1;

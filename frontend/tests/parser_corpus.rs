@@ -3,28 +3,16 @@
 //! (never copied into this repository): every `testfiles` case must dump
 //! exactly like BuildKit's `result` file, every `testfiles-negative` case
 //! must be rejected, and `testfile-line` must get BuildKit's line numbers.
-//! Each test reports all failing cases by name, not just the first.
+//! Each test reports all failing cases by name, not just the first. Without
+//! the corpus the tests are skipped with the reason (and fail in strict mode,
+//! `RBUILD_TEST_STRICT=1`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use rbuild_frontend::parser::parse;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("RBUILD_BUILDKIT_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/buildkit-parser")),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: corpus not found at {} (set RBUILD_BUILDKIT_CORPUS to BuildKit's parser test files)",
-            dir.display()
-        );
-        None
-    }
-}
+use rbuild_test_support::prereq::buildkit_corpus;
+use rbuild_test_support::require;
 
 /// The case directories under `dir`, sorted by name.
 fn case_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -70,7 +58,7 @@ fn check_dump_case(case: &Path) -> Result<(), String> {
 
 #[test]
 fn testfiles_dump_exactly_like_buildkit() {
-    let Some(corpus) = corpus_dir() else { return };
+    let corpus = require!(buildkit_corpus());
     let cases = case_dirs(&corpus.join("testfiles"));
     assert!(!cases.is_empty(), "no cases under {}", corpus.join("testfiles").display());
     let failures: Vec<String> = cases
@@ -89,7 +77,7 @@ fn testfiles_dump_exactly_like_buildkit() {
 
 #[test]
 fn negative_testfiles_are_rejected() {
-    let Some(corpus) = corpus_dir() else { return };
+    let corpus = require!(buildkit_corpus());
     let cases = case_dirs(&corpus.join("testfiles-negative"));
     assert!(!cases.is_empty(), "no cases under {}", corpus.join("testfiles-negative").display());
     let failures: Vec<String> = cases
@@ -108,7 +96,7 @@ fn negative_testfiles_are_rejected() {
 
 #[test]
 fn negative_testfiles_give_the_expected_errors() {
-    let Some(corpus) = corpus_dir() else { return };
+    let corpus = require!(buildkit_corpus());
     let expectations = [
         ("empty_dockerfile", "file with no instructions"),
         ("only_comments", "file with no instructions"),
@@ -130,7 +118,7 @@ fn negative_testfiles_give_the_expected_errors() {
 
 #[test]
 fn testfile_line_numbers_match_buildkit() {
-    let Some(corpus) = corpus_dir() else { return };
+    let corpus = require!(buildkit_corpus());
     let text = match read_text(&corpus.join("testfile-line").join("Dockerfile")) {
         Ok(text) => text,
         Err(why) => panic!("{why}"),

@@ -3,25 +3,13 @@
 //!
 //! The data is read where it lies (never copied into this repository): the
 //! directory named by `RBUILD_BUILDKIT_CORPUS`, else `shared/corpus/buildkit-parser`
-//! next to the repository. Without it the tests say so and pass. Every
-//! failing line is reported, not just the first.
-
-use std::path::PathBuf;
+//! next to the repository. Without it the tests are skipped with the reason
+//! (and fail in strict mode, `RBUILD_TEST_STRICT=1`). Every failing line is
+//! reported, not just the first.
 
 use rbuild_frontend::shell::Lexer;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("RBUILD_BUILDKIT_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/buildkit-parser")),
-    };
-    if dir.join("shell").is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
+use rbuild_test_support::prereq::buildkit_corpus;
+use rbuild_test_support::require;
 
 fn read_corpus_file(dir: &std::path::Path, name: &str) -> String {
     let path = dir.join("shell").join(name);
@@ -46,7 +34,7 @@ fn finish(file: &str, passed: usize, skipped: usize, failures: &[String]) {
 
 #[test]
 fn env_var_test() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = require!(buildkit_corpus());
     let text = read_corpus_file(&dir, "envVarTest");
     let env: Vec<(String, String)> =
         [("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")]
@@ -102,7 +90,7 @@ fn env_var_test() {
 
 #[test]
 fn words_test() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = require!(buildkit_corpus());
     let text = read_corpus_file(&dir, "wordsTest");
     let lexer = Lexer::new('\\');
     let mut env: Vec<(String, String)> = Vec::new();

@@ -64,24 +64,27 @@ fn entry_names(tar: &[u8]) -> Vec<String> {
 
 #[test]
 fn overlay_mount_upper_dir_becomes_the_right_layer() {
-    if skip_without_root("overlay_mount_upper_dir_becomes_the_right_layer") {
-        return;
-    }
+    require!(root());
     let temp = tempfile::tempdir().unwrap();
     let t = temp.path();
 
     // Base layer.
     let base = t.join("base-tree");
-    write_file(&base.join("etc/passwd"), b"root:x:0:0\n", 0o644);
-    write_file(&base.join("etc/hosts"), b"127.0.0.1 localhost\n", 0o644);
-    write_file(&base.join("etc/group"), b"root:x:0:\n", 0o644);
-    write_file(&base.join("usr/share/doc/a"), b"a", 0o644);
-    write_file(&base.join("usr/share/doc/sub/b"), b"b", 0o644);
-    write_file(&base.join("var/cache/old"), b"old", 0o644);
-    write_file(&base.join("keep/file"), b"before", 0o644);
-    write_file(&base.join("file-to-dir"), b"file", 0o644);
-    write_file(&base.join("dir-to-file/child"), b"child", 0o644);
-    write_file(&base.join("hard/a"), b"linked", 0o644);
+    write_files(
+        &base,
+        &[
+            ("etc/passwd", b"root:x:0:0\n", 0o644),
+            ("etc/hosts", b"127.0.0.1 localhost\n", 0o644),
+            ("etc/group", b"root:x:0:\n", 0o644),
+            ("usr/share/doc/a", b"a", 0o644),
+            ("usr/share/doc/sub/b", b"b", 0o644),
+            ("var/cache/old", b"old", 0o644),
+            ("keep/file", b"before", 0o644),
+            ("file-to-dir", b"file", 0o644),
+            ("dir-to-file/child", b"child", 0o644),
+            ("hard/a", b"linked", 0o644),
+        ],
+    );
     fs::hard_link(base.join("hard/a"), base.join("hard/b")).unwrap();
     set_all_mtimes(&base, 1_500_000_000);
     let lower1 = t.join("lower1");
@@ -177,9 +180,7 @@ fn overlay_mount_upper_dir_becomes_the_right_layer() {
 
 #[test]
 fn renamed_directory_with_redirect_dir_is_refused() {
-    if skip_without_root("renamed_directory_with_redirect_dir_is_refused") {
-        return;
-    }
+    require!(root());
     let temp = tempfile::tempdir().unwrap();
     let t = temp.path();
     let base = t.join("base-tree");

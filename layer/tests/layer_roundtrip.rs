@@ -126,7 +126,7 @@ fn layer_bytes(upper: &Path, opts: &WriteOptions) -> Vec<u8> {
 
 #[test]
 fn tree_survives_write_then_apply() {
-    let privileged = is_root();
+    let privileged = partly(root(), "devices, owners, setuid bits and capabilities");
     let temp = tempfile::tempdir().unwrap();
     let source = temp.path().join("source");
     fs::create_dir(&source).unwrap();
@@ -155,7 +155,7 @@ fn tree_survives_write_then_apply() {
 
 #[test]
 fn identical_trees_made_at_different_times_give_identical_bytes() {
-    let privileged = is_root();
+    let privileged = partly(root(), "devices, owners, setuid bits and capabilities");
     let temp = tempfile::tempdir().unwrap();
     let first = temp.path().join("first");
     let second = temp.path().join("second");
@@ -176,7 +176,7 @@ fn identical_trees_made_at_different_times_give_identical_bytes() {
 
 #[test]
 fn tar_follows_layer_conventions() {
-    let privileged = is_root();
+    let privileged = partly(root(), "devices, owners, setuid bits and capabilities");
     let temp = tempfile::tempdir().unwrap();
     build_sample_tree(temp.path(), privileged, false);
     let tar = layer_bytes(temp.path(), &WriteOptions::default());
@@ -224,9 +224,7 @@ fn tar_follows_layer_conventions() {
 
 #[test]
 fn whiteouts_and_opaque_dirs_round_trip() {
-    if skip_without_root("whiteouts_and_opaque_dirs_round_trip") {
-        return;
-    }
+    require!(root());
     let temp = tempfile::tempdir().unwrap();
     let upper = temp.path().join("upper");
     fs::create_dir_all(upper.join("dir")).unwrap();
@@ -285,7 +283,7 @@ fn user_namespace_xattrs_are_honoured() {
     xattr::set(upper.join("opq"), "user.overlay.opaque", b"y").unwrap();
     // An opaque marker in the other namespace means nothing here.
     write_file(&upper.join("other/file"), b"x", 0o644);
-    if is_root() {
+    if partly(root(), "a trusted.overlay.opaque marker in user mode") {
         xattr::set(upper.join("other"), "trusted.overlay.opaque", b"y").unwrap();
     }
     let opts = WriteOptions { xattr_prefix: OverlayXattrs::User, ..Default::default() };
@@ -389,13 +387,7 @@ fn trailing_padding_after_the_end_marker_is_consumed() {
 /// reader for PAX records and long names outside Go).
 #[test]
 fn gnu_tar_reads_our_layers() {
-    if skip_without_root("gnu_tar_reads_our_layers") {
-        return;
-    }
-    if Command::new("tar").arg("--version").output().is_err() {
-        eprintln!("skipping gnu_tar_reads_our_layers: no tar binary");
-        return;
-    }
+    require!(root(), tool("tar"));
     let temp = tempfile::tempdir().unwrap();
     let source = temp.path().join("source");
     fs::create_dir(&source).unwrap();
@@ -432,13 +424,7 @@ fn gnu_tar_reads_our_layers() {
 /// root entry) apply to the same tree.
 #[test]
 fn layers_written_by_gnu_tar_apply() {
-    if skip_without_root("layers_written_by_gnu_tar_apply") {
-        return;
-    }
-    if Command::new("tar").arg("--version").output().is_err() {
-        eprintln!("skipping layers_written_by_gnu_tar_apply: no tar binary");
-        return;
-    }
+    require!(root(), tool("tar"));
     let temp = tempfile::tempdir().unwrap();
     let source = temp.path().join("source");
     fs::create_dir(&source).unwrap();
@@ -474,14 +460,11 @@ fn layers_written_by_gnu_tar_apply() {
 /// same entries as the tar crate.
 #[test]
 fn go_archive_tar_reads_our_layers() {
-    if Command::new("go").arg("version").output().is_err() {
-        eprintln!("skipping go_archive_tar_reads_our_layers: no go toolchain");
-        return;
-    }
+    require!(tool("go"));
     let temp = tempfile::tempdir().unwrap();
     let source = temp.path().join("source");
     fs::create_dir(&source).unwrap();
-    build_sample_tree(&source, is_root(), false);
+    build_sample_tree(&source, partly(root(), "devices and owners in the sample tree"), false);
     let tar = layer_bytes(&source, &WriteOptions::default());
 
     let program = temp.path().join("list.go");

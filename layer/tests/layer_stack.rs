@@ -18,16 +18,21 @@ use rbuild_layer::{FlatTarOptions, LayerError, LayerStack, OverlayXattrs, WriteO
 /// * layer 0 (top): brings /etc/hosts back, adds files and symlinks.
 fn build_stack(root: &Path, whiteout: fn(&Path), prefix: OverlayXattrs) -> LayerStack {
     let l2 = root.join("l2");
-    write_file(&l2.join("etc/passwd"), b"base", 0o644);
-    write_file(&l2.join("etc/hosts"), b"base hosts", 0o644);
-    write_file(&l2.join("etc/shadow"), b"shadow", 0o600);
-    write_file(&l2.join("usr/lib/libc.so"), b"libc", 0o755);
-    write_file(&l2.join("usr/lib/libm.so"), b"libm", 0o755);
+    write_files(
+        &l2,
+        &[
+            ("etc/passwd", b"base", 0o644),
+            ("etc/hosts", b"base hosts", 0o644),
+            ("etc/shadow", b"shadow", 0o600),
+            ("usr/lib/libc.so", b"libc", 0o755),
+            ("usr/lib/libm.so", b"libm", 0o755),
+            ("opt/app/config", b"old config", 0o644),
+            ("opt/app/data/x", b"x", 0o644),
+            ("opt/old/file", b"old", 0o644),
+            ("dir-then-file/child", b"child", 0o644),
+        ],
+    );
     fs::create_dir_all(l2.join("usr/bin")).unwrap();
-    write_file(&l2.join("opt/app/config"), b"old config", 0o644);
-    write_file(&l2.join("opt/app/data/x"), b"x", 0o644);
-    write_file(&l2.join("opt/old/file"), b"old", 0o644);
-    write_file(&l2.join("dir-then-file/child"), b"child", 0o644);
     symlink("/etc/passwd", l2.join("link-abs")).unwrap();
     symlink("etc/hosts", l2.join("link-rel")).unwrap();
     symlink("../../../../etc/passwd", l2.join("link-up")).unwrap();
@@ -56,11 +61,10 @@ fn build_stack(root: &Path, whiteout: fn(&Path), prefix: OverlayXattrs) -> Layer
     LayerStack::new(vec![l0, l1, l2], prefix)
 }
 
-fn stack_with_device_whiteouts(root: &Path) -> Option<LayerStack> {
-    if skip_without_root("layer stack with device whiteouts") {
-        return None;
-    }
-    Some(build_stack(root, make_whiteout, OverlayXattrs::Trusted))
+/// A stack whose whiteouts are 0/0 device nodes (making them needs root).
+fn stack_with_device_whiteouts(dir: &Path) -> rbuild_test_support::Need<LayerStack> {
+    root()?;
+    Ok(build_stack(dir, make_whiteout, OverlayXattrs::Trusted))
 }
 
 /// Where a lookup landed: (layer, merged path), or None.
@@ -80,7 +84,7 @@ fn listing(stack: &LayerStack, path: &str) -> Vec<(String, usize)> {
 #[test]
 fn topmost_layer_wins_and_whiteouts_hide() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     assert_eq!(landed(&stack, "/etc/passwd", true), Some((1, "/etc/passwd".into())));
     assert_eq!(landed(&stack, "etc/hosts", true), Some((0, "/etc/hosts".into())));
     assert_eq!(landed(&stack, "/etc/shadow", true), Some((2, "/etc/shadow".into())));
@@ -100,7 +104,7 @@ fn topmost_layer_wins_and_whiteouts_hide() {
 #[test]
 fn opaque_directories_stop_the_merge() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     assert_eq!(listing(&stack, "/opt/app"), [("config".to_string(), 1), ("extra".to_string(), 0)]);
     assert_eq!(stack.read_file("/opt/app/config").unwrap().unwrap(), b"new config");
     assert_eq!(landed(&stack, "/opt/app/data/x", true), None);
@@ -110,7 +114,7 @@ fn opaque_directories_stop_the_merge() {
 #[test]
 fn directories_merge_across_layers_without_whiteouts() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     assert_eq!(listing(&stack, "/usr/lib"), [("libc.so".to_string(), 2), ("new.so".to_string(), 0)]);
     assert_eq!(listing(&stack, "/etc"), [("hosts".into(), 0), ("passwd".into(), 1), ("shadow".into(), 2)]);
     let root: Vec<String> = listing(&stack, "/").into_iter().map(|(n, _)| n).collect();
@@ -140,7 +144,7 @@ fn directories_merge_across_layers_without_whiteouts() {
 #[test]
 fn symlinks_resolve_inside_the_merged_root() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     // Absolute targets start at the merged root, not the host's.
     assert_eq!(landed(&stack, "/link-abs", true), Some((1, "/etc/passwd".into())));
     assert_eq!(landed(&stack, "/link-abs", false), Some((2, "/link-abs".into())));
@@ -172,7 +176,7 @@ fn symlinks_resolve_inside_the_merged_root() {
 #[test]
 fn walk_visits_the_merged_tree_in_order() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     let mut seen = Vec::new();
     stack
         .walk("/", |found| {
@@ -238,7 +242,7 @@ fn walk_visits_the_merged_tree_in_order() {
 #[test]
 fn export_dir_and_flat_tar_show_the_merged_tree() {
     let temp = tempfile::tempdir().unwrap();
-    let Some(stack) = stack_with_device_whiteouts(temp.path()) else { return };
+    let stack = require!(stack_with_device_whiteouts(temp.path()));
     let exported = temp.path().join("exported");
     stack.export_dir(&exported).unwrap();
     let tree = describe_tree(&exported);

@@ -23,7 +23,7 @@ fn fails(env: &Env, ctx: &str, args: &[&str], expect: &[&str]) -> Run {
 
 #[test]
 fn missing_dockerfile_and_missing_context() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("empty", &[("readme", "x")]);
     fails(&env, "empty", &[], &["cannot find the Dockerfile", "empty/Dockerfile"]);
@@ -32,9 +32,9 @@ fn missing_dockerfile_and_missing_context() {
 
 #[test]
 fn unknown_instruction_names_line_and_suggests() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN true\nCOPPY a b\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nRUN true\nCOPPY a b\n");
     let run =
         fails(&env, "ctx", &[], &["unknown instruction: COPPY", "Dockerfile:3:1", "did you mean COPY?"]);
     assert!(run.stderr.contains("^^^^^"), "shows a caret: {}", run.stderr);
@@ -42,9 +42,9 @@ fn unknown_instruction_names_line_and_suggests() {
 
 #[test]
 fn copy_of_a_missing_source_and_of_a_path_outside_the_context() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nCOPY missing.txt /\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY missing.txt /\n");
     fails(&env, "ctx", &[], &["missing.txt", "Dockerfile:2"]);
     fs::write(env.path("secret.txt"), "do not read").unwrap();
     fs::write(env.path("ctx/Dockerfile"), "FROM busybox:local\nCOPY ../secret.txt /\n").unwrap();
@@ -53,38 +53,28 @@ fn copy_of_a_missing_source_and_of_a_path_outside_the_context() {
 
 #[test]
 fn add_of_a_tar_with_parent_entries_is_refused() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nADD evil.tar /opt/\n")]);
+    let ctx = env.dockerfile("ctx", "FROM busybox:local\nADD evil.tar /opt/\n");
     // A tar whose entry climbs out of the destination.
-    let mut header = tar::Header::new_gnu();
-    let name = b"../../escaped";
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_size(4);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    let mut bytes = header.as_bytes().to_vec();
-    bytes.extend_from_slice(b"evil");
-    bytes.resize(512 * 2, 0);
-    bytes.extend_from_slice(&[0u8; 1024]);
-    fs::write(ctx.join("evil.tar"), bytes).unwrap();
+    let evil = rbuild_test_support::RawTar::new().file("../../escaped", b"evil").finish();
+    fs::write(ctx.join("evil.tar"), evil).unwrap();
     fails(&env, "ctx", &[], &["Dockerfile:2", ".."]);
     assert!(!env.path("escaped").exists() && !env.work.path().join("../escaped").exists());
 }
 
 #[test]
 fn unknown_stage_in_copy_from() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nCOPY --from=nosuchstage /x /x\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY --from=nosuchstage /x /x\n");
     fails(&env, "ctx", &[], &["nosuchstage", "Dockerfile:2"]);
 }
 
 #[test]
 fn from_an_image_that_is_not_in_the_store() {
-    require!(have_root());
+    require!(root());
     let env = Env::new();
-    env.context("ctx", &[("Dockerfile", "FROM nothere:v9\nRUN true\n")]);
+    env.dockerfile("ctx", "FROM nothere:v9\nRUN true\n");
     fails(&env, "ctx", &[], &["nothere:v9", "Dockerfile:1", "rbuild load"]);
 }

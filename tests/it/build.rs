@@ -43,7 +43,7 @@ fn multi_stage_context(env: &Env) -> std::path::PathBuf {
 
 #[test]
 fn multi_stage_build_runs_steps_and_copies_between_stages() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     multi_stage_context(&env);
     let out = env.path("rootfs");
@@ -70,7 +70,7 @@ fn multi_stage_build_runs_steps_and_copies_between_stages() {
 
 #[test]
 fn rebuild_is_all_cached_and_gives_the_same_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     multi_stage_context(&env);
     let first = env.rbuild(&["build", "-q", "-t", "app:v1", "app"]).ok();
@@ -87,7 +87,7 @@ fn rebuild_is_all_cached_and_gives_the_same_image() {
 
 #[test]
 fn editing_a_file_reruns_only_the_steps_that_read_it() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = multi_stage_context(&env);
     env.rbuild(&["build", "-t", "app:v1", "app"]).ok();
@@ -113,15 +113,12 @@ fn editing_a_file_reruns_only_the_steps_that_read_it() {
 
 #[test]
 fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "wh",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN mkdir -p /data/sub && echo a > /data/a && echo b > /data/sub/b && echo keep > /data/keep\n\
+        "FROM busybox:local\nRUN mkdir -p /data/sub && echo a > /data/a && echo b > /data/sub/b && echo keep > /data/keep\n\
              RUN rm /data/a && rm -rf /data/sub && mkdir /data/sub && echo new > /data/sub/c\n",
-        )],
     );
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "wh"]).ok();
@@ -137,16 +134,13 @@ fn a_file_deleted_in_a_later_step_is_absent_in_the_image() {
 
 #[test]
 fn run_steps_see_env_user_workdir_and_build_args() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nARG GREETING=hi\nENV WHO=world\nWORKDIR /work/dir\nUSER app\n\
+        "FROM busybox:local\nARG GREETING=hi\nENV WHO=world\nWORKDIR /work/dir\nUSER app\n\
              RUN echo \"$GREETING $WHO $(id -u):$(id -g) $(pwd) $HOME $(hostname)\" > /tmp/out\n\
              RUN [\"/bin/sh\", \"-c\", \"ls /proc | grep -c '^[0-9]' > /tmp/procs\"]\n",
-        )],
     );
     let out = env.path("rootfs");
     env.rbuild(&[
@@ -168,9 +162,9 @@ fn run_steps_see_env_user_workdir_and_build_args() {
 
 #[test]
 fn failing_run_reports_instruction_line_exit_code_and_output() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\n\nRUN echo about to fail && exit 3\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\n\nRUN echo about to fail && exit 3\n");
     let before = env.store_snapshot();
     let run = env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
     assert_eq!(run.code, 1);
@@ -185,14 +179,11 @@ fn failing_run_reports_instruction_line_exit_code_and_output() {
 
 #[test]
 fn target_builds_only_the_stages_it_needs() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local AS broken\nRUN exit 1\n\nFROM busybox:local AS good\nRUN echo ok > /ok\n\nFROM good\nCOPY --from=broken /x /x\n",
-        )],
+        "FROM busybox:local AS broken\nRUN exit 1\n\nFROM busybox:local AS good\nRUN echo ok > /ok\n\nFROM good\nCOPY --from=broken /x /x\n",
     );
     let run = env.rbuild(&["build", "--target", "good", "--progress", "plain", "ctx"]).ok();
     assert!(!run.stderr.contains("[broken"), "the broken stage is not needed: {}", run.stderr);
@@ -203,7 +194,7 @@ fn target_builds_only_the_stages_it_needs() {
 
 #[test]
 fn independent_stages_run_at_the_same_time() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let stage = |name: &str| {
         format!(
@@ -215,7 +206,7 @@ fn independent_stages_run_at_the_same_time() {
         stage("a"),
         stage("b")
     );
-    env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    env.dockerfile("ctx", &dockerfile);
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "ctx"]).ok();
     let read = |n: &str| -> f64 { fs::read_to_string(out.join(n)).unwrap().trim().parse().unwrap() };
@@ -225,9 +216,9 @@ fn independent_stages_run_at_the_same_time() {
 
 #[test]
 fn quiet_prints_only_the_image_id_and_iidfile_matches() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nLABEL a=b\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nLABEL a=b\n");
     let iid = env.path("iid");
     let run = env.rbuild(&["build", "-q", "--iidfile", iid.to_str().unwrap(), "ctx"]).ok();
     let id = run.stdout.trim();
@@ -237,7 +228,7 @@ fn quiet_prints_only_the_image_id_and_iidfile_matches() {
 
 #[test]
 fn dockerfile_from_stdin_and_default_subcommand() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("hello.txt", "hi\n")]);
     let out = env.path("rootfs");
@@ -252,7 +243,7 @@ fn dockerfile_from_stdin_and_default_subcommand() {
 
 #[test]
 fn add_extracts_local_tar_archives() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context(
         "ctx",
@@ -274,7 +265,7 @@ fn add_extracts_local_tar_archives() {
 
 #[test]
 fn from_scratch_with_copy_and_chown() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local AS base\nFROM scratch\nCOPY --from=base /etc/passwd /etc/group /etc/\nCOPY --chown=app:app data /data/\n"), ("data/x", "x")]);
     let out = env.path("rootfs");

@@ -28,7 +28,7 @@ COPY --from=busybox:local /bin/busybox /bb-{variant}\n"
 
 #[test]
 fn eight_builds_with_rmi_and_prunes_running_against_them() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let started = Instant::now();
     let env = Env::with_busybox();
     let root = env.root.path().to_path_buf();

@@ -136,7 +136,7 @@ fn random_layer(rng: &mut Rng, size: usize) -> Vec<u8> {
 
 #[test]
 fn sigkill_at_random_moments_leaves_a_consistent_store() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let seed: u64 =
         std::env::var("RBUILD_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_c0de);
     eprintln!("crash test seed: {seed} (set RBUILD_CRASH_SEED to repeat)");

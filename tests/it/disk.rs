@@ -16,18 +16,18 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
-    fn mount(megabytes: u64) -> Option<SmallDisk> {
+    fn mount(megabytes: u64) -> Need<SmallDisk> {
         let dir = tempfile::Builder::new().prefix("rbuild-disk-").tempdir().unwrap();
-        let status = std::process::Command::new("mount")
+        let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m,mode=0700"), "tmpfs"])
             .arg(dir.path())
-            .status()
+            .output()
             .unwrap();
-        if !status.success() {
-            eprintln!("skipping: cannot mount a tmpfs here");
-            return None;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("cannot mount a tmpfs here: {}", why.trim()).into());
         }
-        Some(SmallDisk { dir })
+        Ok(SmallDisk { dir })
     }
 
     fn path(&self) -> &Path {
@@ -82,23 +82,20 @@ fn write_filler(path: &Path, megabytes: usize) {
 
 #[test]
 fn a_full_store_disk_fails_cleanly_and_recovers() {
-    require!(have_root(), have_busybox());
-    let Some(disk) = SmallDisk::mount(40) else { return };
+    require!(root(), busybox_static());
+    let disk = require!(SmallDisk::mount(40));
     let env = env_on(&disk);
 
     // RUN output larger than the disk: the step's own command fails.
-    env.context("run", &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=60\n")]);
+    env.dockerfile("run", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=60\n");
     fails_for_space(&env, &["build", "--progress", "plain", "run"], "RUN dd", "run-output");
 
     // RUN output that fits, but not twice: the layer commit fails.
-    env.context(
-        "commit",
-        &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=22\n")],
-    );
+    env.dockerfile("commit", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=22\n");
     fails_for_space(&env, &["build", "--progress", "plain", "commit"], "RUN dd", "layer-commit");
 
     // A context file larger than the disk.
-    let copy = env.context("copy", &[("Dockerfile", "FROM busybox:local\nCOPY big /big\n")]);
+    let copy = env.dockerfile("copy", "FROM busybox:local\nCOPY big /big\n");
     write_filler(&copy.join("big"), 60);
     fails_for_space(&env, &["build", "--progress", "plain", "copy"], "COPY big", "copy");
 
@@ -110,10 +107,7 @@ fn a_full_store_disk_fails_cleanly_and_recovers() {
 
     // A small build fails while a file fills the disk, and works once it
     // is deleted.
-    env.context(
-        "small",
-        &[("Dockerfile", "FROM busybox:local\nRUN dd if=/dev/zero of=/small bs=1M count=4\n")],
-    );
+    env.dockerfile("small", "FROM busybox:local\nRUN dd if=/dev/zero of=/small bs=1M count=4\n");
     let filler = disk.path().join("filler");
     let free_mb = sh(&format!("df -m --output=avail {} | tail -1", disk.path().display()))
         .trim()

@@ -12,7 +12,7 @@ fn reasons(run: &Run) -> Vec<String> {
 
 #[test]
 fn each_rerun_says_why_in_words() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE), ("src/a.txt", "a"), ("src/b.txt", "b")]);
     let build = |extra: &[&str]| {
@@ -34,8 +34,7 @@ fn each_rerun_says_why_in_words() {
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2"])), vec!["build arg VERSION changed"]);
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2", "--no-cache"])), vec!["--no-cache"; 2]);
     // A different base image under the same name.
-    let other =
-        env.context("base", &[("Dockerfile", "FROM busybox:local\nRUN echo changed > /etc/marker\n")]);
+    let other = env.dockerfile("base", "FROM busybox:local\nRUN echo changed > /etc/marker\n");
     let _ = other;
     env.rbuild(&["build", "-t", "busybox:local", "base"]).ok();
     assert_eq!(
@@ -46,7 +45,7 @@ fn each_rerun_says_why_in_words() {
 
 #[test]
 fn explain_runs_nothing_and_metadata_file_describes_each_step() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE), ("src/a.txt", "a")]);
     let plan = env.rbuild(&["build", "--explain", "--progress", "plain", "ctx"]).ok();

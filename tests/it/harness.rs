@@ -1,13 +1,15 @@
 //! The test harness: a fresh store and work directory per test, the real
 //! `rbuild` binary, a busybox base image made from Debian's busybox-static,
-//! and checks for the real tools (docker, skopeo, umoci) with a printed
-//! reason when one is missing.
+//! a Docker tag and a registry per test. Prerequisite checks, `require!`
+//! and the busybox root filesystem come from `rbuild-test-support`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+
+pub use rbuild_test_support::prereq::{base, busybox_static, docker, reachable, registry, root, tool};
+pub use rbuild_test_support::{Need, busybox_rootfs, require};
 
 pub const RBUILD: &str = env!("CARGO_BIN_EXE_rbuild");
 
@@ -121,6 +123,11 @@ impl Env {
         dir
     }
 
+    /// Writes a context directory holding only this Dockerfile.
+    pub fn dockerfile(&self, name: &str, dockerfile: &str) -> PathBuf {
+        self.context(name, &[("Dockerfile", dockerfile)])
+    }
+
     /// Everything in the store except scratch space, with sizes: for
     /// checking that a failed command left it exactly as it was.
     pub fn store_snapshot(&self) -> BTreeMap<String, u64> {
@@ -162,103 +169,6 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A root filesystem tarball with Debian's static busybox, users root,
-/// nobody and app (uid 1000), built once per test run.
-pub fn busybox_rootfs() -> &'static Path {
-    static TARBALL: OnceLock<PathBuf> = OnceLock::new();
-    TARBALL.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("rbuild-it-busybox-{}", std::process::id()));
-        let tarball = dir.with_extension("tar");
-        let _ = fs::remove_dir_all(&dir);
-        for d in ["bin", "etc", "tmp", "root", "usr/bin", "sbin", "home/app"] {
-            fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        fs::copy("/bin/busybox", dir.join("bin/busybox")).expect("Debian's busybox-static at /bin/busybox");
-        let list = Command::new(dir.join("bin/busybox")).arg("--list").output().expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            let link = dir.join("bin").join(applet);
-            if !link.exists() {
-                std::os::unix::fs::symlink("busybox", link).unwrap();
-            }
-        }
-        fs::write(
-            dir.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
-        )
-        .unwrap();
-        fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-        let status = Command::new("tar")
-            .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C"])
-            .arg(&dir)
-            .args(["-cf"])
-            .arg(&tarball)
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(status.success());
-        tarball
-    })
-}
-
-/// True when the busybox base can be made; prints why not otherwise.
-pub fn have_busybox() -> bool {
-    let ok = Command::new("file")
-        .arg("/bin/busybox")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"))
-        .unwrap_or(false)
-        || Path::new("/bin/busybox").exists();
-    if !ok {
-        eprintln!("skipping: /bin/busybox (Debian's busybox-static) is not installed");
-    }
-    ok
-}
-
-/// True when we are root (namespaces and overlay need it); prints why not otherwise.
-pub fn have_root() -> bool {
-    let root = nix_is_root();
-    if !root {
-        eprintln!("skipping: this test needs root for namespaces and overlayfs");
-    }
-    root
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// True when a Docker daemon answers; prints why not otherwise.
-pub fn have_docker() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: no Docker daemon (run .ci/run, which starts dockerd)");
-    }
-    ok
-}
-
-pub fn have_tool(name: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: {name} is not installed");
-    }
-    ok
-}
-
 /// Runs a command and returns its stdout, panicking with its output on failure.
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run sh");
@@ -285,13 +195,6 @@ impl Drop for DockerTag {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
     }
 }
-
-macro_rules! require {
-    ($($cond:expr),+) => {
-        $(if !$cond { return; })+
-    };
-}
-pub(crate) use require;
 
 /// A Distribution registry (Debian's `docker-registry`) on 127.0.0.1 at a
 /// free port, for one test; stopped and its storage removed on drop.
@@ -371,7 +274,68 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// True when Debian's registry and htpasswd are installed; prints why not otherwise.
-pub fn have_registry() -> bool {
-    have_tool("docker-registry") && have_tool("htpasswd")
+/// Fields of a container's config that Docker's 20.10 client prints in an
+/// image's `{{json .Config}}` and current clients do not: they describe the
+/// container the classic builder ran (and `Image`, the image it ran on),
+/// not the image.
+const CONTAINER_ONLY_CONFIG: [&str; 9] = [
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+];
+
+/// What Docker's `{{json …}}` output means, whichever client printed it:
+/// the parsed JSON with every field that holds Go's zero value (null, false,
+/// 0, "", [], {}) left out, as `omitempty` leaves it out, so a client that
+/// prints every empty field and one that prints none read the same. With
+/// `config`, the container-only fields of an image's `.Config` are left out
+/// too. Object key order never matters.
+pub fn docker_json_meaning(text: &str, config: bool) -> serde_json::Value {
+    use serde_json::Value;
+    fn prune(value: Value) -> Option<Value> {
+        match value {
+            Value::Null | Value::Bool(false) => None,
+            Value::Number(n) if n.as_f64() == Some(0.0) => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::Array(items) if items.is_empty() => None,
+            // Positions in an array matter: an element is kept, only pruned inside.
+            Value::Array(items) => {
+                Some(Value::Array(items.into_iter().map(|v| prune(v).unwrap_or(Value::Null)).collect()))
+            }
+            Value::Object(fields) => {
+                let fields: serde_json::Map<String, Value> =
+                    fields.into_iter().filter_map(|(k, v)| prune(v).map(|v| (k, v))).collect();
+                (!fields.is_empty()).then_some(Value::Object(fields))
+            }
+            other => Some(other),
+        }
+    }
+    let mut value: Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    if let (true, Value::Object(fields)) = (config, &mut value) {
+        fields.retain(|k, _| !CONTAINER_ONLY_CONFIG.contains(&k.as_str()));
+    }
+    prune(value).unwrap_or(Value::Null)
+}
+
+/// Asserts that rbuild's output for an inspect `--format` means what
+/// Docker's does: `{{json …}}` output compared by [`docker_json_meaning`],
+/// any other format as text.
+pub fn assert_same_as_docker(format: &str, ours: &str, theirs: &str) {
+    if format.starts_with("{{json ") {
+        let config = format == "{{json .Config}}";
+        assert_eq!(
+            docker_json_meaning(ours, config),
+            docker_json_meaning(theirs, config),
+            "inspect --format '{format}' means something else\n  ours: {ours}\ntheirs: {theirs}"
+        );
+    } else {
+        assert_eq!(ours, theirs, "inspect --format '{format}'");
+    }
 }

@@ -58,7 +58,7 @@ fn climb(arena: &Arena, rel: &str) -> String {
 
 #[test]
 fn hostile_layers_in_docker_archives_are_refused() {
-    require!(have_root());
+    require!(root());
     let arena = Arena::new();
     let s = arena.sentinel.to_str().unwrap().to_string();
     let canary = arena.canary.to_str().unwrap().to_string();
@@ -111,12 +111,12 @@ fn hostile_layers_in_docker_archives_are_refused() {
         ("whiteout-of-root", RawTar::new().dir("etc/").file("etc/.wh.", b"").finish(), "deletes no nameable"),
         (
             "pax-path-climbing-out",
-            RawTar::new().pax_then_file(&pax_record("path", "../../../pwned-pax"), "innocent", b"x").finish(),
+            RawTar::new().pax(&[("path", b"../../../pwned-pax")]).file("innocent", b"x").finish(),
             "`..`",
         ),
         (
             "oversized-pax-header",
-            RawTar::new().pax_then_file(&pax_record("size", "99999999999999"), "big", b"x").finish(),
+            RawTar::new().pax(&[("size", b"99999999999999")]).file("big", b"x").finish(),
             "size",
         ),
     ];
@@ -133,7 +133,7 @@ fn hostile_layers_in_docker_archives_are_refused() {
 /// the store, in RUN steps and in an exported tree alike.
 #[test]
 fn odd_but_harmless_layers_load_and_stay_inside() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let s = arena.sentinel.to_str().unwrap().to_string();
     let odd = RawTar::new()
@@ -171,7 +171,7 @@ fn odd_but_harmless_layers_load_and_stay_inside() {
 /// whole of a one-layer image works too.
 #[test]
 fn repeated_layers_and_one_layer_images_still_mount() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let layer = RawTar::new().dir("data/").file("data/x", b"same").finish();
     load_accepted(&arena, "layer-listed-twice", &docker_archive("twice:1", &[layer.clone(), layer.clone()]));
@@ -187,7 +187,7 @@ COPY --from=0 /data/x /x\n";
 
 #[test]
 fn broken_layer_tars_in_archives_are_refused() {
-    require!(have_root());
+    require!(root());
     let arena = Arena::new();
     let good = RawTar::new().dir("etc/").file("etc/hello", &[b'h'; 3000]).finish();
     // A layer cut inside a file's content: the archive entry itself is
@@ -195,14 +195,14 @@ fn broken_layer_tars_in_archives_are_refused() {
     let cut = good[..1536].to_vec();
     load_refused(&arena, "truncated-layer", &docker_archive("evil-cut:1", &[cut]), "layer 1");
     // A header block whose checksum is wrong after a valid entry.
-    let mut damaged = RawTar::new().file("ok", b"ok").unfinished();
-    let mut bad_header = RawTar::new().file("next", b"next").unfinished();
+    let mut damaged = RawTar::new().file("ok", b"ok").unterminated();
+    let mut bad_header = RawTar::new().file("next", b"next").unterminated();
     bad_header[148] ^= 0x11;
     damaged.extend_from_slice(&bad_header);
     damaged.extend_from_slice(&[0u8; 1024]);
     load_refused(&arena, "bad-checksum", &docker_archive("evil-sum:1", &[damaged]), "layer 1");
     // A GNU base-256 size field claiming an exabyte.
-    let mut huge = RawTar::new().file("huge", b"").unfinished();
+    let mut huge = RawTar::new().file("huge", b"").unterminated();
     huge[124..136].copy_from_slice(&[0x80, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]);
     let mut header = tar::Header::from_byte_slice(&huge[..512]).clone();
     header.set_cksum();
@@ -216,7 +216,7 @@ fn broken_layer_tars_in_archives_are_refused() {
 
 #[test]
 fn hostile_outer_archives_are_refused() {
-    require!(have_root());
+    require!(root());
     let arena = Arena::new();
     let canary = arena.canary.to_str().unwrap().to_string();
     let layer = RawTar::new().file("ok", b"ok").finish();
@@ -277,7 +277,7 @@ fn hostile_outer_archives_are_refused() {
 
 #[test]
 fn hostile_gzip_layers_in_oci_archives_are_refused() {
-    require!(have_root());
+    require!(root());
     let arena = Arena::new();
     let s = arena.sentinel.to_str().unwrap().to_string();
     let through = RawTar::new().symlink("evil", &s).file("evil/pwned-oci", b"x").finish();
@@ -298,14 +298,14 @@ fn hostile_gzip_layers_in_oci_archives_are_refused() {
 /// node there.
 #[test]
 fn links_devices_and_setuid_files_stay_inside_a_private_store() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::new();
     let store = arena.path("fresh-store");
     let layer = RawTar::new()
         .symlink("canary-link", arena.canary.to_str().unwrap())
         .symlink("up", "../../../../../../../../..")
-        .device("disk", true, 8, 0)
-        .device("mem", false, 1, 1)
+        .device("disk", tar::EntryType::Block, 8, 0, 0o666)
+        .device("mem", tar::EntryType::Char, 1, 1, 0o666)
         .file_mode("suid-shell", 0o4755, b"#!/bin/sh\n")
         .finish();
     let file = arena.path("devices.tar");
@@ -361,7 +361,7 @@ pub fn build_in(arena: &Arena, name: &str, dockerfile: &str, files: &[(&str, &[u
 
 #[test]
 fn hostile_archives_given_to_add_are_refused() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let s = arena.sentinel.to_str().unwrap().to_string();
     let canary = arena.canary.to_str().unwrap().to_string();
@@ -410,12 +410,12 @@ fn hostile_archives_given_to_add_are_refused() {
 
 #[test]
 fn add_keeps_devices_out_and_setuid_and_links_inside_the_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let s = arena.sentinel.to_str().unwrap().to_string();
     let first = RawTar::new()
-        .device("disk", true, 8, 0)
-        .device("mem", false, 1, 1)
+        .device("disk", tar::EntryType::Block, 8, 0, 0o666)
+        .device("mem", tar::EntryType::Char, 1, 1, 0o666)
         .file_mode("suid", 0o4755, b"#!/bin/sh\n")
         .symlink("x", &s)
         .symlink("canary-link", arena.canary.to_str().unwrap())

@@ -54,7 +54,7 @@ fn build_local(arena: &Arena, name: &str) -> (Run, std::path::PathBuf) {
 
 #[test]
 fn context_links_resolve_inside_the_context() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let rel_canary = arena.canary.to_str().unwrap().trim_start_matches('/').to_string();
 
@@ -91,7 +91,7 @@ fn context_links_resolve_inside_the_context() {
 
 #[test]
 fn bind_mounts_of_the_context_resolve_inside_it() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
 
     hostile_context(
@@ -135,7 +135,7 @@ fn bind_mounts_of_the_context_resolve_inside_it() {
 
 #[test]
 fn escaping_links_in_stages_resolve_inside_the_stage() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let s = arena.sentinel.display().to_string();
     let rel_canary = arena.canary.to_str().unwrap().trim_start_matches('/').to_string();
@@ -173,7 +173,7 @@ fn escaping_links_in_stages_resolve_inside_the_stage() {
 
 #[test]
 fn destinations_through_planted_symlinks_stay_in_the_image() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let s = arena.sentinel.display().to_string();
     let files: &[(&str, &[u8])] = &[("f", b"payload\n")];
@@ -233,7 +233,7 @@ fn destinations_through_planted_symlinks_stay_in_the_image() {
 
 #[test]
 fn run_steps_see_no_host_descriptors_or_roots() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let dockerfile = "FROM busybox:local\nRUN ls /proc/self/fd/ > /fds; for l in /proc/self/root /proc/1/root /proc/1/cwd; do readlink $l || echo denied; done > /roots\n";
     build_in(&arena, "fds", dockerfile, &[]);
@@ -262,24 +262,19 @@ struct CanaryDisk {
 }
 
 impl CanaryDisk {
-    fn new(arena: &Arena) -> Option<CanaryDisk> {
-        if !have_tool("losetup") {
-            return None;
-        }
+    fn new(arena: &Arena) -> Need<CanaryDisk> {
+        tool("losetup")?;
         let image = arena.base.path().join("disk.img");
         fs::write(&image, arena.secret.repeat(4096 / arena.secret.len() + 1)).unwrap();
         let out = std::process::Command::new("losetup").args(["-f", "--show"]).arg(&image).output().unwrap();
         if !out.status.success() {
-            eprintln!(
-                "skipping: losetup cannot attach a loop device: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return None;
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("losetup cannot attach a loop device: {}", why.trim()).into());
         }
         let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let hex = sh(&format!("stat -c '%t %T' {dev}"));
         let mut parts = hex.split_whitespace().map(|h| u64::from_str_radix(h, 16).unwrap());
-        Some(CanaryDisk { dev, major: parts.next().unwrap(), minor: parts.next().unwrap() })
+        Ok(CanaryDisk { dev, major: parts.next().unwrap(), minor: parts.next().unwrap() })
     }
 }
 
@@ -294,13 +289,14 @@ impl Drop for CanaryDisk {
 /// Otherwise a step could read the host's disks.
 #[test]
 fn device_nodes_cannot_be_opened_in_run_steps() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let mut arena = Arena::with_busybox();
-    let Some(disk) = CanaryDisk::new(&arena) else { return };
+    let disk = require!(CanaryDisk::new(&arena));
     // The disk image is the arena's own file; the listing must allow it.
     arena = arena.rebaseline();
     let (major, minor) = (disk.major, disk.minor);
-    let image = RawTar::new().device("disk", true, major as u32, minor as u32).finish();
+    let image =
+        RawTar::new().device("disk", tar::EntryType::Block, major as u32, minor as u32, 0o666).finish();
     let archive = arena.path("disk-image.tar");
     fs::write(&archive, docker_archive("disk-image:1", &[image])).unwrap();
     arena.env.rbuild(&["load", "-i", archive.to_str().unwrap()]).ok();
@@ -328,7 +324,7 @@ RUN (head -c 4096 /disk > /leak-image || true)\n"
 /// `renameat2(RENAME_EXCHANGE)` between an empty directory and a link.
 #[test]
 fn mount_targets_in_a_cache_being_swapped_for_symlinks_stay_inside() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let secret = arena.path("secret");
     fs::write(&secret, "not the canary\n").unwrap();

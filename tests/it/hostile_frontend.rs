@@ -76,7 +76,7 @@ fn tail(text: &str) -> String {
 
 #[test]
 fn a_dockerfile_of_100000_lines_builds_in_seconds() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let mut text = String::from("FROM busybox:local\n");
     for i in 0..99_998 {
@@ -95,7 +95,7 @@ fn a_dockerfile_of_100000_lines_builds_in_seconds() {
 
 #[test]
 fn a_10_megabyte_line_is_handled() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let big = "a".repeat(10 << 20);
     // In a label: stored in the image config.
@@ -115,7 +115,7 @@ fn a_10_megabyte_line_is_handled() {
 
 #[test]
 fn deeply_nested_substitution_ends_with_a_result_or_an_error() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     for depth in [1_000usize, 100_000] {
         let nested = format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
@@ -135,7 +135,7 @@ fn deeply_nested_substitution_ends_with_a_result_or_an_error() {
 
 #[test]
 fn pathological_dockerignore_patterns_take_no_exponential_time() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let arena = Arena::with_busybox();
     let deep = format!("{}leaf", "a/".repeat(40));
     let long_name = "a".repeat(200);

@@ -2,23 +2,19 @@
 //! an [`Arena`] that puts the store, the work directory and a sentinel
 //! tree with a canary file side by side and proves afterwards that nothing
 //! outside the store and the work directory was created, changed or
-//! deleted, and that the canary's content reached no file rbuild wrote;
-//! raw tar writing (names and types unchecked, so tests can say anything a
-//! hostile archive can); and docker-archive / OCI-archive builders around
-//! such layers.
+//! deleted (test-support's `TreeWatch`), and that the canary's content
+//! reached no file rbuild wrote; and docker-archive / OCI-archive builders
+//! around layers written with test-support's `RawTar` (names and types
+//! unchecked, so tests can say anything a hostile archive can).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::digest::Digest;
 
 use crate::harness::*;
-
-/// What the listing records about one path: kind, size, mode, mtime (ns).
-type Stat = (char, u64, u32, i64);
+pub use rbuild_test_support::{RawTar, TreeWatch, gzip};
 
 /// A directory holding `store/`, `work/` and `sentinel/` side by side.
 pub struct Arena {
@@ -32,7 +28,8 @@ pub struct Arena {
     pub canary: PathBuf,
     /// The canary's content.
     pub secret: String,
-    before: BTreeMap<String, Stat>,
+    /// Everything under the base but the store and the work dir.
+    watch: TreeWatch,
 }
 
 impl Arena {
@@ -55,9 +52,8 @@ impl Arena {
         fs::write(sentinel.join("sub/file"), "sentinel file\n").unwrap();
         fs::write(sentinel.join("sub/deeper/x"), "x\n").unwrap();
         fs::write(sentinel.join("etc/passwd"), "root:x:0:0:sentinel:/:/bin/sh\n").unwrap();
-        let mut arena = Arena { env, base, sentinel, canary, secret, before: BTreeMap::new() };
-        arena.before = arena.listing();
-        arena
+        let watch = TreeWatch::new(base.path(), &[env.root.path(), env.work.path()]);
+        Arena { env, base, sentinel, canary, secret, watch }
     }
 
     /// A fresh arena whose store holds `busybox:local`.
@@ -74,33 +70,8 @@ impl Arena {
     /// Retakes the "before" listing, for a test that planted files of its
     /// own beside the sentinel.
     pub fn rebaseline(mut self) -> Arena {
-        self.before = self.listing();
+        self.watch.rebaseline();
         self
-    }
-
-    /// Every path under the base except inside the store and the work dir,
-    /// with kind, size, mode and mtime.
-    fn listing(&self) -> BTreeMap<String, Stat> {
-        let skip = [self.env.root.path().to_path_buf(), self.env.work.path().to_path_buf()];
-        let mut out = BTreeMap::new();
-        let mut todo = vec![self.base.path().to_path_buf()];
-        while let Some(dir) = todo.pop() {
-            let meta = fs::symlink_metadata(&dir).unwrap();
-            out.insert(rel_of(self.base.path(), &dir), stat_of(&meta));
-            for entry in fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if skip.contains(&path) {
-                    continue;
-                }
-                let meta = fs::symlink_metadata(&path).unwrap();
-                if meta.is_dir() {
-                    todo.push(path);
-                } else {
-                    out.insert(rel_of(self.base.path(), &path), stat_of(&meta));
-                }
-            }
-        }
-        out
     }
 
     /// Panics unless everything outside the store and the work dir is as it
@@ -108,19 +79,8 @@ impl Arena {
     /// places an escape would write to, and the canary's content is in no
     /// file under the store or the work dir.
     pub fn assert_nothing_escaped(&self, case: &str) {
-        let now = self.listing();
-        if now != self.before {
-            let mut diff = Vec::new();
-            for (k, v) in &now {
-                match self.before.get(k) {
-                    None => diff.push(format!("new: {k}")),
-                    Some(old) if old != v => diff.push(format!("changed: {k} {old:?} -> {v:?}")),
-                    _ => {}
-                }
-            }
-            for k in self.before.keys().filter(|k| !now.contains_key(*k)) {
-                diff.push(format!("deleted: {k}"));
-            }
+        let diff = self.watch.changes();
+        if !diff.is_empty() {
             panic!("case {case}: something outside the store and work dir changed:\n{}", diff.join("\n"));
         }
         for dir in ["/", "/tmp", "/etc", "/root"] {
@@ -135,28 +95,6 @@ impl Arena {
             }
         }
     }
-}
-
-fn rel_of(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base).unwrap().to_string_lossy().into_owned()
-}
-
-fn stat_of(meta: &fs::Metadata) -> Stat {
-    let kind = if meta.is_dir() {
-        'd'
-    } else if meta.file_type().is_symlink() {
-        'l'
-    } else if meta.is_file() {
-        'f'
-    } else {
-        'o'
-    };
-    (
-        kind,
-        if kind == 'f' { meta.len() } else { 0 },
-        meta.mode(),
-        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-    )
 }
 
 /// The first regular file under `dir` (symlinks not followed) that contains
@@ -179,106 +117,6 @@ pub fn file_containing(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// A tar written entry by entry, with names and types exactly as given.
-#[derive(Default)]
-pub struct RawTar {
-    out: Vec<u8>,
-}
-
-impl RawTar {
-    pub fn new() -> RawTar {
-        RawTar::default()
-    }
-
-    fn header(name: &[u8], kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
-        let slot = &mut header.as_old_mut().name;
-        assert!(name.len() <= slot.len(), "names longer than 100 bytes need a PAX entry");
-        slot.fill(0);
-        slot[..name.len()].copy_from_slice(name);
-        header.set_size(size);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(1_700_000_000);
-        header.set_entry_type(kind);
-        header.set_cksum();
-        header
-    }
-
-    fn push(mut self, header: tar::Header, data: &[u8]) -> RawTar {
-        self.out.extend_from_slice(header.as_bytes());
-        self.out.extend_from_slice(data);
-        self.out.resize(self.out.len().div_ceil(512) * 512, 0);
-        self
-    }
-
-    pub fn file(self, name: &str, data: &[u8]) -> RawTar {
-        self.file_mode(name, 0o644, data)
-    }
-
-    pub fn file_mode(self, name: &str, mode: u32, data: &[u8]) -> RawTar {
-        let header = Self::header(name.as_bytes(), tar::EntryType::Regular, data.len() as u64, mode);
-        self.push(header, data)
-    }
-
-    pub fn dir(self, name: &str) -> RawTar {
-        let header = Self::header(name.as_bytes(), tar::EntryType::Directory, 0, 0o755);
-        self.push(header, &[])
-    }
-
-    fn link(self, name: &str, target: &str, kind: tar::EntryType) -> RawTar {
-        let mut header = Self::header(name.as_bytes(), kind, 0, 0o777);
-        header.set_link_name_literal(target).expect("link name fits");
-        header.set_cksum();
-        self.push(header, &[])
-    }
-
-    pub fn symlink(self, name: &str, target: &str) -> RawTar {
-        self.link(name, target, tar::EntryType::Symlink)
-    }
-
-    pub fn hardlink(self, name: &str, target: &str) -> RawTar {
-        self.link(name, target, tar::EntryType::Link)
-    }
-
-    pub fn device(self, name: &str, block: bool, major: u32, minor: u32) -> RawTar {
-        let kind = if block { tar::EntryType::Block } else { tar::EntryType::Char };
-        let mut header = Self::header(name.as_bytes(), kind, 0, 0o666);
-        header.set_device_major(major).unwrap();
-        header.set_device_minor(minor).unwrap();
-        header.set_cksum();
-        self.push(header, &[])
-    }
-
-    /// A PAX extended header whose records are given verbatim, then a file.
-    pub fn pax_then_file(self, records: &[u8], name: &str, data: &[u8]) -> RawTar {
-        let pax = Self::header(b"PaxHeaders/x", tar::EntryType::XHeader, records.len() as u64, 0o644);
-        self.push(pax, records).file(name, data)
-    }
-
-    /// The tar with its end-of-archive marker.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.out.extend_from_slice(&[0u8; 1024]);
-        self.out
-    }
-
-    /// The bytes so far, without an end-of-archive marker.
-    pub fn unfinished(self) -> Vec<u8> {
-        self.out
-    }
-}
-
-/// A PAX record `len key=value\n` with its length computed.
-pub fn pax_record(key: &str, value: &str) -> Vec<u8> {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len += 1;
-    }
-    format!("{len}{body}").into_bytes()
 }
 
 fn image_config(diff_ids: &[Digest]) -> Vec<u8> {
@@ -346,12 +184,6 @@ pub fn oci_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
         tar = tar.file(&blob_name(Digest::of(blob)), blob);
     }
     tar.file("index.json", index.as_bytes()).finish()
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// A deterministic pseudo-random sequence (xorshift64*), so a failing run

@@ -6,7 +6,7 @@ use crate::harness::*;
 
 /// Builds `FROM busybox:local` plus `extra` lines as `tag`, returning the image ID.
 pub fn build_image(env: &Env, name: &str, extra: &str, tag: &str) -> String {
-    env.context(name, &[("Dockerfile", &format!("FROM busybox:local\n{extra}"))]);
+    env.dockerfile(name, &format!("FROM busybox:local\n{extra}"));
     env.rbuild(&["build", "-q", "-t", tag, name]).ok().stdout.trim().to_string()
 }
 
@@ -24,7 +24,7 @@ fn listed(env: &Env, args: &[&str]) -> Vec<String> {
 
 #[test]
 fn images_table_matches_docker_layout() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     // Image times are whole seconds: keep the two apart.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -68,7 +68,7 @@ fn images_table_matches_docker_layout() {
 
 #[test]
 fn retagging_moves_the_tag_and_leaves_none() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let first = build_image(&env, "one", "RUN echo 1 > /n\n", "app:v1");
     let second = build_image(&env, "two", "RUN echo 2 > /n\n", "app:v2");
@@ -93,7 +93,7 @@ fn retagging_moves_the_tag_and_leaves_none() {
 
 #[test]
 fn filters_by_label_and_time() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     // Image times are whole seconds: keep the three apart.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -120,7 +120,7 @@ fn filters_by_label_and_time() {
 
 #[test]
 fn rmi_untags_refuses_and_forces_like_docker() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let id = build_image(&env, "app", "RUN echo x > /x\n", "app:v1");
     env.rbuild(&["tag", "app:v1", "app:v2"]).ok();
@@ -167,7 +167,7 @@ fn rmi_untags_refuses_and_forces_like_docker() {
 
 #[test]
 fn rmi_by_unique_and_ambiguous_id_prefix() {
-    require!(have_busybox());
+    require!(busybox_static());
     let env = Env::new();
     // Imports with different messages make different image IDs; with 17 of
     // them two must share a first hex digit.
@@ -190,7 +190,7 @@ fn rmi_by_unique_and_ambiguous_id_prefix() {
 
 #[test]
 fn inspect_prints_a_docker_style_array_and_templates() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let id = build_image(&env, "app", "ENV A=1 B=<b>\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n", "app:v1");
     let out = env.rbuild(&["inspect", "app:v1", "busybox:local"]).ok().stdout;
@@ -254,7 +254,7 @@ fn inspect_prints_a_docker_style_array_and_templates() {
 
 #[test]
 fn history_rows_sizes_and_truncation() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let long = "echo 0123456789012345678901234567890123456789 > /long";
     let id = build_image(&env, "app", &format!("ENV A=1\nRUN {long}\nCMD [\"sh\"]\n"), "app:v1");

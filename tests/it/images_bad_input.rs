@@ -31,7 +31,7 @@ fn refused(env: &Env, args: &[&str], expect: &str) {
 
 #[test]
 fn unknown_ambiguous_and_malformed_names() {
-    require!(have_busybox());
+    require!(busybox_static());
     let env = Env::with_busybox();
     for command in [&["inspect"][..], &["history"], &["rmi"], &["save", "-o", "x.tar"], &["tag"]] {
         let mut args = command.to_vec();
@@ -50,7 +50,7 @@ fn unknown_ambiguous_and_malformed_names() {
 
 #[test]
 fn corrupt_truncated_and_lying_archives_are_refused() {
-    require!(have_busybox());
+    require!(busybox_static());
     let env = Env::with_busybox();
     let good = env.path("good.tar");
     env.rbuild(&["save", "-o", good.to_str().unwrap(), "busybox:local"]).ok();
@@ -75,17 +75,7 @@ fn corrupt_truncated_and_lying_archives_are_refused() {
 
     // An archive with an entry climbing out of its root.
     let escaping = env.path("escaping.tar");
-    let mut header = tar::Header::new_gnu();
-    let name = b"../../escaped";
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_size(4);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    let mut evil = header.as_bytes().to_vec();
-    evil.extend_from_slice(b"evil");
-    evil.resize(1024, 0);
-    evil.extend_from_slice(&[0u8; 1024]);
+    let evil = rbuild_test_support::RawTar::new().file("../../escaped", b"evil").finish();
     fs::write(&escaping, &evil).unwrap();
     refused(&env, &["load", "-i", escaping.to_str().unwrap()], "..");
     refused(&env, &["import", escaping.to_str().unwrap(), "evil:1"], "..");

@@ -20,7 +20,7 @@ fn cache_count(env: &Env) -> usize {
 
 #[test]
 fn image_prune_removes_dangling_images_and_their_layers_only() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let old = build_image(&env, "one", "RUN echo 1 > /n\n", "app:v1");
     build_image(&env, "two", "RUN echo 2 > /n\n", "app:v1");
@@ -61,7 +61,7 @@ fn image_prune_removes_dangling_images_and_their_layers_only() {
 
 #[test]
 fn intermediate_images_show_with_all_and_go_with_prune_all() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let base = env.rbuild(&["images", "-q", "--no-trunc"]).ok().stdout.trim().to_string();
     build_image(&env, "app", "RUN echo 1 > /n\n", "app:v1");
@@ -90,7 +90,7 @@ fn intermediate_images_show_with_all_and_go_with_prune_all() {
 
 #[test]
 fn builder_prune_keep_storage_keeps_the_newest() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     for (i, size) in [(1, 3000), (2, 5000)] {
         let extra = format!("RUN head -c {size} /dev/zero > /f{i}\n");
@@ -114,7 +114,7 @@ fn builder_prune_keep_storage_keeps_the_newest() {
 
 #[test]
 fn garbage_collection_waits_for_running_builds() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     build_image(&env, "one", "RUN echo 1 > /n\n", "app:v1");
     env.rbuild(&["rmi", "app:v1"]).ok();
@@ -148,12 +148,12 @@ fn garbage_collection_waits_for_running_builds() {
 
 #[test]
 fn concurrent_builds_and_prunes_keep_the_store_consistent() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     for i in 0..3 {
-        env.context(
+        env.dockerfile(
             &format!("c{i}"),
-            &[("Dockerfile", &format!("FROM busybox:local\nRUN echo {i} > /n\nRUN echo more-{i} >> /n\n"))],
+            &format!("FROM busybox:local\nRUN echo {i} > /n\nRUN echo more-{i} >> /n\n"),
         );
     }
     let spawn = |args: &[&str]| {
@@ -205,7 +205,7 @@ fn concurrent_builds_and_prunes_keep_the_store_consistent() {
 
 #[test]
 fn system_check_reports_each_kind_of_damage() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let id = build_image(&env, "one", "RUN echo 1 > /n\n", "app:v1");
     let ok = env.rbuild(&["system", "check"]).ok().stdout;

@@ -18,9 +18,9 @@ CMD ["cat", "/srv/result"]
 
 #[test]
 fn docker_loads_and_runs_our_docker_archive() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
-    env.context("app", &[("Dockerfile", APP)]);
+    env.dockerfile("app", APP);
     let tag = DockerTag::new("app");
     let tar = env.path("app.tar");
     env.rbuild(&["build", "-t", &tag.0, "-o", &format!("type=docker,dest={}", tar.display()), "app"]).ok();
@@ -42,9 +42,9 @@ fn docker_loads_and_runs_our_docker_archive() {
 
 #[test]
 fn skopeo_and_umoci_accept_our_oci_archive() {
-    require!(have_root(), have_busybox(), have_tool("skopeo"), have_tool("umoci"));
+    require!(root(), busybox_static(), tool("skopeo"), tool("umoci"));
     let env = Env::with_busybox();
-    env.context("app", &[("Dockerfile", APP)]);
+    env.dockerfile("app", APP);
     let tar = env.path("app.oci.tar");
     env.rbuild(&["build", "-t", "app:v1", "-o", &format!("type=oci,dest={}", tar.display()), "app"]).ok();
     let info = sh(&format!("skopeo inspect --config oci-archive:{}", tar.display()));
@@ -73,17 +73,17 @@ fn skopeo_and_umoci_accept_our_oci_archive() {
 
 #[test]
 fn an_image_docker_built_serves_as_our_base() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::new();
     let base = DockerTag::new("dockerbase");
-    let ctx = env.context("dctx", &[("Dockerfile", "FROM scratch\nCOPY rootfs.tar /\n")]);
+    let ctx = env.dockerfile("dctx", "FROM scratch\nCOPY rootfs.tar /\n");
     let _ = ctx;
     sh(&format!("docker import {} {}", busybox_rootfs().display(), base.0));
     let saved = env.path("base.tar");
     sh(&format!("docker save -o {} {}", saved.display(), base.0));
     let loaded = env.rbuild(&["load", "-i", saved.to_str().unwrap()]).ok();
     assert!(loaded.stdout.contains(&format!("Loaded image: {}", base.0)), "{}", loaded.stdout);
-    env.context("app", &[("Dockerfile", &format!("FROM {}\nRUN echo built-on-docker-base > /x\n", base.0))]);
+    env.dockerfile("app", &format!("FROM {}\nRUN echo built-on-docker-base > /x\n", base.0));
     let out = env.path("rootfs");
     env.rbuild(&["build", "-o", &format!("type=local,dest={}", out.display()), "app"]).ok();
     assert_eq!(fs::read_to_string(out.join("x")).unwrap(), "built-on-docker-base\n");

@@ -11,10 +11,7 @@ fn interrupt_during_run(signal: nix_signal::Sig) {
     let env = Env::with_busybox();
     // A sleep whose argument no other process on the machine is likely to use.
     let seconds = format!("{}", 100_000 + std::process::id() * 2 + signal.exit_code() as u32);
-    env.context(
-        "ctx",
-        &[("Dockerfile", &format!("FROM busybox:local\nRUN echo started; sleep {seconds}\n"))],
-    );
+    env.dockerfile("ctx", &format!("FROM busybox:local\nRUN echo started; sleep {seconds}\n"));
     let before = env.store_snapshot();
     let mut child = Command::new(RBUILD)
         .args(["--root", env.root.path().to_str().unwrap(), "build", "--progress", "plain", "ctx"])
@@ -85,12 +82,12 @@ mod nix_signal {
 
 #[test]
 fn sigint_during_run_kills_the_step_and_exits_130() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     interrupt_during_run(nix_signal::Sig::Int);
 }
 
 #[test]
 fn sigterm_during_run_kills_the_step_and_exits_143() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     interrupt_during_run(nix_signal::Sig::Term);
 }

@@ -21,7 +21,7 @@ pub const DOCKER_DEFAULT_CAPS: &str = "00000000a80425fb";
 /// Builds `dockerfile` and returns the exported root filesystem, where the
 /// steps left their findings under `/results`.
 fn probe(env: &Env, name: &str, dockerfile: &str, extra: &[&str]) -> PathBuf {
-    env.context(name, &[("Dockerfile", dockerfile)]);
+    env.dockerfile(name, dockerfile);
     let out = env.path(&format!("{name}-out"));
     let dest = format!("type=local,dest={}", out.display());
     let mut args = vec!["build", "--progress", "plain", "-o", &dest];
@@ -38,7 +38,7 @@ fn result(out: &Path, name: &str) -> String {
 
 #[test]
 fn run_cannot_read_host_files_by_path_proc_or_inherited_descriptor() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let host = tempfile::tempdir().unwrap();
     let canary_text = format!("rbuild-canary-{}", std::process::id());
@@ -56,7 +56,7 @@ cat <&8 >/dev/null 2>&1 && echo 'fd 8' >> /results/readable; \
 ls \"$STORE\" >/dev/null 2>&1 && echo store >> /results/readable; \
 ls /proc/self/fd > /results/fds; \
 find / -xdev -type f ! -path '/results/*' -exec grep -l rbuild-canary {} + > /results/grep; true\n";
-    env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.dockerfile("ctx", dockerfile);
     let out = env.path("out");
     // rbuild started with descriptors 7 (the canary's directory) and 8 (the
     // canary) open and inheritable: a careless runtime hands them to the step.
@@ -92,15 +92,12 @@ find / -xdev -type f ! -path '/results/*' -exec grep -l rbuild-canary {} + > /re
 
 #[test]
 fn run_has_dockers_umask_whatever_rbuild_was_started_with() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN mkdir /results && umask > /results/umask && touch /results/file && \
+        "FROM busybox:local\nRUN mkdir /results && umask > /results/umask && touch /results/file && \
              mkdir /results/dir && stat -c %a /results/file /results/dir > /results/modes\n",
-        )],
     );
     let out = env.path("out");
     let store = env.root.path().display().to_string();
@@ -122,7 +119,7 @@ fn run_has_dockers_umask_whatever_rbuild_was_started_with() {
 
 #[test]
 fn run_sees_only_its_own_processes_and_hostname() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -161,7 +158,7 @@ fn run_sees_only_its_own_processes_and_hostname() {
 
 #[test]
 fn network_none_has_only_loopback() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -185,7 +182,7 @@ fn network_none_has_only_loopback() {
 
 #[test]
 fn run_uses_the_dockerfile_user_and_its_groups() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(
         &env,
@@ -285,7 +282,7 @@ pub fn check_kernel_probe(out: &Path) {
 
 #[test]
 fn run_has_docker_default_capabilities_and_cannot_mount_or_touch_kernel_knobs() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let out = probe(&env, "ctx", KERNEL_PROBE, &[]);
     check_kernel_probe(&out);
@@ -296,18 +293,15 @@ fn run_has_docker_default_capabilities_and_cannot_mount_or_touch_kernel_knobs() 
 
 #[test]
 fn secrets_stay_out_of_trace_logs_and_failure_reports() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let secret = "correct-horse-battery-staple";
     fs::write(env.path("token.txt"), secret).unwrap();
     let token = format!("id=token,src={}", env.path("token.txt").display());
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
+        "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
              cat /run/secrets/token; echo \"env=$TOKEN\"; echo \"$TOKEN\" >&2; exit 3\n",
-        )],
     );
     let args = [
         "--log-level",

@@ -26,7 +26,7 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn wildcards_directories_and_destinations_follow_docker() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -69,7 +69,7 @@ COPY *.txt one/\nCOPY src/*/main.go gos/\nCOPY src /tree\nCOPY a.txt renamed.txt
 
 #[test]
 fn chown_names_chmod_exclude_and_parents() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -108,7 +108,7 @@ COPY --parents app/./lib/*.so web/index.html /parents/\n",
 
 #[test]
 fn link_copies_are_cached_independently_of_their_parent() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let df = |n: u32| {
         format!("FROM busybox:local\nRUN echo {n} > /n\nCOPY --link big/ /big/\nRUN cat /n /big/f > /both\n")
@@ -167,7 +167,7 @@ impl Drop for HttpServer {
 
 #[test]
 fn add_downloads_urls_with_checksums_and_a_download_cache() {
-    require!(have_root(), have_busybox(), have_tool("python3"));
+    require!(root(), busybox_static(), tool("python3"));
     let env = Env::with_busybox();
     let www = env.path("www");
     fs::create_dir_all(&www).unwrap();
@@ -175,12 +175,9 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     let server = HttpServer::start(&www);
     let sum = sh(&format!("sha256sum {} | cut -d' ' -f1", www.join("tool.sh").display())).trim().to_string();
     let url = format!("http://127.0.0.1:{}/tool.sh", server.port);
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /plain/renamed.sh\nADD --chmod=755 {url} /exec.sh\n"),
-        )],
+        &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /plain/renamed.sh\nADD --chmod=755 {url} /exec.sh\n"),
     );
     let (_, out) = build_local(&env, "ctx");
     assert_eq!(fs::read_to_string(out.join("opt/tool.sh")).unwrap(), "echo downloaded\n");
@@ -207,26 +204,26 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     );
     // Now the checksum no longer matches what the server has: a fresh store must refuse it.
     let fresh = Env::with_busybox();
-    fresh.context(
-        "ctx",
-        &[("Dockerfile", &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\n"))],
-    );
+    fresh.dockerfile("ctx", &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\n"));
     let run = fresh.rbuild(&["build", "ctx"]).failed();
     assert!(
         run.stderr.contains("checksum mismatch") && run.stderr.contains("Dockerfile:2"),
         "{}",
         run.stderr
     );
-    env.context("missing", &[("Dockerfile", &format!("FROM busybox:local\nADD {url}.nope /x\n"))]);
+    env.dockerfile("missing", &format!("FROM busybox:local\nADD {url}.nope /x\n"));
     let run = env.rbuild(&["build", "missing"]).failed();
     assert!(run.stderr.contains("404"), "{}", run.stderr);
 }
 
 #[test]
 fn add_extracts_bzip2_and_xz_archives_recognised_by_content() {
-    require!(have_root(), have_busybox(), have_tool("bzip2"), have_tool("xz"));
+    require!(root(), busybox_static(), tool("bzip2"), tool("xz"));
     let env = Env::with_busybox();
-    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nADD b.tar.bz2 /bz/\nADD x.tar.xz /xz/\nADD disguised.bin /d/\nCOPY b.tar.bz2 /copied/\n")]);
+    let ctx = env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nADD b.tar.bz2 /bz/\nADD x.tar.xz /xz/\nADD disguised.bin /d/\nCOPY b.tar.bz2 /copied/\n",
+    );
     sh(&format!(
         "cd {0} && mkdir -p t/pkg && echo in-archive > t/pkg/f && tar -C t -cjf b.tar.bz2 pkg && tar -C t -cJf x.tar.xz pkg && cp x.tar.xz disguised.bin && rm -r t",
         ctx.display()

@@ -48,9 +48,9 @@ CMD ["cat build-info onbuild.txt greeting.txt shebang secret-status config.ini; 
 
 #[test]
 fn a_dockerfile_using_the_whole_language_runs_in_docker() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
-    env.context("base", &[("Dockerfile", BASE)]);
+    env.dockerfile("base", BASE);
     env.rbuild(&["build", "-t", "lang-base:v1", "base"]).ok();
     env.context("app", &[("Dockerfile", APP), ("greeting.txt", "hello from the context\n")]);
     fs::write(env.path("api_key"), "k-123").unwrap();
@@ -97,7 +97,7 @@ fn a_dockerfile_using_the_whole_language_runs_in_docker() {
 
 #[test]
 fn dockerignore_selects_the_same_files_as_docker_build() {
-    require!(have_root(), have_busybox(), have_docker());
+    require!(root(), busybox_static(), docker());
     let env = Env::with_busybox();
     let files = [
         ("Dockerfile", "FROM busybox:local\nCOPY . /ctx\n"),
@@ -145,14 +145,11 @@ fn dockerignore_selects_the_same_files_as_docker_build() {
 
 #[test]
 fn debug_graph_prints_dot_that_graphviz_renders_and_json() {
-    require!(have_busybox(), have_tool("dot"));
+    require!(busybox_static(), tool("dot"));
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local AS deps\nRUN echo \"quoted\" > /d\nFROM busybox:local AS unused\nRUN true\nFROM deps\nCOPY --from=deps /d /e\nRUN --mount=type=bind,from=deps,target=/m cat /m/d\n",
-        )],
+        "FROM busybox:local AS deps\nRUN echo \"quoted\" > /d\nFROM busybox:local AS unused\nRUN true\nFROM deps\nCOPY --from=deps /d /e\nRUN --mount=type=bind,from=deps,target=/m cat /m/d\n",
     );
     let dot = env.rbuild(&["debug", "graph", "ctx"]).ok().stdout;
     assert!(dot.starts_with("digraph rbuild {"), "{dot}");
@@ -166,8 +163,7 @@ fn debug_graph_prints_dot_that_graphviz_renders_and_json() {
     assert_eq!(v["target"], "deps");
     assert_eq!(v["stages"][0]["steps"][0]["kind"], "run");
     assert_eq!(v["stages"][2]["needed"], false);
-    let bad =
-        env.context("bad", &[("Dockerfile", "FROM busybox:local\nRUN --mount=type=cahce,target=/x true\n")]);
+    let bad = env.dockerfile("bad", "FROM busybox:local\nRUN --mount=type=cahce,target=/x true\n");
     let _ = bad;
     let run = env.rbuild(&["debug", "graph", "bad"]).failed();
     assert!(

@@ -31,20 +31,17 @@ fn rbuild_with_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (i32, Str
 
 #[test]
 fn heredocs_run_as_scripts_programs_and_shell_input() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nARG WHO=world\n\
+        "FROM busybox:local\nARG WHO=world\n\
 RUN <<EOF\nset -e\necho \"plain $WHO\" > /plain\nEOF\n\
 RUN <<EOF\n#!/bin/sh\necho \"script $0 $WHO\" > /script\nEOF\n\
 RUN cat <<A > /a && cat <<'B' > /b\none $WHO\nA\ntwo $WHO\nB\n\
 RUN <<-EOT\n\techo tabs-stripped > /tabs\n\tEOT\n\
 RUN sh <<EOF\necho \"stdin $WHO\" > /stdin\nEOF\n\
 COPY --chmod=0751 <<X <<Y /inline/\nx=$WHO\nX\ny\nY\n",
-        )],
     );
     let (_, out) = build_local(&env, "ctx", &[]);
     let read = |p: &str| fs::read_to_string(out.join(p)).unwrap();
@@ -66,7 +63,7 @@ COPY --chmod=0751 <<X <<Y /inline/\nx=$WHO\nX\ny\nY\n",
 
 #[test]
 fn cache_mounts_persist_across_builds_and_stay_out_of_layers() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let df = |n: &str| {
         format!(
@@ -75,7 +72,7 @@ RUN --mount=type=cache,target=/c2,sharing=locked echo locked > /c2/x && cat /c2/
 RUN --mount=type=cache,target=/c3,sharing=private touch /c3/p && ls /c3 > /private\n"
         )
     };
-    env.context("ctx", &[("Dockerfile", &df("first"))]);
+    env.dockerfile("ctx", &df("first"));
     let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("seen")).unwrap(), "first\n");
     assert_eq!(fs::read_to_string(out.join("owner")).unwrap(), "1000 770\n");
@@ -97,18 +94,15 @@ RUN --mount=type=cache,target=/c3,sharing=private touch /c3/p && ls /c3 > /priva
 
 #[test]
 fn secrets_reach_the_step_and_nothing_else() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     let secret = "hunter2-very-secret";
     fs::write(env.path("token.txt"), secret).unwrap();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
+        "FROM busybox:local\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=TOKEN \
              wc -c < /run/secrets/token > /len && echo \"$TOKEN\" | wc -c > /envlen && cat /run/secrets/token && echo \"env $TOKEN\"\n\
              RUN --mount=type=secret,id=missing test ! -e /run/secrets/missing && echo absent > /optional\n",
-        )],
     );
     let out = env.path("out.tar");
     let tag = format!("type=docker,dest={}", out.display());
@@ -155,17 +149,14 @@ fn secrets_reach_the_step_and_nothing_else() {
         "",
         "the secret must not be in the store (layers, history, cache records) or the archive"
     );
-    env.context(
-        "req",
-        &[("Dockerfile", "FROM busybox:local\nRUN --mount=type=secret,id=need,required true\n")],
-    );
+    env.dockerfile("req", "FROM busybox:local\nRUN --mount=type=secret,id=need,required true\n");
     let run = env.rbuild(&["build", "--progress", "plain", "req"]).failed();
     assert!(run.stderr.contains("secret need is required") && run.stderr.contains("hint:"), "{}", run.stderr);
 }
 
 #[test]
 fn bind_mounts_from_the_context_and_stages_are_read_only_unless_rw() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.context(
         "ctx",
@@ -202,19 +193,16 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-
 
 #[test]
 fn network_none_has_only_loopback_and_ssh_needs_an_agent() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.context(
+    env.dockerfile(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n\
+        "FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n\
 RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host-ifaces\n",
-        )],
     );
     let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("ifaces")).unwrap(), "lo\n");
-    env.context("ssh", &[("Dockerfile", "FROM busybox:local\nRUN --mount=type=ssh ls /run/buildkit\n")]);
+    env.dockerfile("ssh", "FROM busybox:local\nRUN --mount=type=ssh ls /run/buildkit\n");
     let run = env.rbuild(&["build", "--progress", "plain", "ssh"]).failed();
     assert!(run.stderr.contains("no SSH agent") && run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
 }

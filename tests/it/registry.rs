@@ -52,7 +52,7 @@ fn read(path: &std::path::Path) -> String {
 
 #[test]
 fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_nothing() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    require!(root(), busybox_static(), registry(), tool("skopeo"), docker());
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     app_context(&env, "busybox:local");
@@ -89,7 +89,7 @@ fn pushed_image_is_read_by_skopeo_and_run_by_docker_and_a_second_push_sends_noth
 
 #[test]
 fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"), have_docker());
+    require!(root(), busybox_static(), registry(), tool("skopeo"), docker());
     let registry = TestRegistry::start();
     let maker = Env::with_busybox();
     let archive = maker.path("busybox.tar");
@@ -116,10 +116,7 @@ fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
 
         // A fresh store builds FROM it: the base is pulled on demand.
         let builder = Env::new();
-        builder.context(
-            "ctx",
-            &[("Dockerfile", &format!("FROM {reference}\nRUN echo from-$((2 + 3)) > /out\n"))],
-        );
+        builder.dockerfile("ctx", &format!("FROM {reference}\nRUN echo from-$((2 + 3)) > /out\n"));
         let built = rb(&builder, &["build", "--progress", "plain", "-t", "derived:1", "ctx"]).ok();
         assert!(built.stderr.contains(&format!("pulling {reference}")), "{}", built.stderr);
         let out = builder.path("rootfs");
@@ -130,7 +127,7 @@ fn images_pushed_by_skopeo_and_docker_are_pulled_and_used_as_from() {
 
 #[test]
 fn a_manifest_list_gives_the_host_platform_or_names_the_ones_it_has() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("curl"));
+    require!(root(), busybox_static(), registry(), tool("curl"));
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     let single = registry.at("multi/busybox:single");
@@ -187,7 +184,7 @@ fn a_manifest_list_gives_the_host_platform_or_names_the_ones_it_has() {
 
 #[test]
 fn login_checks_the_password_and_the_stored_credentials_are_used() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start_with_user("alice", "s3cret");
     let env = Env::with_busybox();
     let config_file = env.path("docker-config/config.json");
@@ -224,6 +221,14 @@ fn login_checks_the_password_and_the_stored_credentials_are_used() {
     assert!(after.stderr.contains("unauthorized"), "{}", after.stderr);
 }
 
+/// Builds `app` in `env` with plain progress, `FLAG SPEC` (`--cache-to` or
+/// `--cache-from`) and `--iidfile`; returns the run and the ID file.
+fn build_app_with_cache(env: &Env, flag: &str, spec: &str) -> (Run, std::path::PathBuf) {
+    let id_file = env.path("id");
+    let args = ["build", "--progress", "plain", flag, spec, "--iidfile", id_file.to_str().unwrap(), "app"];
+    (rb(env, &args).ok(), id_file)
+}
+
 /// Two stores as two CI machines: the first exports its cache, the second
 /// starts empty and runs no step. Returns the first machine and the base
 /// image it published.
@@ -235,41 +240,13 @@ fn second_machine_reuses_every_step(
     let first = Env::with_busybox();
     let base = publish_busybox(&first, registry);
     app_context(&first, &base);
-    let id_file = first.path("id");
-    let one = rb(
-        &first,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--cache-to",
-            cache_to,
-            "--iidfile",
-            id_file.to_str().unwrap(),
-            "app",
-        ],
-    )
-    .ok();
+    let (one, id_file) = build_app_with_cache(&first, "--cache-to", cache_to);
     assert_eq!(one.run_lines().len(), 4, "the first build runs every step: {}", one.stderr);
     assert!(one.stderr.contains("exported cache to"), "{}", one.stderr);
 
     let second = Env::new();
     app_context(&second, &base);
-    let id2_file = second.path("id");
-    let two = rb(
-        &second,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--cache-from",
-            cache_from,
-            "--iidfile",
-            id2_file.to_str().unwrap(),
-            "app",
-        ],
-    )
-    .ok();
+    let (two, id2_file) = build_app_with_cache(&second, "--cache-from", cache_from);
     assert!(two.run_lines().is_empty(), "no step runs on the second machine: {}", two.stderr);
     let cached_runs = two.cached_lines().iter().filter(|l| l.contains(" RUN ")).count();
     assert_eq!(cached_runs, 2, "both RUN steps are CACHED: {}", two.stderr);
@@ -282,7 +259,7 @@ fn second_machine_reuses_every_step(
 
 #[test]
 fn cache_through_a_registry_serves_a_fresh_store() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let cache = registry.at("ci/cache:main");
     let (first, base) = second_machine_reuses_every_step(
@@ -309,7 +286,7 @@ fn cache_through_a_registry_serves_a_fresh_store() {
 
 #[test]
 fn cache_through_a_directory_serves_a_fresh_store() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     second_machine_reuses_every_step(
@@ -335,7 +312,7 @@ fn a_registry_that_is_down_fails_quickly_and_stores_nothing() {
 
 #[test]
 fn a_missing_tag_is_a_clear_error_and_stores_nothing() {
-    require!(have_registry());
+    require!(registry());
     let registry = TestRegistry::start();
     let env = Env::new();
     let before = env.store_snapshot();
@@ -558,7 +535,7 @@ fn a_server_error_is_retried() {
         server.requests.lock().unwrap()
     );
     let out = env.path("rootfs");
-    env.context("ctx", &[("Dockerfile", &format!("FROM {}\n", server.image()))]);
+    env.dockerfile("ctx", &format!("FROM {}\n", server.image()));
     rb(&env, &["build", "-o", out.to_str().unwrap(), "ctx"]).ok();
     assert_eq!(read(&out.join("hello.txt")), "hello");
 }
@@ -579,7 +556,7 @@ fn bearer_token_auth_works_for_login_and_pull() {
 
 #[test]
 fn search_lists_matching_repositories_with_their_tags() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
     for name in ["team/app:v1", "team/app:v2", "team/api:1", "other/tool:1"] {
@@ -601,10 +578,10 @@ fn search_lists_matching_repositories_with_their_tags() {
 
 #[test]
 fn build_pushes_with_push_flag_and_image_output() {
-    require!(have_root(), have_busybox(), have_registry(), have_tool("skopeo"));
+    require!(root(), busybox_static(), registry(), tool("skopeo"));
     let registry = TestRegistry::start();
     let env = Env::with_busybox();
-    env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN echo pushed > /marker\n")]);
+    env.dockerfile("ctx", "FROM busybox:local\nRUN echo pushed > /marker\n");
     let by_flag = registry.at("built/flag:v1");
     rb(&env, &["build", "--push", "-t", &by_flag, "ctx"]).ok();
     let by_output = registry.at("built/output:v1");
@@ -619,7 +596,7 @@ fn build_pushes_with_push_flag_and_image_output() {
 
 #[test]
 fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
-    require!(have_root(), have_busybox(), have_registry());
+    require!(root(), busybox_static(), registry());
     let registry = TestRegistry::start();
     let publisher = Env::with_busybox();
     let base = registry.at("moving/base:latest");
@@ -627,10 +604,7 @@ fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
     rb(&publisher, &["push", &base]).ok();
 
     let user = Env::new();
-    user.context(
-        "ctx",
-        &[("Dockerfile", &format!("FROM {base}\nRUN (cat /version 2>/dev/null || echo v1) > /seen\n"))],
-    );
+    user.dockerfile("ctx", &format!("FROM {base}\nRUN (cat /version 2>/dev/null || echo v1) > /seen\n"));
     let seen = |run: usize, extra: &[&str]| {
         let out = user.path(&format!("out{run}"));
         let mut args = vec!["build", "--progress", "plain", "-o", out.to_str().unwrap()];
@@ -641,7 +615,7 @@ fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
     };
     assert_eq!(seen(1, &[]).0, "v1", "the missing base is pulled");
 
-    publisher.context("v2", &[("Dockerfile", "FROM busybox:local\nRUN echo v2 > /version\n")]);
+    publisher.dockerfile("v2", "FROM busybox:local\nRUN echo v2 > /version\n");
     rb(&publisher, &["build", "--push", "-t", &base, "v2"]).ok();
 
     let (kept, plain) = seen(2, &[]);
@@ -654,7 +628,7 @@ fn build_pull_picks_up_a_newer_base_and_a_plain_build_keeps_the_stored_one() {
     // An image only the store has cannot be re-checked: --pull says so.
     let unpublished = registry.at("never/pushed:1");
     rb(&publisher, &["tag", "busybox:local", &unpublished]).ok();
-    publisher.context("local", &[("Dockerfile", &format!("FROM {unpublished}\n"))]);
+    publisher.dockerfile("local", &format!("FROM {unpublished}\n"));
     let out = rb(&publisher, &["build", "--pull", "local"]).failed();
     assert!(
         out.stderr.contains("--pull: cannot check") && out.stderr.contains("not found"),

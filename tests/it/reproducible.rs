@@ -16,7 +16,7 @@ fn checkout(env: &Env, name: &str, mtime: &str) {
 
 #[test]
 fn same_inputs_give_byte_identical_images_across_stores_and_checkouts() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let epoch = "1700000000";
     let mut results = Vec::new();
     for (i, mtime) in ["2024-01-02 03:04:05", "2025-06-07 08:09:10"].into_iter().enumerate() {
@@ -52,7 +52,7 @@ fn same_inputs_give_byte_identical_images_across_stores_and_checkouts() {
 
 #[test]
 fn identical_steps_give_identical_layers_in_any_store() {
-    require!(have_root(), have_busybox());
+    require!(root(), busybox_static());
     let layers = |env: &Env| {
         env.context(
             "ctx",

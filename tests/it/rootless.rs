@@ -106,18 +106,13 @@ impl Drop for TestUser {
     }
 }
 
-/// True when this machine can run rootless builds: root (to make the test
+/// Whether this machine can run rootless builds: root (to make the test
 /// account), setpriv, the setuid id mappers, and a kernel that lets an
-/// ordinary user mount overlayfs in a user namespace (5.11+). Prints why
-/// not otherwise.
-fn can_test_rootless() -> bool {
-    if !(have_root() && have_busybox() && have_tool("setpriv") && have_tool("useradd")) {
-        return false;
-    }
-    if !(have_tool("newuidmap") && have_tool("newgidmap")) {
-        eprintln!("skipping: install uidmap (scripts/deps.sh does)");
-        return false;
-    }
+/// ordinary user mount overlayfs in a user namespace (5.11+).
+fn can_test_rootless() -> Need {
+    root()?;
+    busybox_static()?;
+    rbuild_test_support::prereq::tools(&["setpriv", "useradd", "usermod", "newuidmap", "newgidmap"])?;
     let probe_user = TestUser::create(false);
     for d in ["lower", "upper", "work", "merged"] {
         probe_user.write(&format!("ovl/{d}/.keep"), "");
@@ -129,13 +124,13 @@ fn can_test_rootless() -> bool {
         .output()
         .unwrap();
     if !out.status.success() {
-        eprintln!(
-            "skipping: the kernel does not let an ordinary user mount overlayfs in a user namespace: {}",
+        return Err(format!(
+            "the kernel does not let an ordinary user mount overlayfs in a user namespace: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return false;
+        )
+        .into());
     }
-    true
+    Ok(())
 }
 
 /// A context: a multi-stage build that runs steps as root and as `app`,

@@ -1,7 +1,8 @@
 //! Helpers shared by the `layer_*` integration tests: describing a tree on
 //! disk so two trees can be compared, building trees with exact metadata,
-//! and building (possibly hostile) tars byte by byte.
-#![allow(dead_code)]
+//! and a sentinel directory hostile tars aim at. Raw tars, prerequisites and
+//! `require!` come from `rbuild-test-support`.
+#![allow(dead_code, unused_imports)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -13,19 +14,8 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags, makedev, mknod, utimensat};
 use nix::sys::time::TimeSpec;
-
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// True (after saying why) when the test needs root and we are not.
-pub fn skip_without_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipping {test}: needs root (mknod, chown, trusted.* xattrs)");
-    true
-}
+pub use rbuild_test_support::prereq::{is_root, root, tool};
+pub use rbuild_test_support::{RawTar, TEST_MTIME, partly, require};
 
 /// Everything a layer is supposed to preserve about one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +134,13 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) {
     chmod(path, mode);
 }
 
+/// Writes files below `root`: (relative path, content, mode).
+pub fn write_files(root: &Path, files: &[(&str, &[u8], u32)]) {
+    for (path, content, mode) in files {
+        write_file(&root.join(path), content, *mode);
+    }
+}
+
 pub fn chmod(path: &Path, mode: u32) {
     nix::sys::stat::fchmodat(
         nix::fcntl::AT_FDCWD,
@@ -230,151 +227,6 @@ pub fn names(entries: &[ListedEntry]) -> Vec<String> {
     entries.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect()
 }
 
-/// Builds tars header by header, bypassing the `tar` crate's path checks
-/// so that hostile names can be written.
-#[derive(Default)]
-pub struct RawTar {
-    bytes: Vec<u8>,
-}
-
-pub const TEST_MTIME: u64 = 1_600_000_000;
-
-impl RawTar {
-    pub fn new() -> RawTar {
-        RawTar::default()
-    }
-
-    /// Appends a header whose name (and link name) fields hold the given
-    /// bytes verbatim, followed by `data`.
-    pub fn raw(mut self, name: &[u8], kind: tar::EntryType, link: &[u8], mode: u32, data: &[u8]) -> RawTar {
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(TEST_MTIME);
-        header.set_size(data.len() as u64);
-        {
-            let raw = header.as_mut_bytes();
-            assert!(name.len() <= 100 && link.len() <= 100, "use pax() for long names");
-            raw[..100].fill(0);
-            raw[..name.len()].copy_from_slice(name);
-            raw[157..257].fill(0);
-            raw[157..157 + link.len()].copy_from_slice(link);
-        }
-        header.set_cksum();
-        self.push_header_and_data(header.as_bytes(), data);
-        self
-    }
-
-    pub fn file(self, name: &str, data: &[u8]) -> RawTar {
-        self.raw(name.as_bytes(), tar::EntryType::Regular, b"", 0o644, data)
-    }
-
-    pub fn file_mode(self, name: &str, mode: u32, data: &[u8]) -> RawTar {
-        self.raw(name.as_bytes(), tar::EntryType::Regular, b"", mode, data)
-    }
-
-    pub fn dir(self, name: &str) -> RawTar {
-        self.raw(name.as_bytes(), tar::EntryType::Directory, b"", 0o755, b"")
-    }
-
-    pub fn symlink(self, name: &str, target: &str) -> RawTar {
-        self.raw(name.as_bytes(), tar::EntryType::Symlink, target.as_bytes(), 0o777, b"")
-    }
-
-    pub fn hardlink(self, name: &str, target: &str) -> RawTar {
-        self.raw(name.as_bytes(), tar::EntryType::Link, target.as_bytes(), 0o644, b"")
-    }
-
-    /// A device node entry.
-    pub fn device(mut self, name: &str, kind: tar::EntryType, major: u32, minor: u32, mode: u32) -> RawTar {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(name).unwrap();
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_mtime(TEST_MTIME);
-        header.set_size(0);
-        header.set_device_major(major).unwrap();
-        header.set_device_minor(minor).unwrap();
-        header.set_cksum();
-        self.push_header_and_data(header.as_bytes(), b"");
-        self
-    }
-
-    /// A PAX extended header with the given records, for the next entry.
-    pub fn pax(self, records: &[(&str, &[u8])]) -> RawTar {
-        let mut data = Vec::new();
-        for (key, value) in records {
-            let body = key.len() + value.len() + 3;
-            let mut len = body + 1;
-            while body + len.to_string().len() != len {
-                len = body + len.to_string().len();
-            }
-            data.extend_from_slice(format!("{len} {key}=").as_bytes());
-            data.extend_from_slice(value);
-            data.push(b'\n');
-        }
-        self.raw(b"PaxHeaders/x", tar::EntryType::XHeader, b"", 0o644, &data)
-    }
-
-    /// A GNU long-name header for the next entry.
-    pub fn gnu_long_name(mut self, name: &[u8]) -> RawTar {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNULongName);
-        {
-            let raw = header.as_mut_bytes();
-            raw[..13].copy_from_slice(b"././@LongLink");
-        }
-        let mut data = name.to_vec();
-        data.push(0);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        self.push_header_and_data(header.as_bytes(), &data);
-        self
-    }
-
-    /// A header that announces `size` bytes of content, with none written.
-    pub fn declared(mut self, name: &[u8], kind: tar::EntryType, size: u64) -> RawTar {
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(kind);
-        header.set_mode(0o644);
-        header.set_mtime(TEST_MTIME);
-        header.set_size(size);
-        header.as_mut_bytes()[..name.len()].copy_from_slice(name);
-        header.set_cksum();
-        self.bytes.extend_from_slice(header.as_bytes());
-        self
-    }
-
-    /// Raw bytes appended as they are.
-    pub fn bytes(mut self, bytes: &[u8]) -> RawTar {
-        self.bytes.extend_from_slice(bytes);
-        self
-    }
-
-    /// The archive with its end-of-archive marker.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.bytes.extend_from_slice(&[0u8; 1024]);
-        self.bytes
-    }
-
-    /// The archive without its end-of-archive marker.
-    pub fn unterminated(self) -> Vec<u8> {
-        self.bytes
-    }
-
-    fn push_header_and_data(&mut self, header: &[u8], data: &[u8]) {
-        self.bytes.extend_from_slice(header);
-        self.bytes.extend_from_slice(data);
-        let rem = data.len() % 512;
-        if rem != 0 {
-            self.bytes.resize(self.bytes.len() + 512 - rem, 0);
-        }
-    }
-}
-
 /// A temporary directory holding the destination of an apply (`dest`)
 /// next to a directory that must never change (`outside`, with a file
 /// `victim` and a directory `secret/`). Hostile tars aim at `outside`.
@@ -382,7 +234,8 @@ pub struct Sentinel {
     pub temp: tempfile::TempDir,
     pub dest: PathBuf,
     pub outside: PathBuf,
-    before: BTreeMap<Vec<u8>, NodeInfo>,
+    /// Everything in `temp` but `dest`.
+    watch: rbuild_test_support::TreeWatch,
 }
 
 impl Sentinel {
@@ -394,10 +247,10 @@ impl Sentinel {
         fs::create_dir_all(outside.join("secret")).unwrap();
         fs::write(outside.join("victim"), b"original").unwrap();
         fs::write(outside.join("secret/passwd"), b"root:x:0:0").unwrap();
-        let before = describe_tree(temp.path());
-        let mut sentinel = Sentinel { temp, dest, outside, before };
-        sentinel.before.retain(|path, _| !path.starts_with(b"dest/"));
-        sentinel
+        // `dest` itself may get new times and modes, and anything inside;
+        // everything else must stay exactly as it is.
+        let watch = rbuild_test_support::TreeWatch::new(temp.path(), &[&dest]);
+        Sentinel { temp, dest, outside, watch }
     }
 
     /// Absolute path of `outside`, as text for tar names and link targets.
@@ -405,20 +258,11 @@ impl Sentinel {
         self.outside.to_str().unwrap().to_string()
     }
 
-    /// Paths outside `dest` that differ from when the sentinel was made.
+    /// What differs outside `dest` from when the sentinel was made.
     pub fn changes_outside(&self) -> Vec<String> {
-        let mut now = describe_tree(self.temp.path());
-        now.retain(|path, _| !path.starts_with(b"dest/"));
-        let mut changed = Vec::new();
-        if !now.contains_key(&b"dest"[..]) {
-            changed.push("dest vanished".to_string());
-        }
-        // `dest` itself may get new times and modes; everything else must
-        // be exactly as it was.
-        for path in now.keys().chain(self.before.keys()) {
-            if path.as_slice() != b"dest" && now.get(path) != self.before.get(path) {
-                changed.push(String::from_utf8_lossy(path).into_owned());
-            }
+        let mut changed = self.watch.changes();
+        if !self.dest.is_dir() || self.dest.is_symlink() {
+            changed.push("dest is no longer a directory".to_string());
         }
         changed
     }
@@ -427,7 +271,7 @@ impl Sentinel {
     /// `dest`.
     pub fn assert_nothing_outside(&self) {
         let changed = self.changes_outside();
-        assert!(changed.is_empty(), "changed outside dest: {changed:?}");
+        assert!(changed.is_empty(), "changed outside dest:\n{}", changed.join("\n"));
     }
 
     pub fn dest_tree(&self) -> BTreeMap<Vec<u8>, NodeInfo> {

@@ -1,29 +1,31 @@
-//! Helpers for the `archive_*` tests, which include this file with
-//! `#[path = "archive_support.rs"] mod support;`. Built on its own (cargo
-//! takes every file in tests/ for a test target) it holds no tests.
-#![allow(dead_code, unused_macros)]
+//! Helpers for the `archive_*` tests (`mod support;` in each): stores,
+//! loading and exporting, reading archives back, and the base images that
+//! `scripts/bases.sh` makes. Raw tars, compression, prerequisites and
+//! `require!` come from `rbuild-test-support`.
+#![allow(dead_code, unused_imports)]
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use rbuild_test_support::prereq::{base, docker, tool};
+pub use rbuild_test_support::{Need, RawTar, gzip, require, zstd};
 
 use rbuild_archive::{ArchiveError, ExportImage, ExportOptions, LoadInput, LoadedImage};
 use rbuild_cache::Store;
 use rbuild_cache::store::RefMap;
 use rbuild_oci::digest::Digest;
 
-pub const BUSYBOX_DOCKER: &str = "/opt/bases/busybox.docker.tar";
-pub const BUSYBOX_OCI: &str = "/opt/bases/busybox.oci.tar";
-pub const BUSYBOX_ROOTFS: &str = "/opt/bases/busybox-rootfs.tar";
+/// Docker's own `docker save` of busybox:local, in the bases directory.
+pub const BUSYBOX_DOCKER: &str = "busybox.docker.tar";
+/// The same image as an OCI archive, by skopeo.
+pub const BUSYBOX_OCI: &str = "busybox.oci.tar";
+/// The busybox root filesystem it was imported from.
+pub const BUSYBOX_ROOTFS: &str = "busybox-rootfs.tar";
 
-/// Returns from the test, saying why, when a precondition is missing.
-macro_rules! require {
-    ($ok:expr, $why:expr) => {
-        if !$ok {
-            eprintln!("skipped: {}", $why);
-            return;
-        }
-    };
+/// The path of a base image file (check it with `require!(base(name))`).
+pub fn bases(name: &str) -> PathBuf {
+    rbuild_test_support::prereq::bases_dir().join(name)
 }
 
 /// A store in a fresh temporary directory (kept alive by the TempDir).
@@ -33,33 +35,17 @@ pub fn fresh_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-pub fn have_file(path: &str) -> bool {
-    Path::new(path).is_file()
-}
-
-/// Whether `tool` runs at all (`tool --version` or `tool version`).
-pub fn have_tool(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-pub fn docker_running() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 pub fn load_bytes(store: &Store, bytes: Vec<u8>) -> Result<Vec<LoadedImage>, ArchiveError> {
     rbuild_archive::load(store, LoadInput::Reader(Box::new(std::io::Cursor::new(bytes))))
 }
 
-pub fn load_file(store: &Store, path: &str) -> Result<Vec<LoadedImage>, ArchiveError> {
+pub fn load_file(store: &Store, path: impl AsRef<Path>) -> Result<Vec<LoadedImage>, ArchiveError> {
     rbuild_archive::load(store, LoadInput::Reader(Box::new(std::fs::File::open(path).expect("open archive"))))
 }
 
 /// Loads busybox:local from Docker's own `docker save` output.
 pub fn load_busybox(store: &Store) -> Digest {
-    let loaded = load_file(store, BUSYBOX_DOCKER).expect("load busybox docker archive");
+    let loaded = load_file(store, bases(BUSYBOX_DOCKER)).expect("load busybox docker archive");
     assert_eq!(loaded.len(), 1);
     loaded[0].id
 }
@@ -105,59 +91,12 @@ pub fn entry<'a>(all: &'a [(String, tar::EntryType, Vec<u8>)], name: &str) -> &'
     &all.iter().find(|(n, _, _)| n == name).unwrap_or_else(|| panic!("no entry {name}")).2
 }
 
-/// Builds a tar from (name, bytes) regular files and (name, target)
-/// symlinks. Names go into the header as given, unchecked, so tests can
-/// make hostile archives.
-#[derive(Default)]
-pub struct TarMaker {
-    out: Vec<u8>,
-}
-
-impl TarMaker {
-    pub fn new() -> Self {
-        TarMaker { out: Vec::new() }
-    }
-
-    fn header(name: &str, size: u64, kind: tar::EntryType) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
-        let slot = &mut header.as_old_mut().name;
-        slot.fill(0);
-        slot[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_entry_type(kind);
-        header.set_cksum();
-        header
-    }
-
-    pub fn file(mut self, name: &str, data: &[u8]) -> Self {
-        let header = Self::header(name, data.len() as u64, tar::EntryType::Regular);
-        self.out.extend_from_slice(header.as_bytes());
-        self.out.extend_from_slice(data);
-        self.out.resize(self.out.len().div_ceil(512) * 512, 0);
-        self
-    }
-
-    pub fn symlink(mut self, name: &str, target: &str) -> Self {
-        let mut header = Self::header(name, 0, tar::EntryType::Symlink);
-        header.set_link_name(target).expect("link name");
-        header.set_cksum();
-        self.out.extend_from_slice(header.as_bytes());
-        self
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        self.out.extend_from_slice(&[0u8; 1024]);
-        self.out
-    }
-}
-
 /// Rebuilds an archive, letting `change` rename, replace or drop entries.
 pub fn rewrite(
     archive: &[u8],
     mut change: impl FnMut(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
 ) -> Vec<u8> {
-    let mut maker = TarMaker::new();
+    let mut maker = RawTar::new();
     for (name, kind, data) in entries(archive) {
         if kind != tar::EntryType::Regular {
             continue;
@@ -178,16 +117,6 @@ pub fn tiny_layer(file_name: &str, content: &[u8]) -> Vec<u8> {
     header.set_cksum();
     builder.append_data(&mut header, file_name, content).expect("append");
     builder.into_inner().expect("finish")
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).expect("gzip");
-    encoder.finish().expect("gzip")
-}
-
-pub fn zstd(data: &[u8]) -> Vec<u8> {
-    zstd::encode_all(data, 3).expect("zstd")
 }
 
 /// A tag no other test run uses.

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Makes the base images that tests read from /opt/bases (or $RBUILD_BASES):
+#
+#   busybox-rootfs.tar   Debian's static busybox with its applet links and
+#                        the users root, nobody and app (uid 1000)
+#   busybox.docker.tar   that root filesystem `docker import`ed as
+#                        busybox:local and `docker save`d: Docker's own archive
+#   busybox.oci.tar      the same image as an OCI archive, by skopeo
+#   bookworm-rootfs.tar  a Debian bookworm minbase from debootstrap, from the
+#                        mirror apt on this machine already uses
+#   bookworm.docker.tar  that root filesystem imported as debian:bookworm and saved
+#
+# Needs root, a running dockerd (scripts/services.sh) and the packages
+# scripts/deps.sh installs. Idempotent: each file is written under a
+# temporary name and renamed when complete, and a file that is there is kept,
+# so only the first run pays (debootstrap takes a few minutes).
+set -euo pipefail
+bases=${RBUILD_BASES:-/opt/bases}
+mkdir -p "$bases"
+cd "$bases"
+log=$bases/bases.log
+started=$SECONDS
+
+if [ ! -f busybox-rootfs.tar ]; then
+  echo "bases: busybox-rootfs.tar"
+  rm -rf busybox.work && mkdir -p busybox.work/{bin,etc,tmp,root,usr/bin,sbin,home/app}
+  cp /bin/busybox busybox.work/bin/busybox
+  for applet in $(busybox.work/bin/busybox --list); do
+    [ -e "busybox.work/bin/$applet" ] || ln -s busybox "busybox.work/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n' \
+    >busybox.work/etc/passwd
+  printf 'root:x:0:\nnogroup:x:65534:\napp:x:1000:\n' >busybox.work/etc/group
+  chmod 1777 busybox.work/tmp
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C busybox.work -cf busybox-rootfs.tar.part .
+  mv busybox-rootfs.tar.part busybox-rootfs.tar
+  rm -rf busybox.work
+fi
+
+if [ ! -f bookworm-rootfs.tar ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "bases: bookworm-rootfs.tar (debootstrap --variant=minbase from $mirror; log: $log)"
+  rm -rf bookworm.work
+  if ! debootstrap --variant=minbase bookworm bookworm.work "$mirror" >"$log" 2>&1; then
+    tail -20 "$log" >&2
+    echo "bases: debootstrap failed; see $log" >&2
+    exit 1
+  fi
+  tar --numeric-owner -C bookworm.work -cf bookworm-rootfs.tar.part .
+  mv bookworm-rootfs.tar.part bookworm-rootfs.tar
+  rm -rf bookworm.work
+fi
+
+# Docker's own `docker save` archives. `docker import` always runs before a
+# save, so the tag names this root filesystem whatever Docker held before.
+save_from_docker() { # ROOTFS TAG ARCHIVE
+  [ -f "$3" ] && return 0
+  echo "bases: $3 (docker import + docker save)"
+  docker import "$1" "$2" >/dev/null
+  docker save -o "$3.part" "$2"
+  mv "$3.part" "$3"
+}
+save_from_docker busybox-rootfs.tar busybox:local busybox.docker.tar
+save_from_docker bookworm-rootfs.tar debian:bookworm bookworm.docker.tar
+
+if [ ! -f busybox.oci.tar ]; then
+  echo "bases: busybox.oci.tar (skopeo copy)"
+  rm -f busybox.oci.tar.part
+  skopeo copy -q docker-archive:busybox.docker.tar oci-archive:busybox.oci.tar.part:busybox:local
+  mv busybox.oci.tar.part busybox.oci.tar
+fi
+echo "bases: ready in $bases ($((SECONDS - started)) s)"
