@@ -31,7 +31,7 @@ use crate::report::Failure;
 /// A registry error as the user sees it: the message, the hint, exit 1.
 pub fn failure(e: RegistryError) -> Failure {
     let hint = e.hint();
-    let mut f = Failure::new(rbuild_builder::error::chain(&e));
+    let mut f = Failure::caused_by(&e);
     f.hint = hint;
     f
 }

@@ -24,11 +24,8 @@ pub fn store_root(cli_root: Option<PathBuf>) -> PathBuf {
 
 pub fn open_store(root: &Path) -> Result<Store, Failure> {
     Store::open(root).map_err(|e| {
-        Failure::new(format!(
-            "cannot open the store at {}: {}",
-            root.display(),
-            rbuild_builder::error::chain(&e)
-        ))
-        .hint("pass --root DIR (or set RBUILD_ROOT) to use a store you can write")
+        let mut f = Failure::caused_by(&e);
+        f.message = format!("cannot open the store at {}: {}", root.display(), f.message);
+        f.hint("pass --root DIR (or set RBUILD_ROOT) to use a store you can write")
     })
 }

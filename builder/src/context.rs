@@ -14,16 +14,12 @@ use rbuild_oci::digest::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::dockerignore::DockerIgnore;
+use rbuild_oci::io_error::IoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}: no such file or directory in the build context")]
     NotFound(String),
     #[error("{0}: the path is outside the build context")]
@@ -35,7 +31,7 @@ pub enum ContextError {
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContextError + 'a {
-    move |source| ContextError::Io { action, path: path.to_path_buf(), source }
+    move |source| ContextError::Io(IoError::new(action, path, source))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,28 @@
 //! The builder's error: what went wrong, at which Dockerfile step and span,
 //! with a hint, and for a failed RUN its exit code and last output lines.
+//! An error that came from a library keeps that error as its source, so the
+//! command line can ask what it was (a full disk, say) by type.
+
+use std::error::Error;
+use std::sync::Arc;
 
 use rbuild_frontend::span::Span;
 
 /// Boxed so `Result<_, BuildError>` stays small on the happy path.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", .0.message)]
+#[derive(Debug, Clone)]
 pub struct BuildError(Box<Details>);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.cause.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Details {
@@ -19,6 +35,9 @@ pub struct Details {
     /// For a failed RUN: the exit code and the last lines it printed.
     pub exit_code: Option<i32>,
     pub tail: Vec<String>,
+    /// The library error this one reports, kept whole (shared: a stage's
+    /// error is handed to every stage waiting on it).
+    pub cause: Option<Arc<dyn Error + Send + Sync>>,
 }
 
 impl BuildError {
@@ -30,7 +49,29 @@ impl BuildError {
             step: None,
             exit_code: None,
             tail: Vec::new(),
+            cause: None,
         }))
+    }
+
+    /// An error reporting `e`: its message (with its causes, on one line)
+    /// and `e` itself as the source.
+    pub fn caused_by(e: impl Error + Send + Sync + 'static) -> BuildError {
+        let mut built = BuildError::new(chain(&e));
+        built.cause = Some(Arc::new(e));
+        built
+    }
+
+    /// Puts what was being done in front of the message (`extract x.tar: …`),
+    /// keeping the source.
+    pub fn context(mut self, doing: impl std::fmt::Display) -> BuildError {
+        self.message = format!("{doing}: {}", self.message);
+        self
+    }
+
+    /// Whether the disk (or the user's quota) ran full, by the error kind
+    /// of any error in the chain.
+    pub fn is_storage_full(&self) -> bool {
+        rbuild_oci::io_error::is_storage_full(self)
     }
 
     pub fn at(mut self, span: Span) -> BuildError {
@@ -38,6 +79,8 @@ impl BuildError {
         self
     }
 
+    /// Adds a hint unless one is set: the first hint, given closest to the
+    /// failure, is the most specific and wins.
     pub fn hint(mut self, hint: impl Into<String>) -> BuildError {
         self.hint.get_or_insert(hint.into());
         self
@@ -66,7 +109,7 @@ macro_rules! from_error {
     ($($t:ty),*) => {$(
         impl From<$t> for BuildError {
             fn from(e: $t) -> BuildError {
-                BuildError::new(crate::error::chain(&e))
+                BuildError::caused_by(e)
             }
         }
     )*};

@@ -78,7 +78,7 @@ fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), B
             out._locks.push(lock);
             if !dir.exists() {
                 create_cache_dir(env, &dir, from.as_ref(), source, (*uid, *gid, *mode))
-                    .map_err(|e| BuildError::new(format!("prepare cache mount {id}: {}", e.message)))?;
+                    .map_err(|e| e.context(format!("prepare cache mount {id}")))?;
             }
             out.mounts.push(ExtraMount::Bind { source: dir, target: target.clone(), readonly: *readonly });
         }

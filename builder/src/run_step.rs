@@ -3,6 +3,8 @@
 //! run by the isolation with its output streamed (secrets masked), and a
 //! failure that says what exited how.
 
+use std::io;
+
 use rbuild_frontend::graph::{Network, RunOp};
 
 use crate::env::{ExecEnv, identity};
@@ -61,6 +63,9 @@ pub fn execute_run(
         }
     };
     if outcome.exit_code != 0 {
+        // A command that failed on a full disk says so only in its output;
+        // the filesystem itself tells, before the step's files are gone.
+        let filled_disk = filesystem_is_full(&root.upper);
         discard(root);
         let mut e = BuildError::new(format!(
             "process \"{}\" did not complete successfully: exit code: {}",
@@ -69,7 +74,21 @@ pub fn execute_run(
         ));
         e.exit_code = Some(outcome.exit_code);
         e.tail = outcome.tail.iter().map(|l| mask(l, &secrets)).collect();
+        if filled_disk {
+            e.cause = Some(std::sync::Arc::new(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "the step filled the disk holding the store",
+            )));
+        }
         return Err(e);
     }
     Ok(root)
+}
+
+/// Whether the filesystem holding `path` has (next to) no free space left:
+/// less than 1 MiB, counting the blocks only root may use, since the step
+/// may have run as root.
+fn filesystem_is_full(path: &std::path::Path) -> bool {
+    nix::sys::statvfs::statvfs(path)
+        .is_ok_and(|s| (s.blocks_free() as u64).saturating_mul(s.fragment_size() as u64) < 1 << 20)
 }

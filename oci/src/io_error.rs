@@ -10,9 +10,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// A filesystem operation that failed: `"{action} {path}: {source}"`, e.g.
-/// `write /var/lib/rbuild/refs.json: No space left on device (os error 28)`.
+/// `write /var/lib/rbuild/refs.json: No space left on device (os error 28)`,
+/// or `"{action}: {source}"` for one on no path (a pipe, a process).
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}: {source}", path = .path.display())]
+#[error("{action}{}: {source}", if path.as_os_str().is_empty() { String::new() } else { format!(" {}", path.display()) })]
 pub struct IoError {
     action: Cow<'static, str>,
     path: PathBuf,

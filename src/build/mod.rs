@@ -129,8 +129,7 @@ fn plan(
 fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<BuildContext, Failure> {
     let cache_key = Digest::of(context.to_string_lossy().as_bytes()).hex();
     let stat_cache = store.state_path(&format!("statcache/{}.json", &cache_key[..16]));
-    BuildContext::open(context, ignore, Some(stat_cache))
-        .map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+    BuildContext::open(context, ignore, Some(stat_cache)).map_err(|e| Failure::caused_by(&e))
 }
 
 fn build_options(
@@ -180,6 +179,7 @@ fn step_failure(dockerfile: &Dockerfile, e: &BuildError) -> Failure {
     }
     let mut f = Failure::new(e.message.clone()).detail(detail);
     f.hint = e.hint.clone();
+    f.storage_full = e.is_storage_full();
     f
 }
 

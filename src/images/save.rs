@@ -120,7 +120,7 @@ fn write_archive(
 ) -> Result<(), Failure> {
     let progress = ByteProgress::new("saving", expected);
     let opts = ExportOptions::default();
-    let failed = |e: rbuild_archive::ArchiveError| Failure::new(rbuild_builder::error::chain(&e));
+    let failed = |e: rbuild_archive::ArchiveError| Failure::caused_by(&e);
     let io_failed = |e: io::Error| Failure::new(format!("writing the archive: {e}"));
     let result = match compression {
         None => rbuild_archive::write_docker_archive(

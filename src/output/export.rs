@@ -48,9 +48,7 @@ pub fn export(
             progress.line(&format!("exporting root filesystem tar to {}", dest.display()));
             let view =
                 view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
-            write_output(dest, |w| {
-                view.write_flat_tar(w).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
-            })
+            write_output(dest, |w| view.write_flat_tar(w).map(|_| ()).map_err(|e| Failure::caused_by(&e)))
         }
         Output::LocalDir(dest) => {
             progress.line(&format!("exporting root filesystem to {}", dest.display()));
@@ -68,5 +66,5 @@ fn export_dir(view: &LayerStack, dest: &Path) -> Result<(), Failure> {
             .hint("choose a new or empty directory for -o type=local,dest=DIR"));
     }
     fs::create_dir_all(dest).map_err(|e| Failure::new(format!("cannot create {}: {e}", dest.display())))?;
-    view.export_dir(dest).map(|_| ()).map_err(|e| Failure::new(rbuild_builder::error::chain(&e)))
+    view.export_dir(dest).map(|_| ()).map_err(|e| Failure::caused_by(&e))
 }

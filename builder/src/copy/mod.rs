@@ -16,20 +16,17 @@ pub mod step;
 pub mod writer;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use rbuild_oci::io_error::IoError;
 
 pub use items::{SrcEntry, SrcItem};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -37,5 +34,5 @@ pub enum CopyError {
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CopyError + 'a {
-    move |source| CopyError::Io { action, path: path.to_path_buf(), source }
+    move |source| CopyError::Io(IoError::new(action, path, source))
 }

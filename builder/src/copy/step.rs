@@ -180,7 +180,7 @@ impl Gathering<'_, '_> {
         let opts =
             ApplyOptions { xattr_prefix: store.overlay_xattrs(), same_owner: true, skip_devices: true };
         rbuild_layer::apply_layer_tar(reader, &out, &opts).map_err(|e| {
-            BuildError::new(format!("extract {name}: {}", crate::error::chain(&e))).hint(
+            BuildError::caused_by(e).context(format!("extract {name}")).hint(
                 "rbuild refuses archive entries that would land outside the destination; rebuild the archive with relative paths",
             )
         })?;

@@ -295,11 +295,7 @@ fn now() -> (i64, i64) {
 fn set_times(p: &Path, mtime: (i64, i64), is_link: bool) -> Result<(), CopyError> {
     let ts = TimeSpec::new(mtime.0, mtime.1);
     let flag = if is_link { UtimensatFlags::NoFollowSymlink } else { UtimensatFlags::FollowSymlink };
-    utimensat(nix::fcntl::AT_FDCWD, p, &ts, &ts, flag).map_err(|e| CopyError::Io {
-        action: "set times of",
-        path: p.to_path_buf(),
-        source: e.into(),
-    })
+    utimensat(nix::fcntl::AT_FDCWD, p, &ts, &ts, flag).map_err(|e| io_err("set times of", p)(e.into()))
 }
 
 /// Sets owner, mode (not for symlinks) and mtime of a new entry.
@@ -318,7 +314,7 @@ fn set_meta(
         Some(Gid::from_raw(gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .map_err(|e| CopyError::Io { action: "set owner of", path: p.to_path_buf(), source: e.into() })?;
+    .map_err(|e| io_err("set owner of", p)(e.into()))?;
     if !is_link {
         // chown clears setuid/setgid bits, so the mode goes on after it.
         fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777))

@@ -19,24 +19,22 @@ pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
 use rbuild_cache::Store;
 
 use crate::snapshot::{RootMount, StepRoot};
+use rbuild_oci::io_error::IoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("{action}: {source}")]
-    Io {
-        action: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error(transparent)]
     Store(#[from] rbuild_cache::StoreError),
     #[error("could not set up the sandbox: {0}")]
     Setup(String),
 }
 
-fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
-    let action = action.into();
-    move |source| SandboxError::Io { action, source }
+/// An io error while setting a step up: `action` on `path` (empty for
+/// pipes and processes).
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SandboxError + 'a {
+    move |source| SandboxError::Io(IoError::new(action, path, source))
 }
 
 /// Runs one RUN step's command on a root a snapshotter prepared.
@@ -122,16 +120,15 @@ pub fn run(
     // The helper reports through this file after the step, when the step
     // may have filled the disk: its room is taken now, and the helper
     // writes over the blanks (JSON ignores the ones left over).
-    fs::write(&spec.status_file, vec![b' '; STATUS_ROOM])
-        .map_err(io_err(format!("write {}", spec.status_file.display())))?;
+    fs::write(&spec.status_file, vec![b' '; STATUS_ROOM]).map_err(io_err("write", &spec.status_file))?;
     let spec_path = root.scratch.join("spec.json");
     fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
-        .map_err(io_err(format!("write {}", spec_path.display())))?;
+        .map_err(io_err("write", &spec_path))?;
     let stdin = match &req.stdin {
         Some(bytes) => {
             let p = root.scratch.join("stdin");
-            fs::write(&p, bytes).map_err(io_err("write stdin"))?;
-            Stdio::from(fs::File::open(&p).map_err(io_err("open stdin"))?)
+            fs::write(&p, bytes).map_err(io_err("write", &p))?;
+            Stdio::from(fs::File::open(&p).map_err(io_err("open", &p))?)
         }
         None => Stdio::null(),
     };
@@ -167,7 +164,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         let host = Path::new("/etc").join(name);
         let copy = root.scratch.join(name);
         let content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
-        fs::write(&copy, content).map_err(io_err(format!("write {}", copy.display())))?;
+        fs::write(&copy, content).map_err(io_err("write", &copy))?;
         etc_binds.push((copy, format!("/etc/{name}")));
     }
     Ok(SandboxSpec {
@@ -197,8 +194,8 @@ fn run_helper(
     stdin: Stdio,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(std::process::ExitStatus, Vec<String>), SandboxError> {
-    let (reader, writer) = std::io::pipe().map_err(io_err("create pipe"))?;
-    let writer2 = writer.try_clone().map_err(io_err("clone pipe"))?;
+    let (reader, writer) = std::io::pipe().map_err(io_err("create pipe", Path::new("")))?;
+    let writer2 = writer.try_clone().map_err(io_err("clone pipe", Path::new("")))?;
     let mut child = Command::new(exe)
         .arg("__sandbox")
         .arg(spec_path)
@@ -207,7 +204,7 @@ fn run_helper(
         .stderr(writer2)
         .env_clear()
         .spawn()
-        .map_err(io_err(format!("start sandbox helper {}", exe.display())))?;
+        .map_err(io_err("start sandbox helper", exe))?;
     let pid = child.id();
     LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     let mut tail: Vec<String> = Vec::new();
@@ -229,8 +226,8 @@ fn run_helper(
     }
     let helper_status = child.wait();
     LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
-    streamed.map_err(io_err("read step output"))?;
-    let helper_status = helper_status.map_err(io_err("wait for sandbox helper"))?;
+    streamed.map_err(io_err("read step output", Path::new("")))?;
+    let helper_status = helper_status.map_err(io_err("wait for sandbox helper", Path::new("")))?;
     Ok((helper_status, tail))
 }
 
