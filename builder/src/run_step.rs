@@ -90,5 +90,5 @@ pub fn execute_run(
 /// may have run as root.
 fn filesystem_is_full(path: &std::path::Path) -> bool {
     nix::sys::statvfs::statvfs(path)
-        .is_ok_and(|s| (s.blocks_free() as u64).saturating_mul(s.fragment_size() as u64) < 1 << 20)
+        .is_ok_and(|s| s.blocks_free().saturating_mul(s.fragment_size()) < 1 << 20)
 }
