@@ -18,11 +18,11 @@ use super::error::{ArchiveError, Result};
 use super::export::{
     ExportImage, ExportOptions, LayerBlobCompression, LayerBlobs, PlannedImage, plan_images,
 };
-use super::load::{VerifiedImage, verify_layer};
 use super::names::{blob_path, digest_in_blob_name, digest_in_config_name, normalize_entry_name};
 use super::oci::{self, RefNameStyle};
 use super::spool::Contents;
 use super::tar_out::TarOut;
+use super::verify::{VerifiedImage, verify_layer};
 use rbuild_cache::store::Store;
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;

@@ -29,6 +29,7 @@ mod names;
 mod oci;
 mod spool;
 mod tar_out;
+mod verify;
 
 pub use docker::write_docker_archive;
 pub use error::{ArchiveError, NotALayer};

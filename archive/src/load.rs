@@ -20,7 +20,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::error::{ArchiveError, Result};
-use super::spool::{Content, Contents, layer_facts};
+use super::spool::Contents;
+use super::verify::VerifiedImage;
 use super::{docker, oci};
 use rbuild_cache::store::Store;
 use rbuild_oci::digest::Digest;
@@ -65,17 +66,6 @@ pub struct ReplacedTag {
     pub previous: Digest,
 }
 
-/// An image whose config and layers have been checked, ready to become
-/// visible.
-pub(crate) struct VerifiedImage {
-    pub id: Digest,
-    pub config_json: Vec<u8>,
-    pub diff_ids: Vec<Digest>,
-    pub tags: Vec<Reference>,
-    /// The parent a docker-archive names (`Parent`), if it is loaded too.
-    pub parent: Option<Digest>,
-}
-
 /// Loads every image of an archive. See the module documentation for what
 /// is checked and what a failure leaves behind.
 pub fn load(store: &Store, input: LoadInput) -> Result<Vec<LoadedImage>> {
@@ -94,69 +84,6 @@ pub fn load(store: &Store, input: LoadInput) -> Result<Vec<LoadedImage>> {
         return Err(ArchiveError::NoManifest);
     };
     publish(store, images)
-}
-
-/// Checks that the layer stored under `path` has the diffID the config
-/// expects, committing it first if the streaming pass could not. With
-/// `expected_blob`, the raw bytes must also have that digest (and size,
-/// when one is given).
-pub(crate) fn verify_layer(
-    store: &Store,
-    contents: &Contents,
-    path: &str,
-    image: &str,
-    index: usize,
-    expected_diff_id: &Digest,
-    expected_blob: Option<(&Digest, Option<u64>)>,
-) -> Result<()> {
-    let Some((name, content)) = contents.lookup(path)? else {
-        return Err(ArchiveError::MissingFile {
-            path: path.to_string(),
-            needed_for: format!("layer {index} of {image}"),
-        });
-    };
-    if let Content::WrongDigest { named, actual } = content {
-        return Err(ArchiveError::BlobDigestMismatch {
-            path: name,
-            named_by: "its file name".into(),
-            expected: *named,
-            actual: *actual,
-        });
-    }
-    let facts = layer_facts(store, content).map_err(|reason| ArchiveError::BadLayer {
-        image: image.to_string(),
-        index,
-        path: name.clone(),
-        reason: Box::new(reason),
-    })?;
-    if let Some((digest, size)) = expected_blob {
-        if facts.blob_digest != *digest {
-            return Err(ArchiveError::BlobDigestMismatch {
-                path: name,
-                named_by: format!("the manifest of {image}"),
-                expected: *digest,
-                actual: facts.blob_digest,
-            });
-        }
-        if let Some(size) = size
-            && facts.blob_size != size
-        {
-            return Err(ArchiveError::BlobSizeMismatch {
-                path: name,
-                expected: size,
-                actual: facts.blob_size,
-            });
-        }
-    }
-    if facts.diff_id != *expected_diff_id {
-        return Err(ArchiveError::LayerDiffIdMismatch {
-            image: image.to_string(),
-            index,
-            expected: *expected_diff_id,
-            actual: facts.diff_id,
-        });
-    }
-    Ok(())
 }
 
 /// Step 3: image records, then tags. Images listed more than once are

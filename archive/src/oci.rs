@@ -18,10 +18,10 @@ use serde::Serialize;
 
 use super::error::{ArchiveError, Result};
 use super::export::{ExportImage, ExportOptions, LayerBlobs, PlannedImage, plan_images};
-use super::load::{VerifiedImage, verify_layer};
 use super::names::blob_path;
 use super::spool::Contents;
 use super::tar_out::TarOut;
+use super::verify::{VerifiedImage, verify_layer};
 use rbuild_cache::store::Store;
 use rbuild_oci::config::{ImageConfig, host_architecture};
 use rbuild_oci::digest::Digest;

@@ -118,7 +118,7 @@ macro_rules! from_error {
 from_error!(
     rbuild_cache::StoreError,
     rbuild_layer::LayerError,
-    crate::sandbox::SandboxError,
+    crate::sandbox::error::SandboxError,
     crate::copy::CopyError,
     crate::context::ContextError,
     std::io::Error

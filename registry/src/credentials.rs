@@ -24,6 +24,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rbuild_oci::io_error::{IoContext, IoError};
 use serde_json::{Map, Value};
 
+pub use super::error::CredentialsError;
 use super::error::{RegistryError, Result};
 
 /// Docker Hub's key in `auths` and in credential helpers.
@@ -41,36 +42,6 @@ impl std::fmt::Debug for Credentials {
         // Never print a secret, even in debug logs.
         f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
     }
-}
-
-/// What is wrong with the credential file or a credential helper.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialsError {
-    #[error("{} is not a JSON object", .0.display())]
-    NotAnObject(PathBuf),
-    #[error("an `auth` entry is not base64 of user:password")]
-    BadAuth,
-    /// `program` is the helper and its action: `docker-credential-NAME get`.
-    #[error("cannot run {program}: {source}")]
-    CannotRun {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
-    /// The helper exited with a failure; `said` is what it printed.
-    #[error("{program} failed: {said}")]
-    HelperFailed { program: String, said: String },
-    /// The helper has nothing for this server: it failed saying so, which
-    /// is how Docker's helper protocol answers a `get` for unknown
-    /// credentials. Worded like any other failure.
-    #[error("{program} failed: {said}")]
-    NoCredentials { program: String, said: String },
-    #[error("{program} printed invalid JSON: {source}")]
-    InvalidReply {
-        program: String,
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// Where `login` put the credentials.

@@ -1,10 +1,11 @@
 //! What can go wrong talking to a registry, each with the hint a user needs.
 
+use std::io;
+use std::path::PathBuf;
+
 use rbuild_cache::store::StoreError;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::IoError;
-
-use crate::credentials::CredentialsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -77,3 +78,33 @@ impl RegistryError {
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// What is wrong with the credential file or a credential helper.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{} is not a JSON object", .0.display())]
+    NotAnObject(PathBuf),
+    #[error("an `auth` entry is not base64 of user:password")]
+    BadAuth,
+    /// `program` is the helper and its action: `docker-credential-NAME get`.
+    #[error("cannot run {program}: {source}")]
+    CannotRun {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The helper exited with a failure; `said` is what it printed.
+    #[error("{program} failed: {said}")]
+    HelperFailed { program: String, said: String },
+    /// The helper has nothing for this server: it failed saying so, which
+    /// is how Docker's helper protocol answers a `get` for unknown
+    /// credentials. Worded like any other failure.
+    #[error("{program} failed: {said}")]
+    NoCredentials { program: String, said: String },
+    #[error("{program} printed invalid JSON: {source}")]
+    InvalidReply {
+        program: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}

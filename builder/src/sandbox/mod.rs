@@ -5,6 +5,7 @@
 //! the helper's status; the step's changes stay in the root's upper dir.
 
 pub mod child;
+pub mod error;
 pub mod rootpath;
 pub mod spec;
 pub mod target;
@@ -14,22 +15,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use error::SandboxError;
 pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
 use crate::snapshot::{RootMount, StepRoot};
 use rbuild_oci::io_error::IoError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error(transparent)]
-    Io(#[from] IoError),
-    #[error(transparent)]
-    Store(#[from] rbuild_cache::StoreError),
-    #[error("could not set up the sandbox: {0}")]
-    Setup(String),
-}
 
 /// An io error while setting a step up: `action` on `path` (empty for
 /// pipes and processes).
