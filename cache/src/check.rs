@@ -44,8 +44,46 @@ pub struct CheckReport {
 /// the slow part; it runs on as many threads as there are cores.
 pub fn check_store(store: &Store) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let problem = |subject: String, message: String| Problem { subject, message };
+    check_blobs(store, &mut report)?;
+    report.problems.extend(check_layer_dirs(store)?);
+    check_layers(store, &mut report)?;
+    let images = store.list_images()?;
+    report.images = images.len();
+    for record in &images {
+        report.problems.extend(check_image(store, &record.id));
+    }
+    report.problems.extend(check_image_record_files(store)?);
+    let refs = store.refs()?;
+    report.tags = refs.refs.len();
+    for (tag, id) in &refs.refs {
+        if !images.iter().any(|r| r.id == *id) {
+            report
+                .problems
+                .push(problem(format!("tag {tag}"), format!("points at {id}, which is not in the store")));
+        }
+    }
+    let entries = store.cache_entries()?;
+    report.cache_entries = entries.len();
+    for entry in &entries {
+        if let Some(layer) = &entry.layer
+            && !matches!(store.layer(layer), Ok(Some(_)))
+        {
+            report.problems.push(problem(
+                format!("cache entry {}", entry.key.hex()),
+                format!("its layer {layer} is missing ({})", entry.description),
+            ));
+        }
+    }
+    report.problems.extend(check_cache_files(store, entries.len())?);
+    Ok(report)
+}
 
+fn problem(subject: String, message: String) -> Problem {
+    Problem { subject, message }
+}
+
+/// Every blob's content against its digest.
+fn check_blobs(store: &Store, report: &mut CheckReport) -> Result<()> {
     let blobs = store.list_blobs()?;
     report.blobs = blobs.len();
     let blob_problems = parallel_map(&blobs, |digest| {
@@ -61,8 +99,11 @@ pub fn check_store(store: &Store) -> Result<CheckReport> {
             report.problems.push(problem(format!("blob {digest}"), message));
         }
     }
+    Ok(())
+}
 
-    report.problems.extend(check_layer_dirs(store)?);
+/// Every layer: where it is kept, its tar against its diffID, its snapshot.
+fn check_layers(store: &Store, report: &mut CheckReport) -> Result<()> {
     let layers = store.list_layers()?;
     report.layers = layers.len();
     let layer_problems = parallel_map(&layers, |layer| {
@@ -90,59 +131,28 @@ pub fn check_store(store: &Store) -> Result<CheckReport> {
             report.problems.push(problem(format!("layer {}", layer.meta.diff_id), message));
         }
     }
+    Ok(())
+}
 
-    let images = store.list_images()?;
-    report.images = images.len();
-    for record in &images {
-        let subject = format!("image {}", record.id);
-        let bytes = match store.read_blob(&record.id) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                report.problems.push(problem(subject, format!("config blob unreadable: {e}")));
-                continue;
-            }
-        };
-        let config = match ImageConfig::from_json(&bytes) {
-            Ok(config) => config,
-            Err(e) => {
-                report.problems.push(problem(subject, format!("config is not valid JSON: {e}")));
-                continue;
-            }
-        };
-        for (index, diff_id) in config.rootfs.diff_ids.iter().enumerate() {
-            if !matches!(store.layer(diff_id), Ok(Some(_))) {
-                report
-                    .problems
-                    .push(problem(subject.clone(), format!("layer {index} ({diff_id}) is missing")));
-            }
-        }
-    }
-    report.problems.extend(check_image_record_files(store)?);
-
-    let refs = store.refs()?;
-    report.tags = refs.refs.len();
-    for (tag, id) in &refs.refs {
-        if !images.iter().any(|r| r.id == *id) {
-            report
-                .problems
-                .push(problem(format!("tag {tag}"), format!("points at {id}, which is not in the store")));
-        }
-    }
-
-    let entries = store.cache_entries()?;
-    report.cache_entries = entries.len();
-    for entry in &entries {
-        if let Some(layer) = &entry.layer
-            && !matches!(store.layer(layer), Ok(Some(_)))
-        {
-            report.problems.push(problem(
-                format!("cache entry {}", entry.key.hex()),
-                format!("its layer {layer} is missing ({})", entry.description),
-            ));
-        }
-    }
-    report.problems.extend(check_cache_files(store, entries.len())?);
-    Ok(report)
+/// One image: a readable config whose every layer is in the store.
+fn check_image(store: &Store, id: &Digest) -> Vec<Problem> {
+    let subject = format!("image {id}");
+    let bytes = match store.read_blob(id) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![problem(subject, format!("config blob unreadable: {e}"))],
+    };
+    let config = match ImageConfig::from_json(&bytes) {
+        Ok(config) => config,
+        Err(e) => return vec![problem(subject, format!("config is not valid JSON: {e}"))],
+    };
+    config
+        .rootfs
+        .diff_ids
+        .iter()
+        .enumerate()
+        .filter(|(_, diff_id)| !matches!(store.layer(diff_id), Ok(Some(_))))
+        .map(|(index, diff_id)| problem(subject.clone(), format!("layer {index} ({diff_id}) is missing")))
+        .collect()
 }
 
 /// sha256 of a file, streamed.

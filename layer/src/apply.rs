@@ -40,7 +40,7 @@ use super::LayerStats;
 use super::error::LayerError;
 use super::overlay::{AUFS_META_PREFIX, OPAQUE_MARKER, OverlayXattrs, WHITEOUT_PREFIX};
 use super::safe_tree::{NodeAttrs, SafeTree, SpecialKind, TreeOptions};
-use super::tar_reader::{ReadKind, TarReader};
+use super::tar_reader::{ReadEntry, ReadKind, TarReader};
 use rbuild_oci::compress::{Compression, read_head};
 
 /// How to apply a layer.
@@ -97,78 +97,107 @@ pub fn apply_layer_tar<R: Read>(tar: R, dest: &Path, opts: &ApplyOptions) -> Res
                 continue;
             }
         }
-
-        let attrs = NodeAttrs {
-            mode: entry.mode,
-            uid: entry.uid,
-            gid: entry.gid,
-            mtime: entry.mtime,
-            mtime_nanos: entry.mtime_nanos,
-            xattrs: &entry.xattrs,
-        };
-        match entry.kind {
-            ReadKind::Dir => {
-                link_targets.remove(&components);
-                tree.make_dir(&components, &attrs, name)?;
-                continue;
-            }
-            ReadKind::File => {
-                let written =
-                    tree.make_file(&components, &attrs, name, |file| reader.copy_content(file, name))?;
-                stats.content_bytes += written;
-            }
-            ReadKind::Symlink => {
-                if entry.link_target.is_empty() {
-                    return Err(LayerError::unsafe_entry(name, "symlink with an empty target"));
-                }
-                if entry.link_target.contains(&0) {
-                    return Err(LayerError::unsafe_entry(name, "symlink target contains a NUL byte"));
-                }
-                tree.make_symlink(&components, &entry.link_target, &attrs, name)?;
-            }
-            ReadKind::HardLink => {
-                let target = normalize(&entry.link_target).map_err(|reason| {
-                    LayerError::unsafe_entry(
-                        name,
-                        format!(
-                            "hard link target {:?}: {reason}",
-                            String::from_utf8_lossy(&entry.link_target)
-                        ),
-                    )
-                })?;
-                if target == components {
-                    return Err(LayerError::unsafe_entry(name, "hard link to itself"));
-                }
-                if !link_targets.contains(&target) {
-                    return Err(LayerError::unsafe_entry(
-                        name,
-                        format!(
-                            "hard link target {:?} is not an earlier file in this layer",
-                            String::from_utf8_lossy(&entry.link_target)
-                        ),
-                    ));
-                }
-                tree.make_hardlink(&components, &target, name)?;
-            }
-            ReadKind::CharDevice | ReadKind::BlockDevice if opts.skip_devices => {
-                tracing::debug!(entry = %String::from_utf8_lossy(name), "skipping device node");
-                continue;
-            }
-            ReadKind::CharDevice | ReadKind::BlockDevice | ReadKind::Fifo => {
-                let kind = match entry.kind {
-                    ReadKind::CharDevice => SpecialKind::CharDevice,
-                    ReadKind::BlockDevice => SpecialKind::BlockDevice,
-                    _ => SpecialKind::Fifo,
-                };
-                tree.make_special(&components, kind, (entry.dev_major, entry.dev_minor), &attrs, name)?;
-            }
+        if entry.kind == ReadKind::Dir {
+            link_targets.remove(&components);
         }
-        link_targets.insert(components);
+        let made = make_node(&mut tree, &mut reader, &entry, &components, &link_targets, opts)?;
+        stats.content_bytes += made.content_bytes;
+        if made.link_target {
+            link_targets.insert(components);
+        }
     }
 
     tree.finish()?;
     stats.tar_bytes = reader.finish()?;
     Ok(stats)
+}
+
+/// What making one node did.
+struct Made {
+    content_bytes: u64,
+    /// A later hard link may point at it (a non-directory that was made).
+    link_target: bool,
+}
+
+/// Makes the node a plain entry stands for at `components`.
+fn make_node<R: Read>(
+    tree: &mut SafeTree,
+    reader: &mut TarReader<R>,
+    entry: &ReadEntry,
+    components: &[Vec<u8>],
+    link_targets: &HashSet<Vec<Vec<u8>>>,
+    opts: &ApplyOptions,
+) -> Result<Made, LayerError> {
+    let name = entry.path.as_slice();
+    let attrs = NodeAttrs {
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        mtime: entry.mtime,
+        mtime_nanos: entry.mtime_nanos,
+        xattrs: &entry.xattrs,
+    };
+    let mut made = Made { content_bytes: 0, link_target: true };
+    match entry.kind {
+        ReadKind::Dir => {
+            tree.make_dir(components, &attrs, name)?;
+            made.link_target = false;
+        }
+        ReadKind::File => {
+            made.content_bytes =
+                tree.make_file(components, &attrs, name, |file| reader.copy_content(file, name))?;
+        }
+        ReadKind::Symlink => {
+            if entry.link_target.is_empty() {
+                return Err(LayerError::unsafe_entry(name, "symlink with an empty target"));
+            }
+            if entry.link_target.contains(&0) {
+                return Err(LayerError::unsafe_entry(name, "symlink target contains a NUL byte"));
+            }
+            tree.make_symlink(components, &entry.link_target, &attrs, name)?;
+        }
+        ReadKind::HardLink => {
+            let target = hard_link_target(entry, components, link_targets)?;
+            tree.make_hardlink(components, &target, name)?;
+        }
+        ReadKind::CharDevice | ReadKind::BlockDevice if opts.skip_devices => {
+            tracing::debug!(entry = %String::from_utf8_lossy(name), "skipping device node");
+            made.link_target = false;
+        }
+        ReadKind::CharDevice | ReadKind::BlockDevice | ReadKind::Fifo => {
+            let kind = match entry.kind {
+                ReadKind::CharDevice => SpecialKind::CharDevice,
+                ReadKind::BlockDevice => SpecialKind::BlockDevice,
+                _ => SpecialKind::Fifo,
+            };
+            tree.make_special(components, kind, (entry.dev_major, entry.dev_minor), &attrs, name)?;
+        }
+    }
+    Ok(made)
+}
+
+/// A hard link's target, which must be an earlier non-directory entry of
+/// this layer (never itself, never anything outside).
+fn hard_link_target(
+    entry: &ReadEntry,
+    components: &[Vec<u8>],
+    link_targets: &HashSet<Vec<Vec<u8>>>,
+) -> Result<Vec<Vec<u8>>, LayerError> {
+    let name = entry.path.as_slice();
+    let shown = || String::from_utf8_lossy(&entry.link_target).into_owned();
+    let target = normalize(&entry.link_target).map_err(|reason| {
+        LayerError::unsafe_entry(name, format!("hard link target {:?}: {reason}", shown()))
+    })?;
+    if target == components {
+        return Err(LayerError::unsafe_entry(name, "hard link to itself"));
+    }
+    if !link_targets.contains(&target) {
+        return Err(LayerError::unsafe_entry(
+            name,
+            format!("hard link target {:?} is not an earlier file in this layer", shown()),
+        ));
+    }
+    Ok(target)
 }
 
 /// Like [`apply_layer_tar`], for a tar that may be gzip- or

@@ -135,6 +135,42 @@ struct DiffWalk<'o, W: Write> {
     no_xattrs: Xattrs,
 }
 
+/// One node of the upper dir, as the tar entry for it needs it.
+#[derive(Clone, Copy)]
+struct PlainNode<'a> {
+    abs: &'a Path,
+    rel: &'a [u8],
+    meta: &'a fs::Metadata,
+    kind: NodeKind,
+    tar_meta: TarMetadata,
+    xattrs: &'a Xattrs,
+    /// The directory replaces the one below (overlay's opaque xattr).
+    opaque: bool,
+}
+
+/// Overlay features that make an upper dir depend on its lower layers:
+/// such a directory is not a self-contained layer.
+fn refuse_redirects_and_metacopy(
+    abs: &Path,
+    xattrs: &Xattrs,
+    prefix: OverlayXattrs,
+) -> Result<(), LayerError> {
+    if find_xattr(xattrs, prefix.redirect()).is_some() {
+        return Err(LayerError::Unsupported {
+            path: abs.display().to_string(),
+            what: "overlay redirect (a directory renamed with redirect_dir=on; mount with redirect_dir=off)"
+                .into(),
+        });
+    }
+    if find_xattr(xattrs, prefix.metacopy()).is_some() {
+        return Err(LayerError::Unsupported {
+            path: abs.display().to_string(),
+            what: "overlay metacopy file (its data is in a lower layer; mount with metacopy=off)".into(),
+        });
+    }
+    Ok(())
+}
+
 impl<W: Write> DiffWalk<'_, W> {
     /// Writes the entry (or entries) for one node; returns whether the walk
     /// should descend into it.
@@ -155,20 +191,7 @@ impl<W: Write> DiffWalk<'_, W> {
             self.write_marker(whiteout, tar_meta.mtime)?;
             return Ok(false);
         }
-        if find_xattr(&all_xattrs, prefix.redirect()).is_some() {
-            return Err(LayerError::Unsupported {
-                path: abs.display().to_string(),
-                what:
-                    "overlay redirect (a directory renamed with redirect_dir=on; mount with redirect_dir=off)"
-                        .into(),
-            });
-        }
-        if find_xattr(&all_xattrs, prefix.metacopy()).is_some() {
-            return Err(LayerError::Unsupported {
-                path: abs.display().to_string(),
-                what: "overlay metacopy file (its data is in a lower layer; mount with metacopy=off)".into(),
-            });
-        }
+        refuse_redirects_and_metacopy(abs, &all_xattrs, prefix)?;
         let xattrs = image_xattrs(&all_xattrs);
 
         if kind != NodeKind::Dir && meta.nlink() > 1 {
@@ -186,39 +209,41 @@ impl<W: Write> DiffWalk<'_, W> {
             self.first_name_of_inode.insert(key, rel.to_vec());
         }
 
+        let opaque = find_xattr(&all_xattrs, prefix.opaque()) == Some(OPAQUE_YES);
+        self.write_plain_node(&PlainNode { abs, rel, meta: &meta, kind, tar_meta, xattrs: &xattrs, opaque })
+    }
+
+    /// Writes a node that is neither a whiteout nor a second name of a
+    /// file already written; returns whether the walk should descend into it.
+    fn write_plain_node(&mut self, node: &PlainNode<'_>) -> Result<bool, LayerError> {
+        let PlainNode { abs, rel, meta, kind, tar_meta, xattrs, opaque } = *node;
         match kind {
             NodeKind::Dir => {
                 let mut dir_path = rel.to_vec();
                 dir_path.push(b'/');
-                let entry = Entry { path: &dir_path, kind: EntryKind::Dir, meta: tar_meta, xattrs: &xattrs };
+                let entry = Entry { path: &dir_path, kind: EntryKind::Dir, meta: tar_meta, xattrs };
                 self.writer.append(&entry)?;
-                if find_xattr(&all_xattrs, prefix.opaque()) == Some(OPAQUE_YES) {
+                if opaque {
                     dir_path.extend_from_slice(OPAQUE_MARKER);
                     self.write_marker(dir_path, tar_meta.mtime)?;
                 }
                 Ok(true)
             }
             NodeKind::File => {
-                let entry = Entry {
-                    path: rel,
-                    kind: EntryKind::File { size: meta.len() },
-                    meta: tar_meta,
-                    xattrs: &xattrs,
-                };
-                write_file_entry(&mut self.writer, &entry, abs, &meta)?;
+                let entry =
+                    Entry { path: rel, kind: EntryKind::File { size: meta.len() }, meta: tar_meta, xattrs };
+                write_file_entry(&mut self.writer, &entry, abs, meta)?;
                 Ok(false)
             }
             NodeKind::Symlink => {
                 let target = fs::read_link(abs).ctx("cannot read symlink", abs)?;
                 let target = target.as_os_str().as_bytes();
-                let entry =
-                    Entry { path: rel, kind: EntryKind::Symlink { target }, meta: tar_meta, xattrs: &xattrs };
+                let entry = Entry { path: rel, kind: EntryKind::Symlink { target }, meta: tar_meta, xattrs };
                 self.writer.append(&entry)?;
                 Ok(false)
             }
             NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
-                let entry =
-                    Entry { path: rel, kind: special_kind(kind, &meta), meta: tar_meta, xattrs: &xattrs };
+                let entry = Entry { path: rel, kind: special_kind(kind, meta), meta: tar_meta, xattrs };
                 self.writer.append(&entry)?;
                 Ok(false)
             }

@@ -432,30 +432,7 @@ fn build_entry(raw: RawHeader, pending: PendingExtensions, offset: u64) -> Resul
         }
     }
 
-    let kind = match raw.typeflag {
-        typeflag::REGULAR | typeflag::CONTIGUOUS => ReadKind::File,
-        // Pre-POSIX archives marked directories only by the trailing slash.
-        typeflag::REGULAR_OLD if path.ends_with(b"/") => ReadKind::Dir,
-        typeflag::REGULAR_OLD => ReadKind::File,
-        typeflag::HARD_LINK => ReadKind::HardLink,
-        typeflag::SYMLINK => ReadKind::Symlink,
-        typeflag::CHAR_DEVICE => ReadKind::CharDevice,
-        typeflag::BLOCK_DEVICE => ReadKind::BlockDevice,
-        typeflag::DIRECTORY => ReadKind::Dir,
-        typeflag::FIFO => ReadKind::Fifo,
-        b'S' => {
-            return Err(LayerError::Unsupported {
-                path: display_bytes(&path),
-                what: "sparse file (GNU 'S' entry)".into(),
-            });
-        }
-        other => {
-            return Err(LayerError::Unsupported {
-                path: display_bytes(&path),
-                what: format!("tar entry type {:?}", char::from(other)),
-            });
-        }
-    };
+    let kind = entry_kind(raw.typeflag, &path)?;
     if kind != ReadKind::File {
         size = 0;
     }
@@ -472,6 +449,34 @@ fn build_entry(raw: RawHeader, pending: PendingExtensions, offset: u64) -> Resul
         dev_major: raw.dev_major,
         dev_minor: raw.dev_minor,
         xattrs: xattrs.into_iter().collect(),
+    })
+}
+
+/// What a header's type flag makes of the entry at `path`.
+fn entry_kind(typeflag: u8, path: &[u8]) -> Result<ReadKind, LayerError> {
+    Ok(match typeflag {
+        typeflag::REGULAR | typeflag::CONTIGUOUS => ReadKind::File,
+        // Pre-POSIX archives marked directories only by the trailing slash.
+        typeflag::REGULAR_OLD if path.ends_with(b"/") => ReadKind::Dir,
+        typeflag::REGULAR_OLD => ReadKind::File,
+        typeflag::HARD_LINK => ReadKind::HardLink,
+        typeflag::SYMLINK => ReadKind::Symlink,
+        typeflag::CHAR_DEVICE => ReadKind::CharDevice,
+        typeflag::BLOCK_DEVICE => ReadKind::BlockDevice,
+        typeflag::DIRECTORY => ReadKind::Dir,
+        typeflag::FIFO => ReadKind::Fifo,
+        b'S' => {
+            return Err(LayerError::Unsupported {
+                path: display_bytes(path),
+                what: "sparse file (GNU 'S' entry)".into(),
+            });
+        }
+        other => {
+            return Err(LayerError::Unsupported {
+                path: display_bytes(path),
+                what: format!("tar entry type {:?}", char::from(other)),
+            });
+        }
     })
 }
 
