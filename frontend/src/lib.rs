@@ -5,6 +5,7 @@
 //! types and validates each node, and `lower` turns the stages into a
 //! step graph. No I/O happens here beyond the bytes we are given.
 
+pub mod duration;
 pub mod error;
 pub mod filemode;
 pub mod flags;

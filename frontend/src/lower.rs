@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use crate::duration::parse_go_duration;
 use crate::error::FrontendError;
 use crate::filemode;
 use crate::graph::*;
@@ -1126,7 +1127,8 @@ fn healthcheck(h: &instructions::HealthArgs, meta: &ImageMeta) -> Result<Healthc
         match w {
             None => Ok(0),
             Some(w) => {
-                let ns = parse_go_duration(&w.text).ok_or_else(|| {
+                // A negative duration is as invalid here as a malformed one.
+                let ns = parse_go_duration(&w.text).filter(|ns| *ns >= 0).ok_or_else(|| {
                     FrontendError::new(format!("invalid {what} {:?}", w.text), w.span)
                         .with_hint("write a duration such as 30s or 1m30s")
                 })?;
@@ -1157,37 +1159,4 @@ fn healthcheck(h: &instructions::HealthArgs, meta: &ImageMeta) -> Result<Healthc
         start_interval_ns: duration(&h.start_interval, "--start-interval")?,
         retries,
     })
-}
-
-/// Go's `time.ParseDuration` for the units Dockerfiles use (h, m, s, ms, us, ns).
-pub fn parse_go_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "h" => 3.6e12,
-            "m" => 6e10,
-            "s" => 1e9,
-            "ms" => 1e6,
-            "us" | "µs" => 1e3,
-            "ns" => 1.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += n * mult;
-    }
-    Some(total as i64)
 }
