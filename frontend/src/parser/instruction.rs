@@ -2,8 +2,8 @@
 //! flags, the arguments in the shape its keyword calls for, the nested
 //! trigger of `ONBUILD`, and spans for all of them.
 
-use super::ParseError;
 use super::ast::Node;
+use super::error::ParseError;
 use super::flags::extract_flags;
 use super::logical_line::LogicalLine;
 use super::shapes::{Keyword, shape_arguments};
