@@ -151,3 +151,151 @@ pub(super) fn unused_build_arg_warnings(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::fixture::{Fixture, empty_state};
+    use crate::lower::testing::instruction;
+
+    /// Lowers `ARG …` lines in order into `st`.
+    fn args(fx: &Fixture, st: &mut StageState, lines: &[&str]) -> Result<(), FrontendError> {
+        for line in lines {
+            let instr = instruction(line);
+            let Kind::Arg(decls) = &instr.kind else { panic!("{line} is not an ARG") };
+            lower_arg(&fx.ctx(), st, &instr, decls)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_build_arg_wins_then_the_default_then_a_global() {
+        let fx = Fixture::new().build_args(&[("CLI", "from-cli")]).globals(&[("G", "global"), ("CLI", "g")]);
+        let mut st = empty_state();
+        st.build_env.set("BASE", "b");
+        args(&fx, &mut st, &["ARG CLI=default", "ARG D=$BASE-$CLI", "ARG G", "ARG NONE"]).unwrap();
+        let env = |k: &str| st.build_env.lookup(k).map(str::to_string);
+        assert_eq!(env("CLI").as_deref(), Some("from-cli"));
+        assert_eq!(
+            env("D").as_deref(),
+            Some("b-from-cli"),
+            "a default expands in the build environment so far"
+        );
+        assert_eq!(env("G").as_deref(), Some("global"), "an ARG without default takes the global");
+        assert_eq!(env("NONE"), None, "an arg without any value stays out of the environment");
+        assert_eq!(
+            st.args,
+            [
+                ("CLI".to_string(), Some("from-cli".to_string())),
+                ("D".to_string(), Some("b-from-cli".to_string())),
+                ("G".to_string(), Some("global".to_string())),
+                ("NONE".to_string(), None),
+            ]
+        );
+        assert_eq!(st.used_build_args, BTreeSet::from(["CLI".to_string()]));
+        let texts: Vec<&str> = st.steps.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["ARG CLI=from-cli", "ARG D=b-from-cli", "ARG G=global", "ARG NONE"]);
+        assert_eq!(st.steps[3].created_by, "/bin/sh -c #(nop) ARG NONE");
+    }
+
+    #[test]
+    fn a_redeclared_arg_moves_to_the_end_with_its_new_value() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        args(&fx, &mut st, &["ARG A=1 B=2", "ARG A=3"]).unwrap();
+        assert_eq!(
+            st.args,
+            [("B".to_string(), Some("2".to_string())), ("A".to_string(), Some("3".to_string()))]
+        );
+        assert_eq!(st.build_env.lookup("A"), Some("3"));
+    }
+
+    #[test]
+    fn a_bad_default_is_an_error_at_the_default() {
+        let fx = Fixture::new();
+        let e = args(&fx, &mut empty_state(), &["ARG OK=1 BAD=${X:?required}"]).unwrap_err();
+        assert_eq!(e.message, "cannot expand \"${X:?required}\": X: required");
+        assert_eq!((e.span.start.col, e.span.end.col), (10, 28), "the span is the whole declaration");
+    }
+
+    #[test]
+    fn globals_expand_in_the_global_scope() {
+        let decls = |src: &str| match instruction(src).kind {
+            Kind::Arg(d) => d,
+            other => panic!("{other:?}"),
+        };
+        let mut globals = Vars::from(vec![("TARGETARCH".to_string(), "arm64".to_string())]);
+        let mut used = BTreeSet::new();
+        let build_args = BTreeMap::from([("V".to_string(), "2".to_string())]);
+        let lexer = Lexer::new('\\');
+        declare_globals(
+            &decls("ARG V=1 IMG=app-$TARGETARCH:$V TARGETARCH E"),
+            &build_args,
+            &lexer,
+            &mut globals,
+            &mut used,
+        )
+        .unwrap();
+        let get = |k: &str| globals.lookup(k).map(str::to_string);
+        assert_eq!(get("IMG").as_deref(), Some("app-arm64:2"));
+        assert_eq!(get("TARGETARCH").as_deref(), Some("arm64"));
+        assert_eq!(get("E").as_deref(), Some(""));
+        assert_eq!(used, BTreeSet::from(["V".to_string()]));
+    }
+
+    #[test]
+    fn run_sees_each_declared_arg_with_its_current_value() {
+        let declared = vec![
+            ("A".to_string(), Some("declared".to_string())),
+            ("B".to_string(), Some("declared".to_string())),
+            ("C".to_string(), None),
+        ];
+        let env = Vars::from(vec![("A".to_string(), "env-wins".to_string())]);
+        assert_eq!(
+            visible_args(&declared, &env),
+            [
+                ("A".to_string(), "env-wins".to_string()),
+                ("B".to_string(), "declared".to_string()),
+                ("C".to_string(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn undeclared_proxy_args_go_to_run_in_both_spellings() {
+        let build_args: BTreeMap<String, String> = [
+            ("HTTP_PROXY", "http://p"),
+            ("no_proxy", "local"),
+            ("FTP_PROXY", "f"),
+            ("OTHER", "o"),
+            ("all_proxy", "a"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let declared = vec![("ftp_proxy".to_string(), None)];
+        let env = Vars::from(vec![("ALL_PROXY".to_string(), "set".to_string())]);
+        assert_eq!(
+            proxy_env(&build_args, &declared, &env),
+            ["HTTP_PROXY=http://p", "http_proxy=http://p", "all_proxy=a", "NO_PROXY=local", "no_proxy=local"],
+            "a declared proxy arg is an ordinary arg; a spelling the environment sets is left alone"
+        );
+    }
+
+    #[test]
+    fn build_args_nothing_declared_warn_except_proxies() {
+        let build_args: BTreeMap<String, String> = [("USED", "1"), ("TYPO", "2"), ("https_proxy", "p")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let warnings = unused_build_arg_warnings(&build_args, &BTreeSet::from(["USED".to_string()]));
+        assert_eq!(
+            warnings,
+            [Warning {
+                message: "build arg \"TYPO\" was given but no ARG in the built stages declares it".into(),
+                span: None
+            }]
+        );
+    }
+}

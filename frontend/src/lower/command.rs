@@ -77,3 +77,88 @@ pub(super) fn summarize_heredoc(content: &str) -> String {
         [first, ..] => format!("{first}..."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::testing::instruction;
+
+    /// The command and heredocs of a RUN.
+    fn run(src: &str) -> (Command, Vec<Heredoc>) {
+        match instruction(src).kind {
+            Kind::Run { command, heredocs, .. } => (command, heredocs),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn bash() -> ImageMeta {
+        ImageMeta {
+            shell: vec!["/bin/bash".into(), "-eo".into(), "pipefail".into(), "-c".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exec_form_is_kept_and_shell_form_uses_the_stage_shell() {
+        let exec = Command::Exec(vec!["a".into(), "$B".into()]);
+        assert_eq!(command_argv(&exec, &bash()), ["a", "$B"]);
+        let shell = Command::Shell("echo $B".into());
+        assert_eq!(command_argv(&shell, &ImageMeta::default()), ["/bin/sh", "-c", "echo $B"]);
+        assert_eq!(command_argv(&shell, &bash()), ["/bin/bash", "-eo", "pipefail", "-c", "echo $B"]);
+    }
+
+    #[test]
+    fn a_sole_heredoc_is_the_script_for_the_shell() {
+        let (command, heredocs) = run("RUN <<EOF\necho one\necho two\nEOF\n");
+        assert_eq!(
+            run_argv(&command, &heredocs, &bash()),
+            (
+                vec![
+                    "/bin/bash".into(),
+                    "-eo".into(),
+                    "pipefail".into(),
+                    "-c".into(),
+                    "echo one\necho two\n".into()
+                ],
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn a_sole_shebang_heredoc_runs_as_a_program() {
+        let (command, heredocs) = run("RUN <<PY\n#!/usr/bin/env python3\nprint(1)\nPY\n");
+        let (argv, script) = run_argv(&command, &heredocs, &ImageMeta::default());
+        assert_eq!(argv, ["/dev/pipes/PY"]);
+        assert_eq!(
+            script,
+            Some(InlineScript { name: "PY".into(), content: "#!/usr/bin/env python3\nprint(1)\n".into() })
+        );
+    }
+
+    #[test]
+    fn other_heredocs_are_read_by_the_shell_from_the_whole_text() {
+        let (command, heredocs) = run("RUN python3 <<EOF\nprint(1)\nEOF\n");
+        let (argv, script) = run_argv(&command, &heredocs, &ImageMeta::default());
+        assert_eq!(argv, ["/bin/sh", "-c", "python3 <<EOF\nprint(1)\nEOF"]);
+        assert_eq!(script, None);
+        let (command, heredocs) = run("RUN <<A <<B\na\nA\nb\nB\n");
+        assert!(sole_heredoc(&command, &heredocs).is_none(), "two heredocs are not one script");
+        assert_eq!(run_argv(&command, &heredocs, &ImageMeta::default()).0[2], "<<A <<B\na\nA\nb\nB");
+    }
+
+    #[test]
+    fn commands_without_heredocs_are_plain() {
+        let (command, heredocs) = run("RUN [\"make\", \"-j2\"]");
+        assert_eq!(run_argv(&command, &heredocs, &bash()), (vec!["make".into(), "-j2".into()], None));
+        assert!(sole_heredoc(&command, &heredocs).is_none());
+    }
+
+    #[test]
+    fn heredoc_summaries_show_the_first_nonblank_line() {
+        assert_eq!(summarize_heredoc("\n  echo hi  \n\n"), "echo hi");
+        assert_eq!(summarize_heredoc("set -e\napt-get update\n"), "set -e...");
+        assert_eq!(summarize_heredoc(" \n\t\n"), "");
+    }
+}

@@ -203,3 +203,42 @@ pub(super) fn onbuild(st: &mut StageState, instr: &Instruction, trigger: &Instru
     st.meta.onbuild.push(text.clone());
     st.push_meta(instr, format!("ONBUILD {text}"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::testing::instruction;
+    use crate::shell::Env;
+
+    fn pairs(src: &str) -> Vec<(Word, Word)> {
+        match instruction(src).kind {
+            Kind::Env(p) | Kind::Label(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pairs_expand_in_the_environment_from_before_the_instruction() {
+        let env =
+            Vars::from(vec![("a".to_string(), "old".to_string()), ("K".to_string(), "key".to_string())]);
+        let got =
+            expand_pairs(&Lexer::new('\\'), &env, &pairs("ENV a=new b=$a $K=\"x y\""), "empty").unwrap();
+        assert_eq!(
+            got,
+            [("a".into(), "new".into()), ("b".into(), "old".into()), ("key".into(), "x y".into())]
+        );
+        assert_eq!(pairs_text(&got), "a=new b=old key=x y");
+        assert_eq!(env.lookup("a"), Some("old"), "the environment is not changed here");
+    }
+
+    #[test]
+    fn an_empty_key_is_the_given_error_at_the_key() {
+        let p = pairs("LABEL ok=1 ${NOPE}=x");
+        let e =
+            expand_pairs(&Lexer::new('\\'), &Vars::default(), &p, "LABEL names an empty key").unwrap_err();
+        assert_eq!(e.message, "LABEL names an empty key");
+        assert_eq!(e.span, p[1].0.span);
+        assert_eq!(e.span.start.col, 12);
+    }
+}

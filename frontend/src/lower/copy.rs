@@ -205,3 +205,167 @@ fn inline_files(
     }
     Ok(inline)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::fixture::{Fixture, empty_state};
+    use crate::lower::testing::instruction;
+    use crate::span::Pos;
+
+    const SHA: &str = "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Lowers one COPY or ADD in `st` and returns its op.
+    fn copy(fx: &Fixture, st: &mut StageState, src: &str) -> Result<CopyOp, FrontendError> {
+        let instr = instruction(src);
+        let (Kind::Copy(c) | Kind::Add(c)) = &instr.kind else { panic!("{src} is not COPY or ADD") };
+        lower_copy(&fx.ctx(), st, &instr, c, matches!(instr.kind, Kind::Add(_)))?;
+        match st.steps.pop().map(|s| s.op) {
+            Some(Op::Copy(op)) => Ok(op),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn paths(list: &[SourcePath]) -> Vec<&str> {
+        list.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    #[test]
+    fn from_names_an_earlier_stage_by_name_or_index_or_an_image() {
+        let fx = Fixture::new().stages(&["build", "", "test"]);
+        let mut st = empty_state();
+        assert_eq!(copy(&fx, &mut st, "COPY --from=BUILD /out /out").unwrap().source, CopySource::Stage(0));
+        assert_eq!(copy(&fx, &mut st, "COPY --from=1 /out /out").unwrap().source, CopySource::Stage(1));
+        assert_eq!(
+            copy(&fx, &mut st, "COPY --from=nginx:1 /etc/nginx /etc/nginx").unwrap().source,
+            CopySource::Image("nginx:1".into())
+        );
+        assert_eq!(copy(&fx, &mut st, "COPY . /app").unwrap().source, CopySource::Context);
+        assert_eq!(st.referenced, BTreeSet::from([0, 1]), "the stages read, for the dependency graph");
+        let e = copy(&fx, &mut st, "COPY --from=3 /a /a").unwrap_err();
+        assert_eq!(e.message, "--from=3 refers to the current or a later stage");
+        assert_eq!(e.span, Span::new(Pos::new(1, 6), Pos::new(1, 14)), "at the flag");
+    }
+
+    #[test]
+    fn destinations_resolve_against_workdir() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.meta.workdir = "/app".into();
+        let op = copy(&fx, &mut st, "COPY a rel/../b").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/app/b", false));
+        let op = copy(&fx, &mut st, "COPY a sub/").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/app/sub/", true), "a trailing / is kept");
+        let op = copy(&fx, &mut st, "COPY a b /").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/", true));
+        let op = copy(&fx, &mut st, "COPY <<A <<B /etc/x/\na\nA\nb\nB\n").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/etc/x/", true));
+    }
+
+    #[test]
+    fn several_sources_need_a_directory_destination() {
+        let fx = Fixture::new();
+        let e = copy(&fx, &mut empty_state(), "ADD a b /opt").unwrap_err();
+        assert_eq!(
+            e.message,
+            "when using ADD with more than one source file, the destination must be a directory and end with a /"
+        );
+        assert_eq!(e.hint.as_deref(), Some("write /opt/"));
+        assert_eq!(e.span, Span::new(Pos::new(1, 9), Pos::new(1, 13)));
+        let e = copy(&fx, &mut empty_state(), "COPY <<EOF a /f\nx\nEOF\n").unwrap_err();
+        assert!(e.message.starts_with("when using COPY with more than one source file"), "a heredoc counts");
+    }
+
+    #[test]
+    fn urls_only_in_add_and_never_git() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, "ADD https://e.com/a.tgz local.tgz /srv/").unwrap();
+        assert_eq!((paths(&op.urls), paths(&op.paths)), (vec!["https://e.com/a.tgz"], vec!["local.tgz"]));
+        assert!(op.extract_archives && !op.unpack_urls, "ADD extracts local archives, not downloads");
+        let e = copy(&fx, &mut st, "COPY http://e.com/a /a").unwrap_err();
+        assert_eq!(e.message, "COPY cannot fetch http://e.com/a: only ADD takes URLs");
+        assert_eq!(e.span.start, Pos::new(1, 6));
+        for git in [
+            "git@github.com:moby/moby",
+            "https://github.com/moby/moby.git",
+            "https://h/r.git#v1",
+            "ssh://h/r",
+        ] {
+            let e = copy(&fx, &mut st, &format!("ADD {git} /src")).unwrap_err();
+            assert_eq!(e.message, format!("{git} is a git repository, which rbuild cannot fetch"));
+        }
+        assert!(!is_git_source("https://e.com/file.gitignore"));
+        assert!(!is_git_source("./repo.git"), "a local path named .git is a path");
+    }
+
+    #[test]
+    fn unpack_controls_extraction() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, "ADD --unpack=true https://e.com/a.tgz /srv/").unwrap();
+        assert!(op.extract_archives && op.unpack_urls);
+        let op = copy(&fx, &mut st, "ADD --unpack=false a.tgz /srv/").unwrap();
+        assert!(!op.extract_archives && !op.unpack_urls);
+        let op = copy(&fx, &mut st, "COPY a.tgz /srv/").unwrap();
+        assert!(!op.extract_archives, "COPY never extracts");
+    }
+
+    #[test]
+    fn checksums_need_one_url_and_a_sha256() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, &format!("ADD --checksum={SHA} https://e.com/a /a")).unwrap();
+        assert_eq!(op.checksum, Some(SHA.to_ascii_lowercase()));
+        let e = copy(&fx, &mut st, &format!("ADD --checksum={SHA} https://e.com/a b /d/")).unwrap_err();
+        assert_eq!(e.message, "--checksum needs exactly one source, and it must be a URL");
+        let e = copy(&fx, &mut st, "ADD --checksum=sha256:abc https://e.com/a /a").unwrap_err();
+        assert_eq!(e.message, "invalid checksum \"sha256:abc\"");
+        assert_eq!(e.hint.as_deref(), Some("write --checksum=sha256:<64 hex digits>"));
+        assert_eq!(e.span, Span::new(Pos::new(1, 5), Pos::new(1, 26)), "at the flag");
+    }
+
+    #[test]
+    fn chown_and_chmod_expand() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.build_env.set("U", "app");
+        st.build_env.set("M", "640");
+        st.meta.user = "runner".into();
+        let op = copy(&fx, &mut st, "COPY --chown=$U:$U --chmod=$M a /a").unwrap();
+        assert_eq!((op.chown.as_deref(), op.chmod), (Some("app:app"), Some(FileMode::Octal(0o640))));
+        assert_eq!(op.user, "runner");
+        let op = copy(&fx, &mut st, "COPY --chown=$UNSET --chmod=go-w a /a").unwrap();
+        assert_eq!(
+            (op.chown, op.chmod),
+            (None, Some(FileMode::Symbolic("go-w".into()))),
+            "an empty chown is none"
+        );
+        let e = copy(&fx, &mut st, "COPY --chmod=999 a /a").unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("use an octal mode such as --chmod=0755, or a symbolic one such as --chmod=u+x")
+        );
+    }
+
+    #[test]
+    fn heredoc_files_expand_unless_their_delimiter_is_quoted() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.build_env.set("N", "7");
+        let op = copy(&fx, &mut st, "COPY <<A <<'B' /d/\nn=\"$N\" '$N' \\$N\nA\nraw $N\nB\n").unwrap();
+        assert_eq!(op.inline, [("A".into(), "n=\"7\" '7' $N\n".into()), ("B".into(), "raw $N\n".into())]);
+    }
+
+    #[test]
+    fn empty_sources_and_destinations_are_errors_at_the_word() {
+        let fx = Fixture::new();
+        let e = copy(&fx, &mut empty_state(), "COPY $NONE /a").unwrap_err();
+        assert_eq!((e.message.as_str(), e.span.start.col), ("a source path is empty", 6));
+        let e = copy(&fx, &mut empty_state(), "COPY a ${NONE}").unwrap_err();
+        assert_eq!((e.message.as_str(), e.span.start.col), ("the destination is empty", 8));
+    }
+}

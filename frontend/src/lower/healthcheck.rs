@@ -47,3 +47,60 @@ fn duration_flag(w: &Option<Word>, what: &str) -> Result<i64, FrontendError> {
     }
     Ok(ns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::testing::instruction;
+
+    fn check(src: &str) -> Result<Healthcheck, FrontendError> {
+        match instruction(src).kind {
+            Kind::Healthcheck(h) => healthcheck(&h),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn none_disables_the_check() {
+        assert_eq!(
+            check("HEALTHCHECK NONE").unwrap(),
+            Healthcheck { test: vec!["NONE".into()], ..Default::default() }
+        );
+    }
+
+    #[test]
+    fn durations_are_go_durations_in_nanoseconds() {
+        let h = check("HEALTHCHECK --interval=1m30s --timeout=1.5s --start-period=300ms --start-interval=0 --retries=4 CMD [\"curl\", \"-f\", \"http://x/\"]").unwrap();
+        assert_eq!(h.test, ["CMD", "curl", "-f", "http://x/"]);
+        assert_eq!(
+            (h.interval_ns, h.timeout_ns, h.start_period_ns, h.start_interval_ns, h.retries),
+            (90_000_000_000, 1_500_000_000, 300_000_000, 0, 4)
+        );
+        let h = check("HEALTHCHECK CMD curl -f http://x/ || exit 1").unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "curl -f http://x/ || exit 1"]);
+        assert_eq!((h.interval_ns, h.timeout_ns, h.retries), (0, 0, 0), "unset flags are 0");
+        assert_eq!(check("HEALTHCHECK --timeout=1ms CMD true").unwrap().timeout_ns, 1_000_000);
+    }
+
+    #[test]
+    fn bad_durations_are_errors_at_the_flag() {
+        let e = check("HEALTHCHECK --interval=5 CMD true").unwrap_err();
+        assert_eq!(e.message, "invalid --interval \"5\"");
+        assert_eq!(e.hint.as_deref(), Some("write a duration such as 30s or 1m30s"));
+        assert_eq!((e.span.start.col, e.span.end.col), (13, 25), "the span is the flag");
+        let e = check("HEALTHCHECK --timeout=-1s CMD true").unwrap_err();
+        assert_eq!(e.message, "invalid --timeout \"-1s\"", "negative durations are invalid");
+        let e = check("HEALTHCHECK --start-period=999us CMD true").unwrap_err();
+        assert_eq!(e.message, "--start-period \"999us\" cannot be less than 1ms");
+        assert_eq!(e.hint, None);
+    }
+
+    #[test]
+    fn retries_must_be_a_count() {
+        for bad in ["-1", "x", "1.5"] {
+            let e = check(&format!("HEALTHCHECK --retries={bad} CMD true")).unwrap_err();
+            assert_eq!(e.message, format!("invalid --retries {bad:?}"));
+        }
+    }
+}

@@ -25,23 +25,18 @@ pub(super) fn go_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instructions::Kind;
-    use crate::span::Span;
-
-    fn instruction(original: &str) -> Instruction {
-        Instruction {
-            kind: Kind::Shell(Vec::new()),
-            span: Span::default(),
-            keyword: String::new(),
-            original: original.into(),
-        }
-    }
+    use crate::lower::testing::instruction;
 
     #[test]
     fn display_upper_cases_the_keyword_and_joins_whitespace() {
-        assert_eq!(display(&instruction("copy  --from=a \\\n\t x   /y")), "COPY --from=a \\ x /y");
+        assert_eq!(display(&instruction("copy  --from=a \\\n\t x   /y")), "COPY --from=a x /y");
         assert_eq!(display(&instruction("workdir\t/app")), "WORKDIR /app");
-        assert_eq!(display(&instruction("healthcheck")), "HEALTHCHECK");
+        assert_eq!(display(&instruction("cmd")), "CMD");
+    }
+
+    #[test]
+    fn nop_history_text_is_dockers() {
+        assert_eq!(nop_created_by("ENV A=1"), "/bin/sh -c #(nop) ENV A=1");
     }
 
     #[test]

@@ -34,6 +34,8 @@ mod command;
 mod config;
 mod copy;
 mod expand;
+#[cfg(test)]
+mod fixture;
 mod healthcheck;
 mod history;
 mod instruction;
@@ -49,6 +51,8 @@ mod sources;
 mod stage;
 mod state;
 mod syntax;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -144,5 +148,128 @@ impl Passes<'_> {
 
     fn ctx(&self, index: usize) -> StageCtx<'_> {
         StageCtx { lexer: self.lexer, opts: self.opts, globals: self.globals, names: self.names, index }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Base, CopySource, ImageMeta, Op};
+    use crate::lower::testing::linux_amd64;
+    use crate::parser::parse;
+
+    /// Every image exists; `onbuild:side` has a trigger that copies from a
+    /// stage named `side`.
+    struct Images;
+
+    impl BaseResolver for Images {
+        fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+            let mut meta = ImageMeta::default();
+            if reference == "onbuild:side" {
+                meta.onbuild = vec!["COPY --from=side /out /in".into()];
+            }
+            Ok(meta)
+        }
+    }
+
+    fn lower_src(
+        src: &str,
+        build_args: &[(&str, &str)],
+        target: Option<&str>,
+    ) -> Result<StepGraph, FrontendError> {
+        let opts = LowerOptions {
+            build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            target: target.map(str::to_string),
+            platform: linux_amd64(),
+        };
+        lower(&parse(src).unwrap(), &opts, &mut Images)
+    }
+
+    fn step_texts(stage: &Stage) -> Vec<&str> {
+        stage.steps.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn only_the_stages_the_target_needs_are_lowered() {
+        let src = "FROM img AS base\nRUN base\nFROM img AS unused\nRUN unused\nFROM base AS app\nRUN app\nFROM img AS test\nCOPY --from=app / /\nRUN test\n";
+        let g = lower_src(src, &[], Some("App")).unwrap();
+        assert_eq!(g.target, 2);
+        let needed: Vec<bool> = g.stages.iter().map(|s| s.needed).collect();
+        assert_eq!(needed, [true, false, true, false]);
+        assert_eq!(step_texts(&g.stages[2]), ["RUN app"]);
+        assert!(
+            g.stages[1].steps.is_empty() && g.stages[3].steps.is_empty(),
+            "unneeded stages stay unlowered"
+        );
+        let g = lower_src(src, &[], None).unwrap();
+        assert_eq!(g.target, 3, "without --target, the last stage");
+        assert_eq!(g.stages.iter().map(|s| s.needed).collect::<Vec<_>>(), [true, false, true, true]);
+        assert_eq!(g.stages[3].deps, BTreeSet::from([2]));
+    }
+
+    #[test]
+    fn an_onbuild_trigger_can_make_another_stage_needed() {
+        let src = "FROM img AS side\nRUN side\nFROM img AS other\nRUN other\nFROM onbuild:side\nRUN own\n";
+        let g = lower_src(src, &[], None).unwrap();
+        assert!(g.stages[0].needed, "the trigger reads it");
+        assert_eq!(step_texts(&g.stages[0]), ["RUN side"], "and it is lowered");
+        assert!(!g.stages[1].needed);
+        let last = &g.stages[2];
+        assert_eq!(last.deps, BTreeSet::from([0]));
+        assert_eq!(step_texts(last), ["COPY --from=side /out /in", "RUN own"]);
+        assert!(matches!(&last.steps[0].op, Op::Copy(c) if c.source == CopySource::Stage(0)));
+    }
+
+    #[test]
+    fn build_args_of_stages_not_built_are_reported_unused() {
+        let src = "ARG GLOBAL\nFROM img AS a\nARG ONLY_IN_A\nFROM img\nARG USED\n";
+        let g =
+            lower_src(src, &[("GLOBAL", "1"), ("ONLY_IN_A", "2"), ("USED", "3"), ("http_proxy", "p")], None)
+                .unwrap();
+        let messages: Vec<&str> = g.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["build arg \"ONLY_IN_A\" was given but no ARG in the built stages declares it"]
+        );
+        let g = lower_src(src, &[("ONLY_IN_A", "2")], Some("a")).unwrap();
+        assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    }
+
+    #[test]
+    fn a_foreign_syntax_warns_before_anything_else() {
+        let g = lower_src("# syntax=example/frontend:2\nFROM img\n", &[("UNUSED", "1")], None).unwrap();
+        assert_eq!(g.warnings.len(), 2);
+        assert!(
+            g.warnings[0]
+                .message
+                .starts_with("the Dockerfile asks for the frontend image \"example/frontend:2\"")
+        );
+        assert_eq!(g.warnings[0].span.map(|s| s.start.line), Some(1));
+        assert_eq!(g.warnings[1].span, None);
+    }
+
+    #[test]
+    fn global_args_reach_from_but_not_the_stage_until_declared() {
+        let g = lower_src("ARG V=1\nFROM img:$V\nRUN a\nARG V\nRUN b\n", &[], None).unwrap();
+        let stage = &g.stages[0];
+        assert_eq!(stage.base, Base::Image("img:1".into()));
+        let envs: Vec<Vec<String>> = stage
+            .steps
+            .iter()
+            .filter_map(|s| if let Op::Run(r) = &s.op { Some(r.env.clone()) } else { None })
+            .collect();
+        assert!(!envs[0].iter().any(|e| e.starts_with("V=")), "{:?}", envs[0]);
+        assert!(envs[1].contains(&"V=1".to_string()), "{:?}", envs[1]);
+    }
+
+    #[test]
+    fn errors_stop_lowering_with_their_span() {
+        let e =
+            lower_src("FROM img AS a\nFROM img\nCOPY --from=a /x /x\nRUN --network=bridge x\n", &[], None)
+                .unwrap_err();
+        assert_eq!(e.message, "unsupported network mode \"bridge\"");
+        assert_eq!(e.span.start.line, 4);
+        let e = lower_src("FROM img\n", &[], Some("nope")).unwrap_err();
+        assert_eq!(e.message, "target stage \"nope\" could not be found");
     }
 }

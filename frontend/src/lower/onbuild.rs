@@ -41,3 +41,56 @@ fn trigger_instruction(trigger: &str, from: Span) -> Result<Instruction, Fronten
     instr.span = from;
     Ok(instr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Pos;
+
+    fn from_line() -> Span {
+        Span::new(Pos::new(3, 1), Pos::new(3, 22))
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn triggers_become_instructions_at_the_from_line() {
+        let got =
+            trigger_instructions(&strings(&["COPY app.txt /app/", "RUN echo $HOME"]), from_line()).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].keyword, "COPY");
+        assert_eq!(got[1].original, "RUN echo $HOME");
+        assert!(matches!(&got[1].kind, Kind::Run { .. }));
+        assert!(
+            got.iter().all(|i| i.span == from_line()),
+            "{:?}",
+            got.iter().map(|i| i.span).collect::<Vec<_>>()
+        );
+        assert!(trigger_instructions(&[], from_line()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_triggers_are_errors_at_the_from_line() {
+        let error =
+            |trigger: &str| trigger_instructions(&strings(&["RUN ok", trigger]), from_line()).unwrap_err();
+        let e = error("FROM alpine");
+        assert_eq!((e.message.as_str(), e.span), ("FROM isn't allowed as an ONBUILD trigger", from_line()));
+        let e = error("ONBUILD RUN x");
+        assert_eq!(e.message, "ONBUILD isn't allowed as an ONBUILD trigger");
+        let e = error("RUN a\nRUN b");
+        assert_eq!(
+            e.message,
+            "ONBUILD trigger \"RUN a\\nRUN b\" of the base image is not a single instruction"
+        );
+        let e = error("# only a comment");
+        assert_eq!(
+            e.message,
+            "invalid ONBUILD trigger \"# only a comment\" in the base image: file with no instructions"
+        );
+        let e = error("FETCH x");
+        assert_eq!(e.message, "invalid ONBUILD trigger \"FETCH x\": unknown instruction: FETCH");
+        assert_eq!(e.span, from_line());
+    }
+}

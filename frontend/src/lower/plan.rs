@@ -181,3 +181,129 @@ pub(super) fn mark_needed(stages: &mut [Stage], target: usize) {
         todo.extend(stages[i].deps.iter().copied());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::options::LowerOptions;
+    use crate::lower::sources::read_sources;
+    use crate::lower::testing::linux_amd64;
+    use crate::parser::parse;
+    use crate::span::Pos;
+
+    fn plan(src: &str, build_args: &[(&str, &str)]) -> Result<Plan, FrontendError> {
+        let opts = LowerOptions {
+            build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            target: None,
+            platform: linux_amd64(),
+        };
+        let lexer = Lexer::new('\\');
+        let sources = read_sources(&parse(src).unwrap(), &opts, &lexer, &mut BTreeSet::new())?;
+        plan_stages(&sources.stages, &lexer, &sources.globals, &opts.platform)
+    }
+
+    #[test]
+    fn from_expands_global_args_and_names_its_base() {
+        let p =
+            plan("ARG BASE=alpine\nARG TAG\nFROM ${BASE}:${TAG:-3} AS One\nFROM one\nFROM scratch\n", &[])
+                .unwrap();
+        let s = &p.stages;
+        assert_eq!(s[0].base, Base::Image("alpine:3".into()));
+        assert_eq!(
+            (s[0].name.as_deref(), s[0].label.as_str()),
+            (Some("one"), "one"),
+            "names are lower-cased"
+        );
+        assert_eq!(s[0].from_text, "FROM alpine:3 AS one");
+        assert_eq!(s[1].base, Base::Stage(0), "a stage by name, without case");
+        assert_eq!((s[1].label.as_str(), s[1].from_text.as_str()), ("stage-1", "FROM one"));
+        assert_eq!(s[2].base, Base::Scratch);
+        assert_eq!(p.names, BTreeMap::from([("one".to_string(), 0)]));
+        assert!(s.iter().all(|st| !st.needed && st.steps.is_empty()), "nothing is needed or lowered yet");
+        let p = plan("ARG BASE=alpine\nFROM $BASE\n", &[("BASE", "debian")]).unwrap();
+        assert_eq!(p.stages[0].base, Base::Image("debian".into()), "--build-arg reaches FROM");
+    }
+
+    #[test]
+    fn from_sees_only_the_global_scope() {
+        let e = plan("FROM img AS a\nARG IMG=busybox\nENV IMG2=busybox\nFROM ${IMG}${IMG2}\n", &[])
+            .err()
+            .unwrap();
+        assert_eq!(e.message, "FROM names an empty image");
+        assert_eq!(e.span, Span::new(Pos::new(4, 6), Pos::new(4, 19)));
+        assert_eq!(e.hint.as_deref(), Some("check the build args used in the image name"));
+    }
+
+    #[test]
+    fn a_stage_named_like_its_image_is_built_on_the_image() {
+        let p = plan("FROM golang AS golang\n", &[]).unwrap();
+        assert_eq!(p.stages[0].base, Base::Image("golang".into()));
+    }
+
+    #[test]
+    fn duplicate_names_are_errors_at_the_second_name() {
+        let e = plan("FROM a AS x\nFROM b AS X\n", &[]).err().unwrap();
+        assert_eq!(e.message, "duplicate stage name \"x\"");
+        assert_eq!(e.span, Span::new(Pos::new(2, 11), Pos::new(2, 12)));
+    }
+
+    #[test]
+    fn dependencies_are_the_base_copy_from_and_mounts() {
+        let src = "FROM a AS build\nFROM b AS deps\nFROM c\nFROM deps\nCOPY --from=build /o /o\nRUN --mount=from=2,target=/x make\nCOPY --from=img:1 / /\n";
+        let p = plan(src, &[]).unwrap();
+        assert_eq!(p.stages[3].deps, BTreeSet::from([0, 1, 2]));
+        assert!(p.stages[2].deps.is_empty());
+        let e = plan("FROM a\nCOPY --from=1 / /\nFROM b\n", &[]).err().unwrap();
+        assert_eq!(e.message, "--from=1 refers to the current or a later stage");
+        assert_eq!(e.span.start.line, 2);
+    }
+
+    #[test]
+    fn only_the_host_platform_can_be_built() {
+        assert!(plan("ARG P=linux/amd64\nFROM --platform=$P img\nFROM --platform=linux img\n", &[]).is_ok());
+        let e = plan("FROM --platform=linux/arm64 img\n", &[]).err().unwrap();
+        assert_eq!(
+            e.message,
+            "platform \"linux/arm64\" is not supported: rbuild builds for the host platform linux/amd64"
+        );
+        assert_eq!(e.hint.as_deref(), Some("remove --platform or use --platform=linux/amd64"));
+        assert_eq!(e.span, Span::new(Pos::new(1, 6), Pos::new(1, 28)), "the span is the flag");
+    }
+
+    fn names(list: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        list.iter().map(|(n, i)| (n.to_string(), *i)).collect()
+    }
+
+    #[test]
+    fn the_target_is_named_without_case_or_is_the_last_stage() {
+        let n = names(&[("build", 0), ("test", 2)]);
+        assert_eq!(select_target(None, &n, 4), Ok(3));
+        assert_eq!(select_target(Some("TEST"), &n, 4), Ok(2));
+        let e = select_target(Some("release"), &n, 4).unwrap_err();
+        assert_eq!(e.message, "target stage \"release\" could not be found");
+        assert_eq!(e.hint.as_deref(), Some("stages in this Dockerfile: build, test"));
+        assert_eq!(e.span, Span::default(), "no line to point at");
+        let e = select_target(Some("1"), &names(&[]), 2).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("the Dockerfile has no named stages (name one with FROM <image> AS <name>)"),
+            "targets are names, not indexes"
+        );
+    }
+
+    #[test]
+    fn the_target_needs_its_dependencies_transitively_and_nothing_else() {
+        let mut stages = plan(
+            "FROM a AS base\nFROM b AS unused\nFROM base AS mid\nFROM c\nCOPY --from=mid / /\nFROM d\n",
+            &[],
+        )
+        .unwrap()
+        .stages;
+        mark_needed(&mut stages, 3);
+        let needed: Vec<bool> = stages.iter().map(|s| s.needed).collect();
+        assert_eq!(needed, [true, false, true, true, false]);
+        mark_needed(&mut stages, 1);
+        assert!(stages[1].needed, "marking more keeps what was marked");
+        assert!(!stages[4].needed);
+    }
+}

@@ -63,3 +63,72 @@ pub(super) fn stage_ref(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::testing::instruction;
+    use crate::span::Pos;
+
+    fn names() -> BTreeMap<String, usize> {
+        [("build".to_string(), 0), ("test".to_string(), 2)].into()
+    }
+
+    fn at() -> Span {
+        Span::new(Pos::new(7, 6), Pos::new(7, 18))
+    }
+
+    #[test]
+    fn indexes_and_names_resolve_to_earlier_stages() {
+        assert_eq!(stage_ref("0", &names(), 3, at()), Ok(Some(0)));
+        assert_eq!(stage_ref("1", &names(), 3, at()), Ok(Some(1)), "an unnamed stage by index");
+        assert_eq!(stage_ref("BUILD", &names(), 3, at()), Ok(Some(0)), "names match without case");
+        assert_eq!(stage_ref("test", &names(), 3, at()), Ok(Some(2)));
+    }
+
+    #[test]
+    fn anything_else_is_an_image() {
+        for image in ["alpine:3", "build:1", "docker.io/library/test", "-1", "ghcr.io/x/y@sha256:00"] {
+            assert_eq!(stage_ref(image, &names(), 3, at()), Ok(None), "{image}");
+        }
+    }
+
+    #[test]
+    fn the_current_or_a_later_stage_is_an_error_at_the_span() {
+        let e = stage_ref("2", &names(), 2, at()).unwrap_err();
+        assert_eq!(e.message, "--from=2 refers to the current or a later stage");
+        assert_eq!(e.hint.as_deref(), Some("refer to an earlier stage by name or index"));
+        assert_eq!(e.span, at());
+        let e = stage_ref("Test", &names(), 1, at()).unwrap_err();
+        assert_eq!(e.message, "--from=Test refers to the current or a later stage");
+        assert_eq!(e.hint.as_deref(), Some("a stage can only copy from stages defined above it"));
+        assert_eq!(e.span, at());
+        assert!(stage_ref("test", &names(), 2, at()).is_err(), "a stage cannot read itself by name");
+    }
+
+    #[test]
+    fn copy_from_and_mount_from_are_the_referenced_sources() {
+        let texts = |src: &str| -> Vec<String> {
+            referenced_sources(&instruction(src)).unwrap().into_iter().map(|w| w.text).collect()
+        };
+        assert_eq!(texts("COPY --from=build /a /b"), ["build"]);
+        assert_eq!(texts("COPY /a /b"), Vec::<String>::new());
+        assert_eq!(
+            texts(
+                "RUN --mount=type=cache,target=/c --mount=type=bind,FROM=deps,target=/d --mount=from=1,target=/e x"
+            ),
+            ["deps", "1"]
+        );
+        assert_eq!(texts("ENV from=x"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_variable_in_a_mount_from_is_an_error_at_the_mount() {
+        let run = instruction("RUN --mount=type=bind,from=$STAGE,target=/x true");
+        let Kind::Run { mounts, .. } = &run.kind else { unreachable!() };
+        let e = referenced_sources(&run).unwrap_err();
+        assert_eq!(e.message, "from= of a mount doesn't support variable expansion");
+        assert_eq!(e.span, mounts[0].span);
+        assert_eq!(e.span.start, Pos::new(1, 5), "the span is the --mount flag");
+    }
+}

@@ -110,3 +110,27 @@ impl StageState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::testing::instruction;
+    use crate::shell::Env;
+
+    #[test]
+    fn a_stage_starts_with_its_inherited_args_and_hands_on_its_end() {
+        let args = vec![("A".to_string(), Some("1".to_string())), ("B".to_string(), None)];
+        let env = Vars::from(vec![("A".to_string(), "1".to_string())]);
+        let mut st = StageState::new(ImageMeta::default(), env, args.clone());
+        assert_eq!(st.arg_names, HashSet::from(["A".to_string(), "B".to_string()]));
+        assert!(!st.cmd_set_here);
+        st.push_meta(&instruction("USER app"), "USER app".into());
+        let lowered = st.finish();
+        assert_eq!(lowered.steps.len(), 1);
+        assert_eq!(lowered.steps[0].op, Op::Meta);
+        assert_eq!(lowered.steps[0].created_by, "/bin/sh -c #(nop) USER app");
+        assert_eq!(lowered.steps[0].span.start.line, 1);
+        assert_eq!(lowered.end.args, args);
+        assert_eq!(lowered.end.build_env.lookup("A"), Some("1"));
+    }
+}
