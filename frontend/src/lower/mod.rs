@@ -28,6 +28,7 @@
 //! instructions) → `config`, `run`, `copy` (per-instruction lowering) →
 //! `instruction` (dispatch) → `onbuild` (a base image's triggers) → `stage`
 //! (one stage from its base) → [`lower`] here, which runs the passes.
+//! `testing` and `fixture` are test support only.
 
 mod build_args;
 mod command;
