@@ -177,153 +177,20 @@ fn value_flag(flags: &Flags, name: &str, node: &Node) -> Option<Word> {
 /// Converts one parsed node into a typed instruction.
 pub fn from_node(node: &Node) -> Result<Instruction, FrontendError> {
     let keyword = node.keyword.to_uppercase();
-    let no_flags = |node: &Node| Flags::parse(node, &[]);
     let kind = match node.keyword.as_str() {
-        "from" => {
-            let flags = Flags::parse(node, &[flag("platform", FlagKind::Value)])?;
-            let w = words(node);
-            match w.len() {
-                1 => Kind::From {
-                    image: w[0].clone(),
-                    name: None,
-                    platform: value_flag(&flags, "platform", node),
-                },
-                3 if w[1].text.eq_ignore_ascii_case("as") => {
-                    validate_stage_name(&w[2])?;
-                    Kind::From {
-                        image: w[0].clone(),
-                        name: Some(w[2].clone()),
-                        platform: value_flag(&flags, "platform", node),
-                    }
-                }
-                0 => {
-                    return Err(
-                        err(node, "FROM requires an image").with_hint("write FROM <image> [AS <name>]")
-                    );
-                }
-                _ => {
-                    return Err(FrontendError::new(
-                        "FROM takes an image and optionally AS <name>",
-                        rest_span(node),
-                    )
-                    .with_hint("write FROM <image> [AS <name>]"));
-                }
-            }
-        }
-        "run" => {
-            let flags = Flags::parse(node, RUN_FLAGS)?;
-            if node.args.is_empty() && node.heredocs.is_empty() {
-                return Err(err(node, "RUN requires a command"));
-            }
-            let mounts = flags
-                .list_with_spans("mount")
-                .into_iter()
-                .map(|(text, span)| Word {
-                    text,
-                    span: if span == Span::default() { node.span } else { span },
-                })
-                .collect();
-            Kind::Run {
-                command: command(node),
-                mounts,
-                network: value_flag(&flags, "network", node),
-                security: value_flag(&flags, "security", node),
-                heredocs: node.heredocs.clone(),
-            }
-        }
-        "copy" | "add" => {
-            let is_add = node.keyword == "add";
-            let flags = Flags::parse(node, if is_add { ADD_FLAGS } else { COPY_FLAGS })?;
-            let mut w = words(node);
-            let needed = if node.heredocs.is_empty() { 2 } else { 1 };
-            if w.len() < needed {
-                return Err(err(node, format!("{keyword} requires at least one source and a destination"))
-                    .with_hint(format!("write {keyword} <src>... <dest>")));
-            }
-            let dest = w.pop().expect("checked length");
-            let heredoc_names: Vec<String> = node.heredocs.iter().map(|h| h.name.clone()).collect();
-            // Heredoc markers (`<<EOF`) stand in the source list; the content is in `heredocs`.
-            w.retain(|s| !is_heredoc_marker(&s.text, &heredoc_names));
-            let from = value_flag(&flags, "from", node);
-            if let Some(f) = &from
-                && f.text.contains('$')
-            {
-                // BuildKit refuses this too: stage dependencies must be known
-                // before any variable is expanded.
-                return Err(FrontendError::new("variable expansion is not supported for --from", f.span)
-                    .with_hint(
-                        "define a stage with FROM ${VAR} AS name (using an ARG from before the first FROM) and copy --from=name",
-                    ));
-            }
-            let args = CopyArgs {
-                sources: w,
-                dest,
-                from,
-                chown: value_flag(&flags, "chown", node),
-                chmod: value_flag(&flags, "chmod", node),
-                link: flags.bool("link"),
-                parents: flags.bool("parents"),
-                exclude: flags.list("exclude").to_vec(),
-                checksum: value_flag(&flags, "checksum", node),
-                unpack: flags.given("unpack").then(|| flags.bool("unpack")),
-                heredocs: node.heredocs.clone(),
-            };
-            if is_add { Kind::Add(args) } else { Kind::Copy(args) }
-        }
-        "env" | "label" => {
-            no_flags(node)?;
-            if node.args.is_empty() {
-                return Err(err(node, format!("{keyword} requires at least one key=value pair")));
-            }
-            let w = words(node);
-            let pairs: Vec<(Word, Word)> =
-                w.chunks(3).filter(|c| c.len() >= 2).map(|c| (c[0].clone(), c[1].clone())).collect();
-            if node.keyword == "env" { Kind::Env(pairs) } else { Kind::Label(pairs) }
-        }
-        "arg" => {
-            no_flags(node)?;
-            if node.args.is_empty() {
-                return Err(err(node, "ARG requires a name").with_hint("write ARG <name>[=<default>]"));
-            }
-            let mut out = Vec::new();
-            for w in words(node) {
-                let (name, default) = match w.text.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(Word { text: v.to_string(), span: w.span })),
-                    None => (w.text.clone(), None),
-                };
-                if name.is_empty() {
-                    return Err(FrontendError::new("ARG name is empty", w.span));
-                }
-                out.push((Word { text: name, span: w.span }, default));
-            }
-            Kind::Arg(out)
-        }
+        "from" => from_kind(node)?,
+        "run" => run_kind(node)?,
+        "copy" | "add" => copy_kind(node, &keyword)?,
+        "env" | "label" => pairs_kind(node, &keyword)?,
+        "arg" => arg_kind(node)?,
         "expose" => {
             no_flags(node)?;
-            if node.args.is_empty() {
-                return Err(err(node, "EXPOSE requires at least one port"));
-            }
-            Kind::Expose(words(node))
+            Kind::Expose(at_least_one(node, "EXPOSE requires at least one port")?)
         }
-        "workdir" | "user" | "stopsignal" | "maintainer" => {
-            no_flags(node)?;
-            if node.args.is_empty() || node.args.iter().all(|a| a.trim().is_empty()) {
-                return Err(err(node, format!("{keyword} requires exactly one argument")));
-            }
-            let w = Word { text: node.args.join(" "), span: rest_span(node) };
-            match node.keyword.as_str() {
-                "workdir" => Kind::Workdir(w),
-                "user" => Kind::User(w),
-                "stopsignal" => Kind::StopSignal(w),
-                _ => Kind::Maintainer(w),
-            }
-        }
+        "workdir" | "user" | "stopsignal" | "maintainer" => one_argument_kind(node, &keyword)?,
         "volume" => {
             no_flags(node)?;
-            if node.args.is_empty() {
-                return Err(err(node, "VOLUME requires at least one path"));
-            }
-            Kind::Volume(words(node))
+            Kind::Volume(at_least_one(node, "VOLUME requires at least one path")?)
         }
         "cmd" => {
             no_flags(node)?;
@@ -333,44 +200,184 @@ pub fn from_node(node: &Node) -> Result<Instruction, FrontendError> {
             no_flags(node)?;
             Kind::Entrypoint(command(node))
         }
-        "shell" => {
-            no_flags(node)?;
-            if !node.json || node.args.is_empty() {
-                return Err(err(node, "SHELL requires the arguments to be in JSON form")
-                    .with_hint(r#"write SHELL ["/bin/bash", "-c"]"#));
-            }
-            Kind::Shell(node.args.clone())
-        }
+        "shell" => shell_kind(node)?,
         "healthcheck" => healthcheck(node)?,
-        "onbuild" => {
-            no_flags(node)?;
-            let Some(inner) = &node.next else {
-                return Err(err(node, "ONBUILD requires an instruction"));
-            };
-            match inner.keyword.as_str() {
-                "onbuild" => return Err(err(node, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
-                "from" | "maintainer" => {
-                    return Err(err(
-                        node,
-                        format!("{} isn't allowed as an ONBUILD trigger", inner.keyword.to_uppercase()),
-                    ));
-                }
-                _ => {}
-            }
-            Kind::Onbuild(Box::new(from_node(inner)?))
-        }
-        other => {
-            let mut e = FrontendError::new(
-                format!("unknown instruction: {}", other.to_uppercase()),
-                node.keyword_span,
-            );
-            if let Some(near) = suggest(other, KEYWORDS.iter().copied()) {
-                e = e.with_hint(format!("did you mean {}?", near.to_uppercase()));
-            }
-            return Err(e);
-        }
+        "onbuild" => onbuild_kind(node)?,
+        other => return Err(unknown_instruction(node, other)),
     };
     Ok(Instruction { kind, span: node.span, keyword, original: node.original.clone() })
+}
+
+fn no_flags(node: &Node) -> Result<Flags, FrontendError> {
+    Flags::parse(node, &[])
+}
+
+/// The arguments as words; none is the error `message`.
+fn at_least_one(node: &Node, message: &str) -> Result<Vec<Word>, FrontendError> {
+    if node.args.is_empty() {
+        return Err(err(node, message));
+    }
+    Ok(words(node))
+}
+
+/// `FROM [--platform=…] <image> [AS <name>]`.
+fn from_kind(node: &Node) -> Result<Kind, FrontendError> {
+    let flags = Flags::parse(node, &[flag("platform", FlagKind::Value)])?;
+    let platform = value_flag(&flags, "platform", node);
+    let w = words(node);
+    match w.len() {
+        1 => Ok(Kind::From { image: w[0].clone(), name: None, platform }),
+        3 if w[1].text.eq_ignore_ascii_case("as") => {
+            validate_stage_name(&w[2])?;
+            Ok(Kind::From { image: w[0].clone(), name: Some(w[2].clone()), platform })
+        }
+        0 => Err(err(node, "FROM requires an image").with_hint("write FROM <image> [AS <name>]")),
+        _ => Err(FrontendError::new("FROM takes an image and optionally AS <name>", rest_span(node))
+            .with_hint("write FROM <image> [AS <name>]")),
+    }
+}
+
+fn run_kind(node: &Node) -> Result<Kind, FrontendError> {
+    let flags = Flags::parse(node, RUN_FLAGS)?;
+    if node.args.is_empty() && node.heredocs.is_empty() {
+        return Err(err(node, "RUN requires a command"));
+    }
+    // A mount written where no span was recorded is reported at the instruction.
+    let mounts = flags
+        .list_with_spans("mount")
+        .into_iter()
+        .map(|(text, span)| Word { text, span: if span == Span::default() { node.span } else { span } })
+        .collect();
+    Ok(Kind::Run {
+        command: command(node),
+        mounts,
+        network: value_flag(&flags, "network", node),
+        security: value_flag(&flags, "security", node),
+        heredocs: node.heredocs.clone(),
+    })
+}
+
+/// COPY and ADD: sources (heredoc markers left out: their bodies are in
+/// `heredocs`), the destination last, and the flags each one takes.
+fn copy_kind(node: &Node, keyword: &str) -> Result<Kind, FrontendError> {
+    let is_add = node.keyword == "add";
+    let flags = Flags::parse(node, if is_add { ADD_FLAGS } else { COPY_FLAGS })?;
+    let mut sources = words(node);
+    let needed = if node.heredocs.is_empty() { 2 } else { 1 };
+    if sources.len() < needed {
+        return Err(err(node, format!("{keyword} requires at least one source and a destination"))
+            .with_hint(format!("write {keyword} <src>... <dest>")));
+    }
+    let dest = sources.pop().expect("checked length");
+    let heredoc_names: Vec<String> = node.heredocs.iter().map(|h| h.name.clone()).collect();
+    sources.retain(|s| !is_heredoc_marker(&s.text, &heredoc_names));
+    let from = value_flag(&flags, "from", node);
+    if let Some(f) = &from
+        && f.text.contains('$')
+    {
+        // BuildKit refuses this too: stage dependencies must be known
+        // before any variable is expanded.
+        return Err(FrontendError::new("variable expansion is not supported for --from", f.span).with_hint(
+            "define a stage with FROM ${VAR} AS name (using an ARG from before the first FROM) and copy --from=name",
+        ));
+    }
+    let args = CopyArgs {
+        sources,
+        dest,
+        from,
+        chown: value_flag(&flags, "chown", node),
+        chmod: value_flag(&flags, "chmod", node),
+        link: flags.bool("link"),
+        parents: flags.bool("parents"),
+        exclude: flags.list("exclude").to_vec(),
+        checksum: value_flag(&flags, "checksum", node),
+        unpack: flags.given("unpack").then(|| flags.bool("unpack")),
+        heredocs: node.heredocs.clone(),
+    };
+    Ok(if is_add { Kind::Add(args) } else { Kind::Copy(args) })
+}
+
+/// ENV and LABEL: the parser gives `key`, `value`, separator triples.
+fn pairs_kind(node: &Node, keyword: &str) -> Result<Kind, FrontendError> {
+    no_flags(node)?;
+    if node.args.is_empty() {
+        return Err(err(node, format!("{keyword} requires at least one key=value pair")));
+    }
+    let w = words(node);
+    let pairs: Vec<(Word, Word)> =
+        w.chunks(3).filter(|c| c.len() >= 2).map(|c| (c[0].clone(), c[1].clone())).collect();
+    Ok(if node.keyword == "env" { Kind::Env(pairs) } else { Kind::Label(pairs) })
+}
+
+/// `ARG name[=default] …`; the default keeps the word's span.
+fn arg_kind(node: &Node) -> Result<Kind, FrontendError> {
+    no_flags(node)?;
+    if node.args.is_empty() {
+        return Err(err(node, "ARG requires a name").with_hint("write ARG <name>[=<default>]"));
+    }
+    let mut out = Vec::new();
+    for w in words(node) {
+        let (name, default) = match w.text.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(Word { text: v.to_string(), span: w.span })),
+            None => (w.text.clone(), None),
+        };
+        if name.is_empty() {
+            return Err(FrontendError::new("ARG name is empty", w.span));
+        }
+        out.push((Word { text: name, span: w.span }, default));
+    }
+    Ok(Kind::Arg(out))
+}
+
+/// WORKDIR, USER, STOPSIGNAL, MAINTAINER: the rest of the line is one word.
+fn one_argument_kind(node: &Node, keyword: &str) -> Result<Kind, FrontendError> {
+    no_flags(node)?;
+    if node.args.is_empty() || node.args.iter().all(|a| a.trim().is_empty()) {
+        return Err(err(node, format!("{keyword} requires exactly one argument")));
+    }
+    let w = Word { text: node.args.join(" "), span: rest_span(node) };
+    Ok(match node.keyword.as_str() {
+        "workdir" => Kind::Workdir(w),
+        "user" => Kind::User(w),
+        "stopsignal" => Kind::StopSignal(w),
+        _ => Kind::Maintainer(w),
+    })
+}
+
+fn shell_kind(node: &Node) -> Result<Kind, FrontendError> {
+    no_flags(node)?;
+    if !node.json || node.args.is_empty() {
+        return Err(err(node, "SHELL requires the arguments to be in JSON form")
+            .with_hint(r#"write SHELL ["/bin/bash", "-c"]"#));
+    }
+    Ok(Kind::Shell(node.args.clone()))
+}
+
+/// ONBUILD and its trigger, which may be neither ONBUILD, FROM nor MAINTAINER.
+fn onbuild_kind(node: &Node) -> Result<Kind, FrontendError> {
+    no_flags(node)?;
+    let Some(inner) = &node.next else {
+        return Err(err(node, "ONBUILD requires an instruction"));
+    };
+    match inner.keyword.as_str() {
+        "onbuild" => return Err(err(node, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
+        "from" | "maintainer" => {
+            return Err(err(
+                node,
+                format!("{} isn't allowed as an ONBUILD trigger", inner.keyword.to_uppercase()),
+            ));
+        }
+        _ => {}
+    }
+    Ok(Kind::Onbuild(Box::new(from_node(inner)?)))
+}
+
+fn unknown_instruction(node: &Node, keyword: &str) -> FrontendError {
+    let e = FrontendError::new(format!("unknown instruction: {}", keyword.to_uppercase()), node.keyword_span);
+    match suggest(keyword, KEYWORDS.iter().copied()) {
+        Some(near) => e.with_hint(format!("did you mean {}?", near.to_uppercase())),
+        None => e,
+    }
 }
 
 fn is_heredoc_marker(word: &str, names: &[String]) -> bool {

@@ -62,6 +62,43 @@ pub fn parse_mount(
     expand: &mut dyn FnMut(&str) -> Result<String, FrontendError>,
     resolve_from: &mut dyn FnMut(&str) -> Result<MountSource, FrontendError>,
 ) -> Result<Mount, FrontendError> {
+    let (kind, fields) = read_fields(value, expand)?;
+    let known = known_keys(&kind, span)?;
+    check_fields(&fields, known, &kind, span)?;
+    let common = Common::parse(&fields, workdir, &kind, span)?;
+    match kind.as_str() {
+        "bind" => bind_mount(&fields, common, resolve_from),
+        "cache" => cache_mount(&fields, common, resolve_from),
+        "tmpfs" => Ok(Mount::Tmpfs {
+            target: common.need_target()?,
+            size: fields.get(&["size"]).map(|v| parse_size(&v, span)).transpose()?,
+        }),
+        "secret" => secret_mount(&fields, common),
+        _ => Ok(ssh_mount(&fields, common)),
+    }
+}
+
+/// The fields of a mount other than `type`, keys lower-cased, in order; a
+/// field without `=` (a switch such as `ro`) has no value.
+struct Fields(Vec<(String, Option<String>)>);
+
+impl Fields {
+    /// The last value given under any of `names`; a bare switch gives "".
+    fn get(&self, names: &[&str]) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.clone().unwrap_or_default())
+    }
+}
+
+/// Splits a mount value into its type (`bind` unless given) and its other
+/// fields, expanding every value but `from=`'s.
+fn read_fields(
+    value: &str,
+    expand: &mut dyn FnMut(&str) -> Result<String, FrontendError>,
+) -> Result<(String, Fields), FrontendError> {
     let mut kind = "bind".to_string();
     let mut fields = Vec::new();
     for field in csv_fields(value) {
@@ -82,44 +119,55 @@ pub fn parse_mount(
             fields.push((k, v));
         }
     }
-    let known: &[&str] = match kind.as_str() {
-        "bind" => {
-            &["target", "dst", "destination", "source", "src", "from", "rw", "readwrite", "ro", "readonly"]
-        }
-        "cache" => &[
-            "target",
-            "dst",
-            "destination",
-            "id",
-            "sharing",
-            "from",
-            "source",
-            "src",
-            "mode",
-            "uid",
-            "gid",
-            "ro",
-            "readonly",
-            "rw",
-            "readwrite",
-        ],
-        "tmpfs" => &["target", "dst", "destination", "size", "ro", "readonly", "rw", "readwrite"],
-        "secret" => &[
-            "id",
-            "source",
-            "src",
-            "target",
-            "dst",
-            "destination",
-            "env",
-            "required",
-            "mode",
-            "uid",
-            "gid",
-            "ro",
-            "readonly",
-        ],
-        "ssh" => &["id", "target", "dst", "destination", "required", "mode", "uid", "gid", "ro", "readonly"],
+    Ok((kind, Fields(fields)))
+}
+
+const BIND_KEYS: &[&str] =
+    &["target", "dst", "destination", "source", "src", "from", "rw", "readwrite", "ro", "readonly"];
+const CACHE_KEYS: &[&str] = &[
+    "target",
+    "dst",
+    "destination",
+    "id",
+    "sharing",
+    "from",
+    "source",
+    "src",
+    "mode",
+    "uid",
+    "gid",
+    "ro",
+    "readonly",
+    "rw",
+    "readwrite",
+];
+const TMPFS_KEYS: &[&str] = &["target", "dst", "destination", "size", "ro", "readonly", "rw", "readwrite"];
+const SECRET_KEYS: &[&str] = &[
+    "id",
+    "source",
+    "src",
+    "target",
+    "dst",
+    "destination",
+    "env",
+    "required",
+    "mode",
+    "uid",
+    "gid",
+    "ro",
+    "readonly",
+];
+const SSH_KEYS: &[&str] =
+    &["id", "target", "dst", "destination", "required", "mode", "uid", "gid", "ro", "readonly"];
+
+/// The keys a mount type takes; an unknown type is an error.
+fn known_keys(kind: &str, span: Span) -> Result<&'static [&'static str], FrontendError> {
+    Ok(match kind {
+        "bind" => BIND_KEYS,
+        "cache" => CACHE_KEYS,
+        "tmpfs" => TMPFS_KEYS,
+        "secret" => SECRET_KEYS,
+        "ssh" => SSH_KEYS,
         other => {
             let mut e = FrontendError::new(format!("unsupported mount type {other:?}"), span)
                 .with_hint("use type=bind, cache, tmpfs, secret or ssh");
@@ -128,18 +176,22 @@ pub fn parse_mount(
             }
             return Err(e);
         }
-    };
-    for (k, v) in &fields {
+    })
+}
+
+/// Every key must be one the type takes, and only the boolean switches
+/// may stand alone.
+fn check_fields(fields: &Fields, known: &[&str], kind: &str, span: Span) -> Result<(), FrontendError> {
+    for (k, v) in &fields.0 {
         if !known.contains(&k.as_str()) {
-            let mut e = FrontendError::new(format!("unexpected key {k:?} in a {kind} mount"), span);
-            if let Some(near) = suggest(k, known.iter().copied()) {
-                e = e.with_hint(format!("did you mean {near}?"));
-            } else {
-                e = e.with_hint(format!("a {kind} mount takes {}", known.join(", ")));
-            }
-            return Err(e);
+            let hint = match suggest(k, known.iter().copied()) {
+                Some(near) => format!("did you mean {near}?"),
+                None => format!("a {kind} mount takes {}", known.join(", ")),
+            };
+            return Err(
+                FrontendError::new(format!("unexpected key {k:?} in a {kind} mount"), span).with_hint(hint)
+            );
         }
-        // Only the boolean switches may stand alone.
         let switch = matches!(k.as_str(), "ro" | "readonly" | "rw" | "readwrite" | "required");
         if v.is_none() && !switch {
             return Err(FrontendError::new(
@@ -149,109 +201,150 @@ pub fn parse_mount(
             .with_hint(format!("write {k}=<value>")));
         }
     }
-    let get = |names: &[&str]| {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _)| names.contains(&k.as_str()))
-            .map(|(_, v)| v.clone().unwrap_or_default())
-    };
-    let target = get(&["target", "dst", "destination"]).map(|t| absolute(&t, workdir));
-    if target.as_deref() == Some("/") {
-        return Err(FrontendError::new("invalid mount target \"/\"", span)
-            .with_hint("mount on a directory below the root"));
-    }
-    let need_target = |t: Option<String>| {
-        t.ok_or_else(|| {
-            FrontendError::new(format!("a {kind} mount needs a target"), span).with_hint("add target=/path")
+    Ok(())
+}
+
+/// The fields several mount types share, parsed (and checked) once.
+struct Common<'a> {
+    kind: &'a str,
+    span: Span,
+    /// Absolute; never `/`.
+    target: Option<String>,
+    readonly: Option<bool>,
+    readwrite: Option<bool>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: Option<u32>,
+    required: bool,
+}
+
+impl<'a> Common<'a> {
+    fn parse(fields: &Fields, workdir: &str, kind: &'a str, span: Span) -> Result<Common<'a>, FrontendError> {
+        let target = fields.get(&["target", "dst", "destination"]).map(|t| absolute(&t, workdir));
+        if target.as_deref() == Some("/") {
+            return Err(FrontendError::new("invalid mount target \"/\"", span)
+                .with_hint("mount on a directory below the root"));
+        }
+        Ok(Common {
+            kind,
+            span,
+            target,
+            readonly: fields
+                .get(&["ro", "readonly"])
+                .map(|v| parse_bool(&v, span, "readonly"))
+                .transpose()?,
+            readwrite: fields
+                .get(&["rw", "readwrite"])
+                .map(|v| parse_bool(&v, span, "readwrite"))
+                .transpose()?,
+            uid: fields.get(&["uid"]).map(|v| parse_id(&v, span, "uid")).transpose()?,
+            gid: fields.get(&["gid"]).map(|v| parse_id(&v, span, "gid")).transpose()?,
+            mode: fields.get(&["mode"]).map(|v| parse_octal(&v, span, "mode")).transpose()?,
+            required: fields
+                .get(&["required"])
+                .map(|v| parse_bool(&v, span, "required"))
+                .transpose()?
+                .unwrap_or(false),
         })
+    }
+
+    fn need_target(&self) -> Result<String, FrontendError> {
+        self.target.clone().ok_or_else(|| {
+            FrontendError::new(format!("a {} mount needs a target", self.kind), self.span)
+                .with_hint("add target=/path")
+        })
+    }
+}
+
+fn bind_mount(
+    fields: &Fields,
+    common: Common,
+    resolve_from: &mut dyn FnMut(&str) -> Result<MountSource, FrontendError>,
+) -> Result<Mount, FrontendError> {
+    let from = match fields.get(&["from"]) {
+        Some(f) => resolve_from(&f)?,
+        None => MountSource::Context,
     };
-    let readonly_flag = get(&["ro", "readonly"]).map(|v| parse_bool(&v, span, "readonly")).transpose()?;
-    let readwrite_flag = get(&["rw", "readwrite"]).map(|v| parse_bool(&v, span, "readwrite")).transpose()?;
-    let uid = get(&["uid"]).map(|v| parse_id(&v, span, "uid")).transpose()?;
-    let gid = get(&["gid"]).map(|v| parse_id(&v, span, "gid")).transpose()?;
-    let mode = get(&["mode"]).map(|v| parse_octal(&v, span, "mode")).transpose()?;
-    let required = get(&["required"]).map(|v| parse_bool(&v, span, "required")).transpose()?.unwrap_or(false);
-    Ok(match kind.as_str() {
-        "bind" => {
-            let from = match get(&["from"]) {
-                Some(f) => resolve_from(&f)?,
-                None => MountSource::Context,
-            };
-            Mount::Bind {
-                target: need_target(target)?,
-                from,
-                source: get(&["source", "src"]).unwrap_or_default(),
-                readwrite: readwrite_flag.unwrap_or(false) && readonly_flag != Some(true),
-            }
-        }
-        "cache" => {
-            let target = need_target(target)?;
-            let sharing =
-                match get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_lowercase().as_str() {
-                    "shared" => CacheSharing::Shared,
-                    "private" => CacheSharing::Private,
-                    "locked" => CacheSharing::Locked,
-                    other => {
-                        return Err(FrontendError::new(format!("unsupported sharing value {other:?}"), span)
-                            .with_hint("use sharing=shared, private or locked"));
-                    }
-                };
-            let from = get(&["from"]).map(|f| resolve_from(&f)).transpose()?;
-            Mount::Cache {
-                id: get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| target.clone()),
-                target,
-                sharing,
-                from,
-                source: get(&["source", "src"]).unwrap_or_default(),
-                uid: uid.unwrap_or(0),
-                gid: gid.unwrap_or(0),
-                mode: mode.unwrap_or(0o755),
-                readonly: readonly_flag.unwrap_or(false),
-            }
-        }
-        "tmpfs" => Mount::Tmpfs {
-            target: need_target(target)?,
-            size: get(&["size"]).map(|v| parse_size(&v, span)).transpose()?,
-        },
-        "secret" => {
-            let by_source = get(&["source", "src"]).filter(|s| !s.is_empty());
-            let by_id = get(&["id"]).filter(|s| !s.is_empty());
-            if by_source.is_some() && by_id.is_some() {
-                return Err(FrontendError::new("a secret mount takes source or id, not both", span)
-                    .with_hint("name the secret once, with id=<id>"));
-            }
-            let id = by_source
-                .or(by_id)
-                .or_else(|| target.as_ref().map(|t| t.rsplit('/').next().unwrap_or("").to_string()));
-            let Some(id) = id.filter(|i| !i.is_empty()) else {
-                return Err(FrontendError::new("a secret mount needs an id or a target", span)
-                    .with_hint("write --mount=type=secret,id=<id>"));
-            };
-            let env = get(&["env"]).filter(|e| !e.is_empty());
-            let target = match (&target, &env) {
-                (None, None) => Some(format!("/run/secrets/{id}")),
-                _ => target,
-            };
-            Mount::Secret {
-                id,
-                target,
-                env,
-                required,
-                uid: uid.unwrap_or(0),
-                gid: gid.unwrap_or(0),
-                mode: mode.unwrap_or(0o400),
-            }
-        }
-        _ => Mount::Ssh {
-            id: get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| "default".into()),
-            target: target.unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into()),
-            required,
-            uid: uid.unwrap_or(0),
-            gid: gid.unwrap_or(0),
-            mode: mode.unwrap_or(0o600),
-        },
+    Ok(Mount::Bind {
+        target: common.need_target()?,
+        from,
+        source: fields.get(&["source", "src"]).unwrap_or_default(),
+        readwrite: common.readwrite.unwrap_or(false) && common.readonly != Some(true),
     })
+}
+
+fn cache_mount(
+    fields: &Fields,
+    common: Common,
+    resolve_from: &mut dyn FnMut(&str) -> Result<MountSource, FrontendError>,
+) -> Result<Mount, FrontendError> {
+    let target = common.need_target()?;
+    let sharing =
+        match fields.get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_lowercase().as_str() {
+            "shared" => CacheSharing::Shared,
+            "private" => CacheSharing::Private,
+            "locked" => CacheSharing::Locked,
+            other => {
+                return Err(FrontendError::new(format!("unsupported sharing value {other:?}"), common.span)
+                    .with_hint("use sharing=shared, private or locked"));
+            }
+        };
+    let from = fields.get(&["from"]).map(|f| resolve_from(&f)).transpose()?;
+    Ok(Mount::Cache {
+        id: fields.get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| target.clone()),
+        target,
+        sharing,
+        from,
+        source: fields.get(&["source", "src"]).unwrap_or_default(),
+        uid: common.uid.unwrap_or(0),
+        gid: common.gid.unwrap_or(0),
+        mode: common.mode.unwrap_or(0o755),
+        readonly: common.readonly.unwrap_or(false),
+    })
+}
+
+/// A secret is named by `id` or `source` (not both), else by the target's
+/// file name; without a target or `env` it goes to `/run/secrets/<id>`.
+fn secret_mount(fields: &Fields, common: Common) -> Result<Mount, FrontendError> {
+    let span = common.span;
+    let by_source = fields.get(&["source", "src"]).filter(|s| !s.is_empty());
+    let by_id = fields.get(&["id"]).filter(|s| !s.is_empty());
+    if by_source.is_some() && by_id.is_some() {
+        return Err(FrontendError::new("a secret mount takes source or id, not both", span)
+            .with_hint("name the secret once, with id=<id>"));
+    }
+    let id = by_source
+        .or(by_id)
+        .or_else(|| common.target.as_ref().map(|t| t.rsplit('/').next().unwrap_or("").to_string()));
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        return Err(FrontendError::new("a secret mount needs an id or a target", span)
+            .with_hint("write --mount=type=secret,id=<id>"));
+    };
+    let env = fields.get(&["env"]).filter(|e| !e.is_empty());
+    let target = match (&common.target, &env) {
+        (None, None) => Some(format!("/run/secrets/{id}")),
+        _ => common.target,
+    };
+    Ok(Mount::Secret {
+        id,
+        target,
+        env,
+        required: common.required,
+        uid: common.uid.unwrap_or(0),
+        gid: common.gid.unwrap_or(0),
+        mode: common.mode.unwrap_or(0o400),
+    })
+}
+
+fn ssh_mount(fields: &Fields, common: Common) -> Mount {
+    Mount::Ssh {
+        id: fields.get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| "default".into()),
+        target: common.target.unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into()),
+        required: common.required,
+        uid: common.uid.unwrap_or(0),
+        gid: common.gid.unwrap_or(0),
+        mode: common.mode.unwrap_or(0o600),
+    }
 }
 
 /// Parses a tmpfs size such as `64m`, `1g` or a byte count.

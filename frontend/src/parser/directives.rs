@@ -4,8 +4,8 @@
 //! comment, an unknown `# name=value`) ends the directive block for good,
 //! after which such lines are plain comments.
 
-use super::ParseError;
 use super::ast::{Directive, Directives};
+use super::error::ParseError;
 use super::source_lines::SourceLine;
 use crate::span::{Pos, Span};
 

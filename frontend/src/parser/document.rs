@@ -2,10 +2,10 @@
 //! blank lines, then instruction after instruction, each followed by the
 //! bodies of the heredocs it introduces. Builds the [`Ast`].
 
-use super::ParseError;
 use super::ast::{Ast, Node, Warning};
 use super::continuation::join_continued_lines;
 use super::directives::DirectiveScanner;
+use super::error::ParseError;
 use super::heredoc::{find_heredoc_markers, read_heredoc_body};
 use super::instruction::parse_instruction;
 use super::logical_line::LogicalLine;

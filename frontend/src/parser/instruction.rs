@@ -2,8 +2,8 @@
 //! flags, the arguments in the shape its keyword calls for, the nested
 //! trigger of `ONBUILD`, and spans for all of them.
 
-use super::ParseError;
 use super::ast::Node;
+use super::error::ParseError;
 use super::flags::extract_flags;
 use super::logical_line::LogicalLine;
 use super::shapes::{Keyword, shape_arguments};
@@ -29,66 +29,34 @@ pub(super) fn parse_instruction(
     let (keyword_len, after_keyword) = split_first_blank_run(text);
     let raw_keyword = text.get(..keyword_len).unwrap_or("");
     let keyword = lowercase_like_go(raw_keyword);
-    let keyword_end = text_start + keyword_len;
+    let keyword_span = line.span_of(text_start, text_start + keyword_len);
 
-    let mut flags = Vec::new();
-    let mut flag_spans = Vec::new();
-    let (rest_start, rest) = match after_keyword {
-        Some(offset) => {
-            let after = text.get(offset..).unwrap_or("");
-            let after_start = text_start + offset;
-            let extracted = extract_flags(after, escape);
-            for flag in extracted.flags {
-                flag_spans.push(line.span_of(after_start + flag.start, after_start + flag.end));
-                flags.push(flag.text);
-            }
-            trim_with_offset(
-                after.get(extracted.rest_start..).unwrap_or(""),
-                after_start + extracted.rest_start,
-            )
-        }
-        None => (text_start + text.len(), ""),
+    let flags = match after_keyword {
+        Some(offset) => leading_flags(line, text.get(offset..).unwrap_or(""), text_start + offset, escape),
+        None => LeadingFlags { rest_start: text_start + text.len(), ..LeadingFlags::default() },
     };
+    let rest_start = flags.rest_start;
 
     let known = Keyword::from_lowercase(&keyword);
-    let shaped = shape_arguments(known, rest, escape).map_err(|error| ParseError {
+    let shaped = shape_arguments(known, flags.rest, escape).map_err(|error| ParseError {
         message: error.message,
         span: line.span_of(rest_start + error.start, rest_start + error.end),
         hint: error.hint,
     })?;
-
     let next = match shaped.nested {
-        Some((nested_start, nested_end)) => {
-            if depth >= MAX_ONBUILD_NESTING {
-                return Err(ParseError {
-                    message: "ONBUILD instructions are nested too deeply".to_string(),
-                    span: line.span_of(text_start, keyword_end),
-                    hint: Some("an ONBUILD trigger cannot itself be ONBUILD".to_string()),
-                });
-            }
-            let nested = parse_instruction(
-                line,
-                rest_start + nested_start,
-                rest_start + nested_end,
-                escape,
-                depth + 1,
-            )?;
-            Some(Box::new(nested))
-        }
+        Some(range) => Some(Box::new(nested_trigger(line, range, rest_start, keyword_span, escape, depth)?)),
         None => None,
     };
-
-    let mut args = Vec::with_capacity(shaped.args.len());
-    let mut arg_spans = Vec::with_capacity(shaped.args.len());
-    for arg in shaped.args {
-        arg_spans.push(line.span_of(rest_start + arg.start, rest_start + arg.end));
-        args.push(arg.text);
-    }
+    let (args, arg_spans) = shaped
+        .args
+        .into_iter()
+        .map(|arg| (arg.text, line.span_of(rest_start + arg.start, rest_start + arg.end)))
+        .unzip();
 
     Ok(Node {
         keyword,
-        flags,
-        flag_spans,
+        flags: flags.flags,
+        flag_spans: flags.spans,
         args,
         arg_spans,
         json: shaped.json,
@@ -97,8 +65,59 @@ pub(super) fn parse_instruction(
         next,
         comments: Vec::new(),
         span: Span::new(line.pos_at(text_start), line.end_pos()),
-        keyword_span: line.span_of(text_start, keyword_end),
+        keyword_span,
     })
+}
+
+/// The flags after the keyword and where the arguments after them start.
+#[derive(Default)]
+struct LeadingFlags<'a> {
+    flags: Vec<String>,
+    spans: Vec<Span>,
+    /// Offset in the line of `rest`.
+    rest_start: usize,
+    /// The arguments, trimmed.
+    rest: &'a str,
+}
+
+/// Takes the `--flags` from `after` (the text after the keyword, at
+/// `after_start` in the line).
+fn leading_flags<'a>(
+    line: &LogicalLine,
+    after: &'a str,
+    after_start: usize,
+    escape: char,
+) -> LeadingFlags<'a> {
+    let extracted = extract_flags(after, escape);
+    let mut flags = Vec::new();
+    let mut spans = Vec::new();
+    for flag in extracted.flags {
+        spans.push(line.span_of(after_start + flag.start, after_start + flag.end));
+        flags.push(flag.text);
+    }
+    let (rest_start, rest) =
+        trim_with_offset(after.get(extracted.rest_start..).unwrap_or(""), after_start + extracted.rest_start);
+    LeadingFlags { flags, spans, rest_start, rest }
+}
+
+/// The instruction an `ONBUILD` carries, at `range` of its arguments
+/// (which start at `rest_start`); nesting is bounded.
+fn nested_trigger(
+    line: &LogicalLine,
+    (nested_start, nested_end): (usize, usize),
+    rest_start: usize,
+    keyword_span: Span,
+    escape: char,
+    depth: usize,
+) -> Result<Node, ParseError> {
+    if depth >= MAX_ONBUILD_NESTING {
+        return Err(ParseError {
+            message: "ONBUILD instructions are nested too deeply".to_string(),
+            span: keyword_span,
+            hint: Some("an ONBUILD trigger cannot itself be ONBUILD".to_string()),
+        });
+    }
+    parse_instruction(line, rest_start + nested_start, rest_start + nested_end, escape, depth + 1)
 }
 
 /// `text` without surrounding whitespace, and the offset where that starts.

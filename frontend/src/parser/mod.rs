@@ -13,12 +13,14 @@
 //! its position map) → `instruction` (keyword, `flags`, then `shapes`, which
 //! uses `words` and `json_array`) → `heredoc` (bodies after the line);
 //! `document` drives the loop, `dump` and `go_quote` print BuildKit's dump.
+//! `error` holds [`ParseError`], which every stage may return.
 
 mod ast;
 mod continuation;
 mod directives;
 mod document;
 mod dump;
+mod error;
 mod flags;
 mod go_quote;
 mod heredoc;
@@ -31,17 +33,7 @@ mod source_lines;
 mod words;
 
 pub use ast::*;
-
-use crate::span::Span;
-
-/// A syntax error with the place it was found and a hint for the user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ParseError {
-    pub message: String,
-    pub span: Span,
-    pub hint: Option<String>,
-}
+pub use error::ParseError;
 
 /// Parses a whole Dockerfile.
 pub fn parse(src: &str) -> Result<Ast, ParseError> {

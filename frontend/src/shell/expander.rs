@@ -16,10 +16,10 @@
 
 use std::collections::BTreeSet;
 
-use super::Lexer;
 use super::cursor::Cursor;
 use super::env::Env;
 use super::error::ShellError;
+use super::lexer::Lexer;
 use super::pattern;
 use super::unicode_class::{is_go_digit, is_go_letter};
 use super::word_splitter::WordList;

@@ -37,12 +37,14 @@
 //! The module is split by concern: `cursor` reads characters, `expander`
 //! walks the grammar, `word_splitter` builds words, `pattern` matches shell
 //! patterns, `unicode_class` decides what is a letter or digit the way Go
-//! does, `env` and `error` hold the public helper types.
+//! does, `lexer` holds the [`Lexer`] settings, `env` and `error` the public
+//! helper types.
 
 mod cursor;
 mod env;
 mod error;
 mod expander;
+mod lexer;
 mod pattern;
 mod unicode_class;
 mod word_splitter;
@@ -54,36 +56,9 @@ use std::collections::BTreeSet;
 
 pub use env::Env;
 pub use error::ShellError;
+pub use lexer::Lexer;
 
 use expander::Expander;
-
-/// How words are read. The defaults ([`Lexer::new`]) are those of ordinary
-/// Dockerfile instructions; the flags reproduce BuildKit's `Lex` switches used
-/// for heredoc detection and for `RUN`-style text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lexer {
-    /// The escape character: `\` by default, `` ` `` under `# escape=`` ` ``.
-    pub escape: char,
-    /// Keep the quote characters of `'…'` and `"…"` in the output (their
-    /// contents are still processed). BuildKit's `RawQuotes`.
-    pub raw_quotes: bool,
-    /// Keep escape characters in the output next to what they escape.
-    /// BuildKit's `RawEscapes`. Inside `${name-word}`-style word parts the
-    /// escapes are always removed, inside `#`/`%`/`/` patterns always kept.
-    pub raw_escapes: bool,
-    /// Treat `'` and `"` as ordinary characters. BuildKit's `SkipProcessQuotes`.
-    pub skip_process_quotes: bool,
-    /// Leave references to unset variables as written (`$x`, `${x}`,
-    /// `${x:-word}` with `word` expanded) instead of expanding them, so a
-    /// later stage can expand them. BuildKit's `SkipUnsetEnv`.
-    pub skip_unset_env: bool,
-}
-
-impl Default for Lexer {
-    fn default() -> Lexer {
-        Lexer::new('\\')
-    }
-}
 
 /// The result of expanding a word or a line of words.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,17 +77,6 @@ pub struct Expansion {
 }
 
 impl Lexer {
-    /// A lexer with the given escape character and all flags off.
-    pub fn new(escape: char) -> Lexer {
-        Lexer {
-            escape,
-            raw_quotes: false,
-            raw_escapes: false,
-            skip_process_quotes: false,
-            skip_unset_env: false,
-        }
-    }
-
     /// One word in, one word out (quotes removed, variables expanded).
     /// Whitespace is kept as it is in the result.
     pub fn process_word(&self, word: &str, env: &dyn Env) -> Result<Expansion, ShellError> {

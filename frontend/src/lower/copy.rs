@@ -1,0 +1,371 @@
+//! COPY and ADD to a copy step: where the files come from (the context, an
+//! earlier stage, an image), which sources are paths and which are URLs
+//! (ADD only), the destination resolved against WORKDIR, `--chown`,
+//! `--chmod`, ADD `--checksum`, and heredocs given inline.
+
+use super::expand::{expand, expand_text};
+use super::history::display;
+use super::state::{StageCtx, StageState};
+use crate::error::FrontendError;
+use crate::filemode;
+use crate::graph::{CopyOp, CopySource, FileMode, Op, SourcePath, Step};
+use crate::instructions::{CopyArgs, Instruction, Word};
+use crate::mounts::{absolute, clean};
+use crate::parser::Heredoc;
+use crate::shell::{Env, Lexer};
+use crate::span::Span;
+
+pub(super) fn lower_copy(
+    ctx: &StageCtx,
+    st: &mut StageState,
+    instr: &Instruction,
+    c: &CopyArgs,
+    is_add: bool,
+) -> Result<(), FrontendError> {
+    let op = copy_op(ctx, st, c, is_add)?;
+    st.steps.push(Step {
+        op: Op::Copy(op),
+        span: instr.span,
+        created_by: display(instr),
+        text: display(instr),
+    });
+    Ok(())
+}
+
+fn copy_op(ctx: &StageCtx, st: &mut StageState, c: &CopyArgs, is_add: bool) -> Result<CopyOp, FrontendError> {
+    let source = copy_source(ctx, st, c.from.as_ref())?;
+    let (lexer, env) = (ctx.lexer, &st.build_env);
+    let (paths, urls) = source_paths(lexer, env, &c.sources, is_add, &source)?;
+    let count = paths.len() + urls.len() + c.heredocs.len();
+    let (dest, dest_is_dir) = destination(lexer, env, &c.dest, count, is_add, &st.meta.workdir)?;
+    let chown = c.chown.as_ref().map(|w| expand(lexer, w, env)).transpose()?.filter(|s| !s.is_empty());
+    let chmod = c.chmod.as_ref().map(|w| chmod_flag(lexer, env, w)).transpose()?;
+    let checksum = c.checksum.as_ref().map(|w| checksum_flag(lexer, env, w, &paths, &urls)).transpose()?;
+    let inline = inline_files(&c.heredocs, c.dest.span, env)?;
+    Ok(CopyOp {
+        source,
+        paths,
+        urls,
+        inline,
+        dest,
+        dest_is_dir,
+        chown,
+        chmod,
+        link: c.link,
+        parents: c.parents,
+        exclude: c.exclude.clone(),
+        extract_archives: is_add && c.unpack.unwrap_or(true),
+        unpack_urls: is_add && c.unpack == Some(true),
+        checksum,
+        user: st.meta.user.clone(),
+    })
+}
+
+/// `--from`: an earlier stage (by name or index) or an image; the context
+/// without it.
+fn copy_source(
+    ctx: &StageCtx,
+    st: &mut StageState,
+    from: Option<&Word>,
+) -> Result<CopySource, FrontendError> {
+    let Some(w) = from else { return Ok(CopySource::Context) };
+    Ok(match ctx.source_of(st, &w.text, w.span)? {
+        Some(i) => CopySource::Stage(i),
+        None => CopySource::Image(w.text.clone()),
+    })
+}
+
+/// The expanded sources, split into paths and (ADD from the context only)
+/// URLs. Git repositories are refused: rbuild fetches no repositories.
+fn source_paths(
+    lexer: &Lexer,
+    env: &dyn Env,
+    sources: &[Word],
+    is_add: bool,
+    source: &CopySource,
+) -> Result<(Vec<SourcePath>, Vec<SourcePath>), FrontendError> {
+    let (mut paths, mut urls) = (Vec::new(), Vec::new());
+    for s in sources {
+        let p = expand(lexer, s, env)?;
+        if p.is_empty() {
+            return Err(FrontendError::new("a source path is empty", s.span)
+                .with_hint("check the variables used in the source"));
+        }
+        if is_git_source(&p) {
+            return Err(FrontendError::new(
+                format!("{p} is a git repository, which rbuild cannot fetch"),
+                s.span,
+            )
+            .with_hint("clone it into the build context first, or fetch it in a RUN step"));
+        }
+        if p.starts_with("http://") || p.starts_with("https://") {
+            check_url_source(&p, s.span, is_add, source)?;
+            urls.push(SourcePath { path: p, span: s.span });
+        } else {
+            paths.push(SourcePath { path: p, span: s.span });
+        }
+    }
+    Ok((paths, urls))
+}
+
+fn check_url_source(url: &str, span: Span, is_add: bool, source: &CopySource) -> Result<(), FrontendError> {
+    if !is_add {
+        return Err(FrontendError::new(format!("COPY cannot fetch {url}: only ADD takes URLs"), span)
+            .with_hint("use ADD for URLs, or download the file into the context"));
+    }
+    if !matches!(source, CopySource::Context) {
+        return Err(FrontendError::new("ADD of a URL cannot be combined with --from", span));
+    }
+    Ok(())
+}
+
+/// `git@host:repo`, `git://…`, or an http(s) URL of a `.git` repository
+/// (optionally with `#ref`), as BuildKit recognises them.
+fn is_git_source(p: &str) -> bool {
+    if p.starts_with("git@") || p.starts_with("git://") || p.starts_with("ssh://") {
+        return true;
+    }
+    let base = p.split('#').next().unwrap_or(p);
+    (p.starts_with("http://") || p.starts_with("https://")) && (base.ends_with(".git") || p.contains(".git#"))
+}
+
+/// The absolute destination (a trailing `/` kept, other paths cleaned) and
+/// whether it is a directory. With several sources it must end in `/`.
+fn destination(
+    lexer: &Lexer,
+    env: &dyn Env,
+    dest: &Word,
+    source_count: usize,
+    is_add: bool,
+    workdir: &str,
+) -> Result<(String, bool), FrontendError> {
+    let raw = expand(lexer, dest, env)?;
+    if raw.is_empty() {
+        return Err(FrontendError::new("the destination is empty", dest.span)
+            .with_hint("check the variables used in the destination"));
+    }
+    let names_dir = raw.ends_with('/');
+    if source_count > 1 && !names_dir {
+        let keyword = if is_add { "ADD" } else { "COPY" };
+        return Err(FrontendError::new(
+            format!(
+                "when using {keyword} with more than one source file, the destination must be a directory and end with a /"
+            ),
+            dest.span,
+        )
+        .with_hint(format!("write {raw}/")));
+    }
+    let path = absolute(&raw, workdir);
+    let path = if names_dir && path != "/" { format!("{path}/") } else { clean(&path) };
+    Ok((path, names_dir || source_count > 1))
+}
+
+fn chmod_flag(lexer: &Lexer, env: &dyn Env, w: &Word) -> Result<FileMode, FrontendError> {
+    let v = expand(lexer, w, env)?;
+    filemode::parse(&v).map_err(|m| {
+        FrontendError::new(m, w.span)
+            .with_hint("use an octal mode such as --chmod=0755, or a symbolic one such as --chmod=u+x")
+    })
+}
+
+/// ADD `--checksum=sha256:<hex>` of its one URL source, lower-cased.
+fn checksum_flag(
+    lexer: &Lexer,
+    env: &dyn Env,
+    w: &Word,
+    paths: &[SourcePath],
+    urls: &[SourcePath],
+) -> Result<String, FrontendError> {
+    let v = expand(lexer, w, env)?;
+    if urls.len() != 1 || !paths.is_empty() {
+        return Err(FrontendError::new("--checksum needs exactly one source, and it must be a URL", w.span)
+            .with_hint("write ADD --checksum=sha256:<hex> https://… <dest>"));
+    }
+    let hex = v.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
+    if hex.is_none() {
+        return Err(FrontendError::new(format!("invalid checksum {v:?}"), w.span)
+            .with_hint("write --checksum=sha256:<64 hex digits>"));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+/// Heredoc files, by name. Bodies are expanded unless the delimiter was
+/// quoted; quotes inside them are text, and the escape is always `\`
+/// (BuildKit's raw expansion). Errors point at the destination.
+fn inline_files(
+    heredocs: &[Heredoc],
+    span: Span,
+    env: &dyn Env,
+) -> Result<Vec<(String, String)>, FrontendError> {
+    let raw = Lexer { skip_process_quotes: true, ..Lexer::new('\\') };
+    let mut inline = Vec::new();
+    for h in heredocs {
+        let content = if h.expand { expand_text(&raw, &h.content, span, env)? } else { h.content.clone() };
+        inline.push((h.name.clone(), content));
+    }
+    Ok(inline)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::instructions::Kind;
+    use crate::lower::fixture::{Fixture, empty_state};
+    use crate::lower::testing::instruction;
+    use crate::span::Pos;
+
+    const SHA: &str = "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Lowers one COPY or ADD in `st` and returns its op.
+    fn copy(fx: &Fixture, st: &mut StageState, src: &str) -> Result<CopyOp, FrontendError> {
+        let instr = instruction(src);
+        let (Kind::Copy(c) | Kind::Add(c)) = &instr.kind else { panic!("{src} is not COPY or ADD") };
+        lower_copy(&fx.ctx(), st, &instr, c, matches!(instr.kind, Kind::Add(_)))?;
+        match st.steps.pop().map(|s| s.op) {
+            Some(Op::Copy(op)) => Ok(op),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn paths(list: &[SourcePath]) -> Vec<&str> {
+        list.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    #[test]
+    fn from_names_an_earlier_stage_by_name_or_index_or_an_image() {
+        let fx = Fixture::new().stages(&["build", "", "test"]);
+        let mut st = empty_state();
+        assert_eq!(copy(&fx, &mut st, "COPY --from=BUILD /out /out").unwrap().source, CopySource::Stage(0));
+        assert_eq!(copy(&fx, &mut st, "COPY --from=1 /out /out").unwrap().source, CopySource::Stage(1));
+        assert_eq!(
+            copy(&fx, &mut st, "COPY --from=nginx:1 /etc/nginx /etc/nginx").unwrap().source,
+            CopySource::Image("nginx:1".into())
+        );
+        assert_eq!(copy(&fx, &mut st, "COPY . /app").unwrap().source, CopySource::Context);
+        assert_eq!(st.referenced, BTreeSet::from([0, 1]), "the stages read, for the dependency graph");
+        let e = copy(&fx, &mut st, "COPY --from=3 /a /a").unwrap_err();
+        assert_eq!(e.message, "--from=3 refers to the current or a later stage");
+        assert_eq!(e.span, Span::new(Pos::new(1, 6), Pos::new(1, 14)), "at the flag");
+    }
+
+    #[test]
+    fn destinations_resolve_against_workdir() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.meta.workdir = "/app".into();
+        let op = copy(&fx, &mut st, "COPY a rel/../b").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/app/b", false));
+        let op = copy(&fx, &mut st, "COPY a sub/").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/app/sub/", true), "a trailing / is kept");
+        let op = copy(&fx, &mut st, "COPY a b /").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/", true));
+        let op = copy(&fx, &mut st, "COPY <<A <<B /etc/x/\na\nA\nb\nB\n").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/etc/x/", true));
+    }
+
+    #[test]
+    fn several_sources_need_a_directory_destination() {
+        let fx = Fixture::new();
+        let e = copy(&fx, &mut empty_state(), "ADD a b /opt").unwrap_err();
+        assert_eq!(
+            e.message,
+            "when using ADD with more than one source file, the destination must be a directory and end with a /"
+        );
+        assert_eq!(e.hint.as_deref(), Some("write /opt/"));
+        assert_eq!(e.span, Span::new(Pos::new(1, 9), Pos::new(1, 13)));
+        let e = copy(&fx, &mut empty_state(), "COPY <<EOF a /f\nx\nEOF\n").unwrap_err();
+        assert!(e.message.starts_with("when using COPY with more than one source file"), "a heredoc counts");
+    }
+
+    #[test]
+    fn urls_only_in_add_and_never_git() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, "ADD https://e.com/a.tgz local.tgz /srv/").unwrap();
+        assert_eq!((paths(&op.urls), paths(&op.paths)), (vec!["https://e.com/a.tgz"], vec!["local.tgz"]));
+        assert!(op.extract_archives && !op.unpack_urls, "ADD extracts local archives, not downloads");
+        let e = copy(&fx, &mut st, "COPY http://e.com/a /a").unwrap_err();
+        assert_eq!(e.message, "COPY cannot fetch http://e.com/a: only ADD takes URLs");
+        assert_eq!(e.span.start, Pos::new(1, 6));
+        for git in [
+            "git@github.com:moby/moby",
+            "https://github.com/moby/moby.git",
+            "https://h/r.git#v1",
+            "ssh://h/r",
+        ] {
+            let e = copy(&fx, &mut st, &format!("ADD {git} /src")).unwrap_err();
+            assert_eq!(e.message, format!("{git} is a git repository, which rbuild cannot fetch"));
+        }
+        assert!(!is_git_source("https://e.com/file.gitignore"));
+        assert!(!is_git_source("./repo.git"), "a local path named .git is a path");
+    }
+
+    #[test]
+    fn unpack_controls_extraction() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, "ADD --unpack=true https://e.com/a.tgz /srv/").unwrap();
+        assert!(op.extract_archives && op.unpack_urls);
+        let op = copy(&fx, &mut st, "ADD --unpack=false a.tgz /srv/").unwrap();
+        assert!(!op.extract_archives && !op.unpack_urls);
+        let op = copy(&fx, &mut st, "COPY a.tgz /srv/").unwrap();
+        assert!(!op.extract_archives, "COPY never extracts");
+    }
+
+    #[test]
+    fn checksums_need_one_url_and_a_sha256() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let op = copy(&fx, &mut st, &format!("ADD --checksum={SHA} https://e.com/a /a")).unwrap();
+        assert_eq!(op.checksum, Some(SHA.to_ascii_lowercase()));
+        let e = copy(&fx, &mut st, &format!("ADD --checksum={SHA} https://e.com/a b /d/")).unwrap_err();
+        assert_eq!(e.message, "--checksum needs exactly one source, and it must be a URL");
+        let e = copy(&fx, &mut st, "ADD --checksum=sha256:abc https://e.com/a /a").unwrap_err();
+        assert_eq!(e.message, "invalid checksum \"sha256:abc\"");
+        assert_eq!(e.hint.as_deref(), Some("write --checksum=sha256:<64 hex digits>"));
+        assert_eq!(e.span, Span::new(Pos::new(1, 5), Pos::new(1, 26)), "at the flag");
+    }
+
+    #[test]
+    fn chown_and_chmod_expand() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.build_env.set("U", "app");
+        st.build_env.set("M", "640");
+        st.meta.user = "runner".into();
+        let op = copy(&fx, &mut st, "COPY --chown=$U:$U --chmod=$M a /a").unwrap();
+        assert_eq!((op.chown.as_deref(), op.chmod), (Some("app:app"), Some(FileMode::Octal(0o640))));
+        assert_eq!(op.user, "runner");
+        let op = copy(&fx, &mut st, "COPY --chown=$UNSET --chmod=go-w a /a").unwrap();
+        assert_eq!(
+            (op.chown, op.chmod),
+            (None, Some(FileMode::Symbolic("go-w".into()))),
+            "an empty chown is none"
+        );
+        let e = copy(&fx, &mut st, "COPY --chmod=999 a /a").unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("use an octal mode such as --chmod=0755, or a symbolic one such as --chmod=u+x")
+        );
+    }
+
+    #[test]
+    fn heredoc_files_expand_unless_their_delimiter_is_quoted() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        st.build_env.set("N", "7");
+        let op = copy(&fx, &mut st, "COPY <<A <<'B' /d/\nn=\"$N\" '$N' \\$N\nA\nraw $N\nB\n").unwrap();
+        assert_eq!(op.inline, [("A".into(), "n=\"7\" '7' $N\n".into()), ("B".into(), "raw $N\n".into())]);
+    }
+
+    #[test]
+    fn empty_sources_and_destinations_are_errors_at_the_word() {
+        let fx = Fixture::new();
+        let e = copy(&fx, &mut empty_state(), "COPY $NONE /a").unwrap_err();
+        assert_eq!((e.message.as_str(), e.span.start.col), ("a source path is empty", 6));
+        let e = copy(&fx, &mut empty_state(), "COPY a ${NONE}").unwrap_err();
+        assert_eq!((e.message.as_str(), e.span.start.col), ("the destination is empty", 8));
+    }
+}

@@ -1,0 +1,40 @@
+//! What the caller hands to lowering: the build args, the target stage and
+//! the platform ([`LowerOptions`]), and the base-image lookup
+//! ([`BaseResolver`]) through which the builder answers without the
+//! frontend doing any I/O.
+
+use std::collections::BTreeMap;
+
+use super::platform::Platform;
+use crate::graph::ImageMeta;
+
+/// The default PATH BuildKit gives `FROM scratch` images and RUN steps.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platform: Platform,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { build_args: BTreeMap::new(), target: None, platform: Platform::host() }
+    }
+}
+
+/// What lowering needs to know about a base image. The builder implements
+/// this over its store; the frontend itself does no I/O.
+pub trait BaseResolver {
+    /// The metadata of image `reference` (as written, expanded). `Err` is
+    /// shown to the user at the FROM line.
+    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError>;
+}
+
+/// Why a base image could not be resolved, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveError {
+    pub message: String,
+    pub hint: Option<String>,
+}
