@@ -8,6 +8,7 @@
 //! * `--keep-storage 512MB` reads binary units (Docker's RAMInBytes: 1KB = 1024 B).
 //! * `until=24h` reads Go durations; `until=2024-01-02T…` and Unix seconds too.
 
+use rbuild_frontend::duration::parse_go_duration;
 use rbuild_oci::timefmt::Timestamp;
 
 const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
@@ -140,8 +141,11 @@ pub fn parse_ram_size(text: &str) -> Result<u64, String> {
 /// Reads an `until=` value: a Go duration before now (`24h`, `1h30m`,
 /// `90s`), an RFC 3339 time, a `YYYY-MM-DD` date, or Unix seconds.
 pub fn parse_until(text: &str) -> Result<Timestamp, String> {
-    if let Some(duration) = parse_go_duration(text) {
-        return Ok(Timestamp::from_secs(Timestamp::now().secs - duration));
+    // Docker reads "0" as Unix seconds (the epoch), not as no time at all.
+    if text != "0"
+        && let Some(nanos) = parse_go_duration(text)
+    {
+        return Ok(Timestamp::from_secs(Timestamp::now().secs - nanos / 1_000_000_000));
     }
     if let Some(t) = Timestamp::parse_rfc3339(text) {
         return Ok(t);
@@ -157,36 +161,22 @@ pub fn parse_until(text: &str) -> Result<Timestamp, String> {
     Err(format!("invalid time {text:?}: use a duration like 24h or 30m, an RFC 3339 time, or Unix seconds"))
 }
 
-/// Go's `time.ParseDuration` to whole seconds (`1h30m`, `45s`, `1.5h`).
-fn parse_go_duration(text: &str) -> Option<i64> {
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_end..];
-    }
-    Some(total as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn until_takes_go_durations_times_and_seconds_as_docker_does() {
+        let now = Timestamp::now().secs;
+        let day_ago = parse_until("24h").unwrap().secs;
+        assert!((now - 86_400 - day_ago).abs() <= 1, "{day_ago}");
+        assert!((now - 5_400 - parse_until("1h30m").unwrap().secs).abs() <= 1);
+        // "0" is Unix time zero, as in Docker, not "now".
+        assert_eq!(parse_until("0").unwrap().secs, 0);
+        assert_eq!(parse_until("1700000000").unwrap().secs, 1_700_000_000);
+        assert_eq!(parse_until("2024-01-02").unwrap().secs, 1_704_153_600);
+        assert!(parse_until("yesterday").is_err());
+    }
 
     #[test]
     fn sizes_match_go_units() {
