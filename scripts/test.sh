@@ -2,7 +2,8 @@
 # The test command: installs what the tests use (scripts/deps.sh), starts
 # dockerd if none answers (scripts/services.sh), makes the base images tests
 # read from /opt/bases (scripts/bases.sh), runs the whole test suite (unit,
-# corpus and integration tests against the real binary), says what was
+# corpus and integration tests against the real binary) after the quick
+# lints (scripts/lint.sh: rustfmt, unused dependencies), says what was
 # skipped and why, then stops what it started.
 #
 # Strict mode, RBUILD_TEST_STRICT=1, is on whenever CI is set: a test whose
@@ -33,6 +34,8 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "note: not root; nothing is installed, and namespace/overlay tests will skip (or fail in strict mode)" >&2
 fi
+
+scripts/lint.sh
 
 # Arguments, if any, choose what to test instead of the whole workspace
 # (`scripts/test.sh -p rbuild-frontend`).
