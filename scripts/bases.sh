@@ -14,14 +14,20 @@
 # scripts/deps.sh installs. Idempotent: each file is written under a
 # temporary name and renamed when complete, and a file that is there is kept,
 # so only the first run pays (debootstrap takes a few minutes).
+#
+# Arguments name the files to make (e.g. `scripts/bases.sh busybox-rootfs.tar`);
+# none: all of them.
 set -euo pipefail
 bases=${RBUILD_BASES:-/opt/bases}
 mkdir -p "$bases"
 cd "$bases"
 log=$bases/bases.log
 started=$SECONDS
+wanted=("$@")
+# want FILE: whether FILE was asked for (or everything was).
+want() { [ ${#wanted[@]} = 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
-if [ ! -f busybox-rootfs.tar ]; then
+if want busybox-rootfs.tar && [ ! -f busybox-rootfs.tar ]; then
   echo "bases: busybox-rootfs.tar"
   rm -rf busybox.work && mkdir -p busybox.work/{bin,etc,tmp,root,usr/bin,sbin,home/app}
   cp /bin/busybox busybox.work/bin/busybox
@@ -37,7 +43,7 @@ if [ ! -f busybox-rootfs.tar ]; then
   rm -rf busybox.work
 fi
 
-if [ ! -f bookworm-rootfs.tar ]; then
+if { want bookworm-rootfs.tar || want bookworm.docker.tar; } && [ ! -f bookworm-rootfs.tar ]; then
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   mirror=${mirror:-http://deb.debian.org/debian}
@@ -56,6 +62,7 @@ fi
 # Docker's own `docker save` archives. `docker import` always runs before a
 # save, so the tag names this root filesystem whatever Docker held before.
 save_from_docker() { # ROOTFS TAG ARCHIVE
+  want "$3" || return 0
   [ -f "$3" ] && return 0
   echo "bases: $3 (docker import + docker save)"
   docker import "$1" "$2" >/dev/null
@@ -65,7 +72,7 @@ save_from_docker() { # ROOTFS TAG ARCHIVE
 save_from_docker busybox-rootfs.tar busybox:local busybox.docker.tar
 save_from_docker bookworm-rootfs.tar debian:bookworm bookworm.docker.tar
 
-if [ ! -f busybox.oci.tar ]; then
+if want busybox.oci.tar && [ ! -f busybox.oci.tar ]; then
   echo "bases: busybox.oci.tar (skopeo copy)"
   rm -f busybox.oci.tar.part
   skopeo copy -q docker-archive:busybox.docker.tar oci-archive:busybox.oci.tar.part:busybox:local

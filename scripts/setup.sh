@@ -11,15 +11,9 @@ bin=target/release/rbuild
 root=${RBUILD_ROOT:-/var/lib/rbuild}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# A minimal busybox root filesystem, as the tests use.
-mkdir -p "$work/bb/bin" "$work/bb/etc" "$work/bb/tmp" "$work/bb/root"
-cp /bin/busybox "$work/bb/bin/busybox"
-for c in $("$work/bb/bin/busybox" --list); do [ -e "$work/bb/bin/$c" ] || ln -s busybox "$work/bb/bin/$c"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n' > "$work/bb/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\napp:x:1000:\n' > "$work/bb/etc/group"
-chmod 1777 "$work/bb/tmp"
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/bb" -cf "$work/busybox.tar" .
-"$bin" --root "$root" import "$work/busybox.tar" busybox:local
+# A busybox base image from Debian's busybox-static, as the tests use.
+scripts/bases.sh busybox-rootfs.tar
+"$bin" --root "$root" import "${RBUILD_BASES:-/opt/bases}/busybox-rootfs.tar" busybox:local
 "$bin" --root "$root" build -t hello:v1 -o "type=docker,dest=$work/hello.tar" examples/hello
 "$bin" --root "$root" build -t hello:v1 examples/hello   # a second build: every step CACHED
 dockerd_pid=$(scripts/services.sh start)
