@@ -18,8 +18,9 @@ use rbuild_oci::digest::Digest;
 use rbuild_oci::reference::Reference;
 use rbuild_oci::timefmt::Timestamp;
 
+use super::format::RowFormat;
 use super::table::{align, ellipsis, short_id};
-use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};
+use super::template::html_escaped_object;
 use super::units::{human_size, time_ago};
 use crate::cli::DfArgs;
 use crate::report::Failure;
@@ -88,28 +89,8 @@ pub fn system_df(store: &Store, args: DfArgs) -> Result<(), Failure> {
     if args.verbose && args.format.is_none() {
         return print_verbose(&catalog, &mut sizes, &items);
     }
-    let format = args.format.as_deref().unwrap_or("table");
-    let (table, body) = if format == "json" {
-        (false, "{{json .}}".to_string())
-    } else {
-        match strip_table_prefix(format) {
-            Some("") => (true, DEFAULT_FORMAT.to_string()),
-            Some(rest) => (true, unescape_table(rest)),
-            None => (false, format.to_string()),
-        }
-    };
-    let template = GoTemplate::parse(&body)?;
-    let mut text = String::new();
-    if table {
-        text.push_str(&template.render(&header_value())?);
-        text.push('\n');
-    }
-    for summary in [&images, &cache] {
-        text.push_str(&template.render(&summary.value())?);
-        text.push('\n');
-    }
-    print!("{}", if table { align(&text) } else { text });
-    Ok(())
+    let format = RowFormat::parse(args.format.as_deref(), DEFAULT_FORMAT, false)?;
+    format.print(&header_value(), [images.value(), cache.value()])
 }
 
 /// The cache's own storage: each layer no image shares counted once, plus mounts.

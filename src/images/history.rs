@@ -13,9 +13,10 @@ use rbuild_cache::usage::{Catalog, LayerSizes};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
+use super::format::RowFormat;
 use super::lookup::{no_such_image, resolve_image};
-use super::table::{align, ellipsis, short_id};
-use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};
+use super::table::{ellipsis, short_id};
+use super::template::html_escaped_object;
 use super::units::{image_size, rfc3339_seconds, time_ago};
 use crate::cli::HistoryArgs;
 use crate::report::Failure;
@@ -125,27 +126,6 @@ fn header_value() -> Value {
 }
 
 fn print_entries(entries: &[Entry], args: &HistoryArgs) -> Result<(), Failure> {
-    let format = args.format.as_deref().unwrap_or("table");
-    let (table, body) = if format == "json" {
-        (false, "{{json .}}".to_string())
-    } else {
-        match strip_table_prefix(format) {
-            Some(_) if args.quiet => (false, "{{.ID}}".to_string()),
-            Some("") => (true, DEFAULT_FORMAT.to_string()),
-            Some(rest) => (true, unescape_table(rest)),
-            None => (false, format.to_string()),
-        }
-    };
-    let template = GoTemplate::parse(&body)?;
-    let mut text = String::new();
-    if table {
-        text.push_str(&template.render(&header_value())?);
-        text.push('\n');
-    }
-    for entry in entries {
-        text.push_str(&template.render(&row_value(entry, args))?);
-        text.push('\n');
-    }
-    print!("{}", if table { align(&text) } else { text });
-    Ok(())
+    let format = RowFormat::parse(args.format.as_deref(), DEFAULT_FORMAT, args.quiet)?;
+    format.print(&header_value(), entries.iter().map(|entry| row_value(entry, args)))
 }

@@ -9,9 +9,10 @@ use rbuild_oci::reference::{Reference, matches_reference_filter};
 use rbuild_oci::timefmt::Timestamp;
 
 use super::filters::{Filters, labels_match};
+use super::format::RowFormat;
 use super::lookup::resolve_image;
-use super::table::{align, short_id};
-use super::template::{GoTemplate, html_escaped_object, strip_table_prefix, unescape_table};
+use super::table::short_id;
+use super::template::html_escaped_object;
 use super::units::{go_time_string, human_size, image_size, parse_until, time_ago};
 use crate::cli::ImagesArgs;
 use crate::report::Failure;
@@ -216,35 +217,7 @@ fn header_value() -> Value {
 }
 
 fn print_rows(rows: &[Row<'_>], args: &ImagesArgs) -> Result<(), Failure> {
-    let format = args.format.as_deref().unwrap_or("table");
-    if format == "json" {
-        let template = GoTemplate::parse("{{json .}}")?;
-        let mut out = String::new();
-        for row in rows {
-            out.push_str(&template.render(&row.value())?);
-            out.push('\n');
-        }
-        print!("{out}");
-        return Ok(());
-    }
-    let (table, body) = match strip_table_prefix(format) {
-        Some(_) if args.quiet => (false, "{{.ID}}".to_string()),
-        Some("") => {
-            (true, (if args.digests { DEFAULT_FORMAT_WITH_DIGEST } else { DEFAULT_FORMAT }).to_string())
-        }
-        Some(rest) => (true, unescape_table(rest)),
-        None => (false, format.to_string()),
-    };
-    let template = GoTemplate::parse(&body)?;
-    let mut text = String::new();
-    if table {
-        text.push_str(&template.render(&header_value())?);
-        text.push('\n');
-    }
-    for row in rows {
-        text.push_str(&template.render(&row.value())?);
-        text.push('\n');
-    }
-    print!("{}", if table { align(&text) } else { text });
-    Ok(())
+    let columns = if args.digests { DEFAULT_FORMAT_WITH_DIGEST } else { DEFAULT_FORMAT };
+    let format = RowFormat::parse(args.format.as_deref(), columns, args.quiet)?;
+    format.print(&header_value(), rows.iter().map(|row| row.value()))
 }

@@ -6,12 +6,14 @@
 //! `history`, `save`, `prune` (image and builder prune), `df`, `check`.
 //! What several share: `lookup` (finding an image by name or ID),
 //! `filters` (`--filter`), and the output pieces `table` (docker's column
-//! alignment), `template` (Go templates), `units` (sizes and times) and
+//! alignment), `template` (Go templates), `format` (`--format` of the
+//! listings), `units` (sizes and times) and
 //! `progress` (byte counters on a terminal).
 
 mod check;
 mod df;
 mod filters;
+mod format;
 mod history;
 mod inspect;
 mod list;
