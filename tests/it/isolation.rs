@@ -211,10 +211,13 @@ fn run_uses_the_dockerfile_user_and_its_groups() {
     assert_eq!(result(&out, "numeric_groups"), "5432", "an id not in /etc/passwd gets just its gid");
 }
 
-/// Runs as root and as `app`; records capabilities and every attempt to
-/// mount or reach the kernel's knobs. Shared with `rootless.rs`.
+/// Runs as root and as `app`; records capabilities, the seccomp mode, and
+/// every attempt to make a user namespace, mount or reach the kernel's
+/// knobs. Shared with `rootless.rs`.
 pub const KERNEL_PROBE: &str = "FROM busybox:local\n\
 RUN mkdir -p -m 777 /results /mnt/t && grep ^Cap /proc/self/status > /results/caps_root && \
+grep ^Seccomp: /proc/self/status > /results/seccomp; \
+(unshare -r -m true) 2>/dev/null; echo $? > /results/unshare_user; \
 (mount -o remount,rw /proc/sys) 2>/dev/null; echo $? > /results/remount_proc_sys; \
 (mount -t tmpfs none /mnt/t) 2>/dev/null; echo $? > /results/mount_tmpfs; \
 (mount --bind /bin /mnt/t) 2>/dev/null; echo $? > /results/mount_bind; \
@@ -251,7 +254,9 @@ pub fn check_kernel_probe(out: &Path) {
     assert_eq!(capability(&app, "CapEff"), "0000000000000000", "a non-root USER holds no capability");
     assert_eq!(capability(&app, "CapPrm"), "0000000000000000");
     assert_eq!(capability(&app, "CapBnd"), DOCKER_DEFAULT_CAPS);
+    assert_eq!(result(out, "seccomp"), "Seccomp:\t2", "Docker's seccomp profile filters the step");
     for attempt in [
+        "unshare_user",
         "remount_proc_sys",
         "mount_tmpfs",
         "mount_bind",

@@ -25,3 +25,4 @@ mod lang_run;
 mod registry;
 mod reproducible;
 mod rootless;
+mod seccomp;

@@ -7,6 +7,7 @@
 pub mod child;
 pub mod error;
 pub mod rootpath;
+pub mod seccomp;
 pub mod spec;
 pub mod target;
 
@@ -44,7 +45,8 @@ pub trait Isolation: Send + Sync + std::fmt::Debug {
 }
 
 /// Namespaces (mount, PID, UTS, IPC, and network when asked), the root
-/// mounted in them, Docker's capabilities and masked paths: a helper
+/// mounted in them, Docker's capabilities, masked paths and seccomp
+/// profile: a helper
 /// process (`exe __sandbox SPEC`, normally rbuild itself) sets it up.
 #[derive(Debug, Clone)]
 pub struct NamespaceSandbox {
@@ -159,6 +161,9 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         fs::write(&copy, content).map_err(io_err("write", &copy))?;
         etc_binds.push((copy, format!("/etc/{name}")));
     }
+    let filter = seccomp::docker_default_filter().map_err(SandboxError::Setup)?;
+    let seccomp_filter = root.scratch.join("seccomp.bpf");
+    fs::write(&seccomp_filter, filter).map_err(io_err("write", &seccomp_filter))?;
     Ok(SandboxSpec {
         store_root: store.root().to_path_buf(),
         lowers: lowers.clone(),
@@ -175,6 +180,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         etc_binds,
         mounts: req.mounts.clone(),
         status_file: root.scratch.join("status.json"),
+        seccomp_filter: Some(seccomp_filter),
     })
 }
 

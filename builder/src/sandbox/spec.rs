@@ -62,6 +62,9 @@ pub struct SandboxSpec {
     pub mounts: Vec<ExtraMount>,
     /// Where the helper writes its [`SandboxStatus`].
     pub status_file: PathBuf,
+    /// The seccomp program (BPF) the step runs under; `None` runs it
+    /// without one (`RUN --security=insecure`).
+    pub seccomp_filter: Option<PathBuf>,
 }
 
 /// What the helper reports back.

@@ -3,7 +3,7 @@
 use super::{SetupResult, ctx};
 
 /// Docker's default capability set; everything else is dropped.
-const DEFAULT_CAPS: &[caps::Capability] = &[
+pub(crate) const DEFAULT_CAPS: &[caps::Capability] = &[
     caps::Capability::CAP_CHOWN,
     caps::Capability::CAP_DAC_OVERRIDE,
     caps::Capability::CAP_FSETID,

@@ -16,12 +16,18 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
 use super::super::spec::SandboxSpec;
+use super::seccomp::Filter;
 use super::{SetupResult, ctx, report};
 
 /// PID 1 of the new PID namespace: finishes the mounts that need the new
 /// namespace (`/proc`), pivots into the root, then runs the command in a
 /// child and reaps every process until it exits.
-pub(super) fn init(spec: &SandboxSpec, root: &Path, err: &OwnedFd) -> SetupResult<i32> {
+pub(super) fn init(
+    spec: &SandboxSpec,
+    root: &Path,
+    filter: Option<&Filter>,
+    err: &OwnedFd,
+) -> SetupResult<i32> {
     ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
     // pivot_root moves the root of every process in the mount namespace:
     // take a namespace of our own so the helper keeps seeing the host.
@@ -41,7 +47,7 @@ pub(super) fn init(spec: &SandboxSpec, root: &Path, err: &OwnedFd) -> SetupResul
     let fork = unsafe { nix::unistd::fork() };
     match ctx(fork, || "fork".into())? {
         ForkResult::Child => {
-            let e = exec_command(spec);
+            let e = exec_command(spec, filter);
             report(err, &e);
             std::process::exit(127);
         }
@@ -61,15 +67,24 @@ pub(super) fn reap_until(main: Pid) -> i32 {
     }
 }
 
-/// Becomes the step's process: working dir, stdin, user, capabilities, exec.
-/// Returns only on failure, with the reason.
-pub(super) fn exec_command(spec: &SandboxSpec) -> String {
+/// Becomes the step's process: working dir, seccomp filter, capabilities,
+/// user, exec. Returns only on failure, with the reason.
+pub(super) fn exec_command(spec: &SandboxSpec, filter: Option<&Filter>) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Err(e) = fs::create_dir_all(&spec.process.cwd) {
         return format!("cannot create working directory {}: {e}", spec.process.cwd);
     }
     if let Err(e) = std::env::set_current_dir(&spec.process.cwd) {
         return format!("cannot enter working directory {}: {e}", spec.process.cwd);
+    }
+    // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN (of
+    // the user namespace rbuild runs in): here, before the capabilities go.
+    // What follows (capset, setgroups, setresuid, execve) is allowed by
+    // the profile, so the command is the first thing the filter judges.
+    if let Some(filter) = filter
+        && let Err(e) = filter.install()
+    {
+        return e;
     }
     if let Err(e) = super::caps::drop_capabilities() {
         return e;

@@ -12,6 +12,7 @@
 //! * [`masks`]: Docker's masked and read-only kernel paths;
 //! * [`init`]: PID 1, pivot_root, and the step's process;
 //! * [`caps`]: Docker's default capability set;
+//! * [`seccomp`]: Docker's seccomp profile, installed last;
 //! * [`net`]: loopback in a fresh network namespace.
 
 mod binds;
@@ -22,7 +23,10 @@ mod masks;
 mod mountpoints;
 mod net;
 mod overlay;
+mod seccomp;
 mod standard;
+
+pub(crate) use caps::DEFAULT_CAPS;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -93,6 +97,8 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     if spec.network == NetMode::Isolated {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    // Read while the parent's scratch dir is still at its host path.
+    let filter = spec.seccomp_filter.as_deref().map(seccomp::Filter::read).transpose()?;
     ctx(unshare(flags), || "unshare namespaces".into())?;
     // Nothing we mount may propagate back to the host.
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
@@ -114,7 +120,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     match ctx(fork, || "fork".into())? {
         ForkResult::Child => {
             drop(err_read);
-            let code = match init::init(spec, &root, &err_write) {
+            let code = match init::init(spec, &root, filter.as_ref(), &err_write) {
                 Ok(code) => code,
                 Err(e) => {
                     report(&err_write, &e);
