@@ -15,7 +15,10 @@ use crate::harness::*;
 /// Probes whose Docker result changed in moby after the `docker` a test
 /// machine may have (Debian bookworm's is 20.10): (probe, what an older
 /// Docker prints, the first major version that agrees with rbuild, why).
+/// rbuild follows the moby release named in its profile's `follows`.
 const CHANGED_IN_MOBY: &[(&str, &str, u32, &str)] = &[
+    ("socket_vsock", "ok", 24, "moby 24 blocks AF_VSOCK sockets"),
+    ("name_to_handle_at", "EPERM", 25, "moby 25 allows name_to_handle_at"),
     ("io_uring_setup", "ok", 25, "moby 25 removed io_uring from the default profile"),
     ("read /proc/interrupts", "data", 29, "moby masks /proc/interrupts since 2025 (GHSA-6fw5-f8r9-fgfm)"),
 ];
