@@ -66,3 +66,94 @@ impl Filter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod bench {
+    //! What the filter costs a RUN step, printed by
+    //! `cargo test -p rbuild-builder --lib -- --ignored --nocapture seccomp_cost`
+    //! (as root; `bench/README.md` has the latest figures).
+
+    use std::time::{Duration, Instant};
+
+    use super::Filter;
+    use crate::sandbox::seccomp::{Host, Profile, docker_default_filter};
+
+    const SYSCALLS: u32 = 200_000;
+
+    fn median(mut v: Vec<Duration>) -> Duration {
+        v.sort();
+        v[v.len() / 2]
+    }
+
+    /// Times `SYSCALLS` getppid calls.
+    fn syscall_loop() -> Duration {
+        let start = Instant::now();
+        for _ in 0..SYSCALLS {
+            std::hint::black_box(nix::unistd::getppid());
+        }
+        start.elapsed()
+    }
+
+    /// In a forked child: the install itself, and a syscall loop before
+    /// and after it, as nanoseconds.
+    #[allow(unsafe_code)]
+    fn install_in_child(filter: &Filter) -> [u64; 3] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child only makes syscalls, reads the clock and
+        // writes to the pipe before it exits: nothing that needs a lock
+        // another thread of the test harness may hold.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let before = syscall_loop();
+                let start = Instant::now();
+                let ok = filter.install().is_ok();
+                let install = start.elapsed();
+                let after = syscall_loop();
+                let out = [install.as_nanos() as u64, before.as_nanos() as u64, after.as_nanos() as u64];
+                let bytes: Vec<u8> = out.iter().flat_map(|n| n.to_ne_bytes()).collect();
+                let _ = nix::unistd::write(&write, &bytes);
+                // SAFETY: ends the forked child without running the parent's
+                // exit handlers.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(write);
+                let mut buf = [0u8; 24];
+                let mut file = std::fs::File::from(read);
+                std::io::Read::read_exact(&mut file, &mut buf).unwrap();
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0), "install failed");
+                let n = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
+                [n(0), n(1), n(2)]
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "a measurement, run by hand as root"]
+    fn seccomp_cost() {
+        let caps: Vec<String> = crate::sandbox::child::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        let host = Host::this_machine(&caps);
+        let compiles: Vec<Duration> = (0..20)
+            .map(|_| {
+                let start = Instant::now();
+                Profile::shipped().unwrap().compile(&host).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        let bytes = docker_default_filter().unwrap();
+        let filter = Filter::from_bytes(bytes).unwrap();
+        let runs: Vec<[u64; 3]> = (0..50).map(|_| install_in_child(&filter)).collect();
+        let column = |i: usize| median(runs.iter().map(|r| Duration::from_nanos(r[i])).collect());
+        let per_call = |d: Duration| d.as_nanos() as f64 / f64::from(SYSCALLS);
+        println!("seccomp filter: {} BPF instructions", bytes.len() / 8);
+        println!("compile (once per rbuild process), median of 20: {:?}", median(compiles));
+        println!("install (every RUN step), median of 50: {:?}", column(0));
+        println!(
+            "getppid: {:.0} ns unfiltered, {:.0} ns filtered (median of 50 x {SYSCALLS})",
+            per_call(column(1)),
+            per_call(column(2))
+        );
+        assert!(column(0) < Duration::from_millis(1), "installing the filter must cost under 1 ms");
+    }
+}
