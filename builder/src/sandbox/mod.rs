@@ -161,7 +161,8 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         fs::write(&copy, content).map_err(io_err("write", &copy))?;
         etc_binds.push((copy, format!("/etc/{name}")));
     }
-    let filter = seccomp::docker_default_filter().map_err(SandboxError::Setup)?;
+    let filter =
+        seccomp::docker_default_filter(&store.root().join("sandbox")).map_err(SandboxError::Setup)?;
     let seccomp_filter = root.scratch.join("seccomp.bpf");
     fs::write(&seccomp_filter, filter).map_err(io_err("write", &seccomp_filter))?;
     Ok(SandboxSpec {

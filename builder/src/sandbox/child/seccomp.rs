@@ -141,13 +141,20 @@ mod bench {
                 start.elapsed()
             })
             .collect();
-        let bytes = docker_default_filter().unwrap();
+        let mut native_only = Profile::shipped().unwrap();
+        native_only.arches.clear();
+        let start = Instant::now();
+        native_only.compile(&host).unwrap();
+        let native_compile = start.elapsed();
+        let cache = tempfile::tempdir().unwrap();
+        let bytes = docker_default_filter(cache.path()).unwrap();
         let filter = Filter::from_bytes(bytes).unwrap();
         let runs: Vec<[u64; 3]> = (0..50).map(|_| install_in_child(&filter)).collect();
         let column = |i: usize| median(runs.iter().map(|r| Duration::from_nanos(r[i])).collect());
         let per_call = |d: Duration| d.as_nanos() as f64 / f64::from(SYSCALLS);
         println!("seccomp filter: {} BPF instructions", bytes.len() / 8);
         println!("compile (once per rbuild process), median of 20: {:?}", median(compiles));
+        println!("compile for the native ABI alone (not what rbuild does): {native_compile:?}");
         println!("install (every RUN step), median of 50: {:?}", column(0));
         println!(
             "getppid: {:.0} ns unfiltered, {:.0} ns filtered (median of 50 x {SYSCALLS})",

@@ -4,16 +4,18 @@
 //! `scripts/seccomp-profile.py`; its `follows` field names the version).
 //! Here it is resolved the way Docker resolves it, for the host's
 //! architecture, the step's capability bounding set and the running kernel,
-//! and compiled by libseccomp into a BPF program once per rbuild process.
+//! and compiled by libseccomp into a BPF program, kept in the store.
 //! The sandbox helper installs that program as the step's last act before
 //! its command starts (`child::seccomp`).
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{Read, Seek};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use rbuild_oci::digest::Digest;
 use serde::Deserialize;
 
 /// The profile as shipped.
@@ -218,16 +220,38 @@ impl ArgCheck {
 }
 
 /// The BPF program for a step with Docker's default capabilities on this
-/// machine, compiled on first use and kept for the rest of the process.
-pub fn docker_default_filter() -> Result<&'static [u8], String> {
+/// machine. libseccomp takes tens of milliseconds to compile Docker's
+/// profile for three ABIs, so the program is kept in `cache_dir` (the
+/// store's), named after everything it depends on, and in memory for the
+/// rest of the process.
+pub fn docker_default_filter(cache_dir: &Path) -> Result<&'static [u8], String> {
     static FILTER: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    FILTER
-        .get_or_init(|| {
-            let caps: Vec<String> = super::child::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-            Profile::shipped()?.compile(&Host::this_machine(&caps))
-        })
-        .as_deref()
-        .map_err(Clone::clone)
+    FILTER.get_or_init(|| load_or_compile(cache_dir)).as_deref().map_err(Clone::clone)
+}
+
+fn load_or_compile(cache_dir: &Path) -> Result<Vec<u8>, String> {
+    let caps: Vec<String> = super::child::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    let host = Host::this_machine(&caps);
+    let lib = libseccomp::ScmpVersion::current().map(|v| format!("{v:?}")).unwrap_or_default();
+    let inputs = format!("{PROFILE_JSON}\n{host:?}\n{lib}\n{:?}", ScmpArch::native());
+    let cached = cache_dir.join(format!("seccomp-{}.bpf", &Digest::of(inputs.as_bytes()).hex()[..32]));
+    if let Ok(bpf) = fs::read(&cached)
+        && !bpf.is_empty()
+        && bpf.len() % 8 == 0
+    {
+        return Ok(bpf);
+    }
+    let bpf = Profile::shipped()?.compile(&host)?;
+    // Best effort: a store that cannot take the file compiles again next time.
+    let partial = cached.with_extension(format!("partial-{}", std::process::id()));
+    if fs::create_dir_all(cache_dir)
+        .and_then(|_| fs::write(&partial, &bpf))
+        .and_then(|_| fs::rename(&partial, &cached))
+        .is_err()
+    {
+        let _ = fs::remove_file(&partial);
+    }
+    Ok(bpf)
 }
 
 /// The BPF program libseccomp made, read back through a memory file
@@ -303,7 +327,8 @@ mod tests {
     fn the_shipped_profile_names_its_source_and_compiles_here() {
         let p = Profile::shipped().unwrap();
         assert!(p.follows.contains("moby"), "{}", p.follows);
-        let bpf = docker_default_filter().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bpf = docker_default_filter(dir.path()).unwrap();
         assert!(!bpf.is_empty() && bpf.len() % 8 == 0, "a whole number of sock_filter: {}", bpf.len());
     }
 
@@ -350,6 +375,18 @@ mod tests {
         let arm = Host { arch: "arm64".into(), ..host };
         assert!(rule_for(&p, &arm, "arch_prctl").is_empty());
         assert_eq!(rule_for(&p, &arm, "set_tls").len(), 1);
+    }
+
+    #[test]
+    fn the_compiled_program_is_kept_and_a_damaged_copy_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let compiled = load_or_compile(dir.path()).unwrap();
+        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "one cached program, no partial file: {files:?}");
+        assert_eq!(fs::read(&files[0]).unwrap(), compiled);
+        fs::write(&files[0], b"bad").unwrap();
+        assert_eq!(load_or_compile(dir.path()).unwrap(), compiled, "a damaged copy is compiled again");
+        assert_eq!(fs::read(&files[0]).unwrap(), compiled, "and replaced");
     }
 
     #[test]
