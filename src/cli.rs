@@ -374,6 +374,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
 
+    /// Grant an entitlement: `security.insecure` lets `RUN --security=insecure`
+    /// run without the seccomp filter, masked paths and capability limits
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+
     /// Push the image to its registry under every -t tag
     #[arg(long)]
     pub push: bool,

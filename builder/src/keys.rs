@@ -14,7 +14,7 @@
 //! back into the stage's chain.
 
 use rbuild_cache::index::KeyInput;
-use rbuild_frontend::graph::{CopyOp, CopySource, FileMode, Mount, MountSource, Op, RunOp, Step};
+use rbuild_frontend::graph::{CopyOp, CopySource, FileMode, Mount, MountSource, Op, RunOp, Security, Step};
 use rbuild_oci::digest::{Digest, Hasher};
 
 use crate::copy::items::split_parents;
@@ -138,6 +138,10 @@ fn run_key(env: &ExecEnv<'_>, run: &RunOp, parent: &Digest) -> Result<(Digest, V
         .field("user", &run.user)
         .field("workdir", &run.workdir)
         .field("network", &format!("{:?}", run.network));
+    // Only when asked, so the keys of ordinary steps stay as they were.
+    if run.security == Security::Insecure {
+        k.field("security", "insecure");
+    }
     if let Some(script) = &run.script {
         k.input("script", &script.name, &Digest::of(script.content.as_bytes()).to_string());
     }

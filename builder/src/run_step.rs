@@ -5,7 +5,7 @@
 
 use std::io;
 
-use rbuild_frontend::graph::{Network, RunOp};
+use rbuild_frontend::graph::{Network, RunOp, Security};
 
 use crate::env::{ExecEnv, identity};
 use crate::error::BuildError;
@@ -47,6 +47,7 @@ pub fn execute_run(
         },
         mounts: prepared.mounts.clone(),
         stdin: None,
+        unconfined: run.security == Security::Insecure,
     };
     let root = env.opts.snapshotter.prepare_root(env.store, lowers)?;
     let outcome = env.opts.isolation.run(env.store, &root, &req, &mut |line| {

@@ -88,6 +88,7 @@ pub struct RunOp {
     pub user: String,
     pub workdir: String,
     pub network: Network,
+    pub security: Security,
     pub mounts: Vec<Mount>,
     /// Proxy variables from `--build-arg` (`HTTP_PROXY`, …) that no ARG
     /// declares: passed to the command but, as in Docker, kept out of the
@@ -108,6 +109,14 @@ pub struct InlineScript {
 
 /// Where BuildKit mounts a `#!` heredoc, and so do we.
 pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
+
+/// `RUN --security`: the sandbox (Docker's seccomp profile, masked paths
+/// and capabilities), or `insecure`, without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {

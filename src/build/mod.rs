@@ -110,6 +110,7 @@ fn plan(
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
         platform: Platform::host(),
+        allow_insecure: request::allows_insecure(&args.allow)?,
     };
     if let Some(p) = &args.platform
         && p != &lower_opts.platform.spec()

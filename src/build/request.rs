@@ -96,6 +96,24 @@ pub fn build_args(raw: &[String]) -> BTreeMap<String, String> {
     out
 }
 
+/// Whether `--allow` grants `security.insecure`. `network.host` is
+/// accepted too (BuildKit requires it for `RUN --network=host`, which rbuild
+/// always allows); anything else is an error.
+pub fn allows_insecure(raw: &[String]) -> Result<bool, Failure> {
+    let mut insecure = false;
+    for entitlement in raw {
+        match entitlement.as_str() {
+            "security.insecure" => insecure = true,
+            "network.host" => {}
+            other => {
+                return Err(Failure::new(format!("unknown entitlement {other:?} in --allow"))
+                    .hint("rbuild knows --allow security.insecure and --allow network.host"));
+            }
+        }
+    }
+    Ok(insecure)
+}
+
 /// `--secret id=ID,src=FILE` or `id=ID,env=VAR` (or `id=ID` alone: the
 /// variable named ID), read now so a missing secret fails before any step.
 pub fn secrets(raw: &[String]) -> Result<BTreeMap<String, Vec<u8>>, Failure> {

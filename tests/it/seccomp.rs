@@ -128,3 +128,35 @@ fn a_run_step_cannot_make_a_user_namespace_and_setuid_still_works() {
     assert!(read("unshare").contains("Operation not permitted"), "{}", read("unshare"));
     assert_eq!(read("setuid_euid"), "0", "a setuid-root binary run by `app` gets euid 0");
 }
+
+#[test]
+fn security_insecure_runs_unconfined_only_with_the_builds_permission() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\n\
+         RUN --security=insecure mkdir /results && grep ^Seccomp: /proc/self/status > /results/insecure_status && \
+         wc -c < /proc/timer_list > /results/insecure_timer_list && \
+         (unshare -r -m true) 2>/dev/null; echo $? > /results/insecure_unshare\n\
+         RUN grep ^Seccomp: /proc/self/status > /results/status && wc -c < /proc/timer_list > /results/timer_list\n",
+    );
+    let refused = env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
+    assert!(
+        refused.stderr.contains("Dockerfile:2") && refused.stderr.contains("--allow security.insecure"),
+        "{}",
+        refused.stderr
+    );
+    let bogus = env.rbuild(&["build", "--allow", "security.everything", "ctx"]).failed();
+    assert!(bogus.stderr.contains("security.everything"), "{}", bogus.stderr);
+
+    let out = env.path("out");
+    let dest = format!("type=local,dest={}", out.display());
+    env.rbuild(&["build", "--progress", "plain", "--allow", "security.insecure", "-o", &dest, "ctx"]).ok();
+    let read = |name: &str| fs::read_to_string(out.join("results").join(name)).unwrap().trim().to_string();
+    assert_eq!(read("insecure_status"), "Seccomp:\t0", "no filter for an insecure step");
+    assert_eq!(read("insecure_unshare"), "0", "an insecure step may make namespaces");
+    assert_ne!(read("insecure_timer_list"), "0", "/proc/timer_list is not masked");
+    assert_eq!(read("status"), "Seccomp:\t2", "the next step is sandboxed again");
+    assert_eq!(read("timer_list"), "0", "and its /proc/timer_list masked");
+}

@@ -73,6 +73,9 @@ pub struct RunRequest {
     pub mounts: Vec<ExtraMount>,
     /// Bytes fed to the command's standard input.
     pub stdin: Option<Vec<u8>>,
+    /// `RUN --security=insecure`: no seccomp filter, no masked or read-only
+    /// kernel paths, every capability.
+    pub unconfined: bool,
 }
 
 /// How a finished command ended. Its changes are in the root's upper dir,
@@ -161,10 +164,15 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         fs::write(&copy, content).map_err(io_err("write", &copy))?;
         etc_binds.push((copy, format!("/etc/{name}")));
     }
-    let filter =
-        seccomp::docker_default_filter(&store.root().join("sandbox")).map_err(SandboxError::Setup)?;
-    let seccomp_filter = root.scratch.join("seccomp.bpf");
-    fs::write(&seccomp_filter, filter).map_err(io_err("write", &seccomp_filter))?;
+    let seccomp_filter = if req.unconfined {
+        None
+    } else {
+        let filter =
+            seccomp::docker_default_filter(&store.root().join("sandbox")).map_err(SandboxError::Setup)?;
+        let path = root.scratch.join("seccomp.bpf");
+        fs::write(&path, filter).map_err(io_err("write", &path))?;
+        Some(path)
+    };
     Ok(SandboxSpec {
         store_root: store.root().to_path_buf(),
         lowers: lowers.clone(),
@@ -181,7 +189,8 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         etc_binds,
         mounts: req.mounts.clone(),
         status_file: root.scratch.join("status.json"),
-        seccomp_filter: Some(seccomp_filter),
+        seccomp_filter,
+        unconfined: req.unconfined,
     })
 }
 

@@ -65,6 +65,9 @@ pub struct SandboxSpec {
     /// The seccomp program (BPF) the step runs under; `None` runs it
     /// without one (`RUN --security=insecure`).
     pub seccomp_filter: Option<PathBuf>,
+    /// `RUN --security=insecure`: kernel paths left unmasked and writable,
+    /// capabilities kept.
+    pub unconfined: bool,
 }
 
 /// What the helper reports back.

@@ -25,7 +25,12 @@ impl Fixture {
     pub(super) fn new() -> Fixture {
         Fixture {
             lexer: Lexer::new('\\'),
-            opts: LowerOptions { build_args: BTreeMap::new(), target: None, platform: linux_amd64() },
+            opts: LowerOptions {
+                build_args: BTreeMap::new(),
+                target: None,
+                platform: linux_amd64(),
+                allow_insecure: false,
+            },
             globals: Vars::default(),
             names: BTreeMap::new(),
             index: 0,

@@ -182,6 +182,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: target.map(str::to_string),
             platform: linux_amd64(),
+            allow_insecure: false,
         };
         lower(&parse(src).unwrap(), &opts, &mut Images)
     }

@@ -16,11 +16,19 @@ pub struct LowerOptions {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub platform: Platform,
+    /// `--allow security.insecure`: `RUN --security=insecure` may run
+    /// outside the sandbox's seccomp filter and masks.
+    pub allow_insecure: bool,
 }
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions { build_args: BTreeMap::new(), target: None, platform: Platform::host() }
+        LowerOptions {
+            build_args: BTreeMap::new(),
+            target: None,
+            platform: Platform::host(),
+            allow_insecure: false,
+        }
     }
 }
 

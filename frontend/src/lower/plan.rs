@@ -196,6 +196,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: None,
             platform: linux_amd64(),
+            allow_insecure: false,
         };
         let lexer = Lexer::new('\\');
         let sources = read_sources(&parse(src).unwrap(), &opts, &lexer, &mut BTreeSet::new())?;

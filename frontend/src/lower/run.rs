@@ -11,7 +11,7 @@ use super::options::DEFAULT_PATH;
 use super::references::stage_ref;
 use super::state::{StageCtx, StageState};
 use crate::error::FrontendError;
-use crate::graph::{Mount, MountSource, Network, Op, RunOp, Step};
+use crate::graph::{Mount, MountSource, Network, Op, RunOp, Security, Step};
 use crate::instructions::{Command, Instruction, Kind, Word};
 use crate::mounts::parse_mount;
 use crate::parser::Heredoc;
@@ -27,7 +27,7 @@ pub(super) fn lower_run(
         unreachable!("lower_run is given RUN instructions")
     };
     let network = network_mode(network.as_ref())?;
-    check_security(security.as_ref())?;
+    let security = security_mode(security.as_ref(), ctx.opts.allow_insecure)?;
     let mounts = run_mounts(ctx, st, mounts)?;
     let (argv, script) = run_argv(command, heredocs, &st.meta);
     let args = visible_args(&st.args, &st.build_env);
@@ -40,6 +40,7 @@ pub(super) fn lower_run(
         user: st.meta.user.clone(),
         workdir: if st.meta.workdir.is_empty() { "/".into() } else { st.meta.workdir.clone() },
         network,
+        security,
         mounts,
         script,
     };
@@ -60,18 +61,19 @@ fn network_mode(flag: Option<&Word>) -> Result<Network, FrontendError> {
     }
 }
 
-/// Only `--security=sandbox` (the default) can be built: every step runs
-/// sandboxed.
-fn check_security(flag: Option<&Word>) -> Result<(), FrontendError> {
-    let Some(w) = flag else { return Ok(()) };
+/// `--security=sandbox` (the default), or `insecure` when the build was
+/// started with `--allow security.insecure`, as BuildKit requires.
+fn security_mode(flag: Option<&Word>, allowed: bool) -> Result<Security, FrontendError> {
+    let Some(w) = flag else { return Ok(Security::Sandbox) };
     match w.text.as_str() {
-        "sandbox" => Ok(()),
+        "sandbox" => Ok(Security::Sandbox),
+        "insecure" if allowed => Ok(Security::Insecure),
         "insecure" => Err(FrontendError::new(
-            "RUN --security=insecure is not supported: rbuild runs every step sandboxed",
+            "RUN --security=insecure is not allowed: the build was not started with --allow security.insecure",
             w.span,
         )
         .with_hint(
-            "remove --security=insecure; steps that need full privileges cannot be built with rbuild",
+            "if this Dockerfile is trusted, build with --allow security.insecure; otherwise remove --security=insecure",
         )),
         other => Err(FrontendError::new(format!("unsupported security mode {other:?}"), w.span)
             .with_hint("use --security=sandbox")),
@@ -175,14 +177,17 @@ mod tests {
     }
 
     #[test]
-    fn only_the_sandbox_is_supported() {
-        assert_eq!(check_security(None), Ok(()));
-        assert_eq!(check_security(Some(&word("sandbox"))), Ok(()));
-        let e = check_security(Some(&word("insecure"))).unwrap_err();
-        assert_eq!(e.message, "RUN --security=insecure is not supported: rbuild runs every step sandboxed");
+    fn insecure_needs_the_builds_permission() {
+        for allowed in [false, true] {
+            assert_eq!(security_mode(None, allowed), Ok(Security::Sandbox));
+            assert_eq!(security_mode(Some(&word("sandbox")), allowed), Ok(Security::Sandbox));
+            let e = security_mode(Some(&word("relaxed")), allowed).unwrap_err();
+            assert_eq!(e.message, "unsupported security mode \"relaxed\"");
+        }
+        assert_eq!(security_mode(Some(&word("insecure")), true), Ok(Security::Insecure));
+        let e = security_mode(Some(&word("insecure")), false).unwrap_err();
+        assert!(e.message.contains("--allow security.insecure"), "{}", e.message);
         assert_eq!(e.span, word("").span);
-        let e = check_security(Some(&word("relaxed"))).unwrap_err();
-        assert_eq!(e.message, "unsupported security mode \"relaxed\"");
     }
 
     #[test]

@@ -75,6 +75,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: None,
             platform: linux_amd64(),
+            allow_insecure: false,
         };
         let mut used = BTreeSet::new();
         let sources = read_sources(&parse(src).unwrap(), &opts, &Lexer::new('\\'), &mut used);
