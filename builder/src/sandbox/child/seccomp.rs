@@ -23,7 +23,7 @@ impl Filter {
     /// The program from libseccomp's export: `struct sock_filter`s in the
     /// machine's byte order.
     pub(crate) fn from_bytes(bytes: &[u8]) -> SetupResult<Filter> {
-        if bytes.is_empty() || bytes.len() % 8 != 0 || bytes.len() / 8 > usize::from(u16::MAX) {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > usize::from(u16::MAX) {
             return Err(format!("bad seccomp filter: {} bytes", bytes.len()));
         }
         let program = bytes

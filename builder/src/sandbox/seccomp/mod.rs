@@ -237,7 +237,7 @@ fn load_or_compile(cache_dir: &Path) -> Result<Vec<u8>, String> {
     let cached = cache_dir.join(format!("seccomp-{}.bpf", &Digest::of(inputs.as_bytes()).hex()[..32]));
     if let Ok(bpf) = fs::read(&cached)
         && !bpf.is_empty()
-        && bpf.len() % 8 == 0
+        && bpf.len().is_multiple_of(8)
     {
         return Ok(bpf);
     }
@@ -329,7 +329,11 @@ mod tests {
         assert!(p.follows.contains("moby"), "{}", p.follows);
         let dir = tempfile::tempdir().unwrap();
         let bpf = docker_default_filter(dir.path()).unwrap();
-        assert!(!bpf.is_empty() && bpf.len() % 8 == 0, "a whole number of sock_filter: {}", bpf.len());
+        assert!(
+            !bpf.is_empty() && bpf.len().is_multiple_of(8),
+            "a whole number of sock_filter: {}",
+            bpf.len()
+        );
     }
 
     #[test]
