@@ -138,14 +138,12 @@ fn a_run_step_cannot_make_a_user_namespace_and_setuid_still_works() {
 fn security_insecure_runs_unconfined_only_with_the_builds_permission() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.dockerfile(
-        "ctx",
-        "FROM busybox:local\n\
+    let dockerfile = "FROM busybox:local\n\
          RUN --security=insecure mkdir /results && grep ^Seccomp: /proc/self/status > /results/insecure_status && \
          wc -c < /proc/timer_list > /results/insecure_timer_list && \
          (unshare -r -m true) 2>/dev/null; echo $? > /results/insecure_unshare\n\
-         RUN grep ^Seccomp: /proc/self/status > /results/status && wc -c < /proc/timer_list > /results/timer_list\n",
-    );
+         RUN grep ^Seccomp: /proc/self/status > /results/status && wc -c < /proc/timer_list > /results/timer_list\n";
+    env.dockerfile("ctx", dockerfile);
     let refused = env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
     assert!(
         refused.stderr.contains("Dockerfile:2") && refused.stderr.contains("--allow security.insecure"),
@@ -164,4 +162,14 @@ fn security_insecure_runs_unconfined_only_with_the_builds_permission() {
     assert_ne!(read("insecure_timer_list"), "0", "/proc/timer_list is not masked");
     assert_eq!(read("status"), "Seccomp:\t2", "the next step is sandboxed again");
     assert_eq!(read("timer_list"), "0", "and its /proc/timer_list masked");
+
+    // The same command without the flag is another step: never the
+    // insecure one's cached result.
+    env.dockerfile("sandboxed", &dockerfile.replace("RUN --security=insecure ", "RUN "));
+    let out = env.path("out-sandboxed");
+    let dest = format!("type=local,dest={}", out.display());
+    env.rbuild(&["build", "--progress", "plain", "--allow", "security.insecure", "-o", &dest, "sandboxed"])
+        .ok();
+    let status = fs::read_to_string(out.join("results/insecure_status")).unwrap();
+    assert_eq!(status.trim(), "Seccomp:\t2", "ran again, under the filter");
 }
