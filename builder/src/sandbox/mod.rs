@@ -168,7 +168,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         None
     } else {
         let filter =
-            seccomp::docker_default_filter(&store.root().join("sandbox")).map_err(SandboxError::Setup)?;
+            seccomp::docker_default_filter(&store.state_path("sandbox")).map_err(SandboxError::Setup)?;
         let path = root.scratch.join("seccomp.bpf");
         fs::write(&path, filter).map_err(io_err("write", &path))?;
         Some(path)

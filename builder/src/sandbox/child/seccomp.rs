@@ -153,7 +153,10 @@ mod bench {
         let column = |i: usize| median(runs.iter().map(|r| Duration::from_nanos(r[i])).collect());
         let per_call = |d: Duration| d.as_nanos() as f64 / f64::from(SYSCALLS);
         println!("seccomp filter: {} BPF instructions", bytes.len() / 8);
-        println!("compile (once per store: kept in its sandbox/ dir), median of 20: {:?}", median(compiles));
+        println!(
+            "compile (once per store: kept in its state/sandbox/), median of 20: {:?}",
+            median(compiles)
+        );
         println!("compile for the native ABI alone (not what rbuild does): {native_compile:?}");
         println!("install (every RUN step), median of 50: {:?}", column(0));
         println!(
