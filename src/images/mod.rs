@@ -5,7 +5,8 @@
 //! One module a command: `list` (images), `tag`, `rmi`, `inspect`,
 //! `history`, `save`, `prune` (image and builder prune), `df`, `check`.
 //! What several share: `lookup` (finding an image by name or ID),
-//! `filters` (`--filter`), and the output pieces `table` (docker's column
+//! `filters` (`--filter`), `freed` (the layers a deletion freed, by chain
+//! ID), and the output pieces `table` (docker's column
 //! alignment), `template` (Go templates), `format` (`--format` of the
 //! listings), `units` (sizes and times) and
 //! `progress` (byte counters on a terminal).
@@ -14,6 +15,7 @@ mod check;
 mod df;
 mod filters;
 mod format;
+mod freed;
 mod history;
 mod inspect;
 mod list;
