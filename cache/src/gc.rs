@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use crate::index::CacheRecord;
-use crate::store::{Result, Store, remove_tree};
-use crate::usage::{Catalog, CatalogImage, LayerSizes, directory_size, forget_layer_size};
+use crate::store::{Result, Store};
+use crate::usage::{Catalog, CatalogImage, LayerSizes, forget_layer_size};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::{IoContext, IoError};
 
@@ -281,10 +281,6 @@ impl CacheItem {
     }
 }
 
-fn cache_mounts_dir(store: &Store) -> PathBuf {
-    store.state_path("cache-mounts")
-}
-
 /// Every cache entry and cache mount, most recently used first.
 pub fn cache_items(store: &Store, catalog: &Catalog, sizes: &mut LayerSizes<'_>) -> Result<Vec<CacheItem>> {
     let image_layers = catalog.layers_of_all_images();
@@ -306,19 +302,17 @@ pub fn cache_items(store: &Store, catalog: &Catalog, sizes: &mut LayerSizes<'_>)
             in_use,
         });
     }
-    if let Ok(entries) = fs::read_dir(cache_mounts_dir(store)) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let created = entry.metadata().ok().and_then(|m| m.created().ok()).map_or(0, secs_since_epoch);
-            items.push(CacheItem {
-                last_used: file_used_time(&path).max(created),
-                created,
-                size: directory_size(&path),
-                kind: CacheItemKind::Mount(path),
-                shared: false,
-                in_use: false,
-            });
-        }
+    for mount in crate::mounts::list(store)? {
+        let created =
+            fs::metadata(&mount.dir).ok().and_then(|m| m.created().ok()).map_or(0, secs_since_epoch);
+        items.push(CacheItem {
+            last_used: mount.last_used().max(file_used_time(&mount.dir)).max(created),
+            created,
+            size: mount.size,
+            kind: CacheItemKind::Mount(mount.dir),
+            shared: false,
+            in_use: false,
+        });
     }
     items.sort_by(|a, b| b.last_used.cmp(&a.last_used).then_with(|| a.id().cmp(&b.id())));
     Ok(items)
@@ -402,7 +396,22 @@ pub fn prune_cache(
         }
         match &item.kind {
             CacheItemKind::Step(record) => store.cache_remove(&record.key)?,
-            CacheItemKind::Mount(path) => remove_tree(path).ctx("remove", path)?,
+            CacheItemKind::Mount(path) => {
+                let entry = crate::mounts::MountEntry { dir: path.clone(), meta: None, size: item.size };
+                match crate::mounts::remove(&entry) {
+                    // Builds hold the gc lock, so only a stray process can be using it.
+                    Err(crate::mounts::MountError::InUse(_)) => continue,
+                    Err(crate::mounts::MountError::Store(e)) => return Err(e),
+                    Err(e) => {
+                        return Err(crate::store::StoreError::Corrupt {
+                            what: "cache mount",
+                            path: path.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    Ok(()) => {}
+                }
+            }
         }
         match item.layer() {
             Some(layer) => {

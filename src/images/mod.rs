@@ -1,9 +1,10 @@
 //! The image workflow commands: images, tag, rmi, inspect, history, save,
-//! image prune, builder prune, system df and system check. Each behaves as
+//! image prune, builder prune, cache-mounts, system df and system check. Each behaves as
 //! its `docker` namesake does, on rbuild's store.
 //!
 //! One module a command: `list` (images), `tag`, `rmi`, `inspect`,
-//! `history`, `save`, `prune` (image and builder prune), `df`, `check`.
+//! `history`, `save`, `prune` (image and builder prune), `mounts`
+//! (cache-mounts), `df`, `check`.
 //! What several share: `lookup` (finding an image by name or ID),
 //! `filters` (`--filter`), `freed` (the layers a deletion freed, by chain
 //! ID), and the output pieces `table` (docker's column
@@ -20,6 +21,7 @@ mod history;
 mod inspect;
 mod list;
 mod lookup;
+mod mounts;
 pub mod progress;
 mod prune;
 mod rmi;
@@ -34,6 +36,7 @@ pub use df::system_df;
 pub use history::history;
 pub use inspect::inspect;
 pub use list::list;
+pub use mounts::cache_mounts;
 pub use prune::{builder_prune, prune};
 pub use rmi::rmi;
 pub use save::save;
