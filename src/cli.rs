@@ -512,8 +512,26 @@ pub struct GraphArgs {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "build", "load", "import", "debug", "help", "images", "tag", "rmi", "inspect", "history", "save",
-    "image", "builder", "system", "pull", "push", "login", "logout", "search",
+    "build",
+    "load",
+    "import",
+    "debug",
+    "help",
+    "images",
+    "tag",
+    "rmi",
+    "inspect",
+    "history",
+    "save",
+    "image",
+    "builder",
+    "cache-mounts",
+    "system",
+    "pull",
+    "push",
+    "login",
+    "logout",
+    "search",
 ];
 
 /// Inserts `build` when the first non-global argument is not a subcommand,

@@ -109,16 +109,21 @@ pub(crate) enum BlobPlace<'a> {
 }
 
 impl BlobPlace<'_> {
-    fn has(&self, digest: &Digest) -> Result<bool> {
+    /// Whether the blob is there. A registry checks what it stores; in a
+    /// directory a file of the right size counts (hashing a large blob on
+    /// every export would cost what skipping it saves).
+    fn has(&self, digest: &Digest, size: u64) -> Result<bool> {
         match self {
             BlobPlace::Registry(session, reference) => session.has_blob(reference, digest),
-            BlobPlace::Directory(blobs) => Ok(blobs.join(digest.hex()).is_file()),
+            BlobPlace::Directory(blobs) => {
+                Ok(fs::metadata(blobs.join(digest.hex())).is_ok_and(|m| m.is_file() && m.len() == size))
+            }
         }
     }
 
     /// Stores the file `path` (whose digest is `digest`) unless it is there.
     fn put(&self, path: &Path, digest: &Digest, size: u64) -> Result<()> {
-        if self.has(digest)? {
+        if self.has(digest, size)? {
             return Ok(());
         }
         match self {
@@ -192,7 +197,7 @@ pub(crate) fn export_mounts(
             continue;
         }
         let exported = match unchanged {
-            Some(e) if place.has(&e.blob)? => {
+            Some(e) if place.has(&e.blob, e.blob_size)? => {
                 out.unchanged += 1;
                 e
             }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod build;
+mod cache_mounts;
 mod concurrency;
 mod crash;
 mod disk;
