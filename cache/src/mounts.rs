@@ -138,8 +138,9 @@ pub fn update_meta(
     change: impl FnOnce(&mut MountMeta),
 ) -> Result<()> {
     let dir = mount_dir(store, id);
-    fs::create_dir_all(mounts_dir(store)).ctx("create", &mounts_dir(store))?;
-    let lock_file = mounts_dir(store).join("meta.lock");
+    let parent = mounts_dir(store);
+    fs::create_dir_all(&parent).ctx("create", &parent)?;
+    let lock_file = parent.join("meta.lock");
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -282,7 +283,8 @@ pub fn write_tar(store: &Store, dir: &Path, out: &mut dyn Write) -> Result<Diges
 /// tar leaves the existing mount as it was.
 pub fn install(store: &Store, meta: MountMeta, tar: &mut dyn Read) -> std::result::Result<(), MountError> {
     let dir = mount_dir(store, &meta.id);
-    fs::create_dir_all(mounts_dir(store)).ctx("create", &mounts_dir(store)).map_err(StoreError::from)?;
+    let parent = mounts_dir(store);
+    fs::create_dir_all(&parent).ctx("create", &parent).map_err(StoreError::from)?;
     let fresh = dir.with_extension(format!("new-{}", unique_suffix()));
     let unpacked = (|| -> std::result::Result<(), MountError> {
         let opts = ApplyOptions::for_current_user(store.overlay_xattrs());

@@ -186,7 +186,7 @@ pub(crate) fn export_mounts(
         };
         // Shared: a `sharing=locked` step does not write while we read.
         let lock = mounts::open_lock(&dir)?;
-        lock.lock_shared().ctx("lock", &mounts::lock_path(&dir))?;
+        lock.lock_shared().ctx("lock", mounts::lock_path(&dir))?;
         let fingerprint = mounts::fingerprint(&dir)?;
         let unchanged = meta.exported.clone().filter(|e| e.fingerprint == fingerprint);
         let size = unchanged.as_ref().map_or_else(|| directory_size(&dir), |e| e.size);
