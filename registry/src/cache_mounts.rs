@@ -179,9 +179,14 @@ pub(crate) fn export_mounts(
     let mut out = MountsExported::default();
     for id in ids {
         let dir = mounts::mount_dir(store, id);
-        let meta = mounts::read_meta(store, id)?;
-        let Some(meta) = meta.filter(|_| dir.is_dir()) else {
+        if !dir.is_dir() {
             out.warnings.push(format!("cache mount {id} is not in the store; not exported"));
+            continue;
+        }
+        let Some(meta) = mounts::read_meta(store, id)? else {
+            out.warnings.push(format!(
+                "cache mount {id} was made before rbuild kept cache mount ids; not exported (the next build that mounts it records it)"
+            ));
             continue;
         };
         // Shared: a `sharing=locked` step does not write while we read.
