@@ -242,3 +242,26 @@ fn cache_mounts_commands_list_export_import_remove_and_prune() {
     assert_eq!(rb(&first, &["cache-mounts", "ls"]).ok().stdout.lines().count(), 1);
     first.rbuild(&["system", "check"]).ok();
 }
+
+#[test]
+fn a_hostile_tar_is_refused_and_nothing_outside_the_mount_is_touched() {
+    require!(root());
+    let env = Env::new();
+    let escape = env.work.path().join("escaped");
+    let evil = rbuild_test_support::RawTar::new()
+        .file("ok", b"fine")
+        .file("../../../../../../escaped-by-cache-mount", b"evil")
+        .symlink("link", escape.to_str().unwrap())
+        .file("link/through", b"evil")
+        .finish();
+    fs::write(env.path("evil.tar"), evil).unwrap();
+    let run = rb(&env, &["cache-mounts", "import", "deps", "evil.tar"]).failed();
+    assert!(run.stderr.contains("left as it was"), "{}", run.stderr);
+    assert!(!escape.exists());
+    assert!(!std::path::Path::new("/escaped-by-cache-mount").exists());
+    assert_eq!(rb(&env, &["cache-mounts", "ls"]).ok().stdout.lines().count(), 1, "no mount was made");
+    let mounts = env.root.path().join("state/cache-mounts");
+    let left: Vec<_> =
+        fs::read_dir(&mounts).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
+}
