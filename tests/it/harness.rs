@@ -270,11 +270,13 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A Docker daemon of one test's own: `dockerd` with its own data root,
-/// exec root, socket and containerd namespace, no bridge and no iptables
-/// rules, for docker commands that act on every image of a daemon (`docker
-/// image prune -a`) and so must not run on the shared one. Stopped (SIGTERM,
-/// so it unmounts what it mounted) and its directory removed on drop.
+/// A Docker daemon of one test's own, for docker commands that act on every
+/// image of a daemon (`docker image prune -a`) and so must not run on the
+/// shared one: `dockerd` with its own data root, exec root, socket and
+/// containerd namespace, started in network and mount namespaces of its
+/// own, so nothing it does to interfaces, iptables or mounts reaches the
+/// host (a dockerd without a bridge deletes the host's `docker0`).
+/// Stopped with SIGTERM and its directory removed on drop.
 pub struct TestDockerd {
     dir: tempfile::TempDir,
     child: std::process::Child,
@@ -288,7 +290,8 @@ impl TestDockerd {
         fs::write(path("daemon.json"), "{}").unwrap();
         let namespace = format!("rbuild-it-{}", dir.path().file_name().unwrap().to_string_lossy());
         let log = fs::File::create(path("log")).unwrap();
-        let child = Command::new("dockerd")
+        let child = Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "dockerd"])
             .arg("--config-file")
             .arg(path("daemon.json"))
             .arg("--data-root")
@@ -345,8 +348,6 @@ impl Drop for TestDockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Whatever a killed daemon left mounted must not keep its directory.
-        let _ = Command::new("umount").arg("-R").arg("-l").arg(self.dir.path().join("data")).output();
     }
 }
 
