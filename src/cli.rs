@@ -56,6 +56,12 @@ pub enum Command {
         #[command(subcommand)]
         what: BuilderCommand,
     },
+    /// Manage RUN --mount=type=cache directories (ls, export, import, rm, prune)
+    #[command(name = "cache-mounts")]
+    CacheMounts {
+        #[command(subcommand)]
+        what: CacheMountsCommand,
+    },
     /// Store-wide information and checks
     System {
         #[command(subcommand)]
@@ -165,6 +171,54 @@ pub enum ImageCommand {
 pub enum BuilderCommand {
     /// Remove build cache
     Prune(BuilderPruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheMountsCommand {
+    /// List cache mounts: id, size, last use and the builds that used them
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Write a cache mount's content as a tar (.gz/.tgz or .zst names compress)
+    Export(MountsExportArgs),
+    /// Make a tar (plain, gzip or zstd) the content of a cache mount
+    Import(MountsImportArgs),
+    /// Remove cache mounts
+    #[command(visible_alias = "remove")]
+    Rm {
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove the least recently used cache mounts
+    Prune(MountsPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MountsExportArgs {
+    /// The cache mount's id (its target path when the Dockerfile gives no id=)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The tar to write
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MountsImportArgs {
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// A tar written by `cache-mounts export` (or any tar of the content)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MountsPruneArgs {
+    /// Keep the most recently used mounts up to this much storage
+    #[arg(long, value_name = "SIZE")]
+    pub keep_storage: Option<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -463,8 +517,26 @@ pub struct GraphArgs {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "build", "load", "import", "debug", "help", "images", "tag", "rmi", "inspect", "history", "save",
-    "image", "builder", "system", "pull", "push", "login", "logout", "search",
+    "build",
+    "load",
+    "import",
+    "debug",
+    "help",
+    "images",
+    "tag",
+    "rmi",
+    "inspect",
+    "history",
+    "save",
+    "image",
+    "builder",
+    "cache-mounts",
+    "system",
+    "pull",
+    "push",
+    "login",
+    "logout",
+    "search",
 ];
 
 /// Inserts `build` when the first non-global argument is not a subcommand,

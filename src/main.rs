@@ -98,6 +98,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Builder { what: BuilderCommand::Prune(args) } => {
             images::builder_prune(&open_store(&root)?, args)
         }
+        Command::CacheMounts { what } => images::cache_mounts(&open_store(&root)?, what),
         Command::Pull(args) => registry::pull_command(&open_store(&root)?, args),
         Command::Push(args) => registry::push_command(&open_store(&root)?, args),
         Command::Login(args) => registry::login_command(args),

@@ -109,6 +109,12 @@ impl CacheSource for ImportedCacheSource {
             .lookup(self.session.as_deref(), store, key)
             .map_err(|e| format!("{}: {}", self.cache.location(), rbuild_builder::error::chain(&e)))
     }
+
+    fn seed_cache_mount(&self, store: &Store, id: &str) -> Result<Option<String>, String> {
+        self.cache
+            .seed_mount(self.session.as_deref(), store, id)
+            .map_err(|e| format!("{}: {}", self.cache.location(), rbuild_builder::error::chain(&e)))
+    }
 }
 
 /// `ADD <url>` downloads through the registry crate's HTTP client, made on

@@ -27,6 +27,9 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// Names this build's place (context + Dockerfile) for miss explanations.
     pub site_prefix: String,
+    /// How `cache-mounts ls` names this build among a mount's users: its
+    /// first tag, else its context directory.
+    pub build_name: String,
     /// `--explain`: plan and look up every step, run none.
     pub explain_only: bool,
     /// Where else to look when the store's cache index misses
@@ -47,4 +50,14 @@ pub trait CacheSource: Send + Sync + std::fmt::Debug {
     /// The record for `key`, or `None`; an error is reported as a warning
     /// and the step runs.
     fn lookup(&self, store: &Store, key: &Digest) -> Result<Option<CacheRecord>, String>;
+
+    /// Seeds the store's cache mount `id` from this source when the source
+    /// carries a copy written later than the local one (or there is no
+    /// local one). `Ok(Some(note))` says what was done, for the progress
+    /// output; an error is reported as a warning and the step runs with
+    /// the mount it has. Called once per mount and build, before the first
+    /// step that mounts it.
+    fn seed_cache_mount(&self, _store: &Store, _id: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }

@@ -1,6 +1,7 @@
 //! `RUN --mount=…` and inline scripts, made ready for the sandbox: cache
 //! directories in the store's `state/cache-mounts/` (locked per their
-//! sharing mode), bind sources materialised from the context or a stage,
+//! sharing mode, seeded from `--cache-from` caches that carry them, their
+//! use noted for `cache-mounts ls`), bind sources materialised from the context or a stage,
 //! secrets written to private scratch files, and a `#!` heredoc body
 //! mounted as a file under `/dev/pipes`. Nothing here lands in the step's
 //! layer: every mount target the sandbox had to create is removed from it.
@@ -10,8 +11,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
+use rbuild_cache::mounts;
 use rbuild_frontend::graph::{CacheSharing, INLINE_SCRIPT_DIR, Mount, MountSource, RunOp};
-use rbuild_oci::digest::Digest;
 
 use crate::context::EntryKind;
 use crate::copy::items::items_from_layers;
@@ -41,8 +42,10 @@ impl Drop for Prepared {
     }
 }
 
-/// Prepares the mounts of `run` (in order) and its inline script.
-pub fn prepare(env: &ExecEnv<'_>, run: &RunOp) -> Result<Prepared, BuildError> {
+/// Prepares the mounts of `run` (in order) and its inline script. `note`
+/// takes lines for the step's output (a cache mount seeded from an
+/// imported cache, or why it could not be).
+pub fn prepare(env: &ExecEnv<'_>, run: &RunOp, note: &dyn Fn(String)) -> Result<Prepared, BuildError> {
     let mut out = Prepared {
         mounts: Vec::new(),
         env: Vec::new(),
@@ -63,22 +66,34 @@ pub fn prepare(env: &ExecEnv<'_>, run: &RunOp) -> Result<Prepared, BuildError> {
         });
     }
     for m in &run.mounts {
-        prepare_one(env, m, &mut out)?;
+        prepare_one(env, m, &mut out, note)?;
     }
     Ok(out)
 }
 
-fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), BuildError> {
+fn prepare_one(
+    env: &ExecEnv<'_>,
+    m: &Mount,
+    out: &mut Prepared,
+    note: &dyn Fn(String),
+) -> Result<(), BuildError> {
     match m {
         Mount::Tmpfs { target, size } => {
             out.mounts.push(ExtraMount::Tmpfs { target: target.clone(), size: *size });
         }
         Mount::Cache { id, target, sharing, from, source, uid, gid, mode, readonly } => {
+            seed_from_imported_caches(env, id, note);
             let (dir, lock) = cache_dir(env, id, *sharing)?;
             out._locks.push(lock);
             if !dir.exists() {
                 create_cache_dir(env, &dir, from.as_ref(), source, (*uid, *gid, *mode))
                     .map_err(|e| e.context(format!("prepare cache mount {id}")))?;
+            }
+            // Only notes for `cache-mounts ls` and exports: never fails the step.
+            if let Err(e) =
+                mounts::note_use(env.store, id, (*uid, *gid, *mode), !*readonly, &env.opts.build_name)
+            {
+                note(format!("warning: cache mount {id}: cannot record its use: {e}"));
             }
             out.mounts.push(ExtraMount::Bind { source: dir, target: target.clone(), readonly: *readonly });
         }
@@ -106,6 +121,19 @@ fn prepare_one(env: &ExecEnv<'_>, m: &Mount, out: &mut Prepared) -> Result<(), B
         }
     }
     Ok(())
+}
+
+/// Lets each `--cache-from` cache seed mount `id` before a step uses it
+/// (each source does so once per build); a failure is a warning and the
+/// step goes on with the mount it has.
+fn seed_from_imported_caches(env: &ExecEnv<'_>, id: &str, note: &dyn Fn(String)) {
+    for source in &env.opts.cache_sources {
+        match source.seed_cache_mount(env.store, id) {
+            Ok(Some(done)) => note(done),
+            Ok(None) => {}
+            Err(why) => note(format!("warning: cache mount {id} not imported: {why}")),
+        }
+    }
 }
 
 /// What a `type=secret` mount asks for.
@@ -208,19 +236,12 @@ fn cache_dir(
     id: &str,
     sharing: CacheSharing,
 ) -> Result<(PathBuf, Flock<File>), BuildError> {
-    let base = env.store.state_path(&format!("cache-mounts/{}", Digest::of(id.as_bytes()).hex()));
+    let base = mounts::mount_dir(env.store, id);
     if let Some(parent) = base.parent() {
         fs::create_dir_all(parent)?;
     }
     let instance = |n: usize| if n == 0 { base.clone() } else { base.with_extension(n.to_string()) };
-    let open_lock = |dir: &Path| -> Result<File, BuildError> {
-        Ok(fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.with_extension(
-            format!(
-                "{}lock",
-                dir.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
-            ),
-        ))?)
-    };
+    let open_lock = |dir: &Path| -> Result<File, BuildError> { Ok(mounts::open_lock(dir)?) };
     let lock_err = |e: nix::errno::Errno| BuildError::new(format!("lock cache mount {id}: {e}"));
     match sharing {
         CacheSharing::Shared | CacheSharing::Locked => {

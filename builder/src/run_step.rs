@@ -29,7 +29,8 @@ pub fn execute_run(
         vars.push(format!("HOME={}", if who.home.is_empty() { "/" } else { &who.home }));
     }
     vars.extend(run.proxy_env.iter().cloned());
-    let prepared = run_mounts::prepare(env, run)?;
+    let note = |line: String| progress.event(Event::Log { step: id.clone(), line });
+    let prepared = run_mounts::prepare(env, run, &note)?;
     vars.extend(prepared.env.iter().cloned());
     let secrets = prepared.secret_values.clone();
     let req = RunRequest {

@@ -115,6 +115,7 @@ impl Fixture {
             source_date_epoch: Some(0),
             secrets: BTreeMap::new(),
             site_prefix: "test".into(),
+            build_name: "test".into(),
             explain_only: false,
             cache_sources: Vec::new(),
             isolation: self.isolation.clone(),

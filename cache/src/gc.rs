@@ -1,5 +1,6 @@
-//! Garbage collection and pruning: removing images nobody named, build
-//! cache nobody needs, and then every layer and blob nothing references.
+//! Garbage collection and pruning: removing the images `image prune`
+//! selects, build cache nobody needs, and then every layer and blob nothing
+//! references.
 //!
 //! What keeps a layer: being in the `rootfs` of any image record (tagged or
 //! not), or being the result of a build cache entry still in the index. What
@@ -17,8 +18,8 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use crate::index::CacheRecord;
-use crate::store::{Result, Store, remove_tree};
-use crate::usage::{Catalog, CatalogImage, LayerSizes, directory_size, forget_layer_size};
+use crate::store::{Result, Store};
+use crate::usage::{Catalog, CatalogImage, LayerSizes, forget_layer_size};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::{IoContext, IoError};
 
@@ -99,42 +100,125 @@ pub fn collect_garbage(store: &Store, _lock: &ExclusiveGcLock) -> Result<GcRepor
     Ok(report)
 }
 
-/// An image `image prune` removed.
+/// What `image prune` (or `rmi`'s pruning of bases) did to one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrunedImage {
     pub id: Digest,
+    /// The names it lost, canonical: its tags, then, when the image itself
+    /// went, the registry digests it was known by (`repo@sha256:…`).
+    pub untagged: Vec<String>,
+    /// Whether the image itself went. False when a tag it was given while
+    /// prune ran kept it: then only the names prune saw went.
+    pub deleted: bool,
+    /// Its layers, bottom first, so the caller can say which of them
+    /// garbage collection then freed.
+    pub layers: Vec<Digest>,
 }
 
-/// Removes dangling images (untagged, and no image built on them), or with
-/// `all` every untagged image, among those `selected` accepts. Removing a
-/// dangling image can leave its untagged base dangling; that goes too, as
-/// with `docker image prune`. Layers are left for [`collect_garbage`].
+/// Which images `image prune` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneScope {
+    /// Dangling images: no tag, and no image built on them.
+    Dangling,
+    /// `-a`: every image, tagged or not, since rbuild has no containers to
+    /// keep one in use. An untagged image something was built on is left
+    /// to go with the last image built on it, as Docker leaves it.
+    Unused,
+}
+
+/// Removes the images of `scope` that `selected` accepts, as `docker image
+/// prune` does: each loses its tags and goes, then each untagged base it
+/// was built on that nothing else is built on goes too. A tagged image
+/// something was built on goes as well (its layers stay while the images
+/// built on it use them). Layers are left for [`collect_garbage`].
 pub fn prune_images(
     store: &Store,
     _lock: &ExclusiveGcLock,
-    all: bool,
+    scope: PruneScope,
     selected: &dyn Fn(&CatalogImage) -> bool,
 ) -> Result<Vec<PrunedImage>> {
+    let catalog = Catalog::read(store)?;
+    let candidates: Vec<&CatalogImage> = catalog
+        .images
+        .iter()
+        .filter(|image| {
+            let has_children = !catalog.children(&image.id()).is_empty();
+            let in_scope = match scope {
+                PruneScope::Dangling => !image.is_tagged() && !has_children,
+                PruneScope::Unused => image.is_tagged() || !has_children,
+            };
+            in_scope && selected(image)
+        })
+        .collect();
     let mut pruned = Vec::new();
-    loop {
-        let catalog = Catalog::read(store)?;
-        let doomed: Vec<Digest> = catalog
-            .images
-            .iter()
-            .filter(|i| !i.is_tagged() && (all || catalog.is_dangling(&i.id())) && selected(i))
-            .map(CatalogImage::id)
-            .collect();
-        let mut removed_any = false;
-        for id in doomed {
-            if remove_if_untagged(store, &id)? {
-                pruned.push(PrunedImage { id });
-                removed_any = true;
-            }
-        }
-        if all || !removed_any {
-            return Ok(pruned);
+    for image in candidates {
+        let Some(outcome) = untag_and_remove(store, image, scope)? else { continue };
+        let deleted = outcome.deleted;
+        pruned.push(outcome);
+        if deleted {
+            pruned.extend(remove_untagged_bases(store, image.record.parent)?);
         }
     }
+    Ok(pruned)
+}
+
+/// Drops the tags `image` had when prune read the store and, unless it
+/// has others by now, the image. Under the tag lock, so a concurrent
+/// `rbuild tag` either lands before (and, for dangling prune, keeps the
+/// image) or finds the image gone. `None` when nothing was done: the image
+/// went meanwhile, or was tagged meanwhile and is no longer dangling.
+fn untag_and_remove(store: &Store, image: &CatalogImage, scope: PruneScope) -> Result<Option<PrunedImage>> {
+    let id = image.id();
+    let (untagged, deleted) = store.update_refs(|refs| -> Result<(Vec<String>, bool)> {
+        let current = refs.tags_of(&id);
+        if scope == PruneScope::Dangling && !current.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let seen: Vec<String> = current.iter().filter(|t| image.tags.contains(t)).cloned().collect();
+        for tag in &seen {
+            refs.refs.remove(tag);
+        }
+        if seen.len() < current.len() || store.image_record(&id)?.is_none() {
+            return Ok((seen, false));
+        }
+        store.remove_image(&id)?;
+        Ok((seen, true))
+    })??;
+    if untagged.is_empty() && !deleted {
+        return Ok(None);
+    }
+    let mut untagged = untagged;
+    if deleted {
+        untagged.extend(image.record.repo_digests.iter().cloned());
+    }
+    Ok(Some(PrunedImage { id, untagged, deleted, layers: image.config.rootfs.diff_ids.clone() }))
+}
+
+/// Removes `parent` if it is untagged and no image is built on it any
+/// more, then its own parent on the same terms, and so on down the chain:
+/// what Docker does after deleting an image, so removing a build does not
+/// leave its untagged bases behind.
+pub fn remove_untagged_bases(store: &Store, mut parent: Option<Digest>) -> Result<Vec<PrunedImage>> {
+    let mut removed = Vec::new();
+    while let Some(candidate) = parent {
+        let Some(record) = store.image_record(&candidate)? else { break };
+        let records = store.list_images()?;
+        if records.iter().any(|r| r.parent == Some(candidate)) {
+            break;
+        }
+        let layers = store.image_config(&candidate).map(|(_, c)| c.rootfs.diff_ids).unwrap_or_default();
+        if !remove_if_untagged(store, &candidate)? {
+            break;
+        }
+        removed.push(PrunedImage {
+            id: candidate,
+            untagged: record.repo_digests.clone(),
+            deleted: true,
+            layers,
+        });
+        parent = record.parent;
+    }
+    Ok(removed)
 }
 
 /// Removes an image unless a tag points at it, checking under the tag lock
@@ -197,10 +281,6 @@ impl CacheItem {
     }
 }
 
-fn cache_mounts_dir(store: &Store) -> PathBuf {
-    store.state_path("cache-mounts")
-}
-
 /// Every cache entry and cache mount, most recently used first.
 pub fn cache_items(store: &Store, catalog: &Catalog, sizes: &mut LayerSizes<'_>) -> Result<Vec<CacheItem>> {
     let image_layers = catalog.layers_of_all_images();
@@ -222,19 +302,17 @@ pub fn cache_items(store: &Store, catalog: &Catalog, sizes: &mut LayerSizes<'_>)
             in_use,
         });
     }
-    if let Ok(entries) = fs::read_dir(cache_mounts_dir(store)) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let created = entry.metadata().ok().and_then(|m| m.created().ok()).map_or(0, secs_since_epoch);
-            items.push(CacheItem {
-                last_used: file_used_time(&path).max(created),
-                created,
-                size: directory_size(&path),
-                kind: CacheItemKind::Mount(path),
-                shared: false,
-                in_use: false,
-            });
-        }
+    for mount in crate::mounts::list(store)? {
+        let created =
+            fs::metadata(&mount.dir).ok().and_then(|m| m.created().ok()).map_or(0, secs_since_epoch);
+        items.push(CacheItem {
+            last_used: mount.last_used().max(file_used_time(&mount.dir)).max(created),
+            created,
+            size: mount.size,
+            kind: CacheItemKind::Mount(mount.dir),
+            shared: false,
+            in_use: false,
+        });
     }
     items.sort_by(|a, b| b.last_used.cmp(&a.last_used).then_with(|| a.id().cmp(&b.id())));
     Ok(items)
@@ -318,7 +396,22 @@ pub fn prune_cache(
         }
         match &item.kind {
             CacheItemKind::Step(record) => store.cache_remove(&record.key)?,
-            CacheItemKind::Mount(path) => remove_tree(path).ctx("remove", path)?,
+            CacheItemKind::Mount(path) => {
+                let entry = crate::mounts::MountEntry { dir: path.clone(), meta: None, size: item.size };
+                match crate::mounts::remove(&entry) {
+                    // Builds hold the gc lock, so only a stray process can be using it.
+                    Err(crate::mounts::MountError::InUse(_)) => continue,
+                    Err(crate::mounts::MountError::Store(e)) => return Err(e),
+                    Err(e) => {
+                        return Err(crate::store::StoreError::Corrupt {
+                            what: "cache mount",
+                            path: path.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    Ok(()) => {}
+                }
+            }
         }
         match item.layer() {
             Some(layer) => {

@@ -28,13 +28,22 @@
 //! `mode=min` (the default) exports the steps of the final image's stage
 //! chain; `mode=max` every step of every stage the build ran. The caller
 //! chooses the keys; this module writes and reads them.
+//!
+//! With `mounts=true` (or `mounts=ID1,ID2`) an export also carries cache
+//! mounts, and an import seeds them ([`super::cache_mounts`]): the config's
+//! `mounts` lists them and the manifest's `layers` end with their blobs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::cache_mounts::{
+    BlobPlace, CacheMountBlob, DEFAULT_MAX_MOUNT_SIZE, MountSelection, MountsExported, export_mounts,
+    seed_mount,
+};
 use super::error::{RegistryError, Result};
 use super::known_blobs::{known_blobs, remember_blob};
 use super::manifest::{self, Descriptor, OCI_LAYER_GZIP, OCI_MANIFEST, Parsed};
@@ -81,15 +90,39 @@ impl std::fmt::Display for CacheLocation {
 pub struct CacheTo {
     pub location: CacheLocation,
     pub mode: CacheMode,
+    /// `mounts=`: the cache mounts to carry.
+    pub mounts: MountSelection,
+    /// `max-size=`: larger mounts are left out.
+    pub max_mount_size: u64,
 }
 
-/// The fields of a `type=…,key=value,…` spec.
+/// A `--cache-from` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFrom {
+    pub location: CacheLocation,
+    /// `mounts=`: the carried cache mounts to seed the store's from.
+    pub mounts: MountSelection,
+}
+
+/// The fields of a `type=…,key=value,…` spec. A piece without `=` goes on
+/// the previous value, so `mounts=pip,apt` lists two ids.
 fn fields(spec: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut last: Option<String> = None;
     for field in spec.split(',') {
-        let (k, v) =
-            field.split_once('=').ok_or_else(|| bad_spec(spec, &format!("{field:?} is not key=value")))?;
-        out.insert(k.trim().to_string(), v.trim().to_string());
+        match (field.split_once('='), &last) {
+            (Some((k, v)), _) => {
+                let key = k.trim().to_string();
+                out.insert(key.clone(), v.trim().to_string());
+                last = Some(key);
+            }
+            (None, Some(key)) => {
+                let value = out.get_mut(key).expect("inserted above");
+                value.push(',');
+                value.push_str(field.trim());
+            }
+            (None, None) => return Err(bad_spec(spec, &format!("{field:?} is not key=value"))),
+        }
     }
     Ok(out)
 }
@@ -129,24 +162,35 @@ impl CacheTo {
                 return Err(bad_spec(spec, &format!("unknown cache type {:?}", other.unwrap_or(""))));
             }
         };
-        Ok(CacheTo { location, mode })
+        let max_mount_size = match f.get("max-size") {
+            None => DEFAULT_MAX_MOUNT_SIZE,
+            Some(text) => rbuild_oci::size::parse_ram_size(text).map_err(|e| bad_spec(spec, &e))?,
+        };
+        let mounts = f.get("mounts").map(|m| MountSelection::parse(m)).unwrap_or_default();
+        Ok(CacheTo { location, mode, mounts, max_mount_size })
     }
 }
 
-/// Parses a `--cache-from` value: `type=registry,ref=R`, `type=local,src=DIR`,
-/// or a bare reference (as `docker build --cache-from` takes).
-pub fn parse_cache_from(spec: &str) -> Result<CacheLocation> {
+/// Parses a `--cache-from` value: `type=registry,ref=R`, `type=local,src=DIR`
+/// (either with `mounts=`), or a bare reference (as `docker build
+/// --cache-from` takes).
+pub fn parse_cache_from(spec: &str) -> Result<CacheFrom> {
     if !spec.contains('=') {
-        return Ok(CacheLocation::Registry(cache_reference(spec, spec)?));
+        let location = CacheLocation::Registry(cache_reference(spec, spec)?);
+        return Ok(CacheFrom { location, mounts: MountSelection::Nothing });
     }
     let f = fields(spec)?;
-    match (f.get("type").map(String::as_str), f.get("ref"), f.get("src")) {
-        (Some("registry"), Some(r), _) => Ok(CacheLocation::Registry(cache_reference(spec, r)?)),
-        (Some("local"), _, Some(d)) => Ok(CacheLocation::Directory(PathBuf::from(d))),
-        (Some("registry"), None, _) => Err(bad_spec(spec, "type=registry needs ref=")),
-        (Some("local"), _, None) => Err(bad_spec(spec, "type=local needs src=")),
-        (other, ..) => Err(bad_spec(spec, &format!("unknown cache type {:?}", other.unwrap_or("")))),
-    }
+    let location = match (f.get("type").map(String::as_str), f.get("ref"), f.get("src")) {
+        (Some("registry"), Some(r), _) => CacheLocation::Registry(cache_reference(spec, r)?),
+        (Some("local"), _, Some(d)) => CacheLocation::Directory(PathBuf::from(d)),
+        (Some("registry"), None, _) => return Err(bad_spec(spec, "type=registry needs ref=")),
+        (Some("local"), _, None) => return Err(bad_spec(spec, "type=local needs src=")),
+        (other, ..) => {
+            return Err(bad_spec(spec, &format!("unknown cache type {:?}", other.unwrap_or(""))));
+        }
+    };
+    let mounts = f.get("mounts").map(|m| MountSelection::parse(m)).unwrap_or_default();
+    Ok(CacheFrom { location, mounts })
 }
 
 /// The config blob of an exported cache.
@@ -155,6 +199,9 @@ pub struct CacheConfig {
     pub version: u32,
     pub records: Vec<CacheRecord>,
     pub layers: Vec<CacheLayer>,
+    /// Cache mounts carried (`mounts=`); older readers ignore the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<CacheMountBlob>,
 }
 
 /// A layer a record names, and the blob that carries it.
@@ -167,19 +214,33 @@ pub struct CacheLayer {
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExportSummary {
     pub records: usize,
     pub layers: usize,
+    /// Cache mounts carried, and how many of them were unchanged since
+    /// their last export (nothing written for those).
+    pub mounts: usize,
+    pub mounts_unchanged: usize,
+    /// Mounts left out, and why.
+    pub warnings: Vec<String>,
 }
 
-/// Exports the records of `keys` (and their layers) to `location`.
-/// `session` is needed for a registry.
+/// The cache mounts an export carries: these ids, up to this size each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MountExport {
+    pub ids: Vec<String>,
+    pub max_size: u64,
+}
+
+/// Exports the records of `keys` (and their layers), and the cache mounts
+/// `mounts` names, to `location`. `session` is needed for a registry.
 pub fn export(
     session: Option<&Session>,
     store: &Store,
     keys: &[Digest],
     location: &CacheLocation,
+    mounts: &MountExport,
 ) -> Result<ExportSummary> {
     let _gc = store.gc_guard(false)?;
     let mut seen = BTreeSet::new();
@@ -216,12 +277,32 @@ pub fn export(
             }
         }
     }
-    let config = CacheConfig { version: 1, records, layers };
+    let carried = if mounts.ids.is_empty() {
+        MountsExported::default()
+    } else {
+        let blobs_dir;
+        let place = match location {
+            CacheLocation::Registry(reference) => {
+                BlobPlace::Registry(session.expect("checked above"), reference)
+            }
+            CacheLocation::Directory(dir) => {
+                blobs_dir = dir.join("blobs/sha256");
+                BlobPlace::Directory(&blobs_dir)
+            }
+        };
+        export_mounts(&place, store, &mounts.ids, mounts.max_size)?
+    };
+    let config = CacheConfig { version: 1, records, layers, mounts: carried.mounts };
     let config_json = serde_json::to_vec(&config).expect("cache config serializes");
     let config_desc =
         Descriptor::new(CACHE_CONFIG_MEDIA_TYPE, &Digest::of(&config_json), config_json.len() as u64);
-    let layer_descs: Vec<Descriptor> =
-        config.layers.iter().map(|l| Descriptor::new(&l.media_type, &l.digest, l.size)).collect();
+    // Mount blobs are layers of the manifest too, so a registry keeps them.
+    let layer_descs: Vec<Descriptor> = config
+        .layers
+        .iter()
+        .map(|l| Descriptor::new(&l.media_type, &l.digest, l.size))
+        .chain(config.mounts.iter().map(|m| Descriptor::new(&m.media_type, &m.digest, m.blob_size)))
+        .collect();
     let manifest_json = manifest::image_manifest_json(&config_desc, &layer_descs);
     match location {
         CacheLocation::Registry(reference) => {
@@ -247,7 +328,13 @@ pub fn export(
                 .ctx("write", dir)?;
         }
     }
-    Ok(ExportSummary { records: config.records.len(), layers: config.layers.len() })
+    Ok(ExportSummary {
+        records: config.records.len(),
+        layers: config.layers.len(),
+        mounts: config.mounts.len(),
+        mounts_unchanged: carried.unchanged,
+        warnings: carried.warnings,
+    })
 }
 
 fn layout_blob_path(dir: &Path, digest: &Digest) -> PathBuf {
@@ -300,6 +387,10 @@ pub struct ImportedCache {
     location: CacheLocation,
     records: BTreeMap<Digest, CacheRecord>,
     layers: BTreeMap<Digest, CacheLayer>,
+    /// The carried cache mounts this build may seed from (`mounts=`).
+    mounts: BTreeMap<String, CacheMountBlob>,
+    /// Mount ids already considered in this build.
+    seeded: Mutex<BTreeSet<String>>,
 }
 
 impl ImportedCache {
@@ -328,7 +419,42 @@ impl ImportedCache {
             location: location.clone(),
             records: config.records.into_iter().map(|r| (r.key, r)).collect(),
             layers: config.layers.into_iter().map(|l| (l.diff_id, l)).collect(),
+            mounts: config.mounts.into_iter().map(|m| (m.id.clone(), m)).collect(),
+            seeded: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// Narrows the carried mounts to those `selection` names.
+    pub fn select_mounts(mut self, selection: &MountSelection) -> ImportedCache {
+        self.mounts.retain(|id, _| selection.includes(id));
+        self
+    }
+
+    /// How many cache mounts this import may seed.
+    pub fn mount_count(&self) -> usize {
+        self.mounts.len()
+    }
+
+    /// Seeds the store's cache mount `id` from this cache, once per build:
+    /// see [`super::cache_mounts`].
+    pub fn seed_mount(&self, session: Option<&Session>, store: &Store, id: &str) -> Result<Option<String>> {
+        let Some(carried) = self.mounts.get(id) else { return Ok(None) };
+        if !self.seeded.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string()) {
+            return Ok(None);
+        }
+        let blobs_dir;
+        let place = match &self.location {
+            CacheLocation::Registry(reference) => BlobPlace::Registry(
+                session
+                    .ok_or_else(|| RegistryError::Unsupported("a registry cache needs a session".into()))?,
+                reference,
+            ),
+            CacheLocation::Directory(dir) => {
+                blobs_dir = dir.join("blobs/sha256");
+                BlobPlace::Directory(&blobs_dir)
+            }
+        };
+        seed_mount(&place, store, carried, &self.location.to_string())
     }
 
     pub fn location(&self) -> &CacheLocation {
@@ -467,8 +593,20 @@ mod tests {
         assert!(CacheTo::parse("type=local").is_err());
         assert!(CacheTo::parse("type=gha").is_err());
         assert!(CacheTo::parse("type=registry,ref=a,mode=medium").is_err());
-        assert_eq!(parse_cache_from("type=local,src=/c").unwrap(), CacheLocation::Directory("/c".into()));
-        assert!(matches!(parse_cache_from("localhost:5000/app:cache").unwrap(), CacheLocation::Registry(_)));
+        assert_eq!(
+            parse_cache_from("type=local,src=/c").unwrap().location,
+            CacheLocation::Directory("/c".into())
+        );
+        assert!(matches!(
+            parse_cache_from("localhost:5000/app:cache").unwrap().location,
+            CacheLocation::Registry(_)
+        ));
+        let with_mounts = CacheTo::parse("type=local,dest=/c,mounts=pip,apt,max-size=1g").unwrap();
+        assert_eq!(with_mounts.mounts, MountSelection::Ids(vec!["pip".into(), "apt".into()]));
+        assert_eq!(with_mounts.max_mount_size, 1 << 30);
+        assert_eq!(parse_cache_from("type=local,src=/c,mounts=true").unwrap().mounts, MountSelection::All);
+        assert_eq!(CacheTo::parse("type=local,dest=/c").unwrap().mounts, MountSelection::Nothing);
+        assert!(CacheTo::parse("type=local,dest=/c,mounts=true,max-size=huge").is_err());
     }
 
     #[test]
@@ -498,9 +636,9 @@ mod tests {
         src.cache_insert(&without_layer).unwrap();
         let out = src_dir.path().join("cache");
         let location = CacheLocation::Directory(out.clone());
-        let summary =
-            export(None, &src, &[with_layer.key, without_layer.key, with_layer.key], &location).unwrap();
-        assert_eq!(summary, ExportSummary { records: 2, layers: 1 });
+        let keys = [with_layer.key, without_layer.key, with_layer.key];
+        let summary = export(None, &src, &keys, &location, &MountExport::default()).unwrap();
+        assert_eq!(summary, ExportSummary { records: 2, layers: 1, ..ExportSummary::default() });
 
         let dst_dir = tempfile::tempdir().unwrap();
         let dst = Store::open(dst_dir.path()).unwrap();

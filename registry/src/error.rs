@@ -23,6 +23,9 @@ pub enum RegistryError {
     Protocol { registry: String, message: String },
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A cache mount that could not be installed (in use, a bad tar).
+    #[error("{0}")]
+    CacheMount(String),
     #[error("invalid reference {input:?}: {message}")]
     InvalidReference { input: String, message: String },
     #[error("credentials: {0}")]

@@ -16,7 +16,8 @@
 //!   has them, mounted from another repository when it can, then config
 //!   and manifest.
 //! * [`build_cache`]: build cache records and their layers exported to a
-//!   registry or an OCI layout directory, and imported lazily.
+//!   registry or an OCI layout directory, and imported lazily;
+//!   [`cache_mounts`]: the cache mounts such a cache can carry.
 //! * [`credentials`] and [`login`]: `~/.docker/config.json`, credential
 //!   helpers, and checking a user name and password against a registry.
 //! * [`search`]: repositories and tags of a registry's catalog.
@@ -24,6 +25,7 @@
 //!   it a second time costs one HEAD request.
 
 pub mod build_cache;
+pub mod cache_mounts;
 pub mod credentials;
 mod error;
 pub mod http;

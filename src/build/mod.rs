@@ -150,6 +150,7 @@ fn build_options(
             format!("{}\0{}", context.display(), absolute(&dockerfile.path).display()).as_bytes(),
         )
         .hex(),
+        build_name: args.tags.first().cloned().unwrap_or_else(|| absolute(context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
         isolation: Arc::new(NamespaceSandbox {

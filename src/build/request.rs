@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::reference::Reference;
-use rbuild_registry::build_cache::{self, CacheLocation, CacheTo};
+use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
 
 use crate::cli::BuildArgs;
 use crate::output::{ImageOutput, Output, parse_image_output, parse_output};
@@ -22,7 +22,7 @@ pub struct Request {
     pub outputs: Vec<Output>,
     /// `-o type=image|registry`: more names, pushed or not.
     pub image_outputs: Vec<ImageOutput>,
-    pub cache_from: Vec<CacheLocation>,
+    pub cache_from: Vec<CacheFrom>,
     pub cache_to: Vec<CacheTo>,
     /// `-t` names.
     pub tags: Vec<Reference>,

@@ -1,11 +1,13 @@
 //! The image workflow commands: images, tag, rmi, inspect, history, save,
-//! image prune, builder prune, system df and system check. Each behaves as
+//! image prune, builder prune, cache-mounts, system df and system check. Each behaves as
 //! its `docker` namesake does, on rbuild's store.
 //!
 //! One module a command: `list` (images), `tag`, `rmi`, `inspect`,
-//! `history`, `save`, `prune` (image and builder prune), `df`, `check`.
+//! `history`, `save`, `prune` (image and builder prune), `mounts`
+//! (cache-mounts), `df`, `check`.
 //! What several share: `lookup` (finding an image by name or ID),
-//! `filters` (`--filter`), and the output pieces `table` (docker's column
+//! `filters` (`--filter`), `freed` (the layers a deletion freed, by chain
+//! ID), and the output pieces `table` (docker's column
 //! alignment), `template` (Go templates), `format` (`--format` of the
 //! listings), `units` (sizes and times) and
 //! `progress` (byte counters on a terminal).
@@ -14,10 +16,12 @@ mod check;
 mod df;
 mod filters;
 mod format;
+mod freed;
 mod history;
 mod inspect;
 mod list;
 mod lookup;
+mod mounts;
 pub mod progress;
 mod prune;
 mod rmi;
@@ -32,6 +36,7 @@ pub use df::system_df;
 pub use history::history;
 pub use inspect::inspect;
 pub use list::list;
+pub use mounts::cache_mounts;
 pub use prune::{builder_prune, prune};
 pub use rmi::rmi;
 pub use save::save;

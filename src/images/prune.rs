@@ -6,10 +6,12 @@
 //! wait for running builds, loads and imports, which hold it shared.
 
 use rbuild_cache::Store;
-use rbuild_cache::gc::{self, CacheItemKind, CachePruneOptions, ExclusiveGcLock};
+use rbuild_cache::gc::{self, CacheItemKind, CachePruneOptions, ExclusiveGcLock, PruneScope};
 use rbuild_cache::usage::CatalogImage;
 
 use super::filters::{Filters, labels_match};
+use super::freed::FreedLayers;
+use super::lookup::familiar;
 use super::units::{human_size, parse_ram_size};
 use crate::cli::{BuilderPruneArgs, ImagePruneArgs};
 use crate::report::Failure;
@@ -19,27 +21,43 @@ pub fn prune(store: &Store, args: ImagePruneArgs) -> Result<(), Failure> {
     let until = filters.until()?;
     let wanted_labels = filters.values("label").to_vec();
     let unwanted_labels = filters.values("label!").to_vec();
-    let warning = if args.all {
-        "WARNING! This will remove all images without at least one tag."
+    // Docker's own words: rbuild has no containers, so with -a every
+    // image qualifies.
+    let (scope, warning) = if args.all {
+        (
+            PruneScope::Unused,
+            "WARNING! This will remove all images without at least one container associated to them.",
+        )
     } else {
-        "WARNING! This will remove all dangling images."
+        (PruneScope::Dangling, "WARNING! This will remove all dangling images.")
     };
     if !args.force && !confirm(warning) {
         return Ok(());
     }
+    // As the daemon filters: created at or before `until`; every `label=`
+    // present; not every `label!=` present (several `label!=` spare only
+    // the images that have them all).
     let selected = |image: &CatalogImage| {
-        until.is_none_or(|t| image.created() < t)
+        until.is_none_or(|t| image.created() <= t)
             && labels_match(&wanted_labels, image)
-            && (unwanted_labels.is_empty()
-                || !unwanted_labels.iter().any(|l| labels_match(std::slice::from_ref(l), image)))
+            && (unwanted_labels.is_empty() || !labels_match(&unwanted_labels, image))
     };
     let lock = lock_waiting(store)?;
-    let pruned = gc::prune_images(store, &lock, args.all, &selected)?;
+    let pruned = gc::prune_images(store, &lock, scope, &selected)?;
     let collected = gc::collect_garbage(store, &lock)?;
     if !pruned.is_empty() {
+        let mut freed = FreedLayers::new(&collected);
         println!("Deleted Images:");
         for image in &pruned {
-            println!("deleted: {}", image.id);
+            for name in &image.untagged {
+                println!("untagged: {}", familiar(name));
+            }
+            if image.deleted {
+                println!("deleted: {}", image.id);
+                for chain_id in freed.chain_ids_of(&image.layers) {
+                    println!("deleted: {chain_id}");
+                }
+            }
         }
         println!();
     }
@@ -92,15 +110,21 @@ fn lock_waiting(store: &Store) -> Result<ExclusiveGcLock, Failure> {
     Ok(gc::lock_exclusive(store)?)
 }
 
-/// Asks "Are you sure?" on the terminal the way docker's prune commands do;
-/// anything but y/yes (including no input at all) is a no.
-fn confirm(warning: &str) -> bool {
-    use std::io::{BufRead, Write};
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let _ = std::io::stderr().flush();
+/// Asks "Are you sure?" as docker's prune commands do, on stdout; anything
+/// but y/yes (including no input at all) is a no. Like docker, an answer
+/// piped in counts; when stdin is not a terminal and gave no yes, stderr
+/// says how to prune without asking, since nobody saw the question.
+pub(super) fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
     let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
+    let answered = std::io::stdin().lock().read_line(&mut answer).is_ok();
+    let yes = answered && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes && !std::io::stdin().is_terminal() {
+        eprintln!(
+            "nothing removed: stdin is not a terminal and did not answer yes; pass -f to prune without asking"
+        );
     }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    yes
 }

@@ -8,13 +8,12 @@
 //! * Refused without `-f`: deleting by ID an image with several tags, and
 //!   deleting an image some tagged image was built on.
 
-use std::collections::BTreeSet;
-
 use rbuild_cache::Store;
 use rbuild_cache::gc;
 use rbuild_cache::usage::Catalog;
-use rbuild_oci::digest::{Digest, Hasher};
+use rbuild_oci::digest::Digest;
 
+use super::freed::FreedLayers;
 use super::lookup::{familiar, parse_reference, resolve_image};
 use super::table::short_id;
 use crate::cli::RmiArgs;
@@ -75,15 +74,10 @@ fn remove_one(store: &Store, query: &str, args: &RmiArgs) -> Result<Vec<Vec<Dige
     }
     let mut deleted = vec![delete_image(store, &id, &tags)?];
     if !args.no_prune {
-        let mut parent = catalog.get(&id).and_then(|i| i.record.parent);
-        while let Some(candidate) = parent {
-            let catalog = Catalog::read(store)?;
-            let Some(image) = catalog.get(&candidate) else { break };
-            if image.is_tagged() || !catalog.children(&candidate).is_empty() {
-                break;
-            }
-            parent = image.record.parent;
-            deleted.push(delete_image(store, &candidate, &[])?);
+        let parent = catalog.get(&id).and_then(|i| i.record.parent);
+        for base in gc::remove_untagged_bases(store, parent)? {
+            println!("Deleted: {}", base.id);
+            deleted.push(base.layers);
         }
     }
     Ok(deleted)
@@ -134,47 +128,11 @@ fn delete_image(store: &Store, id: &Digest, tags: &[String]) -> Result<Vec<Diges
 fn print_collected_layers(store: &Store, deleted_layers_of: &[Vec<Digest>]) -> Result<(), Failure> {
     let Some(lock) = gc::try_lock_exclusive(store)? else { return Ok(()) };
     let report = gc::collect_garbage(store, &lock)?;
-    let removed: BTreeSet<Digest> = report.removed_layers.iter().map(|l| l.diff_id).collect();
-    let mut printed = BTreeSet::new();
+    let mut freed = FreedLayers::new(&report);
     for layers in deleted_layers_of {
-        let chain = chain_ids(layers);
-        for (diff_id, chain_id) in layers.iter().zip(chain).rev() {
-            if removed.contains(diff_id) && printed.insert(*diff_id) {
-                println!("Deleted: {chain_id}");
-            }
+        for chain_id in freed.chain_ids_of(layers) {
+            println!("Deleted: {chain_id}");
         }
     }
     Ok(())
-}
-
-/// Docker's chain IDs: the first layer's is its diffID, each next one
-/// sha256 of "<previous chain ID> <diffID>".
-pub(crate) fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
-    for diff_id in diff_ids {
-        let next = match out.last() {
-            None => *diff_id,
-            Some(previous) => {
-                let mut hasher = Hasher::new();
-                hasher.update(format!("{previous} {diff_id}").as_bytes());
-                hasher.finish()
-            }
-        };
-        out.push(next);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chain_ids_follow_the_image_spec() {
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        let chain = chain_ids(&[a, b]);
-        assert_eq!(chain[0], a);
-        assert_eq!(chain[1], Digest::of(format!("{a} {b}").as_bytes()));
-    }
 }

@@ -26,7 +26,7 @@ use crate::output::file::write_output;
 use crate::report::Failure;
 
 /// zstd level: its default, fast and well ahead of gzip's ratio.
-const ZSTD_LEVEL: i32 = 3;
+pub(super) const ZSTD_LEVEL: i32 = 3;
 
 pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
     let images = select_images(store, &args.images)?;
@@ -85,7 +85,7 @@ fn select_images(store: &Store, queries: &[String]) -> Result<Vec<ExportImage>, 
 }
 
 /// The compression a destination's name asks for.
-fn compression_for_name(path: &Path) -> Option<Compress> {
+pub(super) fn compression_for_name(path: &Path) -> Option<Compress> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     if name.ends_with(".gz") || name.ends_with(".tgz") {
         Some(Compress::Gzip)

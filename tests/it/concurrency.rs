@@ -1,7 +1,8 @@
 //! Concurrency: eight builds at once on one store (four of one Dockerfile,
 //! four of others, all sharing a tag with each other and with the images
-//! being removed) while `rbuild rmi`, `rbuild image prune -f` and `rbuild
-//! builder prune -f` run over and over. Every build must succeed, no
+//! being removed) while `rbuild rmi`, `rbuild image prune -f`, `rbuild
+//! builder prune -f` and `rbuild image prune -a` (of a labelled image, built
+//! over and over too) run over and over. Every build must succeed, no
 //! command may crash, every tag must name an image afterwards, and
 //! `rbuild system check` must find the store consistent.
 
@@ -37,6 +38,12 @@ fn eight_builds_with_rmi_and_prunes_running_against_them() {
     }
     // Images for rmi to take away while builds make the same ones again.
     env.rbuild(&["build", "-q", "-t", "conc:shared", "-t", "conc:victim", "ctx0"]).ok();
+    // And one for `image prune -a` to select by its label, sharing the
+    // builds' first layers, made again and again while the builds run.
+    env.context(
+        "ctx-victim",
+        &[("Dockerfile", &format!("{}LABEL conc.victim=1\n", dockerfile(0))), ("common", "shared input\n")],
+    );
 
     let stop = AtomicBool::new(false);
     let mut build_times = Vec::new();
@@ -44,16 +51,23 @@ fn eight_builds_with_rmi_and_prunes_running_against_them() {
     std::thread::scope(|scope| {
         let cleaner = scope.spawn(|| {
             let mut runs = 0usize;
-            let commands: [&[&str]; 5] = [
+            let commands: [&[&str]; 6] = [
                 &["rmi", "-f", "conc:shared"],
                 &["image", "prune", "-f"],
                 &["builder", "prune", "-f"],
                 &["rmi", "conc:victim"],
-                &["image", "prune", "-a", "-f"],
+                &["image", "prune", "-a", "-f", "--filter", "label=conc.victim"],
+                &["build", "-q", "-t", "conc:labelled-victim", "ctx-victim"],
             ];
             while !stop.load(Ordering::SeqCst) {
                 let args = commands[runs % commands.len()];
-                let out = Command::new(RBUILD).arg("--root").arg(&root).args(args).output().unwrap();
+                let out = Command::new(RBUILD)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(args)
+                    .current_dir(env.work.path())
+                    .output()
+                    .unwrap();
                 let code = out.status.code();
                 assert!(
                     code == Some(0) || code == Some(1),

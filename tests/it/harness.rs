@@ -1,6 +1,7 @@
 //! The test harness: a fresh store and work directory per test, the real
 //! `rbuild` binary, a busybox base image made from Debian's busybox-static,
-//! a Docker tag and a registry per test. Prerequisite checks, `require!`
+//! a Docker tag, a registry and, where a test needs one, a Docker daemon per
+//! test. Prerequisite checks, `require!`
 //! and the busybox root filesystem come from `rbuild-test-support`.
 
 use std::collections::BTreeMap;
@@ -264,6 +265,87 @@ impl TestRegistry {
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Docker daemon of one test's own, for docker commands that act on every
+/// image of a daemon (`docker image prune -a`) and so must not run on the
+/// shared one: `dockerd` with its own data root, exec root, socket and
+/// containerd namespace, started in network and mount namespaces of its
+/// own, so nothing it does to interfaces, iptables or mounts reaches the
+/// host (a dockerd without a bridge deletes the host's `docker0`).
+/// Stopped with SIGTERM and its directory removed on drop.
+pub struct TestDockerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl TestDockerd {
+    pub fn start() -> TestDockerd {
+        // Short: the containerd socket under it must fit a unix socket path.
+        let dir = tempfile::Builder::new().prefix("rbd").tempdir_in("/tmp").expect("dockerd dir");
+        let path = |name: &str| dir.path().join(name);
+        fs::write(path("daemon.json"), "{}").unwrap();
+        let namespace = format!("rbuild-it-{}", dir.path().file_name().unwrap().to_string_lossy());
+        let log = fs::File::create(path("log")).unwrap();
+        let child = Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "dockerd"])
+            .arg("--config-file")
+            .arg(path("daemon.json"))
+            .arg("--data-root")
+            .arg(path("data"))
+            .arg("--exec-root")
+            .arg(path("exec"))
+            .arg("--pidfile")
+            .arg(path("pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", path("sock").display()))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"])
+            .args(["--containerd-namespace", &namespace])
+            .args(["--containerd-plugins-namespace", &format!("{namespace}-plugins")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        let daemon = TestDockerd { dir, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while daemon.docker(&["info", "--format", "{{.ServerVersion}}"], None).code != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not start:\n{}",
+                fs::read_to_string(daemon.dir.path().join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        daemon
+    }
+
+    /// Runs `docker` against this daemon, with `stdin` piped in (or none).
+    pub fn docker(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let mut cmd = Command::new("docker");
+        cmd.arg("--host").arg(format!("unix://{}", self.dir.path().join("sock").display())).args(args);
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start docker");
+        if let Some(bytes) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes).unwrap();
+        }
+        Run::from(child.wait_with_output().expect("wait for docker"))
+    }
+}
+
+impl Drop for TestDockerd {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

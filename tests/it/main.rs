@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod build;
+mod cache_mounts;
 mod concurrency;
 mod crash;
 mod disk;
@@ -16,6 +17,7 @@ mod images_archive;
 mod images_bad_input;
 mod images_debian;
 mod images_gc;
+mod images_prune;
 mod interop;
 mod interrupt;
 mod isolation;

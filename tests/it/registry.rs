@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// Runs rbuild with a private Docker config directory.
-fn rb(env: &Env, args: &[&str]) -> Run {
+pub fn rb(env: &Env, args: &[&str]) -> Run {
     rb_stdin(env, args, None)
 }
 
@@ -39,7 +39,7 @@ fn app_context(env: &Env, base: &str) -> std::path::PathBuf {
 
 /// Puts the test busybox into `registry` as `ci/busybox:1`, so that
 /// stores on "other machines" can pull the very same base image.
-fn publish_busybox(env: &Env, registry: &TestRegistry) -> String {
+pub fn publish_busybox(env: &Env, registry: &TestRegistry) -> String {
     let base = registry.at("ci/busybox:1");
     rb(env, &["tag", "busybox:local", &base]).ok();
     rb(env, &["push", &base]).ok();
