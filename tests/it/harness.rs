@@ -169,6 +169,29 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Builds context directory `ctx` (under the work dir) with `-o type=local`
+/// into `<ctx>-out` and the extra build arguments; panics if the build
+/// fails. Returns the run and the output directory.
+pub fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, PathBuf) {
+    let out = env.path(&format!("{ctx}-out"));
+    let _ = fs::remove_dir_all(&out);
+    let dest = format!("type=local,dest={}", out.display());
+    let mut args = vec!["build", "--progress", "plain", "-o", &dest];
+    args.extend_from_slice(extra);
+    args.push(ctx);
+    (env.rbuild(&args).ok(), out)
+}
+
+/// Every path below `dir`, relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = sh(&format!("cd {} && find . -mindepth 1 | sort", dir.display()))
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
 /// Runs a command and returns its stdout, panicking with its output on failure.
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run sh");

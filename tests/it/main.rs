@@ -3,6 +3,12 @@
 mod bad_input;
 mod build;
 mod concurrency;
+mod conformance_args;
+mod conformance_copy;
+mod conformance_core;
+mod conformance_exclude;
+mod conformance_heredoc;
+mod conformance_parents;
 mod crash;
 mod disk;
 mod explain;
