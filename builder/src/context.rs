@@ -158,12 +158,21 @@ impl BuildContext {
     /// `filepath.Match` rules and may match nothing, which BuildKit allows.
     /// Returns `("", …)` for the context root.
     pub fn select(&self, source: &str) -> Result<Vec<String>, ContextError> {
+        Ok(self.select_named(source)?.into_iter().map(|(_, rel)| rel).collect())
+    }
+
+    /// As [`select`](Self::select), each path with the name it was selected
+    /// by: the last component of the source or of the wildcard match, which
+    /// a copy into a directory keeps even when it is a link to something
+    /// else (links are followed, as BuildKit follows them).
+    pub fn select_named(&self, source: &str) -> Result<Vec<(String, String)>, ContextError> {
         let cleaned = clean_relative(source).ok_or_else(|| ContextError::Outside(source.to_string()))?;
+        let base_name = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
         if !has_wildcards(&cleaned) {
             let cleaned = crate::pathmatch::unescape(&cleaned);
             let resolved = self.resolve_links(&cleaned, source)?;
             if resolved.is_empty() || self.entries.contains_key(&resolved) {
-                return Ok(vec![resolved]);
+                return Ok(vec![(base_name(&cleaned), resolved)]);
             }
             return Err(ContextError::NotFound(source.to_string()));
         }
@@ -186,7 +195,16 @@ impl BuildContext {
             })
             .cloned()
             .collect();
-        Ok(found)
+        found
+            .into_iter()
+            .map(|p| {
+                let resolved = self.resolve_links(&p, source)?;
+                if !self.entries.contains_key(&resolved) {
+                    return Err(ContextError::NotFound(p));
+                }
+                Ok((base_name(&p), resolved))
+            })
+            .collect()
     }
 
     /// Follows symlinks in `rel` with the context as the root.

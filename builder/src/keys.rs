@@ -262,10 +262,11 @@ fn parents_key(env: &ExecEnv<'_>, source: &str, k: &mut KeyBuilder) -> Result<()
     for item in parents_from_context(env.ctx, source)? {
         for e in &item.entries {
             let content = match e.kind {
-                EntryKind::File => {
-                    let rel = e.host_path.strip_prefix(env.ctx.root()).unwrap_or(&e.host_path);
-                    env.ctx.file_digest(&rel.to_string_lossy())?.to_string()
-                }
+                // A special file arrives empty (its host path is not in the context).
+                EntryKind::File => match e.host_path.strip_prefix(env.ctx.root()) {
+                    Ok(rel) => env.ctx.file_digest(&rel.to_string_lossy())?.to_string(),
+                    Err(_) => String::new(),
+                },
                 EntryKind::Symlink => e.link_target.clone().unwrap_or_default(),
                 _ => String::new(),
             };

@@ -179,3 +179,233 @@ fn one_wildcard_with_several_matches_and_a_plain_destination() {
     assert_eq!(files_under(&out.join("5")), ["a.txt", "b.txt"]);
     assert_eq!(fs::read_to_string(out.join("single")).unwrap(), "only", "one match is copied onto the path");
 }
+
+/// testCopyWildcards: `*` in names and in directory components, matched
+/// directories copied by their contents, `.` and trailing `/` or `/.` on a
+/// directory source.
+#[test]
+fn copy_wildcards() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY *.go /gofiles/\nCOPY f*.go foo2.go\nCOPY sub/* /subdest/\n\
+COPY sub/*/dir2/foo /subdest2/\nCOPY sub/*/dir2/foo /subdest3/bar\nCOPY . all/\n\
+COPY sub/dir1/ subdest4\nCOPY sub/dir1/. subdest5\nCOPY sub/dir1 subdest6\n",
+            ),
+            ("foo.go", "foo-contents"),
+            ("bar.go", "bar-contents"),
+            ("sub/dir1/dir2/foo", "foo-contents"),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    let expected = [
+        ("gofiles/foo.go", "foo-contents"),
+        ("gofiles/bar.go", "bar-contents"),
+        ("foo2.go", "foo-contents"),
+        ("subdest/dir2/foo", "foo-contents"),
+        ("subdest2/foo", "foo-contents"),
+        ("subdest3/bar", "foo-contents"),
+        ("all/foo.go", "foo-contents"),
+        ("subdest4/dir2/foo", "foo-contents"),
+        ("subdest5/dir2/foo", "foo-contents"),
+        ("subdest6/dir2/foo", "foo-contents"),
+    ];
+    for (path, want) in expected {
+        assert_eq!(fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}")), want, "{path}");
+    }
+}
+
+/// testCopySymlinks, testCopyFollowAllSymlinks, testCopyThroughSymlinkContext:
+/// a source that is a link, or a wildcard match that is one, is copied as
+/// what it points to (through chains of links); links in the middle of a
+/// source path are followed inside the context.
+#[test]
+fn copy_symlinks() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY foo /\nCOPY sub/l* alllinks/\nCOPY dir/sub followed\nCOPY link/inner .\n",
+            ),
+            ("bar", "bar-contents"),
+            ("sub/lfile", "lfile-contents"),
+            ("sub/subfile", "subfile-contents"),
+            ("sub/baz", "baz-contents"),
+            ("real/inner", "contents"),
+        ],
+    );
+    let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, ctx.join(at)).unwrap();
+    link("bar", "foo");
+    link("subfile", "sub/l0");
+    link("second", "sub/l1");
+    link("baz", "sub/second");
+    fs::create_dir(ctx.join("dir")).unwrap();
+    link("../bar", "dir/sub");
+    link("real", "link");
+    let (_, out) = build_local(&env, "ctx", &[]);
+    let expected = [
+        ("foo", "bar-contents"),
+        ("alllinks/l0", "subfile-contents"),
+        ("alllinks/lfile", "lfile-contents"),
+        ("alllinks/l1", "baz-contents"),
+        ("followed", "bar-contents"),
+        ("inner", "contents"),
+    ];
+    for (path, want) in expected {
+        let meta = fs::symlink_metadata(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(meta.is_file(), "{path} is a copy of what the link points to, not a link");
+        assert_eq!(fs::read_to_string(out.join(path)).unwrap(), want, "{path}");
+    }
+}
+
+/// testCopyThroughSymlinkMultiStage: links in a `--from` source path,
+/// absolute and relative, resolve inside the stage.
+#[test]
+fn copy_through_symlink_multi_stage() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local AS build\n\
+RUN mkdir -p /out/sub && ln -s /out/sub /sub && ln -s out/sub /sub2 && echo -n data > /sub/foo\n\
+FROM scratch\nCOPY --from=build /sub/foo .\nCOPY --from=build /sub2/foo bar\n",
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_eq!(fs::read_to_string(out.join("foo")).unwrap(), "data");
+    assert_eq!(fs::read_to_string(out.join("bar")).unwrap(), "data");
+}
+
+/// testCopyOverrideFiles: copying the same directory or file twice onto
+/// itself is no error and keeps the content.
+#[test]
+fn copy_override_files() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY sub sub\nCOPY sub sub\nCOPY files/foo.go dest/foo.go\n\
+COPY files/foo.go dest/foo.go\nCOPY files dest\n",
+            ),
+            ("sub/dir1/dir2/foo", "foo-contents"),
+            ("files/foo.go", "foo.go-contents"),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_eq!(fs::read_to_string(out.join("sub/dir1/dir2/foo")).unwrap(), "foo-contents");
+    assert_eq!(fs::read_to_string(out.join("dest/foo.go")).unwrap(), "foo.go-contents");
+}
+
+/// testCopyVarSubstitution, testCopyRelative: sources expand variables;
+/// relative destinations resolve against WORKDIR (`./`, `../`, `.`).
+#[test]
+fn copy_var_substitution_and_relative_destinations() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\nENV FOO=bar\nCOPY $FOO /baz\n\
+WORKDIR /test1\nWORKDIR test2\nRUN [ \"$PWD\" = /test1/test2 ]\nCOPY foo ./\nADD foo ./bar/baz\n\
+COPY foo ./bar/baz2\nWORKDIR ..\nCOPY foo ./\nCOPY foo /test3/\nWORKDIR /test4\nCOPY . .\n\
+WORKDIR /test5/test6\nCOPY foo ../\n",
+            ),
+            ("foo", "hello"),
+            ("bar", "bar-contents"),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_eq!(fs::read_to_string(out.join("baz")).unwrap(), "bar-contents");
+    for p in ["test1/test2/foo", "test1/test2/bar/baz", "test1/test2/bar/baz2", "test1/foo", "test3/foo", "test4/foo", "test5/foo"]
+    {
+        assert_eq!(fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")), "hello", "/{p}");
+    }
+}
+
+/// testCopyUnicodePath: names with non-ASCII letters, `%` escapes and `+`
+/// are taken literally.
+#[test]
+fn copy_unicode_path() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let names = [("test-äöü.txt", "foo"), ("test-%C3%A4%C3%B6%C3%BC.txt", "bar"), ("test+aou.txt", "baz")];
+    let dockerfile: String =
+        std::iter::once("FROM scratch\n".to_string()).chain(names.iter().map(|(n, _)| format!("COPY {n} /\n"))).collect();
+    let mut files = vec![("Dockerfile", dockerfile.as_str())];
+    files.extend(names);
+    env.context("ctx", &files);
+    let (_, out) = build_local(&env, "ctx", &[]);
+    for (name, content) in names {
+        assert_eq!(fs::read_to_string(out.join(name)).unwrap(), content, "{name}");
+    }
+}
+
+/// testCopyWildcardCache: a wildcard COPY is cached by what it matched: a
+/// later change to another file keeps the steps before it, a change to a
+/// matched file reruns them.
+#[test]
+fn copy_wildcard_cache() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local AS base\nCOPY foo* files/\n\
+RUN head -c 100 /dev/urandom | sha256sum > /unique\nCOPY bar files/\n\
+FROM scratch\nCOPY --from=base /unique /\n",
+            ),
+            ("foo1", "foo1-data"),
+            ("foo2", "foo2-data"),
+            ("bar", "bar-data"),
+        ],
+    );
+    let unique = |env: &Env| fs::read_to_string(build_local(env, "ctx", &[]).1.join("unique")).unwrap();
+    let first = unique(&env);
+    fs::write(ctx.join("bar"), "bar-data-mod").unwrap();
+    assert_eq!(unique(&env), first, "bar is copied after the RUN: the RUN stays cached");
+    fs::write(ctx.join("foo2"), "foo2-data-mod").unwrap();
+    assert_ne!(unique(&env), first, "foo2 is matched by foo*: the RUN reruns");
+}
+
+/// testCopyChownCreateDest: `--chown` with names, also from ARG and ENV,
+/// owns the destination directory COPY creates.
+#[test]
+fn copy_chown_create_dest() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nARG group\nENV owner=user01\n\
+RUN addgroup -g 2001 user && adduser -D -u 2001 -G user user && adduser -D -u 2002 -G user user01\n\
+COPY --chown=user:user . /dest\nCOPY --chown=${owner}:${group} . /dest01\n",
+    );
+    let (_, out) = build_local(&env, "ctx", &["--build-arg", "group=user"]);
+    assert_eq!(owner(&out, "dest"), "2001:2001");
+    assert_eq!(owner(&out, "dest01"), "2002:2001");
+    assert_eq!(owner(&out, "dest01/Dockerfile"), "2002:2001");
+}
+
+/// testCopySocket: a socket in the context arrives as an empty regular file.
+#[test]
+fn copy_socket() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = env.dockerfile("ctx", "FROM scratch\nCOPY . /\n");
+    let _listener = std::os::unix::net::UnixListener::bind(ctx.join("socket.sock")).unwrap();
+    let (_, out) = build_local(&env, "ctx", &[]);
+    let meta = fs::symlink_metadata(out.join("socket.sock")).expect("the socket is copied");
+    assert!(meta.is_file() && meta.len() == 0, "a regular empty file: {meta:?}");
+}

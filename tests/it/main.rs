@@ -8,6 +8,7 @@ mod conformance_copy;
 mod conformance_core;
 mod conformance_exclude;
 mod conformance_heredoc;
+mod conformance_mount;
 mod conformance_parents;
 mod crash;
 mod disk;

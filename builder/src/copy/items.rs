@@ -98,15 +98,21 @@ pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
 }
 
 fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::Entry) -> SrcEntry {
+    // BuildKit's context transfer turns sockets and fifos into empty
+    // regular files; so does COPY here.
+    let (kind, host_path) = match e.kind {
+        EntryKind::Other => (EntryKind::File, PathBuf::from("/dev/null")),
+        kind => (kind, ctx.root().join(path)),
+    };
     SrcEntry {
         rel: rel.to_string(),
-        kind: e.kind,
+        kind,
         mode: e.mode,
         // Context files are owned by root in the image unless --chown says otherwise.
         uid: 0,
         gid: 0,
         mtime: e.mtime,
-        host_path: ctx.root().join(path),
+        host_path,
         link_target: e.link_target.clone(),
     }
 }

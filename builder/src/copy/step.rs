@@ -123,8 +123,11 @@ impl Gathering<'_, '_> {
                 self.sources.placed.extend(placed);
                 continue;
             }
-            let rels = env.ctx.select(&p.path).map_err(|e| context_error(e, p.span))?;
-            for item in items_from_context(env.ctx, &rels) {
+            for (name, rel) in env.ctx.select_named(&p.path).map_err(|e| context_error(e, p.span))? {
+                let Some(mut item) = items_from_context(env.ctx, std::slice::from_ref(&rel)).pop() else {
+                    continue;
+                };
+                item.name = name;
                 let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
                 if c.extract_archives
                     && single_file

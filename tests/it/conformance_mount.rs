@@ -1,0 +1,126 @@
+//! Conformance with BuildKit's `RUN --mount` tests
+//! (`dockerfile_mount_test.go`). Most of them check inside the build, with
+//! `RUN` commands that fail when the mount is not what BuildKit makes; the
+//! build succeeding is then the assertion, as in BuildKit.
+
+use std::fs;
+
+use crate::harness::*;
+
+/// Each BuildKit test's Dockerfile (on our busybox): every RUN check in it
+/// must pass.
+#[test]
+fn mounts_checked_inside_the_build() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let cases = [
+        (
+            "testMountTmpfs",
+            "FROM busybox:local\nRUN --mount=target=/mytmp,type=tmpfs touch /mytmp/foo\nRUN [ ! -f /mytmp/foo ]\n",
+        ),
+        (
+            "testCacheMountUser",
+            "FROM busybox:local\nRUN --mount=type=cache,target=/mycache,uid=1001,gid=1002,mode=0751 \
+[ \"$(stat -c '%u %g %f' /mycache)\" = '1001 1002 41e9' ]\n",
+        ),
+        (
+            "testCacheMountDefaultID",
+            "FROM busybox:local\nRUN --mount=type=cache,target=/mycache touch /mycache/foo\n\
+RUN --mount=type=cache,target=/mycache2 [ ! -f /mycache2/foo ]\n\
+RUN --mount=type=cache,target=/mycache [ -f /mycache/foo ]\n",
+        ),
+        (
+            "testMountEnvVar",
+            "FROM busybox:local\nENV SOME_PATH=/mycache\nRUN --mount=type=cache,target=/mycache touch /mycache/foo\n\
+RUN --mount=type=cache,target=$SOME_PATH [ -f $SOME_PATH/foo ]\n",
+        ),
+        (
+            "testMountArg",
+            "FROM busybox:local\nARG MNT_TYPE=cache\nRUN --mount=type=$MNT_TYPE,target=/mycache2 touch /mycache2/foo\n\
+RUN --mount=type=cache,target=/mycache2 [ -f /mycache2/foo ]\n",
+        ),
+        (
+            "testMountEnvAcrossStages",
+            "FROM busybox:local AS stage1\nENV MNT_ID=mycache\nENV MNT_TYPE2=cache\n\
+RUN --mount=type=cache,id=mycache,target=/abcabc touch /abcabc/foo\n\
+RUN --mount=type=$MNT_TYPE2,id=$MNT_ID,target=/cbacba [ -f /cbacba/foo ]\n\
+FROM stage1\nRUN --mount=type=$MNT_TYPE2,id=$MNT_ID,target=/whatever [ -f /whatever/foo ]\n",
+        ),
+        (
+            "testMountMetaArg",
+            "ARG META_PATH=/tmp/meta\nFROM busybox:local\nARG META_PATH\n\
+RUN --mount=type=cache,id=mycache,target=/tmp/meta touch /tmp/meta/foo\n\
+RUN --mount=type=cache,id=mycache,target=$META_PATH [ -f /tmp/meta/foo ]\n",
+        ),
+    ];
+    for (name, dockerfile) in cases {
+        env.dockerfile(name, dockerfile);
+        let run = env.rbuild(&["build", "--progress", "plain", name]);
+        assert_eq!(run.code, 0, "{name}: a check failed\n{}", run.stderr);
+    }
+}
+
+/// testMountTmpfsSize: `size=` sets the tmpfs size.
+#[test]
+fn mount_tmpfs_size() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nRUN --mount=type=tmpfs,target=/dev/shm,size=128m mount | grep /dev/shm > /tmpfssize\n",
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    let line = fs::read_to_string(out.join("tmpfssize")).unwrap();
+    assert!(line.contains("size=131072k"), "{line}");
+}
+
+/// testMountDuplicate: two bind mounts of the context (a directory and a
+/// file in it) in one RUN, and a changed context file reaches the next
+/// build.
+#[test]
+fn mount_duplicate() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    for text in ["foo\n", "updated\n"] {
+        env.context(
+            "ctx",
+            &[
+                (
+                    "Dockerfile",
+                    "FROM busybox:local\nRUN --mount=source=.,target=/tmp/test --mount=source=b.txt,target=/tmp/b.txt \
+cat /tmp/test/a.txt /tmp/b.txt > /combined.txt\n",
+                ),
+                ("a.txt", text),
+                ("b.txt", "bar\n"),
+            ],
+        );
+        let (_, out) = build_local(&env, "ctx", &[]);
+        assert_eq!(fs::read_to_string(out.join("combined.txt")).unwrap(), format!("{text}bar\n"));
+    }
+}
+
+/// testMountInvalid, testMountFromError: a misspelt flag, key or mount
+/// type is an error that suggests the right word; `from=` takes no
+/// variables.
+#[test]
+fn mount_invalid() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let cases: [(&str, &[&str]); 4] = [
+        ("FROM scratch\nRUN --mont=target=/mytmp,type=tmpfs /bin/true\n", &["--mont", "did you mean --mount?"]),
+        ("FROM scratch\nRUN --mount=typ=tmpfs /bin/true\n", &["\"typ\"", "did you mean type?"]),
+        ("FROM scratch\nRUN --mount=type=tmp /bin/true\n", &["unsupported mount type \"tmp\"", "tmpfs"]),
+        (
+            "FROM busybox:local AS test\nRUN touch /tmp/test\nFROM busybox:local\nENV ttt=test\n\
+RUN --mount=from=$ttt,type=cache,target=/tmp ls\n",
+            &["doesn't support variable expansion"],
+        ),
+    ];
+    for (dockerfile, wanted) in cases {
+        env.dockerfile("bad", dockerfile);
+        let run = env.rbuild(&["build", "bad"]).failed();
+        for w in wanted {
+            assert!(run.stderr.contains(w), "{dockerfile}: expected {w:?} in\n{}", run.stderr);
+        }
+    }
+}
