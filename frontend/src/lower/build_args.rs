@@ -137,14 +137,15 @@ pub(super) fn proxy_env(
 }
 
 /// A warning for each `--build-arg` that no ARG of a built stage declared;
-/// proxy args never warn, since RUN uses them undeclared.
+/// proxy args never warn, since RUN uses them undeclared, nor does
+/// `SOURCE_DATE_EPOCH`, the build's clock.
 pub(super) fn unused_build_arg_warnings(
     build_args: &BTreeMap<String, String>,
     used: &BTreeSet<String>,
 ) -> Vec<Warning> {
     build_args
         .keys()
-        .filter(|arg| !used.contains(*arg) && !is_proxy_arg(arg))
+        .filter(|arg| !used.contains(*arg) && !is_proxy_arg(arg) && *arg != "SOURCE_DATE_EPOCH")
         .map(|arg| Warning {
             message: format!("build arg {arg:?} was given but no ARG in the built stages declares it"),
             span: None,
