@@ -262,7 +262,7 @@ fn parents_key(env: &ExecEnv<'_>, source: &str, k: &mut KeyBuilder) -> Result<()
     for item in parents_from_context(env.ctx, source)? {
         for e in &item.entries {
             let content = match e.kind {
-                // A special file arrives empty (its host path is not in the context).
+                // A special file arrives empty (it has no host path).
                 EntryKind::File => match e.host_path.strip_prefix(env.ctx.root()) {
                     Ok(rel) => env.ctx.file_digest(&rel.to_string_lossy())?.to_string(),
                     Err(_) => String::new(),

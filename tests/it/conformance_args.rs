@@ -96,14 +96,18 @@ fn default_env_with_args() {
     let env = env_with_busybox_name();
     let ctx = env.context(
         "args",
-        &[(
-            "Dockerfile",
-            "ARG image=idlebox\nFROM busy${image#idle} AS build\nARG my_arg\n\
+        &[
+            (
+                "Dockerfile",
+                "ARG image=idlebox\nFROM busy${image#idle} AS build\nARG my_arg\n\
 ENV my_arg \"my_arg=${my_arg:-def_val}\"\nENV my_trimmed_arg \"${my_arg%%e*}\"\n\
 COPY myscript.sh myscript.sh\nRUN ./myscript.sh $my_arg $my_trimmed_arg\n",
-        ), ("myscript.sh", "#!/bin/sh\necho -n $my_arg $* > /out\n")],
+            ),
+            ("myscript.sh", "#!/bin/sh\necho -n $my_arg $* > /out\n"),
+        ],
     );
-    fs::set_permissions(ctx.join("myscript.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    fs::set_permissions(ctx.join("myscript.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
     for (given, want) in [
         (None, "my_arg=def_val my_arg=def_val my_arg=d"),
         (Some(""), "my_arg=def_val my_arg=def_val my_arg=d"),

@@ -215,7 +215,11 @@ COPY sub/dir1/ subdest4\nCOPY sub/dir1/. subdest5\nCOPY sub/dir1 subdest6\n",
         ("subdest6/dir2/foo", "foo-contents"),
     ];
     for (path, want) in expected {
-        assert_eq!(fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}")), want, "{path}");
+        assert_eq!(
+            fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}")),
+            want,
+            "{path}"
+        );
     }
 }
 
@@ -327,8 +331,15 @@ WORKDIR /test5/test6\nCOPY foo ../\n",
     );
     let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("baz")).unwrap(), "bar-contents");
-    for p in ["test1/test2/foo", "test1/test2/bar/baz", "test1/test2/bar/baz2", "test1/foo", "test3/foo", "test4/foo", "test5/foo"]
-    {
+    for p in [
+        "test1/test2/foo",
+        "test1/test2/bar/baz",
+        "test1/test2/bar/baz2",
+        "test1/foo",
+        "test3/foo",
+        "test4/foo",
+        "test5/foo",
+    ] {
         assert_eq!(fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")), "hello", "/{p}");
     }
 }
@@ -340,8 +351,9 @@ fn copy_unicode_path() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
     let names = [("test-äöü.txt", "foo"), ("test-%C3%A4%C3%B6%C3%BC.txt", "bar"), ("test+aou.txt", "baz")];
-    let dockerfile: String =
-        std::iter::once("FROM scratch\n".to_string()).chain(names.iter().map(|(n, _)| format!("COPY {n} /\n"))).collect();
+    let dockerfile: String = std::iter::once("FROM scratch\n".to_string())
+        .chain(names.iter().map(|(n, _)| format!("COPY {n} /\n")))
+        .collect();
     let mut files = vec![("Dockerfile", dockerfile.as_str())];
     files.extend(names);
     env.context("ctx", &files);
@@ -389,7 +401,8 @@ fn copy_chown_create_dest() {
     env.dockerfile(
         "ctx",
         "FROM busybox:local\nARG group\nENV owner=user01\n\
-RUN addgroup -g 2001 user && adduser -D -u 2001 -G user user && adduser -D -u 2002 -G user user01\n\
+RUN echo 'user:x:2001:2001::/home/user:/bin/sh' >> /etc/passwd && echo 'user01:x:2002:2001::/:/bin/sh' >> /etc/passwd \
+&& echo 'user:x:2001:' >> /etc/group\n\
 COPY --chown=user:user . /dest\nCOPY --chown=${owner}:${group} . /dest01\n",
     );
     let (_, out) = build_local(&env, "ctx", &["--build-arg", "group=user"]);

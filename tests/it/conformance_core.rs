@@ -71,7 +71,9 @@ USER dockerio\n",
     }
     df.push_str("USER 1042:1043\n");
     df.push_str(&check("1042:1043/1042:1043/1043:1043"));
-    df.push_str("USER daemon\nRUN id -un > /out/daemonuser\nFROM scratch\nCOPY --from=base /out /\nUSER nobody\n");
+    df.push_str(
+        "USER daemon\nRUN id -un > /out/daemonuser\nFROM scratch\nCOPY --from=base /out /\nUSER nobody\n",
+    );
     env.dockerfile("ctx", &df);
     let (_, out) = build_local(&env, "ctx", &["-t", "user:test"]);
     assert_eq!(fs::read_to_string(out.join("rootuser")).unwrap(), "root\n");
@@ -87,7 +89,10 @@ USER dockerio\n",
 fn expose_expansion_and_labels() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.dockerfile("ctx", "FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\nLABEL foo=bar\n");
+    env.dockerfile(
+        "ctx",
+        "FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\nLABEL foo=bar\n",
+    );
     env.rbuild(&["build", "-q", "-t", "core:test", "--label", "bar=baz", "ctx"]).ok();
     let ports = env.rbuild(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "core:test"]).ok();
     let ports: serde_json::Value = serde_json::from_str(ports.stdout.trim()).unwrap();
@@ -137,7 +142,10 @@ fn context_change_dir_to_file() {
 fn target_mistype() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.dockerfile("ctx", "FROM scratch AS build\nCOPY Dockerfile /out\nFROM scratch\nCOPY --from=build /out /\n");
+    env.dockerfile(
+        "ctx",
+        "FROM scratch AS build\nCOPY Dockerfile /out\nFROM scratch\nCOPY --from=build /out /\n",
+    );
     let run = env.rbuild(&["build", "--target", "bulid", "ctx"]).failed();
     assert!(run.stderr.contains("bulid") && run.stderr.contains("build"), "{}", run.stderr);
     assert!(run.stderr.contains("did you mean"), "a suggestion: {}", run.stderr);

@@ -70,9 +70,14 @@ COPY --from=builder4 / /builder4\nCOPY --from=builder5 / /builder5\nCOPY --from=
         assert_eq!(&got, want, "{path}");
     }
     let files_in = |dir: &str| -> Vec<String> {
-        files_under(&out.join(dir)).into_iter().filter(|p| !fs::metadata(out.join(dir).join(p)).is_ok_and(|m| m.is_dir())).collect()
+        files_under(&out.join(dir))
+            .into_iter()
+            .filter(|p| !fs::metadata(out.join(dir).join(p)).is_ok_and(|m| m.is_dir()))
+            .collect()
     };
-    for (dir, count) in [("builder1/1", 7), ("builder2/2", 6), ("builder3/3", 1), ("builder4/4", 1), ("builder5/5", 4)] {
+    for (dir, count) in
+        [("builder1/1", 7), ("builder2/2", 6), ("builder3/3", 1), ("builder4/4", 1), ("builder5/5", 4)]
+    {
         let got = files_in(dir);
         assert_eq!(got.len(), count, "{dir} holds only what no pattern excludes: {got:?}");
     }

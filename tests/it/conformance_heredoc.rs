@@ -15,7 +15,10 @@ fn on_build_heredoc() {
     env.rbuild(&["build", "-q", "-t", "onbuild-heredoc:base", "base"]).ok();
     let onbuild = env.rbuild(&["inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-heredoc:base"]).ok();
     assert_eq!(onbuild.stdout.trim(), r#"["RUN <<EOF\necho \"hello world\" >> /dest\nEOF"]"#);
-    env.dockerfile("child", "FROM onbuild-heredoc:base AS base\nFROM scratch\nCOPY --from=base /dest /dest\n");
+    env.dockerfile(
+        "child",
+        "FROM onbuild-heredoc:base AS base\nFROM scratch\nCOPY --from=base /dest /dest\n",
+    );
     let (_, out) = build_local(&env, "child", &[]);
     assert_eq!(fs::read_to_string(out.join("dest")).unwrap(), "hello world\n");
 }

@@ -107,7 +107,10 @@ fn mount_invalid() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
     let cases: [(&str, &[&str]); 4] = [
-        ("FROM scratch\nRUN --mont=target=/mytmp,type=tmpfs /bin/true\n", &["--mont", "did you mean --mount?"]),
+        (
+            "FROM scratch\nRUN --mont=target=/mytmp,type=tmpfs /bin/true\n",
+            &["--mont", "did you mean --mount?"],
+        ),
         ("FROM scratch\nRUN --mount=typ=tmpfs /bin/true\n", &["\"typ\"", "did you mean type?"]),
         ("FROM scratch\nRUN --mount=type=tmp /bin/true\n", &["unsupported mount type \"tmp\"", "tmpfs"]),
         (

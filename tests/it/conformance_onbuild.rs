@@ -28,7 +28,11 @@ fn on_build_cleared() {
     image(&env, "onbuild:base", "FROM busybox:local\nONBUILD RUN mkdir -p /out && echo -n 11 >> /out/foo\n");
     image(&env, "onbuild:child", "FROM onbuild:base\n");
     let onbuild = env.rbuild(&["inspect", "-f", "{{json .Config.OnBuild}}", "onbuild:child"]).ok();
-    assert!(matches!(onbuild.stdout.trim(), "null" | "[]"), "the child's config has no triggers: {}", onbuild.stdout);
+    assert!(
+        matches!(onbuild.stdout.trim(), "null" | "[]"),
+        "the child's config has no triggers: {}",
+        onbuild.stdout
+    );
     let out = export(&env, "FROM onbuild:child AS base\nFROM scratch\nCOPY --from=base /out /\n");
     assert_eq!(fs::read_to_string(out.join("foo")).unwrap(), "11");
 }
@@ -39,7 +43,11 @@ fn on_build_cleared() {
 fn on_build_with_child_stage() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    image(&env, "onbuild:base", "FROM busybox:local\nONBUILD RUN mkdir -p /out && echo -n yes >> /out/didrun\n");
+    image(
+        &env,
+        "onbuild:base",
+        "FROM busybox:local\nONBUILD RUN mkdir -p /out && echo -n yes >> /out/didrun\n",
+    );
     let out = export(
         &env,
         "FROM onbuild:base AS base\nRUN [ -f /out/didrun ] && touch /step1\nRUN rm /out/didrun\n\
@@ -78,7 +86,11 @@ FROM base AS mid\nRUN cp /out/foo /out/bar\nFROM scratch\nCOPY --from=mid /out/b
 fn on_build_new_deps() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    image(&env, "onbuild:copy", "FROM busybox:local\nONBUILD COPY --from=busybox:local /etc/passwd /out/passwd2\n");
+    image(
+        &env,
+        "onbuild:copy",
+        "FROM busybox:local\nONBUILD COPY --from=busybox:local /etc/passwd /out/passwd2\n",
+    );
     let out = export(
         &env,
         "FROM onbuild:copy AS base\nRUN cat /out/passwd2 > /out/passwd3\nFROM scratch\nCOPY --from=base /out /\n",

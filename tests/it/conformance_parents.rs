@@ -90,7 +90,9 @@ fn copy_parents_missing_directory() {
     let normal = out_of(&env, SMALL_BASE, stage, "normal");
     assert!(normal.iter().any(|p| p == "test/a/b/c/d/e/bay"), "{normal:?}");
     assert!(!normal.iter().any(|p| p == "e" || p == "a"), "{normal:?}");
-    for (target, source) in [("wildcard-nonexistent", "/test/a/b2*/c"), ("wildcard-afterpivot", "/test/a/b/./c2*")] {
+    for (target, source) in
+        [("wildcard-nonexistent", "/test/a/b2*/c"), ("wildcard-afterpivot", "/test/a/b/./c2*")]
+    {
         let stage = format!("FROM busybox:local AS {target}\nCOPY --from=base --parents {source} /out/\n");
         let got = out_of(&env, SMALL_BASE, &stage, target);
         assert!(got.is_empty(), "{target}: nothing matches, /out is empty: {got:?}");

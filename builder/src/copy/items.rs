@@ -24,7 +24,8 @@ pub struct SrcEntry {
     pub uid: u32,
     pub gid: u32,
     pub mtime: (i64, i64),
-    /// Where to read the content (regular files) on the host.
+    /// Where to read the content (regular files) on the host; empty for a
+    /// file that is written empty (a socket or fifo in the context).
     pub host_path: PathBuf,
     pub link_target: Option<String>,
 }
@@ -99,9 +100,9 @@ pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
 
 fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::Entry) -> SrcEntry {
     // BuildKit's context transfer turns sockets and fifos into empty
-    // regular files; so does COPY here.
+    // regular files; so does COPY here (a file without a host path).
     let (kind, host_path) = match e.kind {
-        EntryKind::Other => (EntryKind::File, PathBuf::from("/dev/null")),
+        EntryKind::Other => (EntryKind::File, PathBuf::new()),
         kind => (kind, ctx.root().join(path)),
     };
     SrcEntry {
@@ -230,8 +231,8 @@ pub fn split_parents(source: &str) -> (String, String) {
 /// `**` spans directories), everything below it, and the directories on
 /// the way to it.
 fn parents_selection(entries: Vec<SrcEntry>, pattern: &str) -> Result<Vec<SrcEntry>, ContextError> {
-    let matcher =
-        DockerIgnore::parse(pattern).map_err(|e| ContextError::Pattern(pattern.to_string(), e.to_string()))?;
+    let matcher = DockerIgnore::parse(pattern)
+        .map_err(|e| ContextError::Pattern(pattern.to_string(), e.to_string()))?;
     let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
     for e in entries.iter().filter(|e| !e.rel.is_empty() && matcher.is_excluded(&e.rel)) {
         let mut path = e.rel.as_str();
@@ -281,7 +282,8 @@ pub fn parents_from_layers(view: &LayerStack, source: &str) -> Result<Vec<SrcIte
     let mut items = Vec::new();
     for base in select_in_layers(view, if pivot.is_empty() { "/" } else { &pivot })? {
         let Some(item) = items_from_layers(view, &[base])?.pop() else { continue };
-        let entries = parents_selection(item.entries, &rest).map_err(|e| CopyError::Invalid(e.to_string()))?;
+        let entries =
+            parents_selection(item.entries, &rest).map_err(|e| CopyError::Invalid(e.to_string()))?;
         items.push(SrcItem { name: String::new(), entries });
     }
     Ok(items)

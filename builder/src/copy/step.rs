@@ -128,7 +128,9 @@ impl Gathering<'_, '_> {
                     continue;
                 };
                 item.name = name;
-                let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
+                let single_file = item.entries.len() == 1
+                    && item.entries[0].kind == EntryKind::File
+                    && !item.entries[0].host_path.as_os_str().is_empty();
                 if c.extract_archives
                     && single_file
                     && self.extract(&item.entries[0].host_path, &item.name).map_err(|e| e.at(p.span))?

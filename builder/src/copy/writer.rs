@@ -230,7 +230,11 @@ impl<'a> Writer<'a> {
             }
             EntryKind::File => {
                 remove_existing(&up)?;
-                fs::copy(&e.host_path, &up).map_err(io_err("copy", &e.host_path))?;
+                if e.host_path.as_os_str().is_empty() {
+                    fs::File::create(&up).map_err(io_err("create", &up))?;
+                } else {
+                    fs::copy(&e.host_path, &up).map_err(io_err("copy", &e.host_path))?;
+                }
                 set_meta(&up, mode, uid, gid, e.mtime, false)?;
             }
             EntryKind::Symlink => {

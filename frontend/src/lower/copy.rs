@@ -141,10 +141,12 @@ fn destination(
     workdir: &str,
 ) -> Result<(String, bool), FrontendError> {
     let raw = expand(lexer, dest, env)?;
-    // A destination that expands to nothing is the working directory, as
-    // `.` is (BuildKit's rule; the classic builder refused it).
-    let raw = if raw.is_empty() { "./".to_string() } else { raw };
-    let names_dir = raw.ends_with('/');
+    // A destination that expands to nothing is the working directory, and
+    // so is `.`: a directory even where nothing exists yet (a `--link`
+    // layer), as `x/.` is (BuildKit's rules; the classic builder refused an
+    // empty one).
+    let raw = if raw.is_empty() || raw == "." { "./".to_string() } else { raw };
+    let names_dir = raw.ends_with('/') || raw.ends_with("/.");
     if source_count > 1 && !names_dir {
         let keyword = if is_add { "ADD" } else { "COPY" };
         return Err(FrontendError::new(
@@ -371,5 +373,9 @@ mod tests {
         assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/", true));
         let op = copy(&fx, &mut empty_state(), "COPY a ${NONE}").unwrap();
         assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/", true));
+        let op = copy(&fx, &mut st, "COPY --link a .").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/", true), "`.` names a directory");
+        let op = copy(&fx, &mut st, "COPY a sub/.").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/sub/", true));
     }
 }

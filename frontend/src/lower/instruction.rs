@@ -178,7 +178,9 @@ mod tests {
 
     #[test]
     fn onbuild_heredocs_are_stored_with_their_bodies() {
-        let st = lowered("ONBUILD RUN <<EOF\necho hi > /dest\nEOF\nONBUILD COPY <<-A <<B /d/\n\tone\n\tA\ntwo\nB\n");
+        let st = lowered(
+            "ONBUILD RUN <<EOF\necho hi > /dest\nEOF\nONBUILD COPY <<-A <<B /d/\n\tone\n\tA\ntwo\nB\n",
+        );
         assert_eq!(st.meta.onbuild, ["RUN <<EOF\necho hi > /dest\nEOF", "COPY <<-A <<B /d/\none\nA\ntwo\nB"]);
         let again = crate::parser::parse(&st.meta.onbuild[1]).unwrap();
         let bodies: Vec<&str> = again.nodes[0].heredocs.iter().map(|h| h.content.as_str()).collect();

@@ -124,7 +124,11 @@ mod tests {
         let two = "ARG TARGETSTAGE\nFROM a AS base\nFROM b AS Final\n";
         assert_eq!(stage(two, None).as_deref(), Some("final"), "the last stage, named in lower case");
         assert_eq!(stage(two, Some("base")).as_deref(), Some("base"));
-        assert_eq!(stage("FROM a AS base\nFROM b\n", None).as_deref(), Some("default"), "an unnamed last stage");
+        assert_eq!(
+            stage("FROM a AS base\nFROM b\n", None).as_deref(),
+            Some("default"),
+            "an unnamed last stage"
+        );
     }
 
     #[test]
