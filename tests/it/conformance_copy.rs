@@ -154,9 +154,10 @@ RUN [ \"$(cat /var/www/testfile)\" = contents0 ]\n",
         ],
     );
     let (_, out) = build_local(&env, "ctx", &[]);
-    for p in ["testfile", "var/www/testfile", "srv/testfile"] {
-        assert_eq!(fs::read_to_string(out.join(p)).unwrap(), "contents0", "/{p}");
-    }
+    assert_contents(
+        &out,
+        &[("testfile", "contents0"), ("var/www/testfile", "contents0"), ("srv/testfile", "contents0")],
+    );
 }
 
 /// exclude_patterns_test.go's builder5 (and testCopyWildcards' rule): one
@@ -214,13 +215,7 @@ COPY sub/dir1/ subdest4\nCOPY sub/dir1/. subdest5\nCOPY sub/dir1 subdest6\n",
         ("subdest5/dir2/foo", "foo-contents"),
         ("subdest6/dir2/foo", "foo-contents"),
     ];
-    for (path, want) in expected {
-        assert_eq!(
-            fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}")),
-            want,
-            "{path}"
-        );
-    }
+    assert_contents(&out, &expected);
 }
 
 /// testCopySymlinks, testCopyFollowAllSymlinks, testCopyThroughSymlinkContext:
@@ -305,8 +300,7 @@ COPY files/foo.go dest/foo.go\nCOPY files dest\n",
         ],
     );
     let (_, out) = build_local(&env, "ctx", &[]);
-    assert_eq!(fs::read_to_string(out.join("sub/dir1/dir2/foo")).unwrap(), "foo-contents");
-    assert_eq!(fs::read_to_string(out.join("dest/foo.go")).unwrap(), "foo.go-contents");
+    assert_contents(&out, &[("sub/dir1/dir2/foo", "foo-contents"), ("dest/foo.go", "foo.go-contents")]);
 }
 
 /// testCopyVarSubstitution, testCopyRelative: sources expand variables;
@@ -330,18 +324,19 @@ WORKDIR /test5/test6\nCOPY foo ../\n",
         ],
     );
     let (_, out) = build_local(&env, "ctx", &[]);
-    assert_eq!(fs::read_to_string(out.join("baz")).unwrap(), "bar-contents");
-    for p in [
-        "test1/test2/foo",
-        "test1/test2/bar/baz",
-        "test1/test2/bar/baz2",
-        "test1/foo",
-        "test3/foo",
-        "test4/foo",
-        "test5/foo",
-    ] {
-        assert_eq!(fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")), "hello", "/{p}");
-    }
+    assert_contents(
+        &out,
+        &[
+            ("baz", "bar-contents"),
+            ("test1/test2/foo", "hello"),
+            ("test1/test2/bar/baz", "hello"),
+            ("test1/test2/bar/baz2", "hello"),
+            ("test1/foo", "hello"),
+            ("test3/foo", "hello"),
+            ("test4/foo", "hello"),
+            ("test5/foo", "hello"),
+        ],
+    );
 }
 
 /// testCopyUnicodePath: names with non-ASCII letters, `%` escapes and `+`

@@ -182,6 +182,14 @@ pub fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, PathBuf) {
     (env.rbuild(&args).ok(), out)
 }
 
+/// Asserts that each `(path, content)` below `root` is a file with that content.
+pub fn assert_contents(root: &Path, expected: &[(&str, &str)]) {
+    for (path, want) in expected {
+        let got = fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("/{path}: {e}"));
+        assert_eq!(&got, want, "content of /{path}");
+    }
+}
+
 /// Every path below `dir`, relative to it, sorted.
 pub fn files_under(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = sh(&format!("cd {} && find . -mindepth 1 | sort", dir.display()))
