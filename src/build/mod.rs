@@ -140,6 +140,7 @@ fn build_options(
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
+        emptied_cache_mounts: Default::default(),
         source_date_epoch: source_date_epoch::for_build(&request::build_args(&args.build_args))?,
         secrets: request::secrets(&args.secret)?,
         // This build's place (context + Dockerfile), so a miss is explained

@@ -89,11 +89,13 @@ pub(super) fn lower_arg(
             Some(v) => format!("{}={v}", name.text),
             None => name.text.clone(),
         });
-        // A redeclared arg moves to the end (rare: scan only then).
-        if !st.arg_names.insert(name.text.clone()) {
-            st.args.retain(|(k, _)| *k != name.text);
+        // A redeclared arg keeps its place and takes the new value, as in
+        // current BuildKit (rare: scan only then).
+        if st.arg_names.insert(name.text.clone()) {
+            st.args.push((name.text.clone(), value));
+        } else if let Some(slot) = st.args.iter_mut().find(|(k, _)| *k == name.text) {
+            slot.1 = value;
         }
-        st.args.push((name.text.clone(), value));
     }
     st.push_meta(instr, format!("ARG {}", text.join(" ")));
     Ok(())
@@ -201,13 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn a_redeclared_arg_moves_to_the_end_with_its_new_value() {
+    fn a_redeclared_arg_keeps_its_place_with_its_new_value() {
         let fx = Fixture::new();
         let mut st = empty_state();
         args(&fx, &mut st, &["ARG A=1 B=2", "ARG A=3"]).unwrap();
         assert_eq!(
             st.args,
-            [("B".to_string(), Some("2".to_string())), ("A".to_string(), Some("3".to_string()))]
+            [("A".to_string(), Some("3".to_string())), ("B".to_string(), Some("2".to_string()))]
         );
         assert_eq!(st.build_env.lookup("A"), Some("3"));
     }
