@@ -3,11 +3,6 @@
 
 use crate::harness::*;
 
-fn config(env: &Env, image: &str, field: &str) -> serde_json::Value {
-    let run = env.rbuild(&["inspect", "-f", &format!("{{{{json .Config.{field}}}}}"), image]).ok();
-    serde_json::from_str(run.stdout.trim()).unwrap()
-}
-
 /// testCmdShell: an ENTRYPOINT in shell form uses the stage's SHELL and
 /// drops the CMD the base image had. testIgnoreEntrypoint: RUN does not
 /// go through the ENTRYPOINT.
@@ -19,8 +14,11 @@ fn cmd_shell_and_ignored_entrypoint() {
     env.rbuild(&["build", "-q", "-t", "cmd:base", "base"]).ok();
     env.dockerfile("ctx", "FROM cmd:base\nSHELL [\"ls\"]\nENTRYPOINT my entrypoint\n");
     env.rbuild(&["build", "-q", "-t", "cmd:child", "ctx"]).ok();
-    assert_eq!(config(&env, "cmd:child", "Cmd"), serde_json::Value::Null);
-    assert_eq!(config(&env, "cmd:child", "Entrypoint"), serde_json::json!(["ls", "my entrypoint"]));
+    assert_eq!(env.inspect_json("cmd:child", ".Config.Cmd"), serde_json::Value::Null);
+    assert_eq!(
+        env.inspect_json("cmd:child", ".Config.Entrypoint"),
+        serde_json::json!(["ls", "my entrypoint"])
+    );
     env.dockerfile("ignore", "FROM busybox:local\nENTRYPOINT [\"/nosuchcmd\"]\nRUN [\"ls\"]\n");
     env.rbuild(&["build", "ignore"]).ok();
 }
@@ -38,7 +36,7 @@ fn invalid_json_commands() {
     env.dockerfile("entry", "FROM busybox:local\nENTRYPOINT []random string\n");
     env.rbuild(&["build", "-q", "-t", "cmd:entry", "entry"]).ok();
     assert_eq!(
-        config(&env, "cmd:entry", "Entrypoint"),
+        env.inspect_json("cmd:entry", ".Config.Entrypoint"),
         serde_json::json!(["/bin/sh", "-c", "[]random string"])
     );
 }

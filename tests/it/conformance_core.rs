@@ -94,14 +94,14 @@ fn expose_expansion_and_labels() {
         "FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\nLABEL foo=bar\n",
     );
     env.rbuild(&["build", "-q", "-t", "core:test", "--label", "bar=baz", "ctx"]).ok();
-    let ports = env.rbuild(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "core:test"]).ok();
-    let ports: serde_json::Value = serde_json::from_str(ports.stdout.trim()).unwrap();
+    let ports = env.inspect_json("core:test", ".Config.ExposedPorts");
     let mut names: Vec<&String> = ports.as_object().unwrap().keys().collect();
     names.sort();
     assert_eq!(names, ["3000/tcp", "4000/udp", "5000/tcp"]);
-    let labels = env.rbuild(&["inspect", "-f", "{{json .Config.Labels}}", "core:test"]).ok();
-    let labels: serde_json::Value = serde_json::from_str(labels.stdout.trim()).unwrap();
-    assert_eq!(labels, serde_json::json!({"foo": "bar", "bar": "baz"}));
+    assert_eq!(
+        env.inspect_json("core:test", ".Config.Labels"),
+        serde_json::json!({"foo": "bar", "bar": "baz"})
+    );
 }
 
 /// testDockerfileLowercase, testSymlinkedDockerfile: a context with only

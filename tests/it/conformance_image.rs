@@ -3,11 +3,6 @@
 
 use crate::harness::*;
 
-fn inspect(env: &Env, image: &str, format: &str) -> serde_json::Value {
-    let run = env.rbuild(&["inspect", "-f", format, image]).ok();
-    serde_json::from_str(run.stdout.trim()).unwrap()
-}
-
 /// testDockerfileScratchConfig: `FROM scratch` with only ENV has an OS,
 /// an architecture, a working dir, no layers, one empty-layer history
 /// entry and the default PATH. testPullScratch: an image built on it keeps
@@ -18,7 +13,7 @@ fn scratch_config_and_an_image_on_it() {
     let env = Env::with_busybox();
     env.dockerfile("scratch", "FROM scratch\nENV foo=bar\nLABEL foo=bar\n");
     env.rbuild(&["build", "-q", "-t", "img:scratch", "scratch"]).ok();
-    let img = inspect(&env, "img:scratch", "{{json .}}");
+    let img = env.inspect_json("img:scratch", ".");
     assert!(img["Os"].as_str().is_some_and(|s| !s.is_empty()), "{img}");
     assert!(img["Architecture"].as_str().is_some_and(|s| !s.is_empty()), "{img}");
     assert!(img["Config"]["WorkingDir"].as_str().is_some_and(|s| !s.is_empty()), "{img}");
@@ -34,7 +29,7 @@ fn scratch_config_and_an_image_on_it() {
         .context("child", &[("Dockerfile", "FROM img:scratch\nLABEL bar=baz\nCOPY foo .\n"), ("foo", "x")]);
     assert!(ctx.is_dir());
     env.rbuild(&["build", "-q", "-t", "img:child", "child"]).ok();
-    let child = inspect(&env, "img:child", "{{json .}}");
+    let child = env.inspect_json("img:child", ".");
     assert_eq!(child["Config"]["Labels"], serde_json::json!({"foo": "bar", "bar": "baz"}));
     assert_eq!(child["RootFS"]["Layers"].as_array().map(Vec::len), Some(1));
 }

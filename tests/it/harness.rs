@@ -128,6 +128,13 @@ impl Env {
         self.context(name, &[("Dockerfile", dockerfile)])
     }
 
+    /// `rbuild inspect -f '{{json WHAT}}' IMAGE`, parsed (`WHAT` such as
+    /// `.Config.Env`, or `.` for the whole image).
+    pub fn inspect_json(&self, image: &str, what: &str) -> serde_json::Value {
+        let run = self.rbuild(&["inspect", "-f", &format!("{{{{json {what}}}}}"), image]).ok();
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    }
+
     /// Everything in the store except scratch space, with sizes: for
     /// checking that a failed command left it exactly as it was.
     pub fn store_snapshot(&self) -> BTreeMap<String, u64> {
