@@ -417,3 +417,96 @@ fn copy_socket() {
     let meta = fs::symlink_metadata(out.join("socket.sock")).expect("the socket is copied");
     assert!(meta.is_file() && meta.len() == 0, "a regular empty file: {meta:?}");
 }
+
+/// testCopyChown, testDockerfileAddChownExpand: `--chown` by name (the
+/// user's group too), by `uid:group`, and from ENV and ARG values, on files
+/// and the contents of a copied directory, for COPY and ADD.
+#[test]
+fn copy_chown() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\n\
+RUN echo 'daemon:x:1:1:daemon:/usr/sbin:/bin/false' >> /etc/passwd && echo 'daemon:x:1:' >> /etc/group\n\
+ENV owner 1000\nCOPY --chown=daemon foo /\nCOPY --chown=1000:nogroup bar /baz\n\
+ARG group\nCOPY --chown=${owner}:${group} foo /foobis\nADD --chown=${owner}:${group} foo /added\n",
+            ),
+            ("foo", "foo-contents"),
+            ("bar/sub", ""),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &["--build-arg", "group=nogroup"]);
+    assert_eq!(owner(&out, "foo"), "1:1");
+    assert_eq!(owner(&out, "baz/sub"), "1000:65534");
+    assert_eq!(owner(&out, "foobis"), "1000:65534");
+    assert_eq!(owner(&out, "added"), "1000:65534", "ADD expands --chown the same way");
+}
+
+/// testChmodNonOctal: a symbolic `--chmod` gives what chmod(1) gives the
+/// same file or directory (busybox's chmod is the reference here).
+#[test]
+fn chmod_non_octal() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let cases = [
+        ("file", "f1", "go-w"),
+        ("file", "f2", "u=rw,g=r,o=r"),
+        ("file", "f3", "a+X"),
+        ("dir", "d1", "go-w"),
+        ("dir", "d2", "u+rw,g+r,o-x,o+w"),
+        ("dir", "d3", "a+X"),
+    ];
+    let mut df = String::from(
+        "FROM busybox:local AS base\n\
+RUN mkdir /input /expected && touch /input/file && chmod 666 /input/file && mkdir /input/dir && chmod 124 /input/dir\n",
+    );
+    let mut copies = String::from("FROM scratch AS result\n");
+    for (src, dst, mode) in cases {
+        if src == "dir" {
+            // COPY copies a directory's contents: nest it once.
+            df.push_str(&format!(
+                "RUN mkdir -p /input/dirs/{dst} && cp -a /input/dir /input/dirs/{dst}/{dst}\n"
+            ));
+            df.push_str(&format!(
+                "RUN cp -a /input/dirs/{dst}/. /expected/ && chmod {mode} /expected/{dst}\n"
+            ));
+            copies.push_str(&format!("COPY --from=base --chmod={mode} /input/dirs/{dst} /\n"));
+        } else {
+            df.push_str(&format!("RUN cp -a /input/{src} /expected/{dst} && chmod {mode} /expected/{dst}\n"));
+            copies.push_str(&format!("COPY --from=base --chmod={mode} /input/{src} /{dst}\n"));
+        }
+    }
+    df.push_str(&copies);
+    df.push_str("FROM base\nCOPY --from=result / /actual/\n");
+    for (_, dst, _) in cases {
+        df.push_str(&format!(
+            "RUN [ \"$(stat -c %A /actual/{dst})\" = \"$(stat -c %A /expected/{dst})\" ]\n"
+        ));
+    }
+    env.dockerfile("ctx", &df);
+    let run = env.rbuild(&["build", "--progress", "plain", "ctx"]);
+    assert_eq!(run.code, 0, "a mode differs from chmod's:\n{}", run.stderr);
+}
+
+/// testCopyInvalidChmod, testAddInvalidChmod: a `--chmod` that starts
+/// like a number but is no octal mode up to 07777 is an error in BuildKit's
+/// words, at the line.
+#[test]
+fn copy_invalid_chmod() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    for (keyword, value) in [("COPY", "64a"), ("COPY", "10000"), ("ADD", "64a")] {
+        env.context(
+            "ctx",
+            &[("Dockerfile", &format!("FROM scratch\n{keyword} --chmod={value} foo /\n")), ("foo", "x")],
+        );
+        let run = env.rbuild(&["build", "ctx"]).failed();
+        let want =
+            format!("invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777");
+        assert!(run.stderr.contains(&want) && run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
+    }
+}
