@@ -156,3 +156,24 @@ RUN echo -n $HTTP_PROXY::$NO_PROXY::$FOO::$BAR::$BAZ > /out\n";
     let args = [("FOO", "foocontents2"), ("http_proxy", "hpvalue2")];
     assert_eq!(out_with_args(&env, dockerfile, &args), "hpvalue2::::foocontents2::::bazcontent");
 }
+
+/// testPlatformArgsImplicit: `TARGETOS` names a stage in FROM without
+/// being declared.
+#[test]
+fn platform_args_implicit() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS build-linux\nCOPY foo bar\nFROM build-${TARGETOS}\nCOPY foo2 bar2\n",
+            ),
+            ("foo", "d0"),
+            ("foo2", "d1"),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_contents(&out, &[("bar", "d0"), ("bar2", "d1")]);
+}

@@ -510,3 +510,34 @@ fn copy_invalid_chmod() {
         assert!(run.stderr.contains(&want) && run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
     }
 }
+
+/// testDockerfileCopyFromArgs: `--from` takes no variables; the error says
+/// how to get the same effect.
+#[test]
+fn copy_from_args() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile("ctx", "FROM scratch\nCOPY --from=$FOO . .\n");
+    let run = env.rbuild(&["build", "ctx"]).failed();
+    assert!(run.stderr.contains("variable expansion is not supported for --from"), "{}", run.stderr);
+    assert!(run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
+}
+
+/// testSymlinkDestination: a destination through a link an archive
+/// planted (relative, pointing out of the root) lands inside the image
+/// where the link leads.
+#[test]
+fn symlink_destination() {
+    require!(root(), busybox_static(), tool("tar"));
+    let env = Env::with_busybox();
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nADD t.tar /\nCOPY foo /symlink/\n"), ("foo", "content0")],
+    );
+    sh(&format!(
+        "cd {} && ln -s ../tmp/symlink-target symlink && tar -cf t.tar symlink && rm symlink",
+        ctx.display()
+    ));
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_contents(&out, &[("tmp/symlink-target/foo", "content0")]);
+}

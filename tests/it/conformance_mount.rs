@@ -127,3 +127,44 @@ RUN --mount=from=$ttt,type=cache,target=/tmp ls\n",
         }
     }
 }
+
+/// testMountContext: a mount without a type binds the context;
+/// testMountRWCache (its first half): an `rw` bind of another stage's
+/// directory lets the step write there, and the writes are discarded.
+#[test]
+fn mount_context_and_rw_stage() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local AS build\nRUN mkdir /out && echo foo > /out/foo\n\
+FROM busybox:local\nRUN --mount=target=/context [ \"$(cat /context/testfile)\" = contents0 ]\n\
+RUN --mount=from=build,src=/out,target=/out,rw touch /out/bar && ls /out > /listed\n",
+            ),
+            ("testfile", "contents0"),
+        ],
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_contents(&out, &[("listed", "bar\nfoo\n")]);
+    assert!(!out.join("out").exists(), "the mount's writes stay out of the layer");
+}
+
+/// testCacheMountParallel: two stages running at once, each with a cache
+/// mount inside another cache mount, under `--no-cache`, again and again.
+#[test]
+fn cache_mount_parallel() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local AS b1\nRUN --mount=type=cache,target=/foo/bar --mount=type=cache,target=/foo/bar/baz echo 1\n\
+FROM busybox:local AS b2\nRUN --mount=type=cache,target=/foo/bar --mount=type=cache,target=/foo/bar/baz echo 2\n\
+FROM scratch\nCOPY --from=b1 /etc/passwd p1\nCOPY --from=b2 /etc/passwd p2\n",
+    );
+    for _ in 0..5 {
+        env.rbuild(&["build", "--no-cache", "ctx"]).ok();
+    }
+}

@@ -27,3 +27,19 @@ RUN --mount=type=secret,id=mysecret,target=/run/secrets/secret,env=SECRET_ENV \
     let run = env.rbuild(&["build", "required"]).failed();
     assert!(run.stderr.contains("mysecret"), "{}", run.stderr);
 }
+
+/// testSecretAsEnviron: `env=` puts the secret in a variable (over an ENV
+/// of the same name) and mounts no file.
+#[test]
+fn secret_as_environ() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let secret = env.path("secret.txt");
+    std::fs::write(&secret, "pw").unwrap();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nENV SECRET_ENV=foo\n\
+RUN --mount=type=secret,id=mysecret,env=SECRET_ENV [ \"$SECRET_ENV\" = pw ] && [ ! -f /run/secrets/mysecret ]\n",
+    );
+    env.rbuild(&["build", "--secret", &format!("id=mysecret,src={}", secret.display()), "ctx"]).ok();
+}
