@@ -170,9 +170,12 @@ pub fn mount_key(env: &ExecEnv<'_>, m: &Mount, k: &mut KeyBuilder) -> Result<(),
                     let d = env.ctx.tree_digest(&rel).map_err(|e| context_error(e, Default::default()))?;
                     k.input("context", &rel, &d.to_string())
                 }
-                MountSource::Stage(i) => {
-                    k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string())
-                }
+                // By the mounted path's content: a change elsewhere in the
+                // stage does not rerun the step (BuildKit's rule).
+                MountSource::Stage(i) => match crate::stage_paths::stage_path_digest(env, *i, source)? {
+                    Some(d) => k.input("stage-path", &format!("{i}:{source}"), &d.to_string()),
+                    None => k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string()),
+                },
                 MountSource::Image(r) => {
                     let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
                     k.input("image", r, &id)

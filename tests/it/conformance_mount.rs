@@ -152,6 +152,25 @@ RUN --mount=from=build,src=/out,target=/out,rw touch /out/bar && ls /out > /list
     assert!(!out.join("out").exists(), "the mount's writes stay out of the layer");
 }
 
+/// testMountRWCache (its second half): a step that binds a path of another
+/// stage is keyed by that path's content: when the stage reruns for a
+/// change elsewhere and makes the same path again, the step stays cached.
+#[test]
+fn mount_from_stage_is_keyed_by_the_path() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let dockerfile = "FROM busybox:local AS build\nCOPY cachebust /\nRUN mkdir out && echo foo > out/foo\n\
+FROM busybox:local AS second\n\
+RUN --mount=from=build,src=out,target=/out,rw touch /out/bar && head -c 100 /dev/urandom | sha256sum > /unique\n\
+FROM scratch\nCOPY --from=second /unique /unique\n";
+    let unique = |bust: &str| {
+        env.context("ctx", &[("Dockerfile", dockerfile), ("cachebust", bust)]);
+        fs::read_to_string(build_local(&env, "ctx", &[]).1.join("unique")).unwrap()
+    };
+    let first = unique("0");
+    assert_eq!(unique("1"), first, "out/ is the same: the RUN that mounts it stays cached");
+}
+
 /// testCacheMountParallel: two stages running at once, each with a cache
 /// mount inside another cache mount, under `--no-cache`, again and again.
 #[test]
