@@ -9,6 +9,7 @@ mod conformance_cache;
 mod conformance_cmd;
 mod conformance_copy;
 mod conformance_core;
+mod conformance_dockerignore;
 mod conformance_errors;
 mod conformance_exclude;
 mod conformance_export;
