@@ -7,16 +7,23 @@ pub fn from_env() -> Option<i64> {
 }
 
 /// The clock of a build: `--build-arg SOURCE_DATE_EPOCH=…` (how BuildKit
-/// is given it) wins over the environment; a value that is no number of
-/// seconds is an error.
+/// is given it), else the environment, else a global `ARG
+/// SOURCE_DATE_EPOCH=…` default in the Dockerfile. A value that is no
+/// number of seconds is an error.
 pub fn for_build(
     build_args: &std::collections::BTreeMap<String, String>,
+    dockerfile_default: Option<&str>,
 ) -> Result<Option<i64>, crate::report::Failure> {
-    match build_args.get("SOURCE_DATE_EPOCH") {
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+    let parse = |v: &str| {
+        v.trim().parse().map(Some).map_err(|_| {
             crate::report::Failure::new(format!("invalid SOURCE_DATE_EPOCH: {v}"))
                 .hint("give the time as whole seconds since 1970-01-01 UTC, e.g. $(git log -1 --format=%ct)")
-        }),
-        None => Ok(from_env()),
+        })
+    };
+    match (build_args.get("SOURCE_DATE_EPOCH"), from_env(), dockerfile_default) {
+        (Some(v), _, _) => parse(v),
+        (None, Some(secs), _) => Ok(Some(secs)),
+        (None, None, Some(v)) => parse(v),
+        (None, None, None) => Ok(None),
     }
 }

@@ -23,3 +23,25 @@ fn source_date_epoch_build_arg() {
     let run = env.rbuild(&["build", "--build-arg", "SOURCE_DATE_EPOCH=not-a-timestamp", "ctx"]).failed();
     assert!(run.stderr.contains("invalid SOURCE_DATE_EPOCH: not-a-timestamp"), "{}", run.stderr);
 }
+
+/// testSourceDateEpochDockerfileDefault, …DefaultOverride, …DefaultInvalid:
+/// a global `ARG SOURCE_DATE_EPOCH=…` default is the build's clock, a
+/// build arg overrides it, and a default that is no timestamp is an error.
+#[test]
+fn source_date_epoch_dockerfile_default() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile("ctx", "ARG SOURCE_DATE_EPOCH=1700000001\nFROM scratch\nCOPY Dockerfile .\n");
+    let created = |extra: &[&str]| {
+        let mut args = vec!["build", "-q", "-t", "sde:default"];
+        args.extend_from_slice(extra);
+        args.push("ctx");
+        env.rbuild(&args).ok();
+        env.rbuild(&["inspect", "-f", "{{.Created}}", "sde:default"]).ok().stdout
+    };
+    assert!(created(&[]).starts_with("2023-11-14T22:13:21"));
+    assert!(created(&["--build-arg", "SOURCE_DATE_EPOCH=1700000002"]).starts_with("2023-11-14T22:13:22"));
+    env.dockerfile("bad", "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM scratch\nCOPY Dockerfile .\n");
+    let run = env.rbuild(&["build", "bad"]).failed();
+    assert!(run.stderr.contains("invalid SOURCE_DATE_EPOCH: not-a-timestamp"), "{}", run.stderr);
+}
