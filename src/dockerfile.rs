@@ -25,7 +25,7 @@ impl Dockerfile {
     }
 
     /// The Dockerfile of a build: `-f PATH`, `-f -` (stdin), or
-    /// CONTEXT/Dockerfile.
+    /// CONTEXT/Dockerfile (CONTEXT/dockerfile when only that exists).
     pub fn for_build(file: Option<&Path>, context: &Path) -> Result<Dockerfile, Failure> {
         match file {
             Some(p) if p.as_os_str() == "-" => {
@@ -36,7 +36,7 @@ impl Dockerfile {
                 Ok(Dockerfile::new(PathBuf::from("-"), text))
             }
             file => {
-                let path = file.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+                let path = file.map_or_else(|| default_dockerfile(context), Path::to_path_buf);
                 match std::fs::read_to_string(&path) {
                     Ok(text) => Ok(Dockerfile::new(path, text)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -73,4 +73,12 @@ impl Dockerfile {
         let at = w.span.map(|s| format!("{}:{}: ", self.name, s.start.line)).unwrap_or_default();
         format!("warning: {at}{}", w.message)
     }
+}
+
+/// CONTEXT/Dockerfile, or CONTEXT/dockerfile when only the lower-case name
+/// exists (BuildKit's fallback).
+fn default_dockerfile(context: &Path) -> PathBuf {
+    let upper = context.join("Dockerfile");
+    let lower = context.join("dockerfile");
+    if !upper.exists() && lower.exists() { lower } else { upper }
 }

@@ -24,8 +24,6 @@ pub enum ContextError {
     NotFound(String),
     #[error("{0}: the path is outside the build context")]
     Outside(String),
-    #[error("{0}: no source files matched the pattern")]
-    NoMatch(String),
     #[error("invalid pattern {0:?}: {1}")]
     Pattern(String, String),
 }
@@ -157,14 +155,24 @@ impl BuildContext {
     /// The context-relative paths a COPY source selects. A source without
     /// wildcards names one path (symlinks in it are followed inside the
     /// context); one with wildcards matches each path component with Go's
-    /// `filepath.Match` rules. Returns `("", …)` for the context root.
+    /// `filepath.Match` rules and may match nothing, which BuildKit allows.
+    /// Returns `("", …)` for the context root.
     pub fn select(&self, source: &str) -> Result<Vec<String>, ContextError> {
+        Ok(self.select_named(source)?.into_iter().map(|(_, rel)| rel).collect())
+    }
+
+    /// As [`select`](Self::select), each path with the name it was selected
+    /// by: the last component of the source or of the wildcard match, which
+    /// a copy into a directory keeps even when it is a link to something
+    /// else (links are followed, as BuildKit follows them).
+    pub fn select_named(&self, source: &str) -> Result<Vec<(String, String)>, ContextError> {
         let cleaned = clean_relative(source).ok_or_else(|| ContextError::Outside(source.to_string()))?;
+        let base_name = |p: &str| p.rsplit('/').next().unwrap_or("").to_string();
         if !has_wildcards(&cleaned) {
             let cleaned = crate::pathmatch::unescape(&cleaned);
             let resolved = self.resolve_links(&cleaned, source)?;
             if resolved.is_empty() || self.entries.contains_key(&resolved) {
-                return Ok(vec![resolved]);
+                return Ok(vec![(base_name(&cleaned), resolved)]);
             }
             return Err(ContextError::NotFound(source.to_string()));
         }
@@ -187,10 +195,16 @@ impl BuildContext {
             })
             .cloned()
             .collect();
-        if found.is_empty() {
-            return Err(ContextError::NoMatch(source.to_string()));
-        }
-        Ok(found)
+        found
+            .into_iter()
+            .map(|p| {
+                let resolved = self.resolve_links(&p, source)?;
+                if !self.entries.contains_key(&resolved) {
+                    return Err(ContextError::NotFound(p));
+                }
+                Ok((base_name(&p), resolved))
+            })
+            .collect()
     }
 
     /// Follows symlinks in `rel` with the context as the root.
@@ -444,7 +458,7 @@ mod tests {
         assert_eq!(ctx.select(".").unwrap(), vec![""]);
         assert!(matches!(ctx.select("../etc/passwd"), Err(ContextError::Outside(_))));
         assert!(matches!(ctx.select("missing"), Err(ContextError::NotFound(_))));
-        assert!(matches!(ctx.select("*.rs"), Err(ContextError::NoMatch(_))));
+        assert!(ctx.select("*.rs").unwrap().is_empty(), "a wildcard may match nothing (BuildKit)");
         // Wildcards in directory components, Go's rules (no `{a,b}`).
         assert_eq!(ctx.select("s*/*.txt").unwrap(), vec!["src/x.txt"]);
         assert_eq!(ctx.select("[ab].txt").unwrap(), vec!["a.txt", "b.txt"]);

@@ -61,7 +61,7 @@ pub fn context_error(e: ContextError, span: Span) -> BuildError {
         ContextError::Outside(_) => {
             "COPY and ADD can only read files inside the build context; move the file into the context directory"
         }
-        ContextError::NotFound(_) | ContextError::NoMatch(_) => {
+        ContextError::NotFound(_) => {
             "check the path is relative to the context directory and not excluded by .dockerignore"
         }
         ContextError::Pattern(..) => {

@@ -17,13 +17,16 @@ use rbuild_cache::index::KeyInput;
 use rbuild_frontend::graph::{CopyOp, CopySource, FileMode, Mount, MountSource, Op, RunOp, Security, Step};
 use rbuild_oci::digest::{Digest, Hasher};
 
-use crate::copy::items::split_parents;
+use crate::context::{ContextError, EntryKind};
+use crate::copy::items::parents_from_context;
 use crate::download;
 use crate::env::{ExecEnv, context_error};
 use crate::error::BuildError;
 
-/// Bump when the encoding changes: old entries are then simply missed.
-pub const KEY_VERSION: &str = "rbuild-step-key/1";
+/// Bump when the encoding changes, or what a step makes of the same inputs
+/// (2: COPY's directory owners and modes follow BuildKit): old entries are
+/// then simply missed.
+pub const KEY_VERSION: &str = "rbuild-step-key/2";
 
 /// Builds one key and remembers its named inputs (for miss explanations).
 pub struct KeyBuilder {
@@ -171,9 +174,12 @@ pub fn mount_key(env: &ExecEnv<'_>, m: &Mount, k: &mut KeyBuilder) -> Result<(),
                     let d = env.ctx.tree_digest(&rel).map_err(|e| context_error(e, Default::default()))?;
                     k.input("context", &rel, &d.to_string())
                 }
-                MountSource::Stage(i) => {
-                    k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string())
-                }
+                // By the mounted path's content: a change elsewhere in the
+                // stage does not rerun the step (BuildKit's rule).
+                MountSource::Stage(i) => match crate::stage_paths::stage_path_digest(env, *i, source)? {
+                    Some(d) => k.input("stage-path", &format!("{i}:{source}"), &d.to_string()),
+                    None => k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string()),
+                },
                 MountSource::Image(r) => {
                     let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
                     k.input("image", r, &id)
@@ -232,8 +238,11 @@ fn copy_sources_key(env: &ExecEnv<'_>, c: &CopyOp, k: &mut KeyBuilder) -> Result
     match &c.source {
         CopySource::Context => {
             for p in &c.paths {
-                let pattern = if c.parents { parents_pattern(&p.path) } else { p.path.clone() };
-                let rels = env.ctx.select(&pattern).map_err(|e| context_error(e, p.span))?;
+                if c.parents {
+                    parents_key(env, &p.path, k).map_err(|e| context_error(e, p.span))?;
+                    continue;
+                }
+                let rels = env.ctx.select(&p.path).map_err(|e| context_error(e, p.span))?;
                 for rel in rels {
                     let d = env.ctx.tree_digest(&rel).map_err(|e| context_error(e, p.span))?;
                     k.input("file", if rel.is_empty() { "." } else { &rel }, &d.to_string());
@@ -254,10 +263,24 @@ fn copy_sources_key(env: &ExecEnv<'_>, c: &CopyOp, k: &mut KeyBuilder) -> Result
     Ok(())
 }
 
-/// `--parents` source `a/./b/c` selects `a/b/c`.
-fn parents_pattern(source: &str) -> String {
-    let (pivot, rest) = split_parents(source);
-    if pivot.is_empty() { rest } else { format!("{pivot}/{rest}") }
+/// A `--parents` source from the context, entry by entry as it is copied:
+/// its path below the pivot, type, permission bits and content.
+fn parents_key(env: &ExecEnv<'_>, source: &str, k: &mut KeyBuilder) -> Result<(), ContextError> {
+    for item in parents_from_context(env.ctx, source)? {
+        for e in &item.entries {
+            let content = match e.kind {
+                // A special file arrives empty (it has no host path).
+                EntryKind::File => match e.host_path.strip_prefix(env.ctx.root()) {
+                    Ok(rel) => env.ctx.file_digest(&rel.to_string_lossy())?.to_string(),
+                    Err(_) => String::new(),
+                },
+                EntryKind::Symlink => e.link_target.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            k.input("parents", &e.rel, &format!("{:?} {:o} {content}", e.kind, e.mode & 0o7777));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

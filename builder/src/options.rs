@@ -5,8 +5,9 @@
 //! ([`Snapshotter`]), imported caches ([`CacheSource`]) and the network for
 //! `ADD <url>` ([`UrlFetcher`]).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use rbuild_cache::Store;
 use rbuild_cache::index::CacheRecord;
@@ -19,8 +20,12 @@ pub use crate::snapshot::Snapshotter;
 /// Settings of one build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// Ignore the cache (results are still recorded).
+    /// Ignore the cache (results are still recorded); cache mounts start
+    /// empty too.
     pub no_cache: bool,
+    /// The cache mounts this `--no-cache` build has emptied already (each
+    /// once, before its first use).
+    pub emptied_cache_mounts: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).

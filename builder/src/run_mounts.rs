@@ -85,6 +85,15 @@ fn prepare_one(
             seed_from_imported_caches(env, id, note);
             let (dir, lock) = cache_dir(env, id, *sharing)?;
             out._locks.push(lock);
+            if env.opts.no_cache
+                && env.opts.emptied_cache_mounts.lock().is_ok_and(|mut done| done.insert(dir.clone()))
+            {
+                // `--no-cache` starts cache mounts empty too (BuildKit's rule);
+                // what this build leaves in them stays for the next.
+                if dir.exists() {
+                    rbuild_cache::store::remove_tree(&dir)?;
+                }
+            }
             if !dir.exists() {
                 create_cache_dir(env, &dir, from.as_ref(), source, (*uid, *gid, *mode))
                     .map_err(|e| e.context(format!("prepare cache mount {id}")))?;

@@ -1,5 +1,6 @@
 //! USER resolution: `name`, `uid`, `name:group`, `uid:gid` looked up in the
-//! image's own `/etc/passwd` and `/etc/group`, as Docker does.
+//! image's own `/etc/passwd` and `/etc/group`, as Docker does; supplementary
+//! groups only when no group is named.
 
 /// The identity a step runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +81,11 @@ pub fn resolve(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
                 .ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?,
         };
     }
+    // An explicit group is the only one: the groups /etc/group lists the
+    // user in are added only for a bare `name` or `uid` (BuildKit and
+    // containerd's rule).
     let mut groups = vec![gid];
-    if let Some(name) = name {
+    if let (Some(name), None) = (name, group_part) {
         for g in group_entries(group) {
             if g.members.contains(&name) && !groups.contains(&g.gid) {
                 groups.push(g.gid);
@@ -110,7 +114,9 @@ mod tests {
         let numeric = resolve("4242", Some(PASSWD), None).unwrap();
         assert_eq!((numeric.uid, numeric.gid, numeric.home.as_str()), (4242, 0, "/"));
         let with_group = resolve("app:staff", Some(PASSWD), Some(GROUP)).unwrap();
-        assert_eq!((with_group.uid, with_group.gid), (1000, 50));
+        assert_eq!((with_group.uid, with_group.gid, with_group.groups), (1000, 50, vec![50]));
+        let own_group = resolve("app:app", Some(PASSWD), Some(GROUP)).unwrap();
+        assert_eq!(own_group.groups, vec![1000], "an explicit group drops the supplementary ones");
         assert_eq!(resolve("1000:7", Some(PASSWD), None).unwrap().gid, 7);
     }
 

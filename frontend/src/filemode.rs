@@ -7,7 +7,9 @@ use crate::graph::FileMode;
 
 /// Parses a `--chmod` value; `Err` carries a message for the user.
 pub fn parse(value: &str) -> Result<FileMode, String> {
-    if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
+    // A value that starts like a number is an octal mode or an error in
+    // octal's words (`64a`), as BuildKit reports it.
+    if value.starts_with(|c: char| c.is_ascii_digit()) {
         return match u32::from_str_radix(value, 8) {
             Ok(m) if m <= 0o7777 => Ok(FileMode::Octal(m)),
             _ => Err(format!(

@@ -12,6 +12,10 @@ pub struct StepGraph {
     /// Index of the stage whose result is the build's result.
     pub target: usize,
     pub warnings: Vec<Warning>,
+    /// The value of a global `ARG SOURCE_DATE_EPOCH` (its default, or the
+    /// build arg that overrides it), when declared and not empty: the
+    /// build's clock unless the caller is given one (BuildKit's rule).
+    pub source_date_epoch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,6 +91,17 @@ pub struct Instruction {
     pub original: String,
 }
 
+impl Instruction {
+    /// The heredocs the instruction introduced (RUN, COPY and ADD only).
+    pub fn heredocs(&self) -> &[Heredoc] {
+        match &self.kind {
+            Kind::Run { heredocs, .. } => heredocs,
+            Kind::Copy(c) | Kind::Add(c) => &c.heredocs,
+            _ => &[],
+        }
+    }
+}
+
 /// Every keyword rbuild knows, for suggestions.
 pub const KEYWORDS: &[&str] = &[
     "add",

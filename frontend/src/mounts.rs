@@ -184,7 +184,9 @@ fn known_keys(kind: &str, span: Span) -> Result<&'static [&'static str], Fronten
 fn check_fields(fields: &Fields, known: &[&str], kind: &str, span: Span) -> Result<(), FrontendError> {
     for (k, v) in &fields.0 {
         if !known.contains(&k.as_str()) {
-            let hint = match suggest(k, known.iter().copied()) {
+            // `type` is read before the fields, so it is no field of any
+            // type; a misspelt `type` (`typ=tmpfs`) is still suggested.
+            let hint = match suggest(k, known.iter().copied().chain(["type"])) {
                 Some(near) => format!("did you mean {near}?"),
                 None => format!("a {kind} mount takes {}", known.join(", ")),
             };

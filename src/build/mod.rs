@@ -50,7 +50,11 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     let context = open_context(store, &request.context, &ignore)?;
     let cache_sources = cache::import(&request.cache_from, &registries, progress.as_ref())?;
-    let opts = build_options(&args, &request.context, &dockerfile, cache_sources)?;
+    let epoch = source_date_epoch::for_build(
+        &request::build_args(&args.build_args),
+        planned.graph.source_date_epoch.as_deref(),
+    )?;
+    let opts = build_options(&args, &request.context, &dockerfile, cache_sources, epoch)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -138,10 +142,12 @@ fn build_options(
     context: &Path,
     dockerfile: &Dockerfile,
     cache_sources: Vec<Arc<dyn CacheSource>>,
+    source_date_epoch: Option<i64>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
-        source_date_epoch: source_date_epoch::from_env(),
+        emptied_cache_mounts: Default::default(),
+        source_date_epoch,
         secrets: request::secrets(&args.secret)?,
         // This build's place (context + Dockerfile), so a miss is explained
         // against the last build from the same place, wherever rbuild was

@@ -129,6 +129,13 @@ impl Env {
         self.context(name, &[("Dockerfile", dockerfile)])
     }
 
+    /// `rbuild inspect -f '{{json WHAT}}' IMAGE`, parsed (`WHAT` such as
+    /// `.Config.Env`, or `.` for the whole image).
+    pub fn inspect_json(&self, image: &str, what: &str) -> serde_json::Value {
+        let run = self.rbuild(&["inspect", "-f", &format!("{{{{json {what}}}}}"), image]).ok();
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    }
+
     /// Everything in the store except scratch space, with sizes: for
     /// checking that a failed command left it exactly as it was.
     pub fn store_snapshot(&self) -> BTreeMap<String, u64> {
@@ -167,6 +174,37 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
             out.push(p);
         }
     }
+    out
+}
+
+/// Builds context directory `ctx` (under the work dir) with `-o type=local`
+/// into `<ctx>-out` and the extra build arguments; panics if the build
+/// fails. Returns the run and the output directory.
+pub fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, PathBuf) {
+    let out = env.path(&format!("{ctx}-out"));
+    let _ = fs::remove_dir_all(&out);
+    let dest = format!("type=local,dest={}", out.display());
+    let mut args = vec!["build", "--progress", "plain", "-o", &dest];
+    args.extend_from_slice(extra);
+    args.push(ctx);
+    (env.rbuild(&args).ok(), out)
+}
+
+/// Asserts that each `(path, content)` below `root` is a file with that content.
+pub fn assert_contents(root: &Path, expected: &[(&str, &str)]) {
+    for (path, want) in expected {
+        let got = fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("/{path}: {e}"));
+        assert_eq!(&got, want, "content of /{path}");
+    }
+}
+
+/// Every path below `dir`, relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = sh(&format!("cd {} && find . -mindepth 1 | sort", dir.display()))
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_string())
+        .collect();
+    out.sort();
     out
 }
 

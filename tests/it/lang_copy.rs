@@ -8,22 +8,6 @@ use std::process::{Child, Command, Stdio};
 
 use crate::harness::*;
 
-fn build_local(env: &Env, ctx: &str) -> (Run, std::path::PathBuf) {
-    let out = env.path(&format!("{ctx}-out"));
-    let _ = fs::remove_dir_all(&out);
-    let dest = format!("type=local,dest={}", out.display());
-    (env.rbuild(&["build", "--progress", "plain", "-o", &dest, ctx]).ok(), out)
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<String> {
-    let mut out: Vec<String> = sh(&format!("cd {} && find . -mindepth 1 | sort", dir.display()))
-        .lines()
-        .map(|l| l.trim_start_matches("./").to_string())
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn wildcards_directories_and_destinations_follow_docker() {
     require!(root(), busybox_static());
@@ -44,7 +28,7 @@ COPY *.txt one/\nCOPY src/*/main.go gos/\nCOPY src /tree\nCOPY a.txt renamed.txt
             ("src/p2/util.go", "u"),
         ],
     );
-    let (_, out) = build_local(&env, "ctx");
+    let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(files_under(&out.join("w/one")), vec!["a.txt", "b.txt"]);
     assert_eq!(files_under(&out.join("w/gos")), vec!["main.go"], "same-named matches overwrite each other");
     assert_eq!(
@@ -90,7 +74,7 @@ COPY --parents app/./lib/*.so web/index.html /parents/\n",
             ("web/index.html", "<html>"),
         ],
     );
-    let (_, out) = build_local(&env, "ctx");
+    let (_, out) = build_local(&env, "ctx", &[]);
     let meta = |p: &str| fs::symlink_metadata(out.join(p)).unwrap();
     assert_eq!(
         (meta("owned/run.sh").uid(), meta("owned/run.sh").gid()),
@@ -114,9 +98,9 @@ fn link_copies_are_cached_independently_of_their_parent() {
         format!("FROM busybox:local\nRUN echo {n} > /n\nCOPY --link big/ /big/\nRUN cat /n /big/f > /both\n")
     };
     env.context("ctx", &[("Dockerfile", &df(1)), ("big/f", "payload\n")]);
-    build_local(&env, "ctx");
+    build_local(&env, "ctx", &[]);
     fs::write(env.path("ctx/Dockerfile"), df(2)).unwrap();
-    let (run, out) = build_local(&env, "ctx");
+    let (run, out) = build_local(&env, "ctx", &[]);
     assert!(
         run.cached_lines().iter().any(|l| l.contains("COPY --link big/")),
         "the linked copy does not depend on the changed RUN above it:\n{}",
@@ -179,7 +163,7 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
         "ctx",
         &format!("FROM busybox:local\nADD --checksum=sha256:{sum} {url} /opt/\nADD {url} /plain/renamed.sh\nADD --chmod=755 {url} /exec.sh\n"),
     );
-    let (_, out) = build_local(&env, "ctx");
+    let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("opt/tool.sh")).unwrap(), "echo downloaded\n");
     assert_eq!(
         fs::metadata(out.join("plain/renamed.sh")).unwrap().permissions().mode() & 0o777,
@@ -187,7 +171,7 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
         "downloads are 0600 as in Docker"
     );
     assert_eq!(fs::metadata(out.join("exec.sh")).unwrap().permissions().mode() & 0o777, 0o755);
-    let (again, _) = build_local(&env, "ctx");
+    let (again, _) = build_local(&env, "ctx", &[]);
     assert!(again.run_lines().is_empty(), "unchanged downloads are cached:\n{}", again.stderr);
     fs::write(www.join("tool.sh"), "echo changed!\n").unwrap();
     // The server's Last-Modified has whole seconds: move the change clearly
@@ -195,7 +179,7 @@ fn add_downloads_urls_with_checksums_and_a_download_cache() {
     // would rightly get 304.
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
     fs::File::options().write(true).open(www.join("tool.sh")).unwrap().set_modified(later).unwrap();
-    let (changed, out) = build_local(&env, "ctx");
+    let (changed, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("plain/renamed.sh")).unwrap(), "echo changed!\n");
     assert!(
         changed.cached_lines().iter().any(|l| l.contains("--checksum")),
@@ -228,7 +212,7 @@ fn add_extracts_bzip2_and_xz_archives_recognised_by_content() {
         "cd {0} && mkdir -p t/pkg && echo in-archive > t/pkg/f && tar -C t -cjf b.tar.bz2 pkg && tar -C t -cJf x.tar.xz pkg && cp x.tar.xz disguised.bin && rm -r t",
         ctx.display()
     ));
-    let (_, out) = build_local(&env, "ctx");
+    let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("bz/pkg/f")).unwrap(), "in-archive\n");
     assert_eq!(fs::read_to_string(out.join("xz/pkg/f")).unwrap(), "in-archive\n");
     assert_eq!(

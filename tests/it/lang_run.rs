@@ -5,16 +5,6 @@ use std::fs;
 
 use crate::harness::*;
 
-fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, std::path::PathBuf) {
-    let out = env.path(&format!("{ctx}-out"));
-    let _ = fs::remove_dir_all(&out);
-    let dest = format!("type=local,dest={}", out.display());
-    let mut args = vec!["build", "--progress", "plain", "-o", &dest];
-    args.extend_from_slice(extra);
-    args.push(ctx);
-    (env.rbuild(&args).ok(), out)
-}
-
 /// Runs rbuild with extra environment variables (for `--secret id=…,env=VAR`).
 fn rbuild_with_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (i32, String) {
     let out = std::process::Command::new(RBUILD)

@@ -1,6 +1,7 @@
 //! Source selection for COPY and ADD: the entries a context path, a path
 //! in a stage's or image's layers, or an extracted archive stands for, and
-//! the `--parents` and `--exclude` rules applied to them.
+//! the `--parents` (pivots, `**` patterns) and `--exclude` rules applied to
+//! them.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rbuild_layer::LayerStack;
 
 use super::{CopyError, io_err};
-use crate::context::{BuildContext, EntryKind};
+use crate::context::{BuildContext, ContextError, EntryKind};
 use crate::dockerignore::DockerIgnore;
 use crate::pathmatch;
 
@@ -23,7 +24,8 @@ pub struct SrcEntry {
     pub uid: u32,
     pub gid: u32,
     pub mtime: (i64, i64),
-    /// Where to read the content (regular files) on the host.
+    /// Where to read the content (regular files) on the host; empty for a
+    /// file that is written empty (a socket or fifo in the context).
     pub host_path: PathBuf,
     pub link_target: Option<String>,
 }
@@ -97,15 +99,21 @@ pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
 }
 
 fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::Entry) -> SrcEntry {
+    // BuildKit's context transfer turns sockets and fifos into empty
+    // regular files; so does COPY here (a file without a host path).
+    let (kind, host_path) = match e.kind {
+        EntryKind::Other => (EntryKind::File, PathBuf::new()),
+        kind => (kind, ctx.root().join(path)),
+    };
     SrcEntry {
         rel: rel.to_string(),
-        kind: e.kind,
+        kind,
         mode: e.mode,
         // Context files are owned by root in the image unless --chown says otherwise.
         uid: 0,
         gid: 0,
         mtime: e.mtime,
-        host_path: ctx.root().join(path),
+        host_path,
         link_target: e.link_target.clone(),
     }
 }
@@ -186,11 +194,6 @@ pub fn select_in_layers(view: &LayerStack, source: &str) -> Result<Vec<String>, 
         }
         current = next;
     }
-    if current.is_empty() {
-        return Err(CopyError::Invalid(format!(
-            "{source}: no source files were specified (nothing matches)"
-        )));
-    }
     Ok(current)
 }
 
@@ -212,9 +215,9 @@ fn clean_abs(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// `COPY --parents`: a source is split at a `/./` pivot (or taken from the
-/// root); the part after it is kept below the destination. Returns the
-/// pivot and the pattern below it.
+/// `COPY --parents`: a source is split at its first `/./` into the pivot
+/// (wildcards allowed; the root without one) and the pattern below it,
+/// which is kept below the destination and may use `**`.
 pub fn split_parents(source: &str) -> (String, String) {
     match source.split_once("/./") {
         Some((pivot, rest)) => (pivot.to_string(), rest.trim_start_matches('/').to_string()),
@@ -222,14 +225,66 @@ pub fn split_parents(source: &str) -> (String, String) {
     }
 }
 
-/// Wraps `item` (found at `rel` below the pivot) so that writing it into the
-/// destination directory recreates `rel`: the parent directories come
-/// first with their source metadata, then the item itself.
-pub fn with_parents(item: SrcItem, rel: &str, parents: Vec<SrcEntry>) -> SrcItem {
-    let mut entries = parents;
-    for mut e in item.entries {
-        e.rel = if e.rel.is_empty() { rel.to_string() } else { format!("{rel}/{}", e.rel) };
-        entries.push(e);
+/// Of the entries below one pivot (paths relative to it, parents before
+/// children), the ones `--parents` copies, as BuildKit's include filter
+/// picks them: each path the pattern matches (`.dockerignore` rules, so
+/// `**` spans directories), everything below it, and the directories on
+/// the way to it.
+fn parents_selection(entries: Vec<SrcEntry>, pattern: &str) -> Result<Vec<SrcEntry>, ContextError> {
+    let matcher = DockerIgnore::parse(pattern)
+        .map_err(|e| ContextError::Pattern(pattern.to_string(), e.to_string()))?;
+    let mut keep: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for e in entries.iter().filter(|e| !e.rel.is_empty() && matcher.is_excluded(&e.rel)) {
+        let mut path = e.rel.as_str();
+        keep.insert(path.to_string());
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            if !keep.insert(parent.to_string()) {
+                break;
+            }
+            path = parent;
+        }
     }
-    SrcItem { name: String::new(), entries }
+    Ok(entries.into_iter().filter(|e| keep.contains(&e.rel)).collect())
+}
+
+/// `COPY --parents` from the context: one item per pivot match, its
+/// entries placed at their path below the pivot.
+pub fn parents_from_context(ctx: &BuildContext, source: &str) -> Result<Vec<SrcItem>, ContextError> {
+    let (pivot, rest) = split_parents(source);
+    if !pathmatch::has_wildcards(source) {
+        // A plain path must exist; a pattern may match nothing.
+        ctx.select(&format!("{pivot}/{rest}"))?;
+    }
+    let mut items = Vec::new();
+    for base in ctx.select(if pivot.is_empty() { "." } else { &pivot })? {
+        let entries = ctx
+            .subtree(&base)
+            .map(|(p, e)| {
+                let below = p.strip_prefix(base.as_str()).unwrap_or(p).trim_start_matches('/');
+                context_entry(ctx, p, below, e)
+            })
+            .collect();
+        items.push(SrcItem { name: String::new(), entries: parents_selection(entries, &rest)? });
+    }
+    Ok(items)
+}
+
+/// `COPY --parents --from`: as [`parents_from_context`], in a stage's or
+/// image's filesystem (owners kept).
+pub fn parents_from_layers(view: &LayerStack, source: &str) -> Result<Vec<SrcItem>, CopyError> {
+    let (pivot, rest) = split_parents(source);
+    if !pathmatch::has_wildcards(source) {
+        let full = clean_abs(&format!("{pivot}/{rest}"));
+        if view.lookup(&full, true)?.is_none() {
+            return Err(CopyError::Invalid(format!("{full}: no such file or directory in the source")));
+        }
+    }
+    let mut items = Vec::new();
+    for base in select_in_layers(view, if pivot.is_empty() { "/" } else { &pivot })? {
+        let Some(item) = items_from_layers(view, &[base])?.pop() else { continue };
+        let entries =
+            parents_selection(item.entries, &rest).map_err(|e| CopyError::Invalid(e.to_string()))?;
+        items.push(SrcItem { name: String::new(), entries });
+    }
+    Ok(items)
 }

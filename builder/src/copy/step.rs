@@ -7,16 +7,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rbuild_frontend::graph::{CopyOp, CopySource};
-use rbuild_layer::{ApplyOptions, LayerStack};
+use rbuild_layer::ApplyOptions;
 
 use super::archive::open_archive;
 use super::items::{
-    exclude_entries, items_from_context, items_from_dir, items_from_layers, select_in_layers, split_parents,
-    with_parents,
+    exclude_entries, items_from_context, items_from_dir, items_from_layers, parents_from_context,
+    parents_from_layers, select_in_layers,
 };
 use super::writer::copy_items;
 use super::{CopyError, SrcEntry, SrcItem, Writer};
-use crate::context::{ContextError, EntryKind};
+use crate::context::EntryKind;
 use crate::dockerignore::DockerIgnore;
 use crate::download;
 use crate::env::{ExecEnv, context_error, identity};
@@ -119,13 +119,18 @@ impl Gathering<'_, '_> {
         let (env, c) = (self.env, self.c);
         for p in &c.paths {
             if c.parents {
-                let placed = context_with_parents(env, &p.path).map_err(|e| context_error(e, p.span))?;
+                let placed = parents_from_context(env.ctx, &p.path).map_err(|e| context_error(e, p.span))?;
                 self.sources.placed.extend(placed);
                 continue;
             }
-            let rels = env.ctx.select(&p.path).map_err(|e| context_error(e, p.span))?;
-            for item in items_from_context(env.ctx, &rels) {
-                let single_file = item.entries.len() == 1 && item.entries[0].kind == EntryKind::File;
+            for (name, rel) in env.ctx.select_named(&p.path).map_err(|e| context_error(e, p.span))? {
+                let Some(mut item) = items_from_context(env.ctx, std::slice::from_ref(&rel)).pop() else {
+                    continue;
+                };
+                item.name = name;
+                let single_file = item.entries.len() == 1
+                    && item.entries[0].kind == EntryKind::File
+                    && !item.entries[0].host_path.as_os_str().is_empty();
                 if c.extract_archives
                     && single_file
                     && self.extract(&item.entries[0].host_path, &item.name).map_err(|e| e.at(p.span))?
@@ -211,7 +216,7 @@ fn layer_sources(env: &ExecEnv<'_>, c: &CopyOp, out: &mut Sources) -> Result<(),
     for p in &c.paths {
         let at = |e: CopyError| BuildError::from(e).at(p.span);
         if c.parents {
-            out.placed.extend(layer_with_parents(&view, &p.path).map_err(at)?);
+            out.placed.extend(parents_from_layers(&view, &p.path).map_err(at)?);
         } else {
             let found = select_in_layers(&view, &p.path).map_err(at)?;
             out.items.extend(items_from_layers(&view, &found).map_err(at)?);
@@ -230,102 +235,14 @@ fn write_sources(c: &CopyOp, w: &mut Writer<'_>, sources: &Sources) -> Result<()
         };
         w.write_inline(&target, content.as_bytes(), 0o644)?;
     }
-    if !sources.placed.is_empty() {
+    if c.parents {
+        // The destination exists afterwards even when the patterns matched
+        // nothing, as in BuildKit (the pivot is copied, filtered).
         w.ensure_dir(&c.dest)?;
         for item in &sources.placed {
             w.write_item(item, &c.dest)?;
         }
     }
-    let items = &sources.items;
-    if !items.is_empty() || (c.inline.is_empty() && sources.placed.is_empty()) {
-        copy_items(w, items, &c.dest, c.dest_is_dir || items.len() > 1 && c.dest.ends_with('/'))?;
-    }
+    copy_items(w, &sources.items, &c.dest, c.dest_is_dir)?;
     Ok(())
-}
-
-/// The directory prefixes of `rel` (`a/b/c` → `a`, `a/b`), shallowest first.
-fn parent_prefixes(rel: &str) -> Vec<String> {
-    let components: Vec<&str> = rel.split('/').collect();
-    (1..components.len()).map(|n| components[..n].join("/")).collect()
-}
-
-/// `COPY --parents` from the context: each match below the pivot, with its
-/// parent directories, placed at the same relative path in the destination.
-fn context_with_parents(env: &ExecEnv<'_>, source: &str) -> Result<Vec<SrcItem>, ContextError> {
-    let (pivot, rest) = split_parents(source);
-    let pivot =
-        crate::context::clean_relative(&pivot).ok_or_else(|| ContextError::Outside(source.to_string()))?;
-    let pattern = if pivot.is_empty() { rest } else { format!("{pivot}/{rest}") };
-    let mut out = Vec::new();
-    for rel in env.ctx.select(&pattern)? {
-        let below = rel.strip_prefix(pivot.as_str()).unwrap_or(&rel).trim_start_matches('/').to_string();
-        let mut parents = Vec::new();
-        for acc in parent_prefixes(&below) {
-            let full = if pivot.is_empty() { acc.clone() } else { format!("{pivot}/{acc}") };
-            if let Some(e) = env.ctx.entry(&full) {
-                parents.push(SrcEntry {
-                    rel: acc,
-                    kind: EntryKind::Dir,
-                    mode: e.mode,
-                    uid: 0,
-                    gid: 0,
-                    mtime: e.mtime,
-                    host_path: env.ctx.root().join(&full),
-                    link_target: None,
-                });
-            }
-        }
-        for item in items_from_context(env.ctx, std::slice::from_ref(&rel)) {
-            out.push(with_parents(item, &below, parents.clone()));
-        }
-    }
-    Ok(out)
-}
-
-/// `COPY --parents --from`: as [`context_with_parents`], in a stage's or
-/// image's filesystem (owners kept).
-fn layer_with_parents(view: &LayerStack, source: &str) -> Result<Vec<SrcItem>, CopyError> {
-    let (pivot, rest) = split_parents(source);
-    let pattern = if pivot.is_empty() { format!("/{rest}") } else { format!("{pivot}/{rest}") };
-    let base = select_in_layers(view, if pivot.is_empty() { "/" } else { &pivot })?;
-    let base = base.first().cloned().unwrap_or_else(|| "/".into());
-    let mut out = Vec::new();
-    for found in select_in_layers(view, &pattern)? {
-        let rel = found
-            .strip_prefix(base.trim_end_matches('/'))
-            .unwrap_or(&found)
-            .trim_start_matches('/')
-            .to_string();
-        let parents = layer_parents(view, &base, &rel)?;
-        for item in items_from_layers(view, std::slice::from_ref(&found))? {
-            out.push(with_parents(item, &rel, parents.clone()));
-        }
-    }
-    Ok(out)
-}
-
-/// The directories between `base` and `rel` in a stage's filesystem, as entries.
-fn layer_parents(view: &LayerStack, base: &str, rel: &str) -> Result<Vec<SrcEntry>, CopyError> {
-    let mut out = Vec::new();
-    for acc in parent_prefixes(rel) {
-        let full = format!("{}/{acc}", base.trim_end_matches('/'));
-        if let Some(f) = view.lookup(&full, true)? {
-            out.push(SrcEntry {
-                kind: EntryKind::Dir,
-                ..SrcEntry::from_metadata(acc, &f.metadata, &f.real_path)
-            });
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parent_prefixes;
-
-    #[test]
-    fn parent_prefixes_are_shallowest_first() {
-        assert_eq!(parent_prefixes("a/b/c"), vec!["a".to_string(), "a/b".to_string()]);
-        assert!(parent_prefixes("file").is_empty());
-    }
 }

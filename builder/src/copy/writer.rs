@@ -143,12 +143,23 @@ impl<'a> Writer<'a> {
                 None => {
                     let (uid, gid) = self.owner.unwrap_or((0, 0));
                     let now = now();
-                    set_meta(&up, 0o40755, uid, gid, now, false)?;
+                    set_meta(&up, self.created_dir_mode(), uid, gid, now, false)?;
                 }
             }
         }
         self.resolved_dirs.insert(path.to_string(), resolved.clone());
         Ok(resolved)
+    }
+
+    /// The mode of a directory the step creates on the way to a destination
+    /// (or as the destination of a directory's contents): an octal
+    /// `--chmod`, else 0755, as BuildKit creates them. A symbolic `--chmod`
+    /// applies to copied entries only.
+    fn created_dir_mode(&self) -> u32 {
+        match &self.chmod {
+            Some(FileMode::Octal(m)) => 0o40000 | (m & 0o777),
+            _ => 0o40755,
+        }
     }
 
     /// True when `path` is a directory in the merged view (symlinks followed).
@@ -176,7 +187,10 @@ impl<'a> Writer<'a> {
                 format!("{}/{}", dest.trim_end_matches('/'), e.rel)
             };
             let resolved = self.resolve(&target, true)?;
-            set_times(&self.upper_path(&resolved), e.mtime, false)?;
+            let up = self.upper_path(&resolved);
+            set_times(&up, e.mtime, false)?;
+            // The copied directory's time wins over the one a copy-up keeps.
+            self.copied_up.retain(|(p, _)| *p != up);
         }
         Ok(())
     }
@@ -194,23 +208,33 @@ impl<'a> Writer<'a> {
         let mode = apply_chmod(self.chmod.as_ref(), e.mode, e.kind == EntryKind::Dir);
         match e.kind {
             EntryKind::Dir => {
-                match fs::symlink_metadata(&up) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        fs::remove_file(&up).map_err(io_err("replace", &up))?;
-                        fs::create_dir(&up).map_err(io_err("create directory", &up))?;
-                    }
-                    Err(_) => {
-                        // A directory that already exists below keeps merging.
-                        fs::create_dir(&up).map_err(io_err("create directory", &up))?;
+                if self.view().lookup(&resolved, false)?.is_some_and(|f| f.metadata.is_dir()) {
+                    // A directory that exists keeps its owner and mode (only
+                    // its time follows the source, set by write_item):
+                    // the copy merges into it.
+                    self.ensure_dir(&resolved)?;
+                } else {
+                    remove_existing(&up)?;
+                    fs::create_dir(&up).map_err(io_err("create directory", &up))?;
+                    if e.rel.is_empty() {
+                        // The destination of a directory's contents is made
+                        // like a missing parent: root's (or --chown's), 0755
+                        // (or an octal --chmod), whoever owned the source.
+                        let (uid, gid) = self.owner.unwrap_or((0, 0));
+                        set_meta(&up, self.created_dir_mode(), uid, gid, e.mtime, false)?;
+                    } else {
+                        set_meta(&up, mode, uid, gid, e.mtime, false)?;
                     }
                 }
-                set_meta(&up, mode, uid, gid, e.mtime, false)?;
                 self.resolved_dirs.insert(target.to_string(), resolved);
             }
             EntryKind::File => {
                 remove_existing(&up)?;
-                fs::copy(&e.host_path, &up).map_err(io_err("copy", &e.host_path))?;
+                if e.host_path.as_os_str().is_empty() {
+                    fs::File::create(&up).map_err(io_err("create", &up))?;
+                } else {
+                    fs::copy(&e.host_path, &up).map_err(io_err("copy", &e.host_path))?;
+                }
                 set_meta(&up, mode, uid, gid, e.mtime, false)?;
             }
             EntryKind::Symlink => {
@@ -239,22 +263,24 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Copies `items` to `dest` with Docker's rules: into a directory when
+/// Copies `items` to `dest` with BuildKit's rules: into a directory when
 /// `dest_is_dir` (or when `dest` already is one), else to `dest` itself.
+/// No items (wildcards that matched nothing) write nothing.
 pub fn copy_items(
     w: &mut Writer<'_>,
     items: &[SrcItem],
     dest: &str,
     dest_is_dir: bool,
 ) -> Result<(), CopyError> {
-    let into_dir =
-        dest_is_dir || items.len() > 1 || (items.first().is_some_and(|i| !i.is_dir()) && w.is_dir(dest)?);
-    if items.len() > 1 && !dest_is_dir {
-        return Err(CopyError::Invalid(format!(
-            "when copying more than one source file, the destination must be a directory and end with a /, but it is {dest}"
-        )));
+    if dest_is_dir && !items.is_empty() {
+        w.ensure_dir(dest)?;
     }
+    // Item by item, as BuildKit copies a wildcard's matches: a file goes
+    // into `dest` when that is a directory by then (a trailing `/`, or made
+    // so by an earlier match), else onto it; a directory's contents merge
+    // into it.
     for item in items {
+        let into_dir = dest_is_dir || (!item.is_dir() && w.is_dir(dest)?);
         let target = if into_dir && !item.is_dir() {
             format!("{}/{}", dest.trim_end_matches('/'), item.name)
         } else {
@@ -262,9 +288,6 @@ pub fn copy_items(
         };
         let target = if target.is_empty() { "/".to_string() } else { target };
         w.write_item(item, &target)?;
-    }
-    if items.is_empty() && dest_is_dir {
-        w.ensure_dir(dest)?;
     }
     Ok(())
 }

@@ -89,11 +89,13 @@ pub(super) fn lower_arg(
             Some(v) => format!("{}={v}", name.text),
             None => name.text.clone(),
         });
-        // A redeclared arg moves to the end (rare: scan only then).
-        if !st.arg_names.insert(name.text.clone()) {
-            st.args.retain(|(k, _)| *k != name.text);
+        // A redeclared arg keeps its place and takes the new value, as in
+        // current BuildKit (rare: scan only then).
+        if st.arg_names.insert(name.text.clone()) {
+            st.args.push((name.text.clone(), value));
+        } else if let Some(slot) = st.args.iter_mut().find(|(k, _)| *k == name.text) {
+            slot.1 = value;
         }
-        st.args.push((name.text.clone(), value));
     }
     st.push_meta(instr, format!("ARG {}", text.join(" ")));
     Ok(())
@@ -137,14 +139,15 @@ pub(super) fn proxy_env(
 }
 
 /// A warning for each `--build-arg` that no ARG of a built stage declared;
-/// proxy args never warn, since RUN uses them undeclared.
+/// proxy args never warn, since RUN uses them undeclared, nor does
+/// `SOURCE_DATE_EPOCH`, the build's clock.
 pub(super) fn unused_build_arg_warnings(
     build_args: &BTreeMap<String, String>,
     used: &BTreeSet<String>,
 ) -> Vec<Warning> {
     build_args
         .keys()
-        .filter(|arg| !used.contains(*arg) && !is_proxy_arg(arg))
+        .filter(|arg| !used.contains(*arg) && !is_proxy_arg(arg) && *arg != "SOURCE_DATE_EPOCH")
         .map(|arg| Warning {
             message: format!("build arg {arg:?} was given but no ARG in the built stages declares it"),
             span: None,
@@ -200,13 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn a_redeclared_arg_moves_to_the_end_with_its_new_value() {
+    fn a_redeclared_arg_keeps_its_place_with_its_new_value() {
         let fx = Fixture::new();
         let mut st = empty_state();
         args(&fx, &mut st, &["ARG A=1 B=2", "ARG A=3"]).unwrap();
         assert_eq!(
             st.args,
-            [("B".to_string(), Some("2".to_string())), ("A".to_string(), Some("3".to_string()))]
+            [("A".to_string(), Some("3".to_string())), ("B".to_string(), Some("2".to_string()))]
         );
         assert_eq!(st.build_env.lookup("A"), Some("3"));
     }

@@ -196,10 +196,16 @@ pub(super) fn health(st: &mut StageState, instr: &Instruction, h: &HealthArgs) -
     Ok(())
 }
 
-/// ONBUILD records its trigger as written; a stage built `FROM` this one
-/// runs it (see the `onbuild` module).
+/// ONBUILD records its trigger as written, heredoc bodies included (each
+/// after a newline, ended by its delimiter, as BuildKit stores them); a
+/// stage built `FROM` this one runs it (see the `onbuild` module).
 pub(super) fn onbuild(st: &mut StageState, instr: &Instruction, trigger: &Instruction) {
-    let text = trigger.original.trim().to_string();
+    let mut text = trigger.original.trim().to_string();
+    for heredoc in trigger.heredocs() {
+        text.push('\n');
+        text.push_str(&heredoc.content);
+        text.push_str(&heredoc.name);
+    }
     st.meta.onbuild.push(text.clone());
     st.push_meta(instr, format!("ONBUILD {text}"));
 }

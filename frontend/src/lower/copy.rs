@@ -130,7 +130,8 @@ fn is_git_source(p: &str) -> bool {
 }
 
 /// The absolute destination (a trailing `/` kept, other paths cleaned) and
-/// whether it is a directory. With several sources it must end in `/`.
+/// whether it is a directory. With several sources it must end in `/`; an
+/// empty one is the working directory.
 fn destination(
     lexer: &Lexer,
     env: &dyn Env,
@@ -140,11 +141,12 @@ fn destination(
     workdir: &str,
 ) -> Result<(String, bool), FrontendError> {
     let raw = expand(lexer, dest, env)?;
-    if raw.is_empty() {
-        return Err(FrontendError::new("the destination is empty", dest.span)
-            .with_hint("check the variables used in the destination"));
-    }
-    let names_dir = raw.ends_with('/');
+    // A destination that expands to nothing is the working directory, and
+    // so is `.`: a directory even where nothing exists yet (a `--link`
+    // layer), as `x/.` is (BuildKit's rules; the classic builder refused an
+    // empty one).
+    let raw = if raw.is_empty() || raw == "." { "./".to_string() } else { raw };
+    let names_dir = raw.ends_with('/') || raw.ends_with("/.");
     if source_count > 1 && !names_dir {
         let keyword = if is_add { "ADD" } else { "COPY" };
         return Err(FrontendError::new(
@@ -361,11 +363,19 @@ mod tests {
     }
 
     #[test]
-    fn empty_sources_and_destinations_are_errors_at_the_word() {
+    fn an_empty_source_is_an_error_and_an_empty_destination_the_workdir() {
         let fx = Fixture::new();
         let e = copy(&fx, &mut empty_state(), "COPY $NONE /a").unwrap_err();
         assert_eq!((e.message.as_str(), e.span.start.col), ("a source path is empty", 6));
-        let e = copy(&fx, &mut empty_state(), "COPY a ${NONE}").unwrap_err();
-        assert_eq!((e.message.as_str(), e.span.start.col), ("the destination is empty", 8));
+        let mut st = empty_state();
+        st.meta.workdir = "/var/www".into();
+        let op = copy(&fx, &mut st, "COPY --link a ${NONE}").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/", true));
+        let op = copy(&fx, &mut empty_state(), "COPY a ${NONE}").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/", true));
+        let op = copy(&fx, &mut st, "COPY --link a .").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/", true), "`.` names a directory");
+        let op = copy(&fx, &mut st, "COPY a sub/.").unwrap();
+        assert_eq!((op.dest.as_str(), op.dest_is_dir), ("/var/www/sub/", true));
     }
 }

@@ -177,6 +177,17 @@ mod tests {
     }
 
     #[test]
+    fn onbuild_heredocs_are_stored_with_their_bodies() {
+        let st = lowered(
+            "ONBUILD RUN <<EOF\necho hi > /dest\nEOF\nONBUILD COPY <<-A <<B /d/\n\tone\n\tA\ntwo\nB\n",
+        );
+        assert_eq!(st.meta.onbuild, ["RUN <<EOF\necho hi > /dest\nEOF", "COPY <<-A <<B /d/\none\nA\ntwo\nB"]);
+        let again = crate::parser::parse(&st.meta.onbuild[1]).unwrap();
+        let bodies: Vec<&str> = again.nodes[0].heredocs.iter().map(|h| h.content.as_str()).collect();
+        assert_eq!(bodies, ["one\n", "two\n"], "the stored trigger parses back to the same heredocs");
+    }
+
+    #[test]
     fn run_copy_and_add_become_filesystem_steps() {
         let st = lowered("RUN make\nCOPY a /a\nADD b.tgz /b/\n");
         let kinds: Vec<&str> = st

@@ -69,7 +69,7 @@ use self::syntax::foreign_frontend_warning;
 use crate::error::FrontendError;
 use crate::graph::{Stage, StepGraph, Warning};
 use crate::parser::Ast;
-use crate::shell::Lexer;
+use crate::shell::{Env, Lexer};
 use crate::vars::Vars;
 
 /// Lowers a parsed Dockerfile.
@@ -89,7 +89,9 @@ pub fn lower(
         Passes { lexer: &lexer, opts, globals: &sources.globals, names: &names, sources: &sources.stages };
     passes.lower_needed(&mut stages, resolver, &mut used_build_args)?;
     warnings.extend(unused_build_arg_warnings(&opts.build_args, &used_build_args));
-    Ok(StepGraph { stages, target, warnings })
+    let source_date_epoch =
+        sources.globals.lookup("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()).map(str::to_string);
+    Ok(StepGraph { stages, target, warnings, source_date_epoch })
 }
 
 /// What the lowering passes share: everything a stage may read but its

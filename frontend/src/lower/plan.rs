@@ -162,8 +162,11 @@ pub(super) fn select_target(
         return Ok(i);
     }
     let known: Vec<&str> = names.keys().map(String::as_str).collect();
+    let lower = t.to_ascii_lowercase();
     let hint = if known.is_empty() {
         "the Dockerfile has no named stages (name one with FROM <image> AS <name>)".to_string()
+    } else if let Some(near) = crate::error::suggest(&lower, known.iter().copied()) {
+        format!("did you mean {near}? (stages in this Dockerfile: {})", known.join(", "))
     } else {
         format!("stages in this Dockerfile: {}", known.join(", "))
     };
@@ -284,6 +287,8 @@ mod tests {
         assert_eq!(e.message, "target stage \"release\" could not be found");
         assert_eq!(e.hint.as_deref(), Some("stages in this Dockerfile: build, test"));
         assert_eq!(e.span, Span::default(), "no line to point at");
+        let e = select_target(Some("bulid"), &n, 4).unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean build? (stages in this Dockerfile: build, test)"));
         let e = select_target(Some("1"), &names(&[]), 2).unwrap_err();
         assert_eq!(
             e.hint.as_deref(),

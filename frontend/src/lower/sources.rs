@@ -36,8 +36,10 @@ pub(super) fn read_sources(
     lexer: &Lexer,
     used_build_args: &mut BTreeSet<String>,
 ) -> Result<Sources, FrontendError> {
-    // The platform args are in the global scope without being declared.
+    // The platform args and TARGETSTAGE are in the global scope without
+    // being declared.
     let mut globals = Vars::from(opts.platform.args());
+    globals.set("TARGETSTAGE", &target_stage_name(ast, opts));
     let mut stages: Vec<StageSource> = Vec::new();
     for node in &ast.nodes {
         let instr = instructions::from_node(node)?;
@@ -55,6 +57,20 @@ pub(super) fn read_sources(
             .with_hint("start the build stage with FROM <image>"));
     }
     Ok(Sources { globals, stages })
+}
+
+/// The predefined `TARGETSTAGE`: the `--target` as given, else the name of
+/// the last stage, else `default` (BuildKit's rule). Read from the FROM
+/// nodes before anything is lowered, since global ARGs may use it.
+fn target_stage_name(ast: &Ast, opts: &LowerOptions) -> String {
+    if let Some(target) = &opts.target {
+        return target.clone();
+    }
+    let last_from = ast.nodes.iter().rev().find(|n| n.keyword == "from");
+    match last_from.map(|n| n.args.as_slice()) {
+        Some([_, as_word, name]) if as_word.eq_ignore_ascii_case("as") => name.to_ascii_lowercase(),
+        _ => "default".to_string(),
+    }
 }
 
 fn before_first_from(instr: &Instruction) -> FrontendError {
@@ -93,6 +109,27 @@ mod tests {
         assert_eq!(globals.lookup("D"), Some("amd64"));
         assert_eq!(globals.lookup("BUILDPLATFORM"), Some("linux/amd64"), "platform args need no ARG");
         assert!(used.is_empty());
+    }
+
+    #[test]
+    fn targetstage_names_the_target_or_the_last_stage() {
+        let stage = |src: &str, target: Option<&str>| {
+            let opts = LowerOptions {
+                build_args: Default::default(),
+                target: target.map(str::to_string),
+                platform: linux_amd64(),
+            };
+            let sources = read_sources(&parse(src).unwrap(), &opts, &Lexer::new('\\'), &mut BTreeSet::new());
+            sources.unwrap().globals.lookup("TARGETSTAGE").map(str::to_string)
+        };
+        let two = "ARG TARGETSTAGE\nFROM a AS base\nFROM b AS Final\n";
+        assert_eq!(stage(two, None).as_deref(), Some("final"), "the last stage, named in lower case");
+        assert_eq!(stage(two, Some("base")).as_deref(), Some("base"));
+        assert_eq!(
+            stage("FROM a AS base\nFROM b\n", None).as_deref(),
+            Some("default"),
+            "an unnamed last stage"
+        );
     }
 
     #[test]

@@ -44,7 +44,8 @@ fn base_state(
     resolver: &mut dyn BaseResolver,
 ) -> Result<(ImageMeta, StageEnd), FrontendError> {
     Ok(match &stage.base {
-        Base::Scratch => (ImageMeta::default(), StageEnd::default()),
+        // BuildKit's empty image has `/` as its working dir.
+        Base::Scratch => (ImageMeta { workdir: "/".into(), ..ImageMeta::default() }, StageEnd::default()),
         Base::Stage(i) => (stages[*i].meta.clone(), ends[*i].clone()),
         Base::Image(r) => {
             let meta = resolver.resolve(r).map_err(|e| FrontendError {
