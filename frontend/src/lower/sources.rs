@@ -118,6 +118,7 @@ mod tests {
                 build_args: Default::default(),
                 target: target.map(str::to_string),
                 platform: linux_amd64(),
+                ..LowerOptions::default()
             };
             let sources = read_sources(&parse(src).unwrap(), &opts, &Lexer::new('\\'), &mut BTreeSet::new());
             sources.unwrap().globals.lookup("TARGETSTAGE").map(str::to_string)
