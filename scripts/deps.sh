@@ -3,9 +3,11 @@
 # a static busybox for base images, docker (load/run checks), skopeo and
 # umoci (OCI checks), a registry, newuidmap/newgidmap (rootless builds),
 # debootstrap (the Debian base image scripts/bases.sh makes), Go (a layer
-# test reads our tars with Go's archive/tar), and small tools. Idempotent.
+# test reads our tars with Go's archive/tar), Chromium (the --timings report
+# is checked in a headless browser), tmux (the terminal view is checked on
+# a real terminal), and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd chromium tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -161,7 +161,13 @@ fn env_changes(before: &str, after: &str, arg_names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// "file changed: a", "3 files added under src/", …
+/// How many changed, added or removed files an explanation names; the rest
+/// are counted ("and 4 more").
+const NAMED_FILES: usize = 5;
+
+/// "file changed: a", "3 files added: src/new/1, src/new/2, src/new/3", …
+/// Up to [`NAMED_FILES`] paths are named over all three lists, changed
+/// files first; the rest are counted.
 fn file_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
     let changed: Vec<&String> = after
         .iter()
@@ -173,13 +179,20 @@ fn file_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, Stri
         after.iter().filter(|(k, v)| *v != "dir" && !before.contains_key(*k)).map(|(k, _)| k).collect();
     let removed: Vec<&String> =
         before.iter().filter(|(k, v)| *v != "dir" && !after.contains_key(*k)).map(|(k, _)| k).collect();
+    let mut names_left = NAMED_FILES;
     let mut out = Vec::new();
     for (list, verb) in [(&changed, "changed"), (&added, "added"), (&removed, "removed")] {
-        match list.len() {
-            0 => {}
-            1 => out.push(format!("file {verb}: {}", list[0])),
-            n => out.push(format!("{n} files {verb} under {}", common_dir(list))),
-        }
+        let named = list.len().min(names_left);
+        names_left -= named;
+        let names: Vec<&str> = list[..named].iter().map(|p| p.as_str()).collect();
+        let rest = list.len() - named;
+        out.push(match (list.len(), named) {
+            (0, _) => continue,
+            (1, 1) => format!("file {verb}: {}", names[0]),
+            (n, 0) => format!("{n} files {verb} under {}", common_dir(list)),
+            (n, _) if rest == 0 => format!("{n} files {verb}: {}", names.join(", ")),
+            (n, _) => format!("{n} files {verb}: {} and {rest} more", names.join(", ")),
+        });
     }
     out
 }
@@ -234,7 +247,28 @@ mod tests {
         );
         assert_eq!(
             explain(Some(&prev), &now, &SIT),
-            "file changed: src/d07/f13.txt; 3 files added under src/new/; file removed: src/old.txt"
+            "file changed: src/d07/f13.txt; 3 files added: src/new/1, src/new/2, src/new/3; file removed: src/old.txt"
+        );
+    }
+
+    #[test]
+    fn five_files_are_named_and_the_rest_counted() {
+        let before: Vec<(String, String)> = (0..9).map(|i| (format!("src/f{i}"), "a".to_string())).collect();
+        let mut after = before.clone();
+        for (_, digest) in after.iter_mut().take(4) {
+            *digest = "b".to_string();
+        }
+        after.extend((0..3).map(|i| (format!("src/new/n{i}"), "x".to_string())));
+        after.retain(|(p, _)| p != "src/f8" && p != "src/f7");
+        let as_refs = |v: &[(String, String)]| -> Vec<(&str, &str)> {
+            v.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect()
+        };
+        let prev = rec(b"0", &[("parent", "", "p")], &as_refs(&before));
+        let now = rec(b"1", &[("parent", "", "p")], &as_refs(&after));
+        assert_eq!(
+            explain(Some(&prev), &now, &SIT),
+            "4 files changed: src/f0, src/f1, src/f2, src/f3; \
+             3 files added: src/new/n0 and 2 more; 2 files removed under src/"
         );
     }
 

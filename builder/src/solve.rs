@@ -16,7 +16,7 @@ use rbuild_oci::config::{History, ImageConfig, RootFs, host_architecture};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
-use crate::context::BuildContext;
+use crate::context::{BuildContext, EntryKind};
 use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
 use crate::execute::execute;
@@ -43,6 +43,8 @@ struct Shared<'a> {
     cancelled: AtomicBool,
     run_count: Mutex<(usize, usize)>,
     reports: Mutex<Vec<StepReport>>,
+    /// When solving began: step start times are reported relative to it.
+    started: Instant,
 }
 
 /// Builds the graph's target stage.
@@ -67,6 +69,7 @@ pub fn build(
         cancelled: AtomicBool::new(false),
         run_count: Mutex::new((0, 0)),
         reports: Mutex::new(Vec::new()),
+        started: Instant::now(),
     };
     std::thread::scope(|scope| {
         for stage in graph.stages.iter().filter(|s| s.needed) {
@@ -166,6 +169,8 @@ struct StepResult {
     created: i64,
     /// Why it ran; `None` when it came from the cache.
     reason: Option<String>,
+    /// Cached: how long the step took when it ran.
+    saved_ms: Option<u64>,
 }
 
 impl StageResults for Shared<'_> {
@@ -311,7 +316,12 @@ impl Shared<'_> {
                 if previous.as_ref().and_then(|p| p.key) != Some(key) {
                     explain::save_site(self.store, &site, &now_site());
                 }
-                StepResult { layer: record.layer, created: record.created, reason: None }
+                StepResult {
+                    layer: record.layer,
+                    created: record.created,
+                    reason: None,
+                    saved_ms: (record.duration_ms > 0).then_some(record.duration_ms),
+                }
             }
             None => {
                 let now_site = now_site();
@@ -327,13 +337,15 @@ impl Shared<'_> {
                     self.progress.event(Event::WouldRun { step: place.id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
                     state.key = chain_key(place.step, &parent_key, &key);
-                    self.report(key, place, Some(reason), t0, None);
+                    let outcome =
+                        StepResult { layer: None, created: 0, reason: Some(reason), saved_ms: None };
+                    self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
-                self.execute_and_commit(place, key, inputs, reason, t0, &state.layers)?
+                self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?
             }
         };
-        self.report(key, place, outcome.reason.clone(), t0, outcome.layer);
+        self.report(key, &inputs, place, &outcome, t0);
         state.key = chain_key(place.step, &parent_key, &key);
         if let Some(l) = outcome.layer {
             state.layers.push(l);
@@ -381,11 +393,12 @@ impl Shared<'_> {
             created: now,
             description: format!("[{}] {}", place.stage.label, place.step.text),
             inputs,
+            duration_ms: t0.elapsed().as_millis() as u64,
         };
         self.store.cache_insert(&record)?;
         self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
         self.run_count.lock().expect("count lock").0 += 1;
-        Ok(StepResult { layer: record.layer, created: now, reason: Some(reason) })
+        Ok(StepResult { layer: record.layer, created: now, reason: Some(reason), saved_ms: None })
     }
 
     /// The store's cached result for `key`, else the first cache source's.
@@ -405,25 +418,44 @@ impl Shared<'_> {
         Ok(None)
     }
 
-    fn report(
-        &self,
-        key: Digest,
-        place: &StepPlace<'_>,
-        reason: Option<String>,
-        t0: Instant,
-        layer: Option<Digest>,
-    ) {
+    fn report(&self, key: Digest, inputs: &[KeyInput], place: &StepPlace<'_>, outcome: &StepResult, t0: Instant) {
+        let layer = outcome.layer;
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
+        let (context_bytes, context_digest) = self.context_read(inputs);
         self.reports.lock().expect("reports lock").push(StepReport {
             key,
             stage: place.stage.label.clone(),
+            number: place.id.number,
             step: place.step.text.clone(),
-            cached: reason.is_none(),
-            reason,
+            cached: outcome.reason.is_none(),
+            reason: outcome.reason.clone(),
             duration_ms: t0.elapsed().as_millis() as u64,
             layer,
             layer_size,
+            started_ms: t0.saturating_duration_since(self.started).as_millis() as u64,
+            context_bytes,
+            context_digest,
+            saved_ms: outcome.saved_ms,
         });
+    }
+}
+
+impl Shared<'_> {
+    /// The bytes of context files a step's key read, and a digest of which
+    /// files with which content (from the key's inputs: no file is read again).
+    fn context_read(&self, inputs: &[KeyInput]) -> (u64, Option<Digest>) {
+        let read: Vec<&KeyInput> = inputs.iter().filter(|i| i.kind == "file" || i.kind == "context").collect();
+        if read.is_empty() {
+            return (0, None);
+        }
+        let mut bytes = 0;
+        let mut listing = String::new();
+        for i in read {
+            let rel = if i.name == "." { "" } else { i.name.as_str() };
+            bytes += self.ctx.subtree(rel).filter(|(_, e)| e.kind == EntryKind::File).map(|(_, e)| e.size).sum::<u64>();
+            listing.push_str(&format!("{}\0{}\n", i.name, i.value));
+        }
+        (bytes, Some(Digest::of(listing.as_bytes())))
     }
 }
 

@@ -28,7 +28,7 @@ fn each_rerun_says_why_in_words() {
     for f in ["1", "2", "3"] {
         fs::write(ctx.join("src/new").join(f), f).unwrap();
     }
-    assert_eq!(reasons(&build(&[]))[0], "3 files added under src/new/");
+    assert_eq!(reasons(&build(&[]))[0], "3 files added: src/new/1, src/new/2, src/new/3");
     fs::remove_file(ctx.join("src/a.txt")).unwrap();
     assert_eq!(reasons(&build(&[]))[0], "file removed: src/a.txt");
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2"])), vec!["build arg VERSION changed"]);

@@ -16,6 +16,7 @@ mod images_archive;
 mod images_bad_input;
 mod images_debian;
 mod images_gc;
+mod insight;
 mod interop;
 mod interrupt;
 mod isolation;
