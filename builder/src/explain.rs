@@ -260,9 +260,9 @@ mod tests {
         }
         after.extend((0..3).map(|i| (format!("src/new/n{i}"), "x".to_string())));
         after.retain(|(p, _)| p != "src/f8" && p != "src/f7");
-        let as_refs = |v: &[(String, String)]| -> Vec<(&str, &str)> {
+        fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
             v.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect()
-        };
+        }
         let prev = rec(b"0", &[("parent", "", "p")], &as_refs(&before));
         let now = rec(b"1", &[("parent", "", "p")], &as_refs(&after));
         assert_eq!(

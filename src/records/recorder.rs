@@ -84,7 +84,8 @@ impl Recorder {
                     "the build itself succeeded and is recorded: `rbuild builds show {} --timings=PATH` writes the report elsewhere",
                     store::short(&self.record.id)
                 ))
-            }),
+            })
+            .map(drop),
             None => Ok(()),
         }
     }
