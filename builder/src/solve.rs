@@ -171,6 +171,8 @@ struct StepResult {
     reason: Option<String>,
     /// Cached: how long the step took when it ran.
     saved_ms: Option<u64>,
+    /// Ran: how long it took, as the cache index records it.
+    ran_ms: Option<u64>,
 }
 
 impl StageResults for Shared<'_> {
@@ -321,6 +323,7 @@ impl Shared<'_> {
                     created: record.created,
                     reason: None,
                     saved_ms: (record.duration_ms > 0).then_some(record.duration_ms),
+                    ran_ms: None,
                 }
             }
             None => {
@@ -338,7 +341,7 @@ impl Shared<'_> {
                     self.run_count.lock().expect("count lock").0 += 1;
                     state.key = chain_key(place.step, &parent_key, &key);
                     let outcome =
-                        StepResult { layer: None, created: 0, reason: Some(reason), saved_ms: None };
+                        StepResult { layer: None, created: 0, reason: Some(reason), saved_ms: None, ran_ms: None };
                     self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
@@ -387,18 +390,25 @@ impl Shared<'_> {
             None => None,
         };
         let now = Timestamp::now().secs;
+        let ran_ms = t0.elapsed().as_millis() as u64;
         let record = CacheRecord {
             key,
             layer: committed.as_ref().map(|l| l.diff_id()),
             created: now,
             description: format!("[{}] {}", place.stage.label, place.step.text),
             inputs,
-            duration_ms: t0.elapsed().as_millis() as u64,
+            duration_ms: ran_ms,
         };
         self.store.cache_insert(&record)?;
         self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
         self.run_count.lock().expect("count lock").0 += 1;
-        Ok(StepResult { layer: record.layer, created: now, reason: Some(reason), saved_ms: None })
+        Ok(StepResult {
+            layer: record.layer,
+            created: now,
+            reason: Some(reason),
+            saved_ms: None,
+            ran_ms: Some(ran_ms),
+        })
     }
 
     /// The store's cached result for `key`, else the first cache source's.
@@ -429,7 +439,7 @@ impl Shared<'_> {
             step: place.step.text.clone(),
             cached: outcome.reason.is_none(),
             reason: outcome.reason.clone(),
-            duration_ms: t0.elapsed().as_millis() as u64,
+            duration_ms: outcome.ran_ms.unwrap_or_else(|| t0.elapsed().as_millis() as u64),
             layer,
             layer_size,
             started_ms: t0.saturating_duration_since(self.started).as_millis() as u64,
