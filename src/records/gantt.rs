@@ -10,7 +10,8 @@ use super::cells::{escape, outcome_text, secs};
 /// Which steps lie on the critical path: starting from the step that ended
 /// last, each step's predecessor is the step that ended last before it
 /// started (a step waits for the one before it in its stage, or for the
-/// stage it reads from, whichever ended later). Ties go to the same stage.
+/// stage it reads from, whichever ended later), until a step that started
+/// with the build. Ties go to the same stage.
 pub fn critical_path(steps: &[StepRecord]) -> Vec<bool> {
     let mut on_path = vec![false; steps.len()];
     let Some(mut current) = (0..steps.len()).max_by_key(|&i| (steps[i].ended_ms(), steps[i].started_ms)) else {
@@ -19,6 +20,10 @@ pub fn critical_path(steps: &[StepRecord]) -> Vec<bool> {
     loop {
         on_path[current] = true;
         let step = &steps[current];
+        // Started with the build: it waited for nothing.
+        if step.started_ms <= STARTED_AT_ONCE_MS {
+            return on_path;
+        }
         let before = (0..steps.len())
             .filter(|&i| !on_path[i] && steps[i].ended_ms() <= step.started_ms && i != current)
             .max_by_key(|&i| (steps[i].ended_ms(), steps[i].stage == step.stage, steps[i].started_ms));
@@ -28,6 +33,10 @@ pub fn critical_path(steps: &[StepRecord]) -> Vec<bool> {
         }
     }
 }
+
+/// Steps that start this close to the build's start began with it (the
+/// base image's steps before them are instant).
+const STARTED_AT_ONCE_MS: u64 = 10;
 
 const LANE_HEIGHT: u64 = 28;
 const LABEL_WIDTH: u64 = 140;
@@ -119,6 +128,9 @@ mod tests {
             step("final", 550, 300),
         ];
         assert_eq!(critical_path(&steps), vec![true, false, false, true, true]);
+        // A cached step that ended at once is no step's reason to wait.
+        let steps = vec![step("cached", 0, 0), step("deps", 2, 500), step("final", 502, 50)];
+        assert_eq!(critical_path(&steps), vec![false, true, true]);
     }
 
     #[test]
