@@ -21,6 +21,9 @@ pub struct SiteRecord {
     /// Content digests of the context files the step read, by path.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The stage's base image (ID), kept for the stage's first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<Digest>,
 }
 
 /// Identifies one step of one Dockerfile in one context.
@@ -72,6 +75,8 @@ pub struct Situation<'a> {
     pub base: &'a str,
     /// Names of the build args in the step's environment.
     pub arg_names: &'a [String],
+    /// The image the stage starts from, when it starts from an image.
+    pub base_image: Option<Digest>,
 }
 
 fn input<'a>(inputs: &'a [KeyInput], kind: &str, name: &str) -> Option<&'a str> {
@@ -89,7 +94,12 @@ pub fn explain(prev: Option<&SiteRecord>, now: &SiteRecord, situation: &Situatio
     }
     if input(&prev.inputs, "parent", "") != input(&now.inputs, "parent", "") {
         return if situation.first_step {
-            format!("base {} changed", situation.base)
+            match (prev.base_image, now.base_image) {
+                (Some(before), Some(after)) if before != after => {
+                    format!("base {} changed ({} → {})", situation.base, short(&before), short(&after))
+                }
+                _ => format!("base {} changed", situation.base),
+            }
         } else {
             "parent step changed".to_string()
         };
@@ -113,6 +123,11 @@ pub fn explain(prev: Option<&SiteRecord>, now: &SiteRecord, situation: &Situatio
         }
     }
     if reasons.is_empty() { "the step's inputs changed".to_string() } else { reasons.join("; ") }
+}
+
+/// `sha256:0123456789ab`: enough of an image ID to tell two apart.
+fn short(id: &Digest) -> String {
+    format!("sha256:{}", &id.hex()[..12])
 }
 
 fn field_changes(prev: &SiteRecord, now: &SiteRecord, situation: &Situation<'_>) -> Vec<String> {
@@ -222,10 +237,12 @@ mod tests {
                 .map(|(k, n, v)| KeyInput { kind: k.to_string(), name: n.to_string(), value: v.to_string() })
                 .collect(),
             files: files.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect(),
+            base_image: None,
         }
     }
 
-    const SIT: Situation<'static> = Situation { first_step: false, base: "busybox:local", arg_names: &[] };
+    const SIT: Situation<'static> =
+        Situation { first_step: false, base: "busybox:local", arg_names: &[], base_image: None };
 
     #[test]
     fn first_build_and_parent_and_base() {
@@ -235,6 +252,14 @@ mod tests {
         assert_eq!(explain(Some(&prev), &now, &SIT), "parent step changed");
         let first = Situation { first_step: true, ..SIT };
         assert_eq!(explain(Some(&prev), &now, &first), "base busybox:local changed");
+        // With the image IDs known, the explanation shows both.
+        let (old_id, new_id) = (Digest::of(b"old image"), Digest::of(b"new image"));
+        let prev = SiteRecord { base_image: Some(old_id), ..prev };
+        let now = SiteRecord { base_image: Some(new_id), ..now };
+        assert_eq!(
+            explain(Some(&prev), &now, &first),
+            format!("base busybox:local changed (sha256:{} → sha256:{})", &old_id.hex()[..12], &new_id.hex()[..12])
+        );
     }
 
     #[test]

@@ -276,7 +276,12 @@ impl Shared<'_> {
                 stage,
                 step,
                 id: self.step_id(stage, number, &step.text),
-                situation: explain::Situation { first_step: number == 2, base: &base, arg_names: &arg_names },
+                situation: explain::Situation {
+                    first_step: number == 2,
+                    base: &base,
+                    arg_names: &arg_names,
+                    base_image: matches!(stage.base, Base::Image(_)).then_some(state.base_image).flatten(),
+                },
             };
             self.run_step(&place, &mut state).map_err(|e| e.at(step.span).step(place.id.title()))?;
         }
@@ -308,6 +313,7 @@ impl Shared<'_> {
             key: Some(key),
             inputs: inputs.clone(),
             files: self.context_files(place.step),
+            base_image: place.situation.base_image.filter(|_| place.situation.first_step),
         };
         let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
