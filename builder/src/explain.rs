@@ -258,7 +258,11 @@ mod tests {
         let now = SiteRecord { base_image: Some(new_id), ..now };
         assert_eq!(
             explain(Some(&prev), &now, &first),
-            format!("base busybox:local changed (sha256:{} → sha256:{})", &old_id.hex()[..12], &new_id.hex()[..12])
+            format!(
+                "base busybox:local changed (sha256:{} → sha256:{})",
+                &old_id.hex()[..12],
+                &new_id.hex()[..12]
+            )
         );
     }
 

@@ -346,8 +346,13 @@ impl Shared<'_> {
                     self.progress.event(Event::WouldRun { step: place.id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
                     state.key = chain_key(place.step, &parent_key, &key);
-                    let outcome =
-                        StepResult { layer: None, created: 0, reason: Some(reason), saved_ms: None, ran_ms: None };
+                    let outcome = StepResult {
+                        layer: None,
+                        created: 0,
+                        reason: Some(reason),
+                        saved_ms: None,
+                        ran_ms: None,
+                    };
                     self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
@@ -434,7 +439,14 @@ impl Shared<'_> {
         Ok(None)
     }
 
-    fn report(&self, key: Digest, inputs: &[KeyInput], place: &StepPlace<'_>, outcome: &StepResult, t0: Instant) {
+    fn report(
+        &self,
+        key: Digest,
+        inputs: &[KeyInput],
+        place: &StepPlace<'_>,
+        outcome: &StepResult,
+        t0: Instant,
+    ) {
         let layer = outcome.layer;
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
         let (context_bytes, context_digest) = self.context_read(inputs);
@@ -460,7 +472,8 @@ impl Shared<'_> {
     /// The bytes of context files a step's key read, and a digest of which
     /// files with which content (from the key's inputs: no file is read again).
     fn context_read(&self, inputs: &[KeyInput]) -> (u64, Option<Digest>) {
-        let read: Vec<&KeyInput> = inputs.iter().filter(|i| i.kind == "file" || i.kind == "context").collect();
+        let read: Vec<&KeyInput> =
+            inputs.iter().filter(|i| i.kind == "file" || i.kind == "context").collect();
         if read.is_empty() {
             return (0, None);
         }
@@ -468,7 +481,12 @@ impl Shared<'_> {
         let mut listing = String::new();
         for i in read {
             let rel = if i.name == "." { "" } else { i.name.as_str() };
-            bytes += self.ctx.subtree(rel).filter(|(_, e)| e.kind == EntryKind::File).map(|(_, e)| e.size).sum::<u64>();
+            bytes += self
+                .ctx
+                .subtree(rel)
+                .filter(|(_, e)| e.kind == EntryKind::File)
+                .map(|(_, e)| e.size)
+                .sum::<u64>();
             listing.push_str(&format!("{}\0{}\n", i.name, i.value));
         }
         (bytes, Some(Digest::of(listing.as_bytes())))

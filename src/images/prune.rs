@@ -52,7 +52,11 @@ pub fn prune(store: &Store, args: ImagePruneArgs) -> Result<(), Failure> {
 /// Given by the caller, as records are a layer above the image commands.
 pub type RecordPruner<'a> = &'a dyn Fn(&Store, bool, Option<i64>) -> Result<usize, Failure>;
 
-pub fn builder_prune(store: &Store, args: BuilderPruneArgs, prune_records: RecordPruner<'_>) -> Result<(), Failure> {
+pub fn builder_prune(
+    store: &Store,
+    args: BuilderPruneArgs,
+    prune_records: RecordPruner<'_>,
+) -> Result<(), Failure> {
     let filters = Filters::parse(&args.filters, &["until"])?;
     let options = CachePruneOptions {
         all: args.all,

@@ -5,7 +5,8 @@ use super::model::{BuildRecord, StepRecord};
 use crate::images::units::human_size;
 
 /// The table's column titles.
-pub const HEADERS: [&str; 7] = ["STAGE", "INSTRUCTION", "RESULT", "DURATION", "LAYER", "CONTEXT READ", "SAVED"];
+pub const HEADERS: [&str; 7] =
+    ["STAGE", "INSTRUCTION", "RESULT", "DURATION", "LAYER", "CONTEXT READ", "SAVED"];
 
 /// `3.2s`, as progress prints times.
 pub fn secs(ms: u64) -> String {

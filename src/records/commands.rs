@@ -28,7 +28,8 @@ pub fn run(store: &Store, what: Option<BuildsCommand>) -> Result<(), Failure> {
         BuildsCommand::Diff(args) => diff(store, &args),
         BuildsCommand::Rm(args) => {
             // Resolve every name first: a typo removes nothing.
-            let files = args.builds.iter().map(|b| store::resolve(store, b)).collect::<Result<Vec<_>, _>>()?;
+            let files =
+                args.builds.iter().map(|b| store::resolve(store, b)).collect::<Result<Vec<_>, _>>()?;
             for f in files {
                 store::remove(&f)?;
                 println!("{}", f.id);
@@ -47,8 +48,12 @@ fn read_named(store: &Store, name: &str) -> Result<BuildRecord, Failure> {
 }
 
 fn unreadable(file: &RecordFile, why: &Unreadable) -> Failure {
-    Failure::new(format!("build record {} ({}) cannot be read: {why}", store::short(&file.id), file.path.display()))
-        .hint(format!("`rbuild builds rm {}` removes it", store::short(&file.id)))
+    Failure::new(format!(
+        "build record {} ({}) cannot be read: {why}",
+        store::short(&file.id),
+        file.path.display()
+    ))
+    .hint(format!("`rbuild builds rm {}` removes it", store::short(&file.id)))
 }
 
 fn ls(store: &Store, args: &BuildsLsArgs) -> Result<(), Failure> {
@@ -290,7 +295,10 @@ mod tests {
         let text = diff_text(&a, &b);
         assert!(text.contains("time     +3.0s"), "{text}");
         let make = text.lines().find(|l| l.contains("RUN make")).unwrap();
-        assert!(make.contains("CACHED 0.0s") && make.contains("ran 3.0s") && make.contains("+3.0s"), "{make}");
+        assert!(
+            make.contains("CACHED 0.0s") && make.contains("ran 3.0s") && make.contains("+3.0s"),
+            "{make}"
+        );
         assert!(make.ends_with("parent step changed"), "{make}");
         let copy = text.lines().find(|l| l.contains("COPY")).unwrap();
         assert!(copy.ends_with("file changed: src/a.c"), "{copy}");

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::model::StepRecord;
 use super::cells::{escape, outcome_text, secs};
+use super::model::StepRecord;
 
 /// Which steps lie on the critical path: starting from the step that ended
 /// last, each step's predecessor is the step that ended last before it
@@ -14,7 +14,8 @@ use super::cells::{escape, outcome_text, secs};
 /// with the build. Ties go to the same stage.
 pub fn critical_path(steps: &[StepRecord]) -> Vec<bool> {
     let mut on_path = vec![false; steps.len()];
-    let Some(mut current) = (0..steps.len()).max_by_key(|&i| (steps[i].ended_ms(), steps[i].started_ms)) else {
+    let Some(mut current) = (0..steps.len()).max_by_key(|&i| (steps[i].ended_ms(), steps[i].started_ms))
+    else {
         return on_path;
     };
     loop {

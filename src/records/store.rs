@@ -34,7 +34,10 @@ impl std::fmt::Display for Unreadable {
         match self {
             Unreadable::Garbled(why) => write!(f, "it is damaged ({why})"),
             Unreadable::Newer(v) => {
-                write!(f, "it was written by a newer rbuild (record version {v}, this one reads {RECORD_VERSION})")
+                write!(
+                    f,
+                    "it was written by a newer rbuild (record version {v}, this one reads {RECORD_VERSION})"
+                )
             }
         }
     }
@@ -171,7 +174,8 @@ pub fn prune_with_cache(store: &Store, all: bool, until: Option<i64>) -> Result<
             continue;
         }
         // A record that cannot be read explains nothing any more: it goes too.
-        let orphaned = read(&file).map_or(true, |r| r.steps.iter().all(|s| s.key.is_none_or(|k| !live.contains(&k))));
+        let orphaned =
+            read(&file).map_or(true, |r| r.steps.iter().all(|s| s.key.is_none_or(|k| !live.contains(&k))));
         if all || orphaned {
             remove(&file)?;
             removed += 1;

@@ -78,8 +78,10 @@ pub fn html(record: &BuildRecord) -> String {
     if let Some(e) = &record.error {
         fact("error", e);
     }
-    out.push_str("</dl>\n<h2>Timeline</h2>\n<p class=\"legend\"><span class=\"ran\">ran</span>\
-                  <span class=\"cached\">cached</span><span class=\"critical\">critical path</span></p>\n");
+    out.push_str(
+        "</dl>\n<h2>Timeline</h2>\n<p class=\"legend\"><span class=\"ran\">ran</span>\
+                  <span class=\"cached\">cached</span><span class=\"critical\">critical path</span></p>\n",
+    );
     out.push_str(&gantt::svg(&record.steps, record.duration_ms));
     out.push_str("\n<h2>Steps</h2>\n<table id=\"steps\"><thead><tr>");
     for h in HEADERS {
@@ -134,7 +136,8 @@ pub fn write_report(record: &BuildRecord, path: Option<&Path>) -> Result<PathBuf
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
-    fs::write(path, text).map_err(|e| Failure::new(format!("cannot write the timings report {}: {e}", path.display())))
+    fs::write(path, text)
+        .map_err(|e| Failure::new(format!("cannot write the timings report {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ fn each_rerun_says_why_in_words() {
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2"])), vec!["build arg VERSION changed"]);
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2", "--no-cache"])), vec!["--no-cache"; 2]);
     // A different base image under the same name.
-    let image_id = || env.rbuild(&["inspect", "-f", "{{.Id}}", "busybox:local"]).ok().stdout.trim()[..19].to_string();
+    let image_id =
+        || env.rbuild(&["inspect", "-f", "{{.Id}}", "busybox:local"]).ok().stdout.trim()[..19].to_string();
     let old_base = image_id();
     let other = env.dockerfile("base", "FROM busybox:local\nRUN echo changed > /etc/marker\n");
     let _ = other;

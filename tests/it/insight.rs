@@ -32,8 +32,18 @@ fn every_build_is_recorded_and_two_builds_compare_step_by_step() {
     env.rbuild(&["build", "-t", "app:v1", "--progress", "plain", "ctx"]).ok();
     seven_files(&ctx, "two");
     let meta = env.path("meta.json");
-    let third =
-        env.rbuild(&["build", "-t", "app:v1", "--progress", "plain", "--metadata-file", meta.to_str().unwrap(), "ctx"]).ok();
+    let third = env
+        .rbuild(&[
+            "build",
+            "-t",
+            "app:v1",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            "ctx",
+        ])
+        .ok();
 
     // The explanation names five files and counts the rest, everywhere.
     let why = "7 files changed: src/f0.txt, src/f1.txt, src/f2.txt, src/f3.txt, src/f4.txt and 2 more";
@@ -117,8 +127,11 @@ fn build_ids_that_match_nothing_or_several_and_damaged_records_are_reported() {
     files.sort();
     fs::write(&files[16], "{\"version\": 1, \"steps\": [tru").unwrap();
     fs::write(&files[15], r#"{"version": 7, "id": "x", "a_field_from_the_future": {}}"#).unwrap();
-    fs::write(&files[14], r#"{"id": "old", "duration_ms": 1500, "steps": [{"stage": "old", "instruction": "RUN make"}]}"#)
-        .unwrap();
+    fs::write(
+        &files[14],
+        r#"{"id": "old", "duration_ms": 1500, "steps": [{"stage": "old", "instruction": "RUN make"}]}"#,
+    )
+    .unwrap();
     let listed = env.rbuild(&["builds", "ls"]).ok();
     assert_eq!(listed.stdout.matches("unreadable").count(), 2, "{}", listed.stdout);
     assert!(listed.stderr.contains("damaged") && listed.stderr.contains("newer rbuild"), "{}", listed.stderr);
@@ -141,7 +154,15 @@ fn an_unwritable_timings_path_fails_the_command_but_the_build_is_stored() {
     let env = Env::with_busybox();
     env.context("ctx", &[("Dockerfile", "FROM busybox:local\nRUN echo hi > /hi\n")]);
     let run = env
-        .rbuild(&["build", "-t", "kept:v1", "--progress", "plain", "--timings=no-such-dir/report.html", "ctx"])
+        .rbuild(&[
+            "build",
+            "-t",
+            "kept:v1",
+            "--progress",
+            "plain",
+            "--timings=no-such-dir/report.html",
+            "ctx",
+        ])
         .failed();
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("cannot write the timings report no-such-dir/report.html"), "{}", run.stderr);
@@ -181,7 +202,8 @@ fn the_timings_report_renders_in_a_browser_with_a_row_per_step() {
     let built = env.rbuild(&["build", "--progress", "plain", "--timings", "ctx"]).ok();
     let latest = env.path("rbuild-timings/rbuild-timing.html");
     assert!(built.stderr.contains("timings report: rbuild-timings/rbuild-timing-"), "{}", built.stderr);
-    let stamped: Vec<_> = fs::read_dir(env.path("rbuild-timings")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let stamped: Vec<_> =
+        fs::read_dir(env.path("rbuild-timings")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(stamped.len(), 2, "the stamped report and the latest: {stamped:?}");
 
     let dom = chromium(&latest, &env.path("shot.png"));
@@ -204,7 +226,13 @@ fn the_timings_report_renders_in_a_browser_with_a_row_per_step() {
     let step_json = |build: &str| -> serde_json::Value {
         let record: serde_json::Value =
             serde_json::from_str(&env.rbuild(&["builds", "show", "--json", build]).ok().stdout).unwrap();
-        record["steps"].as_array().unwrap().iter().find(|s| s["instruction"].as_str().unwrap().contains("sleep 0.4")).unwrap().clone()
+        record["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["instruction"].as_str().unwrap().contains("sleep 0.4"))
+            .unwrap()
+            .clone()
     };
     let ran_ms = step_json("last~1")["duration_ms"].as_u64().unwrap();
     assert!(ran_ms >= 400, "{ran_ms}");
@@ -246,7 +274,10 @@ fn the_terminal_view_keeps_every_step_and_says_what_the_cache_saved() {
     let first = screen("first");
     assert!(first.contains("EXIT=0"), "{first}");
     for step in ["RUN sleep 0.3", "RUN echo b > /b"] {
-        let line = first.lines().find(|l| l.contains(step)).unwrap_or_else(|| panic!("{step} left the screen:\n{first}"));
+        let line = first
+            .lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("{step} left the screen:\n{first}"));
         assert!(line.contains("ran 0."), "final state and time: {line}");
     }
     let second = screen("second");
