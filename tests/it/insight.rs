@@ -27,23 +27,18 @@ fn every_build_is_recorded_and_two_builds_compare_step_by_step() {
     let env = Env::with_busybox();
     let ctx = env.context("ctx", &[("Dockerfile", DOCKERFILE)]);
     fs::create_dir_all(ctx.join("src")).unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-t", "app:v1", "--progress", "plain"];
+        args.extend_from_slice(extra);
+        args.push("ctx");
+        env.rbuild(&args).ok()
+    };
     seven_files(&ctx, "one");
-    env.rbuild(&["build", "-t", "app:v1", "--progress", "plain", "ctx"]).ok();
-    env.rbuild(&["build", "-t", "app:v1", "--progress", "plain", "ctx"]).ok();
+    build(&[]);
+    build(&[]);
     seven_files(&ctx, "two");
     let meta = env.path("meta.json");
-    let third = env
-        .rbuild(&[
-            "build",
-            "-t",
-            "app:v1",
-            "--progress",
-            "plain",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-            "ctx",
-        ])
-        .ok();
+    let third = build(&["--metadata-file", meta.to_str().unwrap()]);
 
     // The explanation names five files and counts the rest, everywhere.
     let why = "7 files changed: src/f0.txt, src/f1.txt, src/f2.txt, src/f3.txt, src/f4.txt and 2 more";
