@@ -70,6 +70,7 @@ impl Recorder {
             return result;
         }
         self.record.duration_ms = self.clock.elapsed().as_millis() as u64;
+        let writing = Instant::now();
         if let Err(f) = &result {
             self.record.status = BuildStatus::Failed;
             self.record.error = Some(f.message.clone());
@@ -77,6 +78,8 @@ impl Recorder {
         if let Err(e) = store::save(store, &self.record) {
             eprintln!("warning: cannot write the build record: {e}");
         }
+        // bench/record-overhead reads this: what recording costs a build.
+        tracing::debug!(micros = writing.elapsed().as_micros() as u64, "build record written");
         result?;
         match &self.timings {
             Some(path) => timings::write_report(&self.record, path.as_deref()).map_err(|f| {
