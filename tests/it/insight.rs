@@ -54,6 +54,11 @@ fn every_build_is_recorded_and_two_builds_compare_step_by_step() {
     assert!(rows[1].contains("0 run, 2 cached"), "{listed}");
     let all = ids(&env);
     assert_eq!(all.len(), 3);
+    let formatted =
+        env.rbuild(&["builds", "ls", "--format", "{{.ID}} {{.Run}}/{{.Cached}} {{.Status}}"]).ok();
+    let expected: Vec<String> =
+        all.iter().zip(["2/0", "0/2", "2/0"]).map(|(id, steps)| format!("{id} {steps} completed")).collect();
+    assert_eq!(formatted.stdout.lines().collect::<Vec<_>>(), expected);
 
     // show: the table, by a unique prefix and by `last`.
     let shown = env.rbuild(&["builds", "show", &all[0][..6]]).ok().stdout;
@@ -168,6 +173,14 @@ fn an_unwritable_timings_path_fails_the_command_but_the_build_is_stored() {
     // The report of that build, written afterwards.
     env.rbuild(&["builds", "show", "last", "--timings=later.html"]).ok();
     assert!(fs::read_to_string(env.path("later.html")).unwrap().contains("RUN echo hi &gt; /hi"));
+    // A failed build is recorded too, with why it failed.
+    fs::write(env.path("ctx/Dockerfile"), "FROM busybox:local\nRUN exit 3\n").unwrap();
+    env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
+    let failed = env.rbuild(&["builds", "show", "last"]).ok().stdout;
+    assert!(
+        failed.contains(" failed ") && failed.contains("error    ") && failed.contains("exit code: 3"),
+        "{failed}"
+    );
 }
 
 /// Chromium's rendering of a local page: its DOM after load, and a screenshot.
