@@ -161,10 +161,17 @@ fn diff(store: &Store, args: &BuildsDiffArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The change of a duration from A to B: `+3.1s`, `-0.2s`.
+/// The change of a duration from A to B: `+3.1s`, `-0.2s`, or `±0.0s`
+/// when it is too small to show.
 fn delta(a: u64, b: u64) -> String {
     let d = b as i64 - a as i64;
-    format!("{}{}", if d < 0 { "-" } else { "+" }, secs(d.unsigned_abs()))
+    let size = secs(d.unsigned_abs());
+    let sign = match d {
+        _ if size == secs(0) => "±",
+        d if d < 0 => "-",
+        _ => "+",
+    };
+    format!("{sign}{size}")
 }
 
 /// How a step fared in one build: `CACHED 0.0s`, `ran 3.2s`, or `-`.
