@@ -78,10 +78,8 @@ impl Recorder {
         if let Err(e) = store::save(store, &self.record) {
             eprintln!("warning: cannot write the build record: {e}");
         }
-        // bench/record-overhead reads this: what recording costs a build.
-        tracing::debug!(micros = writing.elapsed().as_micros() as u64, "build record written");
         result?;
-        match &self.timings {
+        let report = match &self.timings {
             Some(path) => timings::write_report(&self.record, path.as_deref()).map_err(|f| {
                 f.hint(format!(
                     "the build itself succeeded and is recorded: `rbuild builds show {} --timings=PATH` writes the report elsewhere",
@@ -90,7 +88,10 @@ impl Recorder {
             })
             .map(drop),
             None => Ok(()),
-        }
+        };
+        // bench/record-overhead reads this: what the record and the report cost a build.
+        tracing::debug!(micros = writing.elapsed().as_micros() as u64, "build record written");
+        report
     }
 }
 
