@@ -56,6 +56,20 @@ pub fn build(
     opts: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<BuildOutput, BuildError> {
+    build_reporting(store, graph, ctx, bases, opts, progress, &mut Vec::new())
+}
+
+/// As [`build`], and however the build ends, `finished` receives a report
+/// of every step that finished (a failed build's record keeps them).
+pub fn build_reporting(
+    store: &Store,
+    graph: &StepGraph,
+    ctx: &BuildContext,
+    bases: &BaseImages,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+    finished: &mut Vec<StepReport>,
+) -> Result<BuildOutput, BuildError> {
     let _gc = store.gc_guard(false)?;
     let shared = Shared {
         store,
@@ -85,6 +99,7 @@ pub fn build(
         }
     });
     let target = graph.target;
+    finished.clone_from(&shared.reports.lock().expect("reports lock"));
     let results = shared.results.into_inner().expect("results lock");
     // Report the first failure in stage order (the root cause), not a
     // stage that merely gave up because another failed.

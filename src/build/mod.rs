@@ -62,9 +62,18 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
-    let mut built = solve::build(store, &planned.graph, &context, &planned.bases, &opts, progress.as_ref())
-        .map_err(|e| step_failure(&dockerfile, &e))?;
-    recorder.steps(&built.steps);
+    let mut finished = Vec::new();
+    let solved = solve::build_reporting(
+        store,
+        &planned.graph,
+        &context,
+        &planned.bases,
+        &opts,
+        progress.as_ref(),
+        &mut finished,
+    );
+    recorder.steps(&finished);
+    let mut built = solved.map_err(|e| step_failure(&dockerfile, &e))?;
     if let Err(e) = context.save_cache() {
         tracing::warn!("could not save the stat cache: {e}");
     }

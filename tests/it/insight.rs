@@ -174,13 +174,17 @@ fn an_unwritable_timings_path_fails_the_command_but_the_build_is_stored() {
     env.rbuild(&["builds", "show", "last", "--timings=later.html"]).ok();
     assert!(fs::read_to_string(env.path("later.html")).unwrap().contains("RUN echo hi &gt; /hi"));
     // A failed build is recorded too, with why it failed.
-    fs::write(env.path("ctx/Dockerfile"), "FROM busybox:local\nRUN exit 3\n").unwrap();
+    fs::write(env.path("ctx/Dockerfile"), "FROM busybox:local\nRUN echo hi > /hi\nRUN exit 3\n").unwrap();
     env.rbuild(&["build", "--progress", "plain", "ctx"]).failed();
     let failed = env.rbuild(&["builds", "show", "last"]).ok().stdout;
     assert!(
         failed.contains(" failed ") && failed.contains("error    ") && failed.contains("exit code: 3"),
         "{failed}"
     );
+    // with the steps that finished before the failure.
+    let step_rows: Vec<&str> = failed.lines().filter(|l| l.starts_with("stage-0 ")).collect();
+    assert_eq!(step_rows.len(), 1, "{failed}");
+    assert!(step_rows[0].contains("RUN echo hi > /hi") && step_rows[0].contains("CACHED"), "{failed}");
 }
 
 /// Chromium's rendering of a local page: its DOM after load, and a screenshot.
