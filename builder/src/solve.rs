@@ -47,21 +47,10 @@ struct Shared<'a> {
     started: Instant,
 }
 
-/// Builds the graph's target stage.
+/// Builds the graph's target stage. However the build ends, `finished`
+/// receives a report of every step that finished (a failed build's record
+/// keeps them).
 pub fn build(
-    store: &Store,
-    graph: &StepGraph,
-    ctx: &BuildContext,
-    bases: &BaseImages,
-    opts: &BuildOptions,
-    progress: &dyn Progress,
-) -> Result<BuildOutput, BuildError> {
-    build_reporting(store, graph, ctx, bases, opts, progress, &mut Vec::new())
-}
-
-/// As [`build`], and however the build ends, `finished` receives a report
-/// of every step that finished (a failed build's record keeps them).
-pub fn build_reporting(
     store: &Store,
     graph: &StepGraph,
     ctx: &BuildContext,

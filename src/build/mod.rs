@@ -63,7 +63,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
     let mut finished = Vec::new();
-    let solved = solve::build_reporting(
+    let solved = solve::build(
         store,
         &planned.graph,
         &context,
