@@ -5,10 +5,11 @@
 # debootstrap (the Debian base image scripts/bases.sh makes), Go (a layer
 # test reads our tars with Go's archive/tar), libseccomp-dev (rbuild links
 # libseccomp to compile the RUN sandbox's seccomp profile), gcc and
-# libc6-dev (the seccomp test builds a static probe), and small tools.
-# Idempotent.
+# libc6-dev (the seccomp test builds a static probe), Chromium (the
+# --timings report is checked in a headless browser), tmux (the terminal
+# view is checked on a real terminal), and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

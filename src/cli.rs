@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ImageCommand,
     },
+    /// Records of past builds: list, show, compare, remove
+    Builds {
+        #[command(subcommand)]
+        what: Option<BuildsCommand>,
+    },
     /// Manage the build cache
     Builder {
         #[command(subcommand)]
@@ -219,6 +224,78 @@ pub struct MountsPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildsCommand {
+    /// List build records, newest first
+    #[command(visible_alias = "list")]
+    Ls(BuildsLsArgs),
+    /// One build: its options and every step (cached or ran and why, times, sizes)
+    Show(BuildsShowArgs),
+    /// Compare two builds step by step
+    Diff(BuildsDiffArgs),
+    /// Remove build records
+    #[command(visible_alias = "remove")]
+    Rm(BuildsRmArgs),
+    /// Remove build records, all or all but the newest
+    Prune(BuildsPruneArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct BuildsLsArgs {
+    /// Only show build IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Format output using a Go template, `table`, `table TEMPLATE` or `json`
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show full build IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsShowArgs {
+    /// A build ID (or a unique prefix), `last` or `last~N`
+    #[arg(value_name = "BUILD")]
+    pub build: String,
+    /// Also write the build's timings report (HTML), to PATH or to rbuild-timings/
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
+    pub timings: Option<Option<PathBuf>>,
+    /// Print the record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsDiffArgs {
+    /// The earlier build (ID, prefix, `last~N`)
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The later build
+    #[arg(value_name = "B")]
+    pub b: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsRmArgs {
+    /// Build IDs (or unique prefixes), `last`, `last~N`
+    #[arg(value_name = "BUILD", required = true)]
+    pub builds: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsPruneArgs {
+    /// Keep the newest N records
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep: usize,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (until=24h: only records of builds started earlier)
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -424,6 +501,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub explain: bool,
 
+    /// Write an HTML timings report (chart and step table) to PATH, or to rbuild-timings/
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
+    pub timings: Option<Option<PathBuf>>,
+
     /// Check registries for newer versions of the images the Dockerfile names
     #[arg(long)]
     pub pull: bool,
@@ -537,6 +618,7 @@ const SUBCOMMANDS: &[&str] = &[
     "login",
     "logout",
     "search",
+    "builds",
 ];
 
 /// Inserts `build` when the first non-global argument is not a subcommand,

@@ -4,8 +4,9 @@
 //! Modules, lowest first (each uses only modules above it in this list):
 //! `report` (failures), `cli` (flags), `store_dir`, `source_date_epoch`,
 //! `dockerfile`, `progress`, `output` (a build's outputs and writing files
-//! the user names), `registry`, `images` (the image commands), `load`,
-//! `build`, `debug`, `rootless`.
+//! the user names), `registry`, `images` (the image commands), `records`
+//! (build records, `rbuild builds`, `--timings`), `load`, `build`, `debug`,
+//! `rootless`.
 
 mod build;
 mod cli;
@@ -15,6 +16,7 @@ mod images;
 mod load;
 mod output;
 mod progress;
+mod records;
 mod registry;
 mod report;
 mod rootless;
@@ -96,9 +98,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Builder { what: BuilderCommand::Prune(args) } => {
-            images::builder_prune(&open_store(&root)?, args)
+            images::builder_prune(&open_store(&root)?, args, &records::prune_with_cache)
         }
         Command::CacheMounts { what } => images::cache_mounts(&open_store(&root)?, what),
+        Command::Builds { what } => records::builds_command(&open_store(&root)?, what),
         Command::Pull(args) => registry::pull_command(&open_store(&root)?, args),
         Command::Push(args) => registry::push_command(&open_store(&root)?, args),
         Command::Login(args) => registry::login_command(args),

@@ -145,16 +145,21 @@ impl Live {
         }
     }
 
+    /// Replaces a step's spinner with a plain line above the live area, so
+    /// it stays on screen when the build ends (as BuildKit leaves steps):
+    /// `=> [app 3/4] RUN make  ran 0.6s`.
     fn finish_bar(
+        &self,
         bars: &mut HashMap<(usize, usize), (ProgressBar, Instant)>,
         step: &StepId,
         elapsed: Duration,
         outcome: &str,
     ) {
         if let Some((bar, _)) = bars.remove(&(step.stage, step.number)) {
-            bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
-            bar.finish_with_message(format!(" => {} {outcome} {}", step.title(), secs(elapsed)));
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
         }
+        let _ = self.multi.println(format!(" => {}  {outcome} {}", step.title(), secs(elapsed)));
     }
 }
 
@@ -184,8 +189,8 @@ impl Progress for Live {
                     bar.set_message(short);
                 }
             }
-            Event::Done { step, elapsed } => Self::finish_bar(&mut bars, &step, elapsed, "DONE"),
-            Event::Failed { step, elapsed } => Self::finish_bar(&mut bars, &step, elapsed, "ERROR"),
+            Event::Done { step, elapsed } => self.finish_bar(&mut bars, &step, elapsed, "ran"),
+            Event::Failed { step, elapsed } => self.finish_bar(&mut bars, &step, elapsed, "ERROR"),
             Event::Note { message } => {
                 let _ = self.multi.println(message);
             }

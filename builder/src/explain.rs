@@ -21,6 +21,9 @@ pub struct SiteRecord {
     /// Content digests of the context files the step read, by path.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The stage's base image (ID), kept for the stage's first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<Digest>,
 }
 
 /// Identifies one step of one Dockerfile in one context.
@@ -72,6 +75,8 @@ pub struct Situation<'a> {
     pub base: &'a str,
     /// Names of the build args in the step's environment.
     pub arg_names: &'a [String],
+    /// The image the stage starts from, when it starts from an image.
+    pub base_image: Option<Digest>,
 }
 
 fn input<'a>(inputs: &'a [KeyInput], kind: &str, name: &str) -> Option<&'a str> {
@@ -89,7 +94,12 @@ pub fn explain(prev: Option<&SiteRecord>, now: &SiteRecord, situation: &Situatio
     }
     if input(&prev.inputs, "parent", "") != input(&now.inputs, "parent", "") {
         return if situation.first_step {
-            format!("base {} changed", situation.base)
+            match (prev.base_image, now.base_image) {
+                (Some(before), Some(after)) if before != after => {
+                    format!("base {} changed ({} → {})", situation.base, short(&before), short(&after))
+                }
+                _ => format!("base {} changed", situation.base),
+            }
         } else {
             "parent step changed".to_string()
         };
@@ -113,6 +123,11 @@ pub fn explain(prev: Option<&SiteRecord>, now: &SiteRecord, situation: &Situatio
         }
     }
     if reasons.is_empty() { "the step's inputs changed".to_string() } else { reasons.join("; ") }
+}
+
+/// `sha256:0123456789ab`: enough of an image ID to tell two apart.
+fn short(id: &Digest) -> String {
+    format!("sha256:{}", &id.hex()[..12])
 }
 
 fn field_changes(prev: &SiteRecord, now: &SiteRecord, situation: &Situation<'_>) -> Vec<String> {
@@ -161,7 +176,13 @@ fn env_changes(before: &str, after: &str, arg_names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// "file changed: a", "3 files added under src/", …
+/// How many changed, added or removed files an explanation names; the rest
+/// are counted ("and 4 more").
+const NAMED_FILES: usize = 5;
+
+/// "file changed: a", "3 files added: src/new/1, src/new/2, src/new/3", …
+/// Up to [`NAMED_FILES`] paths are named over all three lists, changed
+/// files first; the rest are counted.
 fn file_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
     let changed: Vec<&String> = after
         .iter()
@@ -173,13 +194,20 @@ fn file_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, Stri
         after.iter().filter(|(k, v)| *v != "dir" && !before.contains_key(*k)).map(|(k, _)| k).collect();
     let removed: Vec<&String> =
         before.iter().filter(|(k, v)| *v != "dir" && !after.contains_key(*k)).map(|(k, _)| k).collect();
+    let mut names_left = NAMED_FILES;
     let mut out = Vec::new();
     for (list, verb) in [(&changed, "changed"), (&added, "added"), (&removed, "removed")] {
-        match list.len() {
-            0 => {}
-            1 => out.push(format!("file {verb}: {}", list[0])),
-            n => out.push(format!("{n} files {verb} under {}", common_dir(list))),
-        }
+        let named = list.len().min(names_left);
+        names_left -= named;
+        let names: Vec<&str> = list[..named].iter().map(|p| p.as_str()).collect();
+        let rest = list.len() - named;
+        out.push(match (list.len(), named) {
+            (0, _) => continue,
+            (1, 1) => format!("file {verb}: {}", names[0]),
+            (n, 0) => format!("{n} files {verb} under {}", common_dir(list)),
+            (n, _) if rest == 0 => format!("{n} files {verb}: {}", names.join(", ")),
+            (n, _) => format!("{n} files {verb}: {} and {rest} more", names.join(", ")),
+        });
     }
     out
 }
@@ -209,10 +237,12 @@ mod tests {
                 .map(|(k, n, v)| KeyInput { kind: k.to_string(), name: n.to_string(), value: v.to_string() })
                 .collect(),
             files: files.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect(),
+            base_image: None,
         }
     }
 
-    const SIT: Situation<'static> = Situation { first_step: false, base: "busybox:local", arg_names: &[] };
+    const SIT: Situation<'static> =
+        Situation { first_step: false, base: "busybox:local", arg_names: &[], base_image: None };
 
     #[test]
     fn first_build_and_parent_and_base() {
@@ -222,6 +252,18 @@ mod tests {
         assert_eq!(explain(Some(&prev), &now, &SIT), "parent step changed");
         let first = Situation { first_step: true, ..SIT };
         assert_eq!(explain(Some(&prev), &now, &first), "base busybox:local changed");
+        // With the image IDs known, the explanation shows both.
+        let (old_id, new_id) = (Digest::of(b"old image"), Digest::of(b"new image"));
+        let prev = SiteRecord { base_image: Some(old_id), ..prev };
+        let now = SiteRecord { base_image: Some(new_id), ..now };
+        assert_eq!(
+            explain(Some(&prev), &now, &first),
+            format!(
+                "base busybox:local changed (sha256:{} → sha256:{})",
+                &old_id.hex()[..12],
+                &new_id.hex()[..12]
+            )
+        );
     }
 
     #[test]
@@ -234,7 +276,28 @@ mod tests {
         );
         assert_eq!(
             explain(Some(&prev), &now, &SIT),
-            "file changed: src/d07/f13.txt; 3 files added under src/new/; file removed: src/old.txt"
+            "file changed: src/d07/f13.txt; 3 files added: src/new/1, src/new/2, src/new/3; file removed: src/old.txt"
+        );
+    }
+
+    #[test]
+    fn five_files_are_named_and_the_rest_counted() {
+        let before: Vec<(String, String)> = (0..9).map(|i| (format!("src/f{i}"), "a".to_string())).collect();
+        let mut after = before.clone();
+        for (_, digest) in after.iter_mut().take(4) {
+            *digest = "b".to_string();
+        }
+        after.extend((0..3).map(|i| (format!("src/new/n{i}"), "x".to_string())));
+        after.retain(|(p, _)| p != "src/f8" && p != "src/f7");
+        fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+            v.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect()
+        }
+        let prev = rec(b"0", &[("parent", "", "p")], &as_refs(&before));
+        let now = rec(b"1", &[("parent", "", "p")], &as_refs(&after));
+        assert_eq!(
+            explain(Some(&prev), &now, &SIT),
+            "4 files changed: src/f0, src/f1, src/f2, src/f3; \
+             3 files added: src/new/n0 and 2 more; 2 files removed under src/"
         );
     }
 

@@ -17,6 +17,8 @@ pub struct StepReport {
     #[serde(skip)]
     pub key: Digest,
     pub stage: String,
+    /// The step's number in its stage, as progress shows it (`[stage 2/4]`).
+    pub number: usize,
     pub step: String,
     pub cached: bool,
     /// Why it ran (absent when cached).
@@ -27,6 +29,19 @@ pub struct StepReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<Digest>,
     pub layer_size: u64,
+    /// When the step started, in milliseconds after the build started.
+    pub started_ms: u64,
+    /// Bytes of the context files the step reads (COPY/ADD sources, bind
+    /// mounts of the context).
+    pub context_bytes: u64,
+    /// A digest of what the step reads from the context (paths and
+    /// contents), absent when it reads nothing from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_digest: Option<Digest>,
+    /// For a cached step: how long it took when it ran, the time the cache
+    /// saved (absent when not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_ms: Option<u64>,
 }
 
 /// What a finished stage hands to the stages after it.

@@ -16,7 +16,7 @@ use rbuild_oci::config::{History, ImageConfig, RootFs, host_architecture};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
-use crate::context::BuildContext;
+use crate::context::{BuildContext, EntryKind};
 use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
 use crate::execute::execute;
@@ -43,9 +43,13 @@ struct Shared<'a> {
     cancelled: AtomicBool,
     run_count: Mutex<(usize, usize)>,
     reports: Mutex<Vec<StepReport>>,
+    /// When solving began: step start times are reported relative to it.
+    started: Instant,
 }
 
-/// Builds the graph's target stage.
+/// Builds the graph's target stage. However the build ends, `finished`
+/// receives a report of every step that finished (a failed build's record
+/// keeps them).
 pub fn build(
     store: &Store,
     graph: &StepGraph,
@@ -53,6 +57,7 @@ pub fn build(
     bases: &BaseImages,
     opts: &BuildOptions,
     progress: &dyn Progress,
+    finished: &mut Vec<StepReport>,
 ) -> Result<BuildOutput, BuildError> {
     let _gc = store.gc_guard(false)?;
     let shared = Shared {
@@ -67,6 +72,7 @@ pub fn build(
         cancelled: AtomicBool::new(false),
         run_count: Mutex::new((0, 0)),
         reports: Mutex::new(Vec::new()),
+        started: Instant::now(),
     };
     std::thread::scope(|scope| {
         for stage in graph.stages.iter().filter(|s| s.needed) {
@@ -82,6 +88,7 @@ pub fn build(
         }
     });
     let target = graph.target;
+    finished.clone_from(&shared.reports.lock().expect("reports lock"));
     let results = shared.results.into_inner().expect("results lock");
     // Report the first failure in stage order (the root cause), not a
     // stage that merely gave up because another failed.
@@ -166,6 +173,10 @@ struct StepResult {
     created: i64,
     /// Why it ran; `None` when it came from the cache.
     reason: Option<String>,
+    /// Cached: how long the step took when it ran.
+    saved_ms: Option<u64>,
+    /// Ran: how long it took, as the cache index records it.
+    ran_ms: Option<u64>,
 }
 
 impl StageResults for Shared<'_> {
@@ -269,7 +280,12 @@ impl Shared<'_> {
                 stage,
                 step,
                 id: self.step_id(stage, number, &step.text),
-                situation: explain::Situation { first_step: number == 2, base: &base, arg_names: &arg_names },
+                situation: explain::Situation {
+                    first_step: number == 2,
+                    base: &base,
+                    arg_names: &arg_names,
+                    base_image: matches!(stage.base, Base::Image(_)).then_some(state.base_image).flatten(),
+                },
             };
             self.run_step(&place, &mut state).map_err(|e| e.at(step.span).step(place.id.title()))?;
         }
@@ -301,6 +317,7 @@ impl Shared<'_> {
             key: Some(key),
             inputs: inputs.clone(),
             files: self.context_files(place.step),
+            base_image: place.situation.base_image.filter(|_| place.situation.first_step),
         };
         let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
@@ -311,7 +328,13 @@ impl Shared<'_> {
                 if previous.as_ref().and_then(|p| p.key) != Some(key) {
                     explain::save_site(self.store, &site, &now_site());
                 }
-                StepResult { layer: record.layer, created: record.created, reason: None }
+                StepResult {
+                    layer: record.layer,
+                    created: record.created,
+                    reason: None,
+                    saved_ms: (record.duration_ms > 0).then_some(record.duration_ms),
+                    ran_ms: None,
+                }
             }
             None => {
                 let now_site = now_site();
@@ -327,13 +350,20 @@ impl Shared<'_> {
                     self.progress.event(Event::WouldRun { step: place.id.clone(), reason: reason.clone() });
                     self.run_count.lock().expect("count lock").0 += 1;
                     state.key = chain_key(place.step, &parent_key, &key);
-                    self.report(key, place, Some(reason), t0, None);
+                    let outcome = StepResult {
+                        layer: None,
+                        created: 0,
+                        reason: Some(reason),
+                        saved_ms: None,
+                        ran_ms: None,
+                    };
+                    self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
-                self.execute_and_commit(place, key, inputs, reason, t0, &state.layers)?
+                self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?
             }
         };
-        self.report(key, place, outcome.reason.clone(), t0, outcome.layer);
+        self.report(key, &inputs, place, &outcome, t0);
         state.key = chain_key(place.step, &parent_key, &key);
         if let Some(l) = outcome.layer {
             state.layers.push(l);
@@ -375,17 +405,25 @@ impl Shared<'_> {
             None => None,
         };
         let now = Timestamp::now().secs;
+        let ran_ms = t0.elapsed().as_millis() as u64;
         let record = CacheRecord {
             key,
             layer: committed.as_ref().map(|l| l.diff_id()),
             created: now,
             description: format!("[{}] {}", place.stage.label, place.step.text),
             inputs,
+            duration_ms: ran_ms,
         };
         self.store.cache_insert(&record)?;
         self.progress.event(Event::Done { step: id.clone(), elapsed: t0.elapsed() });
         self.run_count.lock().expect("count lock").0 += 1;
-        Ok(StepResult { layer: record.layer, created: now, reason: Some(reason) })
+        Ok(StepResult {
+            layer: record.layer,
+            created: now,
+            reason: Some(reason),
+            saved_ms: None,
+            ran_ms: Some(ran_ms),
+        })
     }
 
     /// The store's cached result for `key`, else the first cache source's.
@@ -408,22 +446,54 @@ impl Shared<'_> {
     fn report(
         &self,
         key: Digest,
+        inputs: &[KeyInput],
         place: &StepPlace<'_>,
-        reason: Option<String>,
+        outcome: &StepResult,
         t0: Instant,
-        layer: Option<Digest>,
     ) {
+        let layer = outcome.layer;
         let layer_size = layer.and_then(|d| self.store.layer(&d).ok().flatten()).map_or(0, |l| l.meta.size);
+        let (context_bytes, context_digest) = self.context_read(inputs);
         self.reports.lock().expect("reports lock").push(StepReport {
             key,
             stage: place.stage.label.clone(),
+            number: place.id.number,
             step: place.step.text.clone(),
-            cached: reason.is_none(),
-            reason,
-            duration_ms: t0.elapsed().as_millis() as u64,
+            cached: outcome.reason.is_none(),
+            reason: outcome.reason.clone(),
+            duration_ms: outcome.ran_ms.unwrap_or_else(|| t0.elapsed().as_millis() as u64),
             layer,
             layer_size,
+            started_ms: t0.saturating_duration_since(self.started).as_millis() as u64,
+            context_bytes,
+            context_digest,
+            saved_ms: outcome.saved_ms,
         });
+    }
+}
+
+impl Shared<'_> {
+    /// The bytes of context files a step's key read, and a digest of which
+    /// files with which content (from the key's inputs: no file is read again).
+    fn context_read(&self, inputs: &[KeyInput]) -> (u64, Option<Digest>) {
+        let read: Vec<&KeyInput> =
+            inputs.iter().filter(|i| i.kind == "file" || i.kind == "context").collect();
+        if read.is_empty() {
+            return (0, None);
+        }
+        let mut bytes = 0;
+        let mut listing = String::new();
+        for i in read {
+            let rel = if i.name == "." { "" } else { i.name.as_str() };
+            bytes += self
+                .ctx
+                .subtree(rel)
+                .filter(|(_, e)| e.kind == EntryKind::File)
+                .map(|(_, e)| e.size)
+                .sum::<u64>();
+            listing.push_str(&format!("{}\0{}\n", i.name, i.value));
+        }
+        (bytes, Some(Digest::of(listing.as_bytes())))
     }
 }
 

@@ -142,7 +142,7 @@ impl Fixture {
         opts: &BuildOptions,
     ) -> Result<BuildOutput, BuildError> {
         let (graph, bases) = self.plan(dockerfile, build_args);
-        crate::solve::build(&self.store, &graph, &self.context(), &bases, opts, &Silent)
+        crate::solve::build(&self.store, &graph, &self.context(), &bases, opts, &Silent, &mut Vec::new())
     }
 
     pub fn build(&self, dockerfile: &str) -> Result<BuildOutput, BuildError> {

@@ -30,6 +30,15 @@ pub struct CacheRecord {
     pub description: String,
     #[serde(default)]
     pub inputs: Vec<KeyInput>,
+    /// How long the step took to run, in milliseconds (0: not known, as in
+    /// entries made by older versions or imported without it). A later hit
+    /// reports it as the time the cache saved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duration_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Store {

@@ -629,6 +629,7 @@ mod tests {
             layer: Some(layer.diff_id()),
             created: 1_700_000_000,
             description: "[stage-0] RUN make".into(),
+            duration_ms: 0,
             inputs: Vec::new(),
         };
         let without_layer = CacheRecord { key: Digest::of(b"step 2"), layer: None, ..with_layer.clone() };

@@ -8,7 +8,7 @@ mod cache;
 mod publish;
 mod request;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rbuild_builder::context::BuildContext;
@@ -29,6 +29,7 @@ use crate::cli::{BuildArgs, ProgressMode};
 use crate::dockerfile::Dockerfile;
 use crate::output;
 use crate::progress::renderer;
+use crate::records::{self, Recorder, absolute};
 use crate::registry::UrlDownloads;
 use crate::registry::{self, Fetcher, Registries};
 use crate::report::Failure;
@@ -36,6 +37,12 @@ use crate::source_date_epoch;
 
 pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     let request = Request::parse(&args)?;
+    let mut recorder = Recorder::start(&args);
+    let result = build(store, &args, &request, &mut recorder);
+    recorder.finish(store, result)
+}
+
+fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Recorder) -> Result<(), Failure> {
     let quiet_transfers = args.quiet || args.progress == ProgressMode::Quiet;
     let registries = Registries::new(
         &args.registry.insecure_registry,
@@ -43,7 +50,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     );
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
-    let planned = plan(store, &args, &dockerfile, &registries)?;
+    let planned = plan(store, args, &dockerfile, &registries)?;
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
@@ -54,13 +61,23 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
         &request::build_args(&args.build_args),
         planned.graph.source_date_epoch.as_deref(),
     )?;
-    let opts = build_options(&args, &request.context, &dockerfile, cache_sources, epoch)?;
+    let opts = build_options(args, &request.context, &dockerfile, cache_sources, epoch)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
-    let mut built = solve::build(store, &planned.graph, &context, &planned.bases, &opts, progress.as_ref())
-        .map_err(|e| step_failure(&dockerfile, &e))?;
+    let mut finished = Vec::new();
+    let solved = solve::build(
+        store,
+        &planned.graph,
+        &context,
+        &planned.bases,
+        &opts,
+        progress.as_ref(),
+        &mut finished,
+    );
+    recorder.steps(&finished);
+    let mut built = solved.map_err(|e| step_failure(&dockerfile, &e))?;
     if let Err(e) = context.save_cache() {
         tracing::warn!("could not save the stat cache: {e}");
     }
@@ -70,10 +87,11 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     publish::add_labels(&mut built, &args.labels);
     let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    recorder.image(id);
     for o in &request.outputs {
         output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
     }
-    publish::name_and_push(store, &registries, &id, &request, args.push, progress.as_ref())?;
+    publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
     cache::export(store, &registries, &built, &planned.graph, &request.cache_to, progress.as_ref())?;
     if let Some(path) = &args.iidfile {
         publish::write_iidfile(path, &id)?;
@@ -81,7 +99,12 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     if let Some(path) = &args.metadata_file {
         publish::write_metadata(path, &id, &request.tags, &built)?;
     }
-    progress.line(&format!("{} steps run, {} cached", built.steps_run, built.steps_cached));
+    progress.line(&format!(
+        "{} steps run, {} cached{}",
+        built.steps_run,
+        built.steps_cached,
+        records::cache_saved_note(&built.steps)
+    ));
     progress.finish();
     if args.quiet {
         println!("{id}");
@@ -189,14 +212,4 @@ fn step_failure(dockerfile: &Dockerfile, e: &BuildError) -> Failure {
     f.hint = e.hint.clone();
     f.storage_full = e.is_storage_full();
     f
-}
-
-/// `path` made absolute against the current directory (for naming the
-/// Dockerfile in a way that does not depend on where rbuild was started).
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
-    }
 }

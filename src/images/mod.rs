@@ -14,8 +14,8 @@
 
 mod check;
 mod df;
-mod filters;
-mod format;
+pub mod filters;
+pub mod format;
 mod freed;
 mod history;
 mod inspect;
@@ -26,10 +26,10 @@ pub mod progress;
 mod prune;
 mod rmi;
 mod save;
-mod table;
+pub mod table;
 mod tag;
-mod template;
-mod units;
+pub mod template;
+pub mod units;
 
 pub use check::system_check;
 pub use df::system_df;
@@ -37,7 +37,7 @@ pub use history::history;
 pub use inspect::inspect;
 pub use list::list;
 pub use mounts::cache_mounts;
-pub use prune::{builder_prune, prune};
+pub use prune::{builder_prune, confirm, prune};
 pub use rmi::rmi;
 pub use save::save;
 pub use tag::tag;

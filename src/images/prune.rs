@@ -65,7 +65,16 @@ pub fn prune(store: &Store, args: ImagePruneArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn builder_prune(store: &Store, args: BuilderPruneArgs) -> Result<(), Failure> {
+/// What `builder prune` removes besides the cache: the build records whose
+/// steps it no longer holds (`all`: every record; `until`: only older ones).
+/// Given by the caller, as records are a layer above the image commands.
+pub type RecordPruner<'a> = &'a dyn Fn(&Store, bool, Option<i64>) -> Result<usize, Failure>;
+
+pub fn builder_prune(
+    store: &Store,
+    args: BuilderPruneArgs,
+    prune_records: RecordPruner<'_>,
+) -> Result<(), Failure> {
     let filters = Filters::parse(&args.filters, &["until"])?;
     let options = CachePruneOptions {
         all: args.all,
@@ -88,6 +97,7 @@ pub fn builder_prune(store: &Store, args: BuilderPruneArgs) -> Result<(), Failur
     let lock = lock_waiting(store)?;
     let report = gc::prune_cache(store, &lock, &options)?;
     let collected = gc::collect_garbage(store, &lock)?;
+    let records = prune_records(store, args.all, options.unused_since)?;
     let mounts: u64 =
         report.removed.iter().filter(|i| matches!(i.kind, CacheItemKind::Mount(_))).map(|i| i.size).sum();
     if !report.removed.is_empty() {
@@ -96,6 +106,9 @@ pub fn builder_prune(store: &Store, args: BuilderPruneArgs) -> Result<(), Failur
             println!("{}", item.id());
         }
         println!();
+    }
+    if records > 0 {
+        println!("Deleted build records: {records}");
     }
     println!("Total reclaimed space: {}", human_size(collected.reclaimed() + mounts));
     Ok(())
@@ -114,7 +127,7 @@ fn lock_waiting(store: &Store) -> Result<ExclusiveGcLock, Failure> {
 /// but y/yes (including no input at all) is a no. Like docker, an answer
 /// piped in counts; when stdin is not a terminal and gave no yes, stderr
 /// says how to prune without asking, since nobody saw the question.
-pub(super) fn confirm(warning: &str) -> bool {
+pub fn confirm(warning: &str) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     let _ = std::io::stdout().flush();

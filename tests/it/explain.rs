@@ -28,19 +28,22 @@ fn each_rerun_says_why_in_words() {
     for f in ["1", "2", "3"] {
         fs::write(ctx.join("src/new").join(f), f).unwrap();
     }
-    assert_eq!(reasons(&build(&[]))[0], "3 files added under src/new/");
+    assert_eq!(reasons(&build(&[]))[0], "3 files added: src/new/1, src/new/2, src/new/3");
     fs::remove_file(ctx.join("src/a.txt")).unwrap();
     assert_eq!(reasons(&build(&[]))[0], "file removed: src/a.txt");
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2"])), vec!["build arg VERSION changed"]);
     assert_eq!(reasons(&build(&["--build-arg", "VERSION=2", "--no-cache"])), vec!["--no-cache"; 2]);
     // A different base image under the same name.
+    let image_id =
+        || env.rbuild(&["inspect", "-f", "{{.Id}}", "busybox:local"]).ok().stdout.trim()[..19].to_string();
+    let old_base = image_id();
     let other = env.dockerfile("base", "FROM busybox:local\nRUN echo changed > /etc/marker\n");
     let _ = other;
     env.rbuild(&["build", "-t", "busybox:local", "base"]).ok();
-    assert_eq!(
-        reasons(&build(&["--build-arg", "VERSION=2"])),
-        vec!["base image busybox:local changed", "parent step changed"]
-    );
+    let after_new_base = reasons(&build(&["--build-arg", "VERSION=2"]));
+    assert_eq!(after_new_base[1], "parent step changed");
+    // Both image IDs, so the user can tell which base each build used.
+    assert_eq!(after_new_base[0], format!("base image busybox:local changed ({old_base} → {})", image_id()));
 }
 
 #[test]

@@ -38,6 +38,7 @@ mod images_bad_input;
 mod images_debian;
 mod images_gc;
 mod images_prune;
+mod insight;
 mod interop;
 mod interrupt;
 mod isolation;
