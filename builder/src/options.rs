@@ -13,6 +13,7 @@ use rbuild_cache::index::CacheRecord;
 use rbuild_oci::digest::Digest;
 
 pub use crate::download::UrlFetcher;
+pub use crate::run_settings::RunSettings;
 pub use crate::sandbox::Isolation;
 pub use crate::snapshot::Snapshotter;
 
@@ -38,6 +39,8 @@ pub struct BuildOptions {
     pub snapshotter: Arc<dyn Snapshotter>,
     /// Downloads `ADD <url>` sources.
     pub http: Arc<dyn UrlFetcher>,
+    /// `--add-host`, `--ulimit`, `--shm-size`: given to every RUN.
+    pub run: RunSettings,
 }
 
 /// Cached steps from outside the store (an imported registry or directory

@@ -120,6 +120,7 @@ impl Fixture {
             isolation: self.isolation.clone(),
             snapshotter: Arc::new(OverlaySnapshotter),
             http: Arc::new(NoNetwork),
+            run: Default::default(),
         }
     }
 

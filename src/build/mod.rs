@@ -7,6 +7,7 @@
 mod cache;
 mod publish;
 mod request;
+mod run_flags;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +44,14 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     );
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
-    let planned = plan(store, &args, &dockerfile, &registries)?;
+    let planned = plan(store, &args, &request, &dockerfile, &registries)?;
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
     }
     let context = open_context(store, &request.context, &ignore)?;
     let cache_sources = cache::import(&request.cache_from, &registries, progress.as_ref())?;
-    let opts = build_options(&args, &request.context, &dockerfile, cache_sources)?;
+    let opts = build_options(&args, &request, &dockerfile, cache_sources)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -103,6 +104,7 @@ fn read_dockerignore(context: &Path, dockerfile: &Path) -> Result<DockerIgnore, 
 fn plan(
     store: &Store,
     args: &BuildArgs,
+    request: &Request,
     dockerfile: &Dockerfile,
     registries: &Registries,
 ) -> Result<Plan, Failure> {
@@ -110,7 +112,8 @@ fn plan(
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
         platform: Platform::host(),
-        allow_insecure: request::allows_insecure(&args.allow)?,
+        allow_insecure: request.run.entitlements.insecure,
+        default_network: request.run.network,
     };
     if let Some(p) = &args.platform
         && p != &lower_opts.platform.spec()
@@ -135,7 +138,7 @@ fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<
 
 fn build_options(
     args: &BuildArgs,
-    context: &Path,
+    request: &Request,
     dockerfile: &Dockerfile,
     cache_sources: Vec<Arc<dyn CacheSource>>,
 ) -> Result<BuildOptions, Failure> {
@@ -147,7 +150,7 @@ fn build_options(
         // against the last build from the same place, wherever rbuild was
         // started from.
         site_prefix: Digest::of(
-            format!("{}\0{}", context.display(), absolute(&dockerfile.path).display()).as_bytes(),
+            format!("{}\0{}", request.context.display(), absolute(&dockerfile.path).display()).as_bytes(),
         )
         .hex(),
         explain_only: args.explain,
@@ -158,6 +161,7 @@ fn build_options(
         }),
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
+        run: request.run.settings.clone(),
     })
 }
 

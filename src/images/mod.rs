@@ -25,7 +25,7 @@ mod save;
 mod table;
 mod tag;
 mod template;
-mod units;
+pub(crate) mod units;
 
 pub use check::system_check;
 pub use df::system_df;

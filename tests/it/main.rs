@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod build;
+mod build_flags;
 mod concurrency;
 mod crash;
 mod disk;

