@@ -66,3 +66,67 @@ fn add_host_lines_reach_etc_hosts_and_host_gateway_is_the_hosts_address() {
         build_local(&env, "keyed", &["--add-host", "db.internal:10.1.2.3", "--add-host", "x:10.0.0.1"]);
     assert_eq!(renamed.run_lines().len(), 1, "another host name runs the step:\n{}", renamed.stderr);
 }
+
+#[test]
+fn ulimits_and_shm_size_apply_to_every_run() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nRUN ulimit -n > /nofile-soft && ulimit -Hn > /nofile-hard && ulimit -c > /core\n\
+RUN df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm-kb\n",
+    );
+    let (_, out) =
+        build_local(&env, "ctx", &["--ulimit", "nofile=321:654", "--ulimit", "core=0", "--shm-size", "128m"]);
+    let read = |p: &str| fs::read_to_string(out.join(p)).unwrap().trim().to_string();
+    assert_eq!(read("nofile-soft"), "321");
+    assert_eq!(read("nofile-hard"), "654");
+    assert_eq!(read("core"), "0");
+    assert_eq!(read("shm-kb"), (128 * 1024).to_string(), "/dev/shm is 128 MiB");
+
+    // Without the flags: Docker's 64 MiB /dev/shm, and the step runs again
+    // since limits and shm size are part of its key (as in BuildKit).
+    let (again, out) = build_local(&env, "ctx", &[]);
+    assert_eq!(again.run_lines().len(), 2, "{}", again.stderr);
+    assert_eq!(read_in(&out, "shm-kb"), (64 * 1024).to_string());
+    assert_ne!(read_in(&out, "nofile-soft"), "321");
+}
+
+fn read_in(dir: &std::path::Path, p: &str) -> String {
+    fs::read_to_string(dir.join(p)).unwrap().trim().to_string()
+}
+
+#[test]
+fn build_network_applies_to_runs_without_their_own_and_host_needs_the_entitlement() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /build-wide\n\
+RUN --network=default tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /own\n",
+    );
+    let host_ifaces = sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort");
+    let sorted = |text: String| {
+        let mut l: Vec<String> = text.lines().map(str::to_string).collect();
+        l.sort();
+        l
+    };
+    let (_, out) = build_local(&env, "ctx", &["--network", "none"]);
+    assert_eq!(read_in(&out, "build-wide"), "lo", "--network none leaves only loopback");
+    assert_eq!(
+        sorted(read_in(&out, "own")),
+        sorted(host_ifaces.trim().to_string()),
+        "a RUN's own --network wins"
+    );
+
+    let before = env.store_snapshot();
+    let denied = env.rbuild(&["build", "--progress", "plain", "--network", "host", "ctx"]).failed();
+    assert!(
+        denied.stderr.contains("--network host") && denied.stderr.contains("--allow network.host"),
+        "{}",
+        denied.stderr
+    );
+    assert_eq!(env.store_snapshot(), before, "nothing was built");
+    let (_, out) = build_local(&env, "ctx", &["--network", "host", "--allow", "network.host"]);
+    assert_eq!(sorted(read_in(&out, "build-wide")), sorted(host_ifaces.trim().to_string()));
+}
