@@ -5,7 +5,7 @@
 //! ([`Snapshotter`]), imported caches ([`CacheSource`]) and the network for
 //! `ADD <url>` ([`UrlFetcher`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rbuild_cache::Store;
@@ -22,6 +22,9 @@ pub use crate::snapshot::Snapshotter;
 pub struct BuildOptions {
     /// Ignore the cache (results are still recorded).
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by index) whose steps ignore the cache;
+    /// the other stages may still hit it.
+    pub no_cache_stages: BTreeSet<usize>,
     /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).

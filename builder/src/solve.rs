@@ -302,7 +302,14 @@ impl Shared<'_> {
             inputs: inputs.clone(),
             files: self.context_files(place.step),
         };
-        let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
+        let forced = if self.opts.no_cache {
+            Some("--no-cache")
+        } else if self.opts.no_cache_stages.contains(&place.stage.index) {
+            Some("--no-cache-filter")
+        } else {
+            None
+        };
+        let cached = if forced.is_some() { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
         let outcome = match cached {
             Some(record) => {
@@ -318,8 +325,8 @@ impl Shared<'_> {
                 if !self.opts.explain_only {
                     explain::save_site(self.store, &site, &now_site);
                 }
-                let reason = if self.opts.no_cache {
-                    "--no-cache".to_string()
+                let reason = if let Some(flag) = forced {
+                    flag.to_string()
                 } else {
                     explain::explain(previous.as_ref(), &now_site, &place.situation)
                 };

@@ -112,6 +112,7 @@ impl Fixture {
     pub fn options(&self) -> BuildOptions {
         BuildOptions {
             no_cache: false,
+            no_cache_stages: Default::default(),
             source_date_epoch: Some(0),
             secrets: BTreeMap::new(),
             site_prefix: "test".into(),

@@ -22,6 +22,7 @@ use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::graph::StepGraph;
 use rbuild_frontend::lower::{LowerOptions, Platform};
 use rbuild_oci::digest::Digest;
 
@@ -51,7 +52,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     let context = open_context(store, &request.context, &ignore)?;
     let cache_sources = cache::import(&request.cache_from, &registries, progress.as_ref())?;
-    let opts = build_options(&args, &request, &dockerfile, cache_sources)?;
+    let opts = build_options(&args, &request, &dockerfile, &planned.graph, cache_sources)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -140,10 +141,12 @@ fn build_options(
     args: &BuildArgs,
     request: &Request,
     dockerfile: &Dockerfile,
+    graph: &StepGraph,
     cache_sources: Vec<Arc<dyn CacheSource>>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
+        no_cache_stages: run_flags::no_cache_stages(&args.no_cache_filter, graph)?,
         source_date_epoch: source_date_epoch::from_env(),
         secrets: request::secrets(&args.secret)?,
         // This build's place (context + Dockerfile), so a miss is explained

@@ -1,12 +1,13 @@
 //! The flags that shape every RUN of a build, parsed and checked before
 //! anything runs: `--add-host`, `--ulimit`, `--shm-size`, `--network` and
-//! the `--allow` entitlements. A malformed value names its flag, says what
+//! the `--allow` entitlements; and `--no-cache-filter`'s stages. A malformed value names its flag, says what
 //! was expected and shows an example.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use rbuild_builder::run_settings::{ExtraHost, RunSettings, ULIMIT_NAMES, Ulimit};
-use rbuild_frontend::graph::Network;
+use rbuild_frontend::graph::{Network, StepGraph};
 
 use crate::cli::BuildArgs;
 use crate::images::units::parse_ram_size;
@@ -176,6 +177,38 @@ fn network(raw: &str, granted: Entitlements) -> Result<Network, Failure> {
         .hint("add --allow network.host to give every RUN the host's network")),
         other => Err(bad("--network", other, "default, none or host", "none")),
     }
+}
+
+/// `--no-cache-filter STAGE[,STAGE]` (repeatable): the indexes of the
+/// named stages. Names are matched as BuildKit stores them, lower-cased; a
+/// name no stage has is an error, since it is most likely a typo.
+pub fn no_cache_stages(raw: &[String], graph: &StepGraph) -> Result<BTreeSet<usize>, Failure> {
+    let mut stages = BTreeSet::new();
+    for name in raw.iter().flat_map(|r| r.split(',')) {
+        let name = name.trim();
+        if name.is_empty() {
+            let given = raw.join(",");
+            return Err(bad("--no-cache-filter", &given, "stage names separated by commas", "deps,test"));
+        }
+        let wanted = name.to_ascii_lowercase();
+        match graph.stages.iter().find(|s| s.name.as_deref() == Some(wanted.as_str())) {
+            Some(stage) => {
+                stages.insert(stage.index);
+            }
+            None => {
+                let named: Vec<&str> = graph.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+                return Err(Failure::new(format!(
+                    "--no-cache-filter: the Dockerfile has no stage named {name:?}"
+                ))
+                .hint(if named.is_empty() {
+                    "name a stage with FROM … AS NAME, then --no-cache-filter NAME".to_string()
+                } else {
+                    format!("its named stages are: {}", named.join(", "))
+                }));
+            }
+        }
+    }
+    Ok(stages)
 }
 
 #[cfg(test)]

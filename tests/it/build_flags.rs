@@ -130,3 +130,77 @@ RUN --network=default tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /own\
     let (_, out) = build_local(&env, "ctx", &["--network", "host", "--allow", "network.host"]);
     assert_eq!(sorted(read_in(&out, "build-wide")), sorted(host_ifaces.trim().to_string()));
 }
+
+#[test]
+fn no_cache_filter_runs_the_named_stages_and_lets_the_others_hit() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local AS Deps\nRUN echo deps > /deps\n\
+FROM busybox:local AS other\nRUN echo other > /other\n\
+FROM busybox:local\nCOPY --from=deps /deps /deps\nCOPY --from=other /other /other\nRUN cat /deps /other > /all\n",
+    );
+    let (first, _) = build_local(&env, "ctx", &[]);
+    assert_eq!(first.run_lines().len(), 5, "{}", first.stderr);
+    let (filtered, out) = build_local(&env, "ctx", &["--no-cache-filter", "deps"]);
+    let ran = filtered.run_lines();
+    assert_eq!(ran.len(), 1, "only the filtered stage's step runs:\n{}", filtered.stderr);
+    assert!(ran[0].contains("[deps 2/2] RUN echo deps"), "{}", filtered.stderr);
+    let cached_steps = filtered.cached_lines().iter().filter(|l| !l.contains("] FROM ")).count();
+    assert_eq!(cached_steps, 4, "the other stages' steps hit the cache:\n{}", filtered.stderr);
+    assert_eq!(read_in(&out, "all"), "deps\nother");
+    let (both, _) = build_local(&env, "ctx", &["--no-cache-filter", "deps,other"]);
+    assert_eq!(both.run_lines().len(), 2, "{}", both.stderr);
+}
+
+/// A build that must fail on a flag before building anything.
+fn refused(env: &Env, flags: &[&str], expect: &[&str]) {
+    let before = env.store_snapshot();
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(flags);
+    args.push("ctx");
+    let run = env.rbuild(&args).failed();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for e in expect {
+        assert!(run.stderr.contains(e), "expected {e:?} in:\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("RUN touch"), "no step started:\n{}", run.stderr);
+    assert_eq!(env.store_snapshot(), before, "the store must be unchanged");
+}
+
+#[test]
+fn malformed_values_name_the_flag_what_was_expected_and_an_example() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.dockerfile("ctx", "FROM busybox:local AS app\nRUN touch /x\n");
+    refused(
+        &env,
+        &["--add-host", "db"],
+        &["--add-host", "HOST:IP", "for example: --add-host db.internal:10.0.0.5"],
+    );
+    refused(&env, &["--add-host", "db:300.1.1.1"], &["--add-host", "an IPv4 or IPv6 address"]);
+    refused(
+        &env,
+        &["--ulimit", "nofile"],
+        &["--ulimit", "TYPE=SOFT[:HARD]", "for example: --ulimit nofile=1024:2048"],
+    );
+    refused(&env, &["--ulimit", "openfiles=10"], &["--ulimit", "nofile, nproc"]);
+    refused(&env, &["--ulimit", "nofile=20:10"], &["--ulimit", "no higher than the hard limit"]);
+    refused(&env, &["--ulimit", "nofile=many"], &["--ulimit", "whole numbers"]);
+    refused(&env, &["--shm-size", "lots"], &["--shm-size", "for example: --shm-size 128m"]);
+    refused(&env, &["--shm-size", "0"], &["--shm-size", "greater than zero"]);
+    refused(
+        &env,
+        &["--network", "bridge"],
+        &["--network", "default, none or host", "for example: --network none"],
+    );
+    refused(&env, &["--allow", "network.any"], &["--allow", "network.host or security.insecure"]);
+    refused(&env, &["--no-cache-filter", "ap"], &["--no-cache-filter", "no stage named \"ap\"", "app"]);
+    refused(
+        &env,
+        &["--no-cache-filter", "app,"],
+        &["--no-cache-filter", "for example: --no-cache-filter deps,test"],
+    );
+}
