@@ -90,6 +90,13 @@ RUN df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm-kb\n",
     assert_eq!(again.run_lines().len(), 2, "{}", again.stderr);
     assert_eq!(read_in(&out, "shm-kb"), (64 * 1024).to_string());
     assert_ne!(read_in(&out, "nofile-soft"), "321");
+
+    // More open files than the kernel allows anyone (fs.nr_open): the step
+    // fails naming the flag instead of running without the limit.
+    let nr_open: u64 = fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    let too_many = format!("nofile={}", nr_open + 1);
+    let run = env.rbuild(&["build", "--progress", "plain", "--ulimit", &too_many, "ctx"]).failed();
+    assert!(run.stderr.contains(&format!("cannot set --ulimit {too_many}")), "{}", run.stderr);
 }
 
 fn read_in(dir: &std::path::Path, p: &str) -> String {

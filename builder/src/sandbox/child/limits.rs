@@ -10,8 +10,15 @@ pub(super) fn apply(limits: &[Ulimit]) -> Result<(), String> {
     for limit in limits {
         let resource = resource(&limit.name).ok_or_else(|| format!("unknown ulimit {:?}", limit.name))?;
         let value = |v: Option<u64>| v.unwrap_or(libc::RLIM_INFINITY);
-        setrlimit(resource, value(limit.soft), value(limit.hard))
-            .map_err(|e| format!("cannot set ulimit {}: {e}", limit.name))?;
+        setrlimit(resource, value(limit.soft), value(limit.hard)).map_err(|e| {
+            let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+            format!(
+                "cannot set --ulimit {}={}:{}: {e} (above what the host allows rbuild?)",
+                limit.name,
+                show(limit.soft),
+                show(limit.hard)
+            )
+        })?;
     }
     Ok(())
 }
