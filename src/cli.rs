@@ -510,9 +510,31 @@ pub struct BuildArgs {
     pub pull: bool,
 
     /// Grant an entitlement: `security.insecure` lets `RUN --security=insecure`
-    /// run without the seccomp filter, masked paths and capability limits
+    /// run without the seccomp filter, masked paths and capability limits;
+    /// `network.host` allows `--network host`
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+
+    /// Add a line to /etc/hosts of every RUN (`host-gateway` is the host's address)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+
+    /// A resource limit for every RUN, e.g. nofile=1024:2048 (-1 is unlimited)
+    #[arg(long, value_name = "TYPE=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+
+    /// Size of /dev/shm in every RUN (default 64m)
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+
+    /// Network of every RUN without its own --network: default, none, or host
+    /// (host needs --allow network.host)
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// Run these stages' steps even when cached (comma-separated; may be repeated)
+    #[arg(long = "no-cache-filter", value_name = "STAGE[,STAGE]")]
+    pub no_cache_filter: Vec<String>,
 
     /// Push the image to its registry under every -t tag
     #[arg(long)]

@@ -151,6 +151,7 @@ fn run_key(env: &ExecEnv<'_>, run: &RunOp, parent: &Digest) -> Result<(Digest, V
     for m in &run.mounts {
         mount_key(env, m, &mut k)?;
     }
+    env.opts.run.add_to_key(&mut k);
     Ok(k.finish())
 }
 

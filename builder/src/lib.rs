@@ -22,6 +22,7 @@ pub mod pathmatch;
 pub mod plan;
 pub mod progress;
 pub mod run_mounts;
+pub mod run_settings;
 pub mod run_step;
 pub mod sandbox;
 pub mod snapshot;

@@ -14,6 +14,7 @@ use rbuild_cache::index::CacheRecord;
 use rbuild_oci::digest::Digest;
 
 pub use crate::download::UrlFetcher;
+pub use crate::run_settings::RunSettings;
 pub use crate::sandbox::Isolation;
 pub use crate::snapshot::Snapshotter;
 
@@ -26,6 +27,9 @@ pub struct BuildOptions {
     /// The cache mounts this `--no-cache` build has emptied already (each
     /// once, before its first use).
     pub emptied_cache_mounts: Arc<Mutex<BTreeSet<PathBuf>>>,
+    /// `--no-cache-filter`: stages (by index) whose steps ignore the cache;
+    /// the other stages may still hit it.
+    pub no_cache_stages: BTreeSet<usize>,
     /// `SOURCE_DATE_EPOCH`: fixes every timestamp for reproducible images.
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).
@@ -46,6 +50,8 @@ pub struct BuildOptions {
     pub snapshotter: Arc<dyn Snapshotter>,
     /// Downloads `ADD <url>` sources.
     pub http: Arc<dyn UrlFetcher>,
+    /// `--add-host`, `--ulimit`, `--shm-size`: given to every RUN.
+    pub run: RunSettings,
 }
 
 /// Cached steps from outside the store (an imported registry or directory

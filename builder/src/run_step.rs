@@ -48,6 +48,7 @@ pub fn execute_run(
         },
         mounts: prepared.mounts.clone(),
         stdin: None,
+        settings: env.opts.run.clone(),
         unconfined: run.security == Security::Insecure,
     };
     let root = env.opts.snapshotter.prepare_root(env.store, lowers)?;

@@ -319,7 +319,14 @@ impl Shared<'_> {
             files: self.context_files(place.step),
             base_image: place.situation.base_image.filter(|_| place.situation.first_step),
         };
-        let cached = if self.opts.no_cache { None } else { self.lookup_cache(&key)? };
+        let forced = if self.opts.no_cache {
+            Some("--no-cache")
+        } else if self.opts.no_cache_stages.contains(&place.stage.index) {
+            Some("--no-cache-filter")
+        } else {
+            None
+        };
+        let cached = if forced.is_some() { None } else { self.lookup_cache(&key)? };
         let t0 = Instant::now();
         let outcome = match cached {
             Some(record) => {
@@ -341,8 +348,8 @@ impl Shared<'_> {
                 if !self.opts.explain_only {
                     explain::save_site(self.store, &site, &now_site);
                 }
-                let reason = if self.opts.no_cache {
-                    "--no-cache".to_string()
+                let reason = if let Some(flag) = forced {
+                    flag.to_string()
                 } else {
                     explain::explain(previous.as_ref(), &now_site, &place.situation)
                 };

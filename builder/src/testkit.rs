@@ -113,6 +113,7 @@ impl Fixture {
         BuildOptions {
             no_cache: false,
             emptied_cache_mounts: Default::default(),
+            no_cache_stages: Default::default(),
             source_date_epoch: Some(0),
             secrets: BTreeMap::new(),
             site_prefix: "test".into(),
@@ -122,6 +123,7 @@ impl Fixture {
             isolation: self.isolation.clone(),
             snapshotter: Arc::new(OverlaySnapshotter),
             http: Arc::new(NoNetwork),
+            run: Default::default(),
         }
     }
 

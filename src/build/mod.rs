@@ -7,6 +7,7 @@
 mod cache;
 mod publish;
 mod request;
+mod run_flags;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::graph::StepGraph;
 use rbuild_frontend::lower::{LowerOptions, Platform};
 use rbuild_oci::digest::Digest;
 
@@ -50,7 +52,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     );
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
-    let planned = plan(store, args, &dockerfile, &registries)?;
+    let planned = plan(store, args, request, &dockerfile, &registries)?;
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
@@ -61,7 +63,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         &request::build_args(&args.build_args),
         planned.graph.source_date_epoch.as_deref(),
     )?;
-    let opts = build_options(args, &request.context, &dockerfile, cache_sources, epoch)?;
+    let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -130,6 +132,7 @@ fn read_dockerignore(context: &Path, dockerfile: &Path) -> Result<DockerIgnore, 
 fn plan(
     store: &Store,
     args: &BuildArgs,
+    request: &Request,
     dockerfile: &Dockerfile,
     registries: &Registries,
 ) -> Result<Plan, Failure> {
@@ -137,7 +140,8 @@ fn plan(
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
         platform: Platform::host(),
-        allow_insecure: request::allows_insecure(&args.allow)?,
+        allow_insecure: request.run.entitlements.insecure,
+        default_network: request.run.network,
     };
     if let Some(p) = &args.platform
         && p != &lower_opts.platform.spec()
@@ -162,24 +166,26 @@ fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<
 
 fn build_options(
     args: &BuildArgs,
-    context: &Path,
+    request: &Request,
     dockerfile: &Dockerfile,
+    graph: &StepGraph,
     cache_sources: Vec<Arc<dyn CacheSource>>,
     source_date_epoch: Option<i64>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
         emptied_cache_mounts: Default::default(),
+        no_cache_stages: run_flags::no_cache_stages(&args.no_cache_filter, graph)?,
         source_date_epoch,
         secrets: request::secrets(&args.secret)?,
         // This build's place (context + Dockerfile), so a miss is explained
         // against the last build from the same place, wherever rbuild was
         // started from.
         site_prefix: Digest::of(
-            format!("{}\0{}", context.display(), absolute(&dockerfile.path).display()).as_bytes(),
+            format!("{}\0{}", request.context.display(), absolute(&dockerfile.path).display()).as_bytes(),
         )
         .hex(),
-        build_name: args.tags.first().cloned().unwrap_or_else(|| absolute(context).display().to_string()),
+        build_name: args.tags.first().cloned().unwrap_or_else(|| absolute(&request.context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
         isolation: Arc::new(NamespaceSandbox {
@@ -188,6 +194,7 @@ fn build_options(
         }),
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
+        run: request.run.settings.clone(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! A build's flags as typed values, parsed and checked before any work
 //! starts, so a mistyped flag fails at once with a hint: the context, the
 //! outputs, the caches to import and export, the tags, build args and
-//! secrets.
+//! secrets, and the flags every RUN gets ([`super::run_flags`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
 
+use super::run_flags::RunFlags;
 use crate::cli::BuildArgs;
 use crate::output::{ImageOutput, Output, parse_image_output, parse_output};
 use crate::registry;
@@ -26,6 +27,8 @@ pub struct Request {
     pub cache_to: Vec<CacheTo>,
     /// `-t` names.
     pub tags: Vec<Reference>,
+    /// `--add-host`, `--ulimit`, `--shm-size`, `--network`, `--allow`.
+    pub run: RunFlags,
 }
 
 impl Request {
@@ -55,7 +58,8 @@ impl Request {
             return Err(Failure::new("--push needs a name to push to").hint("add -t REGISTRY/NAME:TAG"));
         }
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags })
+        let run = RunFlags::parse(args)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run })
     }
 }
 
@@ -94,24 +98,6 @@ pub fn build_args(raw: &[String]) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// Whether `--allow` grants `security.insecure`. `network.host` is
-/// accepted too (BuildKit requires it for `RUN --network=host`, which rbuild
-/// always allows); anything else is an error.
-pub fn allows_insecure(raw: &[String]) -> Result<bool, Failure> {
-    let mut insecure = false;
-    for entitlement in raw {
-        match entitlement.as_str() {
-            "security.insecure" => insecure = true,
-            "network.host" => {}
-            other => {
-                return Err(Failure::new(format!("unknown entitlement {other:?} in --allow"))
-                    .hint("rbuild knows --allow security.insecure and --allow network.host"));
-            }
-        }
-    }
-    Ok(insecure)
 }
 
 /// `--secret id=ID,src=FILE` or `id=ID,env=VAR` (or `id=ID` alone: the

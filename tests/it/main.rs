@@ -3,6 +3,7 @@
 mod bad_input;
 mod build;
 mod cache_mounts;
+mod build_flags;
 mod concurrency;
 mod conformance_add;
 mod conformance_args;

@@ -21,6 +21,7 @@ pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
+use crate::run_settings::RunSettings;
 use crate::snapshot::{RootMount, StepRoot};
 use rbuild_oci::io_error::IoError;
 
@@ -73,6 +74,8 @@ pub struct RunRequest {
     pub mounts: Vec<ExtraMount>,
     /// Bytes fed to the command's standard input.
     pub stdin: Option<Vec<u8>>,
+    /// The build's `--add-host`, `--ulimit` and `--shm-size`.
+    pub settings: RunSettings,
     /// `RUN --security=insecure`: no seccomp filter, no masked or read-only
     /// kernel paths, every capability.
     pub unconfined: bool,
@@ -160,7 +163,13 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
     for name in ["resolv.conf", "hosts"] {
         let host = Path::new("/etc").join(name);
         let copy = root.scratch.join(name);
-        let content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
+        let mut content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
+        if name == "hosts" {
+            if !content.is_empty() && !content.ends_with(b"\n") {
+                content.push(b'\n');
+            }
+            content.extend_from_slice(req.settings.hosts_lines().as_bytes());
+        }
         fs::write(&copy, content).map_err(io_err("write", &copy))?;
         etc_binds.push((copy, format!("/etc/{name}")));
     }
@@ -191,6 +200,8 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         status_file: root.scratch.join("status.json"),
         seccomp_filter,
         unconfined: req.unconfined,
+        ulimits: req.settings.ulimits.clone(),
+        shm_size: req.settings.shm_size,
     })
 }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::run_settings::Ulimit;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetMode {
     /// The host's network (Docker's default for RUN).
@@ -68,6 +70,12 @@ pub struct SandboxSpec {
     /// `RUN --security=insecure`: kernel paths left unmasked and writable,
     /// capabilities kept.
     pub unconfined: bool,
+    /// `--ulimit`: limits set on the command before it starts.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    /// `--shm-size`: bytes of /dev/shm (64 MiB when unset, as Docker).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
 }
 
 /// What the helper reports back.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::platform::Platform;
-use crate::graph::ImageMeta;
+use crate::graph::{ImageMeta, Network};
 
 /// The default PATH BuildKit gives `FROM scratch` images and RUN steps.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -19,6 +19,8 @@ pub struct LowerOptions {
     /// `--allow security.insecure`: `RUN --security=insecure` may run
     /// outside the sandbox's seccomp filter and masks.
     pub allow_insecure: bool,
+    /// `--network`: the mode of a RUN that names none itself.
+    pub default_network: Network,
 }
 
 impl Default for LowerOptions {
@@ -28,6 +30,7 @@ impl Default for LowerOptions {
             target: None,
             platform: Platform::host(),
             allow_insecure: false,
+            default_network: Network::Default,
         }
     }
 }

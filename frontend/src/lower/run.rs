@@ -26,7 +26,7 @@ pub(super) fn lower_run(
     let Kind::Run { command, mounts, network, security, heredocs } = &instr.kind else {
         unreachable!("lower_run is given RUN instructions")
     };
-    let network = network_mode(network.as_ref())?;
+    let network = network_mode(network.as_ref(), ctx.opts.default_network)?;
     let security = security_mode(security.as_ref(), ctx.opts.allow_insecure)?;
     let mounts = run_mounts(ctx, st, mounts)?;
     let (argv, script) = run_argv(command, heredocs, &st.meta);
@@ -49,9 +49,10 @@ pub(super) fn lower_run(
     Ok(())
 }
 
-/// `--network` is taken as written, as BuildKit does.
-fn network_mode(flag: Option<&Word>) -> Result<Network, FrontendError> {
-    let Some(w) = flag else { return Ok(Network::Default) };
+/// `--network` is taken as written, as BuildKit does; without one, the
+/// build's `--network` (`default`) applies.
+fn network_mode(flag: Option<&Word>, build_default: Network) -> Result<Network, FrontendError> {
+    let Some(w) = flag else { return Ok(build_default) };
     match w.text.as_str() {
         "default" => Ok(Network::Default),
         "none" => Ok(Network::None),
@@ -166,14 +167,23 @@ mod tests {
 
     #[test]
     fn network_modes_and_errors() {
-        assert_eq!(network_mode(None), Ok(Network::Default));
-        assert_eq!(network_mode(Some(&word("none"))), Ok(Network::None));
-        assert_eq!(network_mode(Some(&word("host"))), Ok(Network::Host));
-        assert_eq!(network_mode(Some(&word("default"))), Ok(Network::Default));
-        let e = network_mode(Some(&word("bridge"))).unwrap_err();
+        assert_eq!(network_mode(None, Network::Default), Ok(Network::Default));
+        assert_eq!(network_mode(None, Network::None), Ok(Network::None), "the build's --network");
+        assert_eq!(
+            network_mode(Some(&word("default")), Network::None),
+            Ok(Network::Default),
+            "a RUN's own --network wins"
+        );
+        assert_eq!(network_mode(Some(&word("none")), Network::Default), Ok(Network::None));
+        assert_eq!(network_mode(Some(&word("host")), Network::Default), Ok(Network::Host));
+        assert_eq!(network_mode(Some(&word("default")), Network::Default), Ok(Network::Default));
+        let e = network_mode(Some(&word("bridge")), Network::Default).unwrap_err();
         assert_eq!(e.message, "unsupported network mode \"bridge\"");
         assert_eq!(e.span, word("").span);
-        assert!(network_mode(Some(&word("NONE"))).is_err(), "taken as written, case included");
+        assert!(
+            network_mode(Some(&word("NONE")), Network::Default).is_err(),
+            "taken as written, case included"
+        );
     }
 
     #[test]

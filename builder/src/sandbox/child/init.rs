@@ -79,6 +79,10 @@ pub(super) fn exec_command(spec: &SandboxSpec, filter: Option<&Filter>) -> Strin
     if let Err(e) = std::env::set_current_dir(&spec.process.cwd) {
         return format!("cannot enter working directory {}: {e}", spec.process.cwd);
     }
+    // Before the capabilities go: raising a hard limit takes CAP_SYS_RESOURCE.
+    if let Err(e) = super::limits::apply(&spec.ulimits) {
+        return e;
+    }
     // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN (of
     // the user namespace rbuild runs in): here, before the capabilities go.
     // What follows (capset, setgroups, setresuid, execve) is allowed by

@@ -19,6 +19,7 @@ mod binds;
 mod caps;
 mod fds;
 mod init;
+mod limits;
 mod masks;
 mod mountpoints;
 mod net;

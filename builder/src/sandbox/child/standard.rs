@@ -27,7 +27,7 @@ pub(super) fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()>
     ctx(mount(Some("proc"), &at(root, "/proc")?, Some("proc"), NOSUID_NODEV_NOEXEC, None::<&str>), || {
         "mount /proc".into()
     })?;
-    mount_dev(&at(root, "/dev")?)?;
+    mount_dev(&at(root, "/dev")?, spec.shm_size)?;
     mount_sys(&at(root, "/sys")?)?;
     for (source, target) in &spec.etc_binds {
         bind(source, &at(root, target)?, false)?;
@@ -35,8 +35,12 @@ pub(super) fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()>
     mount_extra(spec, root)
 }
 
-/// A minimal /dev: a few host devices bound in, a private devpts and shm.
-fn mount_dev(dev: &Path) -> SetupResult<()> {
+/// Docker's /dev/shm when `--shm-size` is not given: 64 MiB.
+const DEFAULT_SHM_BYTES: u64 = 64 << 20;
+
+/// A minimal /dev: a few host devices bound in, a private devpts and shm
+/// (`shm_size` bytes, Docker's 64 MiB when unset).
+fn mount_dev(dev: &Path, shm_size: Option<u64>) -> SetupResult<()> {
     ctx(
         mount(
             Some("tmpfs"),
@@ -73,7 +77,7 @@ fn mount_dev(dev: &Path) -> SetupResult<()> {
             &dev.join("shm"),
             Some("tmpfs"),
             NOSUID_NODEV_NOEXEC,
-            Some("mode=1777,size=65536k"),
+            Some(format!("mode=1777,size={}", shm_size.unwrap_or(DEFAULT_SHM_BYTES)).as_str()),
         ),
         || "mount /dev/shm".into(),
     )?;
