@@ -128,8 +128,10 @@ fn plan(
 /// re-reads no file that did not change.
 fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<BuildContext, Failure> {
     let cache_key = Digest::of(context.to_string_lossy().as_bytes()).hex();
-    let stat_cache = store.state_path(&format!("statcache/{}.json", &cache_key[..16]));
-    BuildContext::open(context, ignore, Some(stat_cache)).map_err(|e| Failure::caused_by(&e))
+    let stat_cache = store.state_path(&format!("statcache/{}.bin", &cache_key[..16]));
+    BuildContext::open(context, ignore, Some(stat_cache))
+        .map(|ctx| ctx.with_mtime_clamp(source_date_epoch::from_env()))
+        .map_err(|e| Failure::caused_by(&e))
 }
 
 fn build_options(

@@ -269,7 +269,7 @@ fn context_with_parents(env: &ExecEnv<'_>, source: &str) -> Result<Vec<SrcItem>,
                     mode: e.mode,
                     uid: 0,
                     gid: 0,
-                    mtime: e.mtime,
+                    mtime: env.ctx.presented_mtime(e.mtime),
                     host_path: env.ctx.root().join(&full),
                     link_target: None,
                 });
