@@ -6,7 +6,7 @@
 mod stat_cache;
 mod walk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use rbuild_oci::digest::{Digest, Hasher};
 
-use stat_cache::{CachedDigest, StatCache};
+use stat_cache::{CachedDigest, PathMap, StatCache};
 
 use crate::dockerignore::DockerIgnore;
 use rbuild_oci::io_error::IoError;
@@ -96,7 +96,7 @@ pub struct BuildContext {
 
 struct CacheState {
     old: StatCache,
-    new: HashMap<String, CachedDigest>,
+    new: PathMap<CachedDigest>,
     dirty: bool,
     bytes_hashed: u64,
 }
@@ -152,7 +152,7 @@ impl BuildContext {
         Ok(BuildContext {
             root,
             entries,
-            cache: Mutex::new(CacheState { old, new: HashMap::new(), dirty: false, bytes_hashed: 0 }),
+            cache: Mutex::new(CacheState { old, new: PathMap::default(), dirty: false, bytes_hashed: 0 }),
             cache_path,
             clamp_mtime: None,
         })
@@ -370,15 +370,24 @@ impl BuildContext {
     pub fn save_cache(&self) -> io::Result<()> {
         let Some(path) = &self.cache_path else { return Ok(()) };
         let cache = self.cache.lock().expect("stat cache lock");
-        let old_still_valid = cache.old.files.keys().filter(|k| self.entries.contains_key(*k)).count();
-        if !cache.dirty && old_still_valid == cache.old.files.len() {
+        // Every old entry is still valid when each names a file still in
+        // the context: count those by walking the context (in order, cheap)
+        // and asking the hash map, not by a tree lookup per old entry.
+        let old_still_present = self
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                entry.kind == EntryKind::File && cache.old.files.contains_key(path.as_str())
+            })
+            .count();
+        if !cache.dirty && old_still_present == cache.old.files.len() {
             return Ok(());
         }
         // Keep entries of files not used by this build but still present.
         let mut files = cache.new.clone();
         for (k, v) in &cache.old.files {
-            if self.entries.contains_key(k) && !files.contains_key(k) {
-                files.insert(k.clone(), v.clone());
+            if !files.contains_key(k) && self.entries.get(k).is_some_and(|e| e.kind == EntryKind::File) {
+                files.insert(k.clone(), *v);
             }
         }
         let now = rbuild_oci::timefmt::Timestamp::now();

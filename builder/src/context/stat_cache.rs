@@ -12,6 +12,11 @@
 
 use std::collections::HashMap;
 use std::io;
+
+/// Context paths to what is known of them. FxHash instead of SipHash: the
+/// keys are our own paths, not attacker-chosen, and a no-op rebuild of a
+/// large context looks every file up here.
+pub type PathMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
 use std::path::Path;
 
 use rbuild_oci::digest::Digest;
@@ -34,7 +39,7 @@ pub struct StatCache {
     /// When the cache was written (ns since the epoch); an entry whose
     /// ctime is not older than this is re-hashed ("racy" entries, as git).
     pub written_ns: i64,
-    pub files: HashMap<String, CachedDigest>,
+    pub files: PathMap<CachedDigest>,
 }
 
 impl StatCache {
@@ -77,7 +82,10 @@ impl StatCache {
         let written_ns = i64::from_le_bytes(input.array()?);
         let count = u32::from_le_bytes(input.array()?) as usize;
         // Bound the allocation by what the bytes can hold, not by the count.
-        let mut files = HashMap::with_capacity(count.min(bytes.len() / (4 + FIXED_ENTRY_BYTES)));
+        let mut files = PathMap::with_capacity_and_hasher(
+            count.min(bytes.len() / (4 + FIXED_ENTRY_BYTES)),
+            Default::default(),
+        );
         for _ in 0..count {
             let len = u32::from_le_bytes(input.array()?) as usize;
             let path = std::str::from_utf8(input.take(len)?).ok()?.to_string();
@@ -117,7 +125,7 @@ mod tests {
     use super::*;
 
     fn sample() -> StatCache {
-        let mut files = HashMap::new();
+        let mut files = PathMap::default();
         for (i, name) in ["a", "dir/b", "ünïcode/ç"].iter().enumerate() {
             let n = i as u64;
             files.insert(
