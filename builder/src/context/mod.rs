@@ -282,6 +282,12 @@ impl BuildContext {
     /// the stat cache when the file is unchanged.
     pub fn file_digest(&self, rel: &str) -> Result<Digest, ContextError> {
         let entry = self.entries.get(rel).ok_or_else(|| ContextError::NotFound(rel.to_string()))?;
+        self.digest_of(rel, entry)
+    }
+
+    /// [`BuildContext::file_digest`] for an entry the caller already holds
+    /// (no second lookup by path: a tree walk's paths share long prefixes).
+    fn digest_of(&self, rel: &str, entry: &Entry) -> Result<Digest, ContextError> {
         if let Some(digest) = self.cache.lock().expect("stat cache lock").lookup(rel, entry) {
             return Ok(digest);
         }
@@ -315,7 +321,7 @@ impl BuildContext {
             match entry.kind {
                 EntryKind::File => {
                     let mut text = [0u8; 71];
-                    h.update(format_digest(&self.file_digest(path)?, &mut text));
+                    h.update(format_digest(&self.digest_of(path, entry)?, &mut text));
                 }
                 EntryKind::Symlink => h.update(entry.link_target.as_deref().unwrap_or("").as_bytes()),
                 _ => {}
