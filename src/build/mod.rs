@@ -55,6 +55,9 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
+    // The records a build writes are made durable together once it is
+    // stored and tagged, not one fsync each (see SyncBatch).
+    let durable = rbuild_cache::store::SyncBatch::begin();
     let mut built = solve::build(store, &planned.graph, &context, &planned.bases, &opts, progress.as_ref())
         .map_err(|e| step_failure(&dockerfile, &e))?;
     if let Err(e) = context.save_cache() {
@@ -66,6 +69,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     }
     publish::add_labels(&mut built, &args.labels);
     let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
     for o in &request.outputs {
         output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
     }
