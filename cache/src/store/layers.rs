@@ -220,9 +220,15 @@ impl Store {
     fn write_deferred_tar(&self, layer: &LayerRef, recipe: &TarRecipe, dest: &Path) -> Result<()> {
         let file = File::create(dest).ctx("create", dest)?;
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        rbuild_layer::write_layer_tar(&layer.fs_path(), &mut writer, &recipe.write_options())?;
+        let action = || format!("write the tar of layer {} into", layer.meta.diff_id);
+        match rbuild_layer::write_layer_tar(&layer.fs_path(), &mut writer, &recipe.write_options()) {
+            Err(rbuild_layer::LayerError::WriteTar(e)) => {
+                return Err(IoError::new(action(), layer.tar_path(), e).into());
+            }
+            other => other?,
+        };
         let (buf, digest, _) = writer.finish();
-        buf.into_inner().map_err(|e| e.into_error()).ctx("write", dest)?;
+        buf.into_inner().map_err(|e| IoError::new(action(), layer.tar_path(), e.into_error()))?;
         self.expect_diff_id(layer, digest)
     }
 
