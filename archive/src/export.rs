@@ -156,12 +156,12 @@ impl LayerBlobs {
                     digest: layer.meta.diff_id,
                     size: layer.meta.size,
                     media_type: MediaType::ImageLayer,
-                    path: layer.tar_path(),
+                    path: store.layer_tar(layer)?,
                 },
                 LayerBlobCompression::Gzip | LayerBlobCompression::Zstd => {
                     let path = store.temp_path("export-layer");
                     blobs.scratch_files.push(path.clone());
-                    let (digest, size) = compress_layer(&layer.tar_path(), &path, compression)?;
+                    let (digest, size) = compress_layer(&store.layer_tar(layer)?, &path, compression)?;
                     let media_type = if compression == LayerBlobCompression::Gzip {
                         MediaType::ImageLayerGzip
                     } else {

@@ -90,6 +90,48 @@ pub struct Pattern {
     exception: bool,
     line: usize,
     tokens: Vec<Token>,
+    shape: Shape,
+}
+
+/// The common pattern forms, recognised once so that matching them is a
+/// string comparison instead of an automaton run: a context walk asks every
+/// pattern about every entry, so this is on the no-op rebuild's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// No wildcard at all (`target`, `docs/build`): the path is it or lies below it.
+    Exact(String),
+    /// Plain text then a trailing `**` (`dir/**`): the path starts with the text.
+    Prefix(String),
+    /// `**/name` with a plain name: some component of the path is `name`.
+    AnyComponent(String),
+    /// `*text` with plain text and no `/` (`*.log`): the first component ends with it.
+    TopLevelSuffix(String),
+    /// Anything else: run the automaton.
+    General,
+}
+
+impl Shape {
+    fn of(tokens: &[Token]) -> Shape {
+        let literal = |tokens: &[Token]| -> Option<String> {
+            tokens.iter().map(|t| if let Token::Literal(c) = t { Some(*c) } else { None }).collect()
+        };
+        match tokens {
+            [] => Shape::General,
+            [Token::AnyDirs, rest @ ..] => match literal(rest) {
+                Some(name) if !name.is_empty() && !name.contains('/') => Shape::AnyComponent(name),
+                _ => Shape::General,
+            },
+            [Token::Star, rest @ ..] => match literal(rest) {
+                Some(text) if !text.is_empty() && !text.contains('/') => Shape::TopLevelSuffix(text),
+                _ => Shape::General,
+            },
+            [init @ .., Token::AnyRest] => match literal(init) {
+                Some(text) if !text.is_empty() => Shape::Prefix(text),
+                _ => Shape::General,
+            },
+            _ => literal(tokens).map_or(Shape::General, Shape::Exact),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +194,21 @@ impl DockerIgnore {
     /// The path is cleaned first, so `./a//b/` is `a/b`. The context root
     /// itself (`""` or `.`) is never excluded, as in Docker.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
-        let path = normalize_rel_path(rel_path);
-        if path == "." {
+        if self.patterns.is_empty() {
             return false;
         }
-        self.deciding_pattern(&path).is_some_and(|index| !self.patterns[index].exception)
+        let path = normalize_rel_path(rel_path);
+        self.is_excluded_clean(&path)
+    }
+
+    /// [`DockerIgnore::is_excluded`] for a path the caller knows is clean
+    /// (`a/b`, no `.`, empty or trailing components), as a context walker's
+    /// paths are: skips the cleaning and its allocation.
+    pub fn is_excluded_clean(&self, path: &str) -> bool {
+        if path == "." || path.is_empty() || self.patterns.is_empty() {
+            return false;
+        }
+        self.deciding_pattern(path).is_some_and(|index| !self.patterns[index].exception)
     }
 
     /// Whether a walker may skip the whole directory `rel_dir` without
@@ -230,7 +282,8 @@ impl Pattern {
             return Err(error("an exception (\"!\") needs a pattern after it"));
         }
         let tokens = compile(&text).map_err(|message| error(&message))?;
-        Ok(Some(Pattern { text, exception, line: line_number, tokens }))
+        let shape = Shape::of(&tokens);
+        Ok(Some(Pattern { text, exception, line: line_number, tokens, shape }))
     }
 
     /// The cleaned pattern, without the leading `!` of an exception.
@@ -252,6 +305,19 @@ impl Pattern {
     /// directories. `path` must already be clean (no `.`/empty components,
     /// no trailing `/`).
     fn matches_path_or_parent(&self, path: &str) -> bool {
+        match &self.shape {
+            Shape::Exact(text) => {
+                return path
+                    .strip_prefix(text.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            }
+            Shape::Prefix(text) => return path.starts_with(text.as_str()),
+            Shape::AnyComponent(name) => return path.split('/').any(|component| component == name),
+            Shape::TopLevelSuffix(text) => {
+                return path.split('/').next().is_some_and(|first| first.ends_with(text.as_str()));
+            }
+            Shape::General => {}
+        }
         let mut automaton = Automaton::start(&self.tokens);
         for c in path.chars() {
             // Everything before a `/` is a parent directory of `path`.
@@ -646,6 +712,78 @@ mod tests {
         assert!(!excluded("a/b", "a/bc"));
         // Only whole leading components are parents: `b` is not `a/b`.
         assert!(!excluded("b", "a/b/c"));
+    }
+
+    #[test]
+    fn shape_shortcuts_agree_with_the_automaton() {
+        let patterns = [
+            "target",
+            "docs/build",
+            "a\\*b",
+            "dir/**",
+            "ab**",
+            "**/node_modules",
+            "**/x.y",
+            "*.log",
+            "*",
+            "**",
+            "**.log",
+            "a/*",
+            "*a*",
+            "**/a/b",
+            "[ab]c",
+        ];
+        let paths = [
+            "target",
+            "target/debug/x",
+            "targets",
+            "docs/build",
+            "docs/build/a",
+            "docs/buildx",
+            "a*b",
+            "a*b/c",
+            "dir",
+            "dir/x",
+            "dir/x/y",
+            "dirx/y",
+            "ab",
+            "abc/d",
+            "node_modules",
+            "src/node_modules/x",
+            "src/node_modules",
+            "x/node_modulesx",
+            "x.y",
+            "q/x.y",
+            "a.log",
+            "a.log/x",
+            "b/a.log",
+            "alog",
+            "a/b",
+            "a/b/c",
+            "ac",
+            "bc/d",
+            ".log",
+            "x/.log",
+        ];
+        for text in patterns {
+            let pattern = DockerIgnore::parse(text).unwrap().patterns()[0].clone();
+            let mut general = pattern.clone();
+            general.shape = Shape::General;
+            for path in paths {
+                assert_eq!(
+                    pattern.matches_path_or_parent(path),
+                    general.matches_path_or_parent(path),
+                    "pattern {text:?} ({:?}) on {path:?}",
+                    pattern.shape
+                );
+            }
+        }
+        let shape = |text: &str| DockerIgnore::parse(text).unwrap().patterns()[0].shape.clone();
+        assert_eq!(shape("target"), Shape::Exact("target".into()));
+        assert_eq!(shape("dir/**"), Shape::Prefix("dir/".into()));
+        assert_eq!(shape("**/node_modules"), Shape::AnyComponent("node_modules".into()));
+        assert_eq!(shape("*.log"), Shape::TopLevelSuffix(".log".into()));
+        assert_eq!(shape("a/*"), Shape::General);
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub fn context_files(ctx: &BuildContext, rels: &[String]) -> BTreeMap<String, St
     for rel in rels {
         for (path, entry) in ctx.subtree(rel) {
             let value = match entry.kind {
-                EntryKind::File => ctx.file_digest(path).map(|d| d.to_string()).unwrap_or_default(),
+                EntryKind::File => {
+                    ctx.file_digest(path).map(|d| format!("blake3:{}", d.hex())).unwrap_or_default()
+                }
                 EntryKind::Symlink => format!("-> {}", entry.link_target.clone().unwrap_or_default()),
                 EntryKind::Dir => "dir".to_string(),
                 EntryKind::Other => "other".to_string(),

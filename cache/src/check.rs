@@ -116,10 +116,15 @@ fn check_layers(store: &Store, report: &mut CheckReport) -> Result<()> {
                 store.layer_dir(&diff_id).display()
             ));
         }
-        match hash_file(&layer.tar_path()) {
+        match store.layer_tar_digest(layer) {
             Ok(actual) if actual == diff_id => {}
-            Ok(actual) => found.push(format!("layer.tar has digest {actual}, not its diffID")),
-            Err(e) => found.push(format!("cannot read {}: {e}", layer.tar_path().display())),
+            Ok(actual) if layer.tar_path().exists() => {
+                found.push(format!("layer.tar has digest {actual}, not its diffID"))
+            }
+            Ok(actual) => {
+                found.push(format!("its snapshot makes a tar with digest {actual}, not its diffID"))
+            }
+            Err(e) => found.push(format!("cannot read {}: {e}", layer.dir.display())),
         }
         if !layer.fs_path().is_dir() {
             found.push(format!("its snapshot {} is missing", layer.fs_path().display()));

@@ -174,13 +174,20 @@ fn remembered_layer_size(store: &Store, layer: &LayerRef) -> Result<u64> {
     if let Some(size) = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()) {
         return Ok(size);
     }
-    let size = docker_size_of_tar(&layer.tar_path())?;
+    let size = docker_size_of_tar(&store.layer_tar(layer)?)?;
+    remember_layer_size(store, &layer.meta.diff_id, size);
+    Ok(size)
+}
+
+/// Remembers a layer's Docker size (a commit knows it without reading a
+/// tar). Failing to remember only costs time later.
+pub fn remember_layer_size(store: &Store, diff_id: &Digest, size: u64) {
+    let path = size_cache_path(store, diff_id);
     if let Some(dir) = path.parent()
         && fs::create_dir_all(dir).is_ok()
     {
         let _ = crate::store::write_file(&path, size.to_string().as_bytes());
     }
-    Ok(size)
 }
 
 /// Forgets a layer's remembered size (when the layer is deleted).

@@ -45,4 +45,7 @@ pub struct LayerStats {
     pub tar_bytes: u64,
     /// Bytes of regular-file content.
     pub content_bytes: u64,
+    /// Bytes of symlink targets (with `content_bytes`, what Docker counts
+    /// as a layer's size).
+    pub link_target_bytes: u64,
 }

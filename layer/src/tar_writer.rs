@@ -113,7 +113,10 @@ impl<W: Write> TarWriter<W> {
         let (flag, size, link_target, dev_major, dev_minor) = match entry.kind {
             EntryKind::File { size } => (typeflag::REGULAR, size, &b""[..], 0, 0),
             EntryKind::Dir => (typeflag::DIRECTORY, 0, &b""[..], 0, 0),
-            EntryKind::Symlink { target } => (typeflag::SYMLINK, 0, target, 0, 0),
+            EntryKind::Symlink { target } => {
+                self.stats.link_target_bytes += target.len() as u64;
+                (typeflag::SYMLINK, 0, target, 0, 0)
+            }
             EntryKind::HardLink { target } => (typeflag::HARD_LINK, 0, target, 0, 0),
             EntryKind::CharDevice { major, minor } => (typeflag::CHAR_DEVICE, 0, &b""[..], major, minor),
             EntryKind::BlockDevice { major, minor } => (typeflag::BLOCK_DEVICE, 0, &b""[..], major, minor),

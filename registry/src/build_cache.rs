@@ -365,7 +365,7 @@ fn export_layer_to_dir(store: &Store, dir: &Path, diff_id: &Digest) -> Result<Ca
     }
     let layer = store.require_layer(diff_id)?;
     let tmp = dir.join("blobs/sha256").join(format!(".incoming-{}", std::process::id()));
-    let compressed = super::push::compress_layer(&layer.tar_path(), &tmp, &|_| {});
+    let compressed = super::push::compress_layer(&store.layer_tar(&layer)?, &tmp, &|_| {});
     let (digest, size) = match compressed {
         Ok(done) => done,
         Err(e) => {

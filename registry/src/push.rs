@@ -146,7 +146,8 @@ pub(crate) fn push_layer(
     let scratch = store.temp_path("push-layer");
     let result = (|| {
         progress.begin(&item, "Compressing", Some(layer.meta.size));
-        let (digest, size) = compress_layer(&layer.tar_path(), &scratch, &|n| progress.advance(&item, n))?;
+        let (digest, size) =
+            compress_layer(&store.layer_tar(&layer)?, &scratch, &|n| progress.advance(&item, n))?;
         let fate = if session.has_blob(target, &digest)? {
             progress.end(&item, "Layer already exists");
             LayerFate::AlreadyThere

@@ -68,6 +68,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
+    // The records a build writes are made durable together once it is
+    // stored and tagged, not one fsync each (see SyncBatch).
+    let durable = rbuild_cache::store::SyncBatch::begin();
     let mut finished = Vec::new();
     let solved = solve::build(
         store,
@@ -89,6 +92,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     }
     publish::add_labels(&mut built, &args.labels);
     let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
     recorder.image(id);
     for o in &request.outputs {
         output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
@@ -160,8 +164,10 @@ fn plan(
 /// re-reads no file that did not change.
 fn open_context(store: &Store, context: &Path, ignore: &DockerIgnore) -> Result<BuildContext, Failure> {
     let cache_key = Digest::of(context.to_string_lossy().as_bytes()).hex();
-    let stat_cache = store.state_path(&format!("statcache/{}.json", &cache_key[..16]));
-    BuildContext::open(context, ignore, Some(stat_cache)).map_err(|e| Failure::caused_by(&e))
+    let stat_cache = store.state_path(&format!("statcache/{}.bin", &cache_key[..16]));
+    BuildContext::open(context, ignore, Some(stat_cache))
+        .map(|ctx| ctx.with_mtime_clamp(source_date_epoch::from_env()))
+        .map_err(|e| Failure::caused_by(&e))
 }
 
 fn build_options(

@@ -90,9 +90,19 @@ fn a_full_store_disk_fails_cleanly_and_recovers() {
     env.dockerfile("run", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=60\n");
     fails_for_space(&env, &["build", "--progress", "plain", "run"], "RUN dd", "run-output");
 
-    // RUN output that fits, but not twice: the layer commit fails.
+    // RUN output that fits, but not twice: the build commits the layer
+    // without writing its tar, and the first export, which must write it
+    // into the store, fails and leaves the store as it was.
     env.dockerfile("commit", "FROM busybox:local\nRUN dd if=/dev/zero of=/big bs=1M count=22\n");
-    fails_for_space(&env, &["build", "--progress", "plain", "commit"], "RUN dd", "layer-commit");
+    env.rbuild(&["build", "-t", "commit:1", "commit"]).ok();
+    let saved = env.path("commit.tar");
+    fails_for_space(
+        &env,
+        &["save", "-o", saved.to_str().unwrap(), "commit:1"],
+        "layer",
+        "deferred-layer-tar",
+    );
+    assert!(!saved.exists(), "a failed save leaves no archive");
 
     // A context file larger than the disk.
     let copy = env.dockerfile("copy", "FROM busybox:local\nCOPY big /big\n");
@@ -125,6 +135,7 @@ fn a_full_store_disk_fails_cleanly_and_recovers() {
     for ctx in ["run", "commit", "copy"] {
         env.rbuild(&["build", "--progress", "plain", ctx]).ok();
     }
+    env.rbuild(&["save", "-o", saved.to_str().unwrap(), "commit:1"]).ok();
     env.rbuild(&["load", "-i", archive.to_str().unwrap()]).ok();
     assert_store_consistent(&env, "recovery");
 }

@@ -233,12 +233,17 @@ fn system_check_reports_each_kind_of_damage() {
     let ok = env.rbuild(&["system", "check"]).ok().stdout;
     assert!(ok.contains("no problems found"), "{ok}");
     let root = env.root.path();
-    // A layer tar whose bytes changed, a snapshot gone, a config blob gone.
+    // A layer tar whose bytes changed and a snapshot gone (the imported
+    // base, which keeps its tar), a built layer (its tar not written yet)
+    // whose snapshot changed, a config blob gone.
     let layers: Vec<_> = fs::read_dir(root.join("layers")).unwrap().flatten().map(|e| e.path()).collect();
-    let mut tar = fs::read(layers[0].join("layer.tar")).unwrap();
+    let (with_tar, deferred): (Vec<_>, Vec<_>) = layers.iter().partition(|l| l.join("layer.tar").exists());
+    assert_eq!((with_tar.len(), deferred.len()), (1, 1), "a base layer with its tar, a built one without");
+    let mut tar = fs::read(with_tar[0].join("layer.tar")).unwrap();
     tar[600] ^= 1;
-    fs::write(layers[0].join("layer.tar"), tar).unwrap();
-    fs::remove_dir_all(layers[1].join("fs")).unwrap();
+    fs::write(with_tar[0].join("layer.tar"), tar).unwrap();
+    fs::remove_dir_all(with_tar[0].join("fs")).unwrap();
+    fs::write(deferred[0].join("fs/n"), "2\n").unwrap();
     let hex = id.trim_start_matches("sha256:");
     fs::remove_file(root.join("blobs/sha256").join(hex)).unwrap();
     // And a tag to nowhere.
@@ -251,7 +256,43 @@ fn system_check_reports_each_kind_of_damage() {
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("layer.tar has digest"), "{}", run.stdout);
     assert!(run.stdout.contains("/fs is missing"), "{}", run.stdout);
+    assert!(run.stdout.contains("its snapshot makes a tar with digest"), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("image {id}: config blob unreadable")), "{}", run.stdout);
     assert!(run.stdout.contains("tag docker.io/library/ghost:1: points at"), "{}", run.stdout);
     assert!(run.stderr.contains("problem(s) found"), "{}", run.stderr);
+}
+
+/// A built layer's tar is written when an export first needs it, from the
+/// snapshot, and must hash to the diffID the build recorded: a snapshot
+/// changed behind rbuild's back is refused, never exported.
+#[test]
+fn built_layers_write_their_tar_when_first_exported() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    build_image(&env, "one", "RUN echo 1 > /n\n", "app:v1");
+    let root = env.root.path();
+    let built = |marker: &str| -> std::path::PathBuf {
+        fs::read_dir(root.join("layers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|l| l.join("fs").join(marker).exists())
+            .unwrap()
+    };
+    let layer = built("n");
+    assert!(!layer.join("layer.tar").exists(), "a build writes no layer tar");
+    let out = env.path("one.tar");
+    env.rbuild(&["save", "-o", out.to_str().unwrap(), "app:v1"]).ok();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(layer.join("meta.json")).unwrap()).unwrap();
+    let tar_digest = format!("sha256:{}", sh(&format!("sha256sum {}", layer.join("layer.tar").display())));
+    assert_eq!(tar_digest.split_whitespace().next().unwrap(), meta["diff_id"].as_str().unwrap());
+    env.rbuild(&["system", "check"]).ok();
+
+    build_image(&env, "two", "RUN echo 2 > /m\n", "app:v2");
+    fs::write(built("m").join("fs/m"), "3\n").unwrap();
+    let refused = env.path("two.tar");
+    let run = env.rbuild(&["save", "-o", refused.to_str().unwrap(), "app:v2"]).failed();
+    assert!(run.stderr.contains("snapshot now makes a tar with digest"), "{}", run.stderr);
+    assert!(!refused.exists(), "nothing written for a refused export");
 }

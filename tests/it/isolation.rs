@@ -331,3 +331,28 @@ fn secrets_stay_out_of_trace_logs_and_failure_reports() {
     let found = sh(&format!("grep -rl {secret} {} || true", env.root.path().display()));
     assert_eq!(found.trim(), "", "a failed step leaves the secret nowhere in the store");
 }
+
+/// A RUN step's root is a volatile overlay where the kernel has the option
+/// (5.10+): the step's own fsyncs and the syncfs at the end of its mount
+/// namespace cost nothing, and the layer it makes is the same.
+#[test]
+fn the_run_root_is_a_volatile_overlay_on_kernels_that_have_it() {
+    require!(root(), busybox_static());
+    let release = sh("uname -r");
+    let mut numbers = release.trim().split(['.', '-']).map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    let env = Env::with_busybox();
+    let out = probe(
+        &env,
+        "volatile",
+        "FROM busybox:local\nRUN mkdir /results && grep ' / overlay ' /proc/mounts > /results/root && sync && echo ok > /results/synced\n",
+        &[],
+    );
+    let root = result(&out, "root");
+    assert_eq!(result(&out, "synced"), "ok");
+    if version >= (5, 10) {
+        assert!(root.contains("volatile"), "kernel {release}: {root}");
+    } else {
+        assert!(!root.contains("volatile"), "kernel {release} has no volatile overlays: {root}");
+    }
+}

@@ -79,3 +79,57 @@ fn identical_steps_give_identical_layers_in_any_store() {
     assert_eq!(a.as_array().unwrap().len(), 3);
     assert_eq!(a, b, "COPY layers must have the same diffIDs in both stores");
 }
+
+/// A RUN that reads file times (tar, as the app context's build stage
+/// does; .pyc and jar files do the same) sees COPY's files no newer than
+/// SOURCE_DATE_EPOCH, so two checkouts made at different times give the
+/// same image; without the variable the files keep their own times, as
+/// with Docker.
+#[test]
+fn run_steps_that_read_file_times_are_reproducible_with_source_date_epoch() {
+    require!(root(), busybox_static());
+    let dockerfile = "FROM busybox:local\nWORKDIR /w\nCOPY src/ ./src/\n\
+        RUN tar -cf /bundle.tar src && stat -c '%n %Y' src src/a.txt > /times\n";
+    let build = |mtime: &str, epoch: Option<&str>| {
+        let env = Env::new();
+        // The base made at the same epoch too, so only the context differs.
+        let base_vars = [("SOURCE_DATE_EPOCH", "1600000000")];
+        env.rbuild_with(&["import", busybox_rootfs().to_str().unwrap(), "busybox:local"], None, &base_vars)
+            .ok();
+        env.context("ctx", &[("Dockerfile", dockerfile), ("src/a.txt", "alpha\n"), ("src/b.txt", "beta\n")]);
+        sh(&format!("find {} -exec touch -h -d '{mtime}' {{}} +", env.path("ctx").display()));
+        let dest = env.path("out");
+        let vars: Vec<(&str, &str)> = epoch.map(|e| ("SOURCE_DATE_EPOCH", e)).into_iter().collect();
+        let id = env
+            .rbuild_with(
+                &["build", "-q", "-o", &format!("type=local,dest={}", dest.display()), "ctx"],
+                None,
+                &vars,
+            )
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        let times = fs::read_to_string(dest.join("times")).unwrap();
+        (id, times, fs::read(dest.join("bundle.tar")).unwrap())
+    };
+    let epoch = "1700000000";
+    let first = build("2024-01-02 03:04:05", Some(epoch));
+    let second = build("2025-06-07 08:09:10", Some(epoch));
+    assert_eq!(first.1, format!("src {epoch}\nsrc/a.txt {epoch}\n"), "RUN must see clamped times");
+    assert!(first.2 == second.2, "the tar a RUN makes must not depend on the checkout's times");
+    assert_eq!(first.0, second.0, "same image ID from both checkouts");
+
+    // Files older than the epoch keep their own time (clamping, not setting).
+    let older = build("2020-01-01 00:00:00", Some(epoch));
+    let old_secs = sh("date -d '2020-01-01 00:00:00' +%s").trim().to_string();
+    assert_eq!(older.1, format!("src {old_secs}\nsrc/a.txt {old_secs}\n"));
+
+    let unclamped = build("2025-06-07 08:09:10", None);
+    let own_secs = sh("date -d '2025-06-07 08:09:10' +%s").trim().to_string();
+    assert_eq!(
+        unclamped.1,
+        format!("src {own_secs}\nsrc/a.txt {own_secs}\n"),
+        "without the variable, as Docker"
+    );
+}

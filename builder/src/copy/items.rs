@@ -79,7 +79,8 @@ pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
                     mode: root_meta.as_ref().map_or(0o40755, |m| m.mode()),
                     uid: 0,
                     gid: 0,
-                    mtime: root_meta.as_ref().map_or((0, 0), |m| (m.mtime(), m.mtime_nsec())),
+                    mtime: ctx
+                        .presented_mtime(root_meta.as_ref().map_or((0, 0), |m| (m.mtime(), m.mtime_nsec()))),
                     host_path: ctx.root().to_path_buf(),
                     link_target: None,
                 }];
@@ -112,7 +113,7 @@ fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::
         // Context files are owned by root in the image unless --chown says otherwise.
         uid: 0,
         gid: 0,
-        mtime: e.mtime,
+        mtime: ctx.presented_mtime(e.mtime),
         host_path,
         link_target: e.link_target.clone(),
     }

@@ -2,6 +2,13 @@
 //! tar (`layer.tar`, whose sha256 is the diffID), its unpacked overlay
 //! snapshot (`fs/`) and `meta.json`. The short name keeps overlay's mount
 //! options (one page) short when an image has many layers.
+//!
+//! A layer a build step commits keeps only its snapshot at first: the tar
+//! is streamed through SHA-256 for the diffID and thrown away, and written
+//! (from the snapshot, with the same options, checked against the diffID)
+//! the first time an export, push or check asks for it
+//! ([`Store::layer_tar`]). Most intermediate layers are never exported, so
+//! a build writes each byte once, into the snapshot.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -22,6 +29,31 @@ pub struct LayerMeta {
     pub size: u64,
     /// Bytes of file content in the layer (what `docker history` shows).
     pub content_size: u64,
+    /// Present while `layer.tar` has not been written: how to write it
+    /// from the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_tar: Option<TarRecipe>,
+}
+
+/// The options a deferred layer tar is written with, as at commit time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarRecipe {
+    /// SOURCE_DATE_EPOCH of the build that committed the layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamp_mtime: Option<i64>,
+    /// The snapshot marks whiteouts with `user.overlay.*` xattrs (rootless).
+    #[serde(default)]
+    pub user_xattrs: bool,
+}
+
+impl TarRecipe {
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            xattr_prefix: if self.user_xattrs { OverlayXattrs::User } else { OverlayXattrs::Trusted },
+            clamp_mtime: self.clamp_mtime,
+            exclude: Vec::new(),
+        }
+    }
 }
 
 /// A committed layer: its metadata and where it lives.
@@ -105,6 +137,9 @@ impl Store {
     }
 
     fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
+        if opts.exclude.is_empty() {
+            return self.commit_upper_deferred(upper, opts, staging);
+        }
         let tar_path = staging.join("layer.tar");
         let file = File::create(&tar_path).ctx("create", &tar_path)?;
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -122,8 +157,112 @@ impl Store {
         file.sync_all().ctx("sync", &tar_path)?;
         let fs_dir = staging.join("fs");
         fs::rename(upper, &fs_dir).ctx("move snapshot", upper)?;
-        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes };
+        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: None };
         self.publish_layer(staging, meta).map(Some)
+    }
+
+    /// Commits `upper` as a layer whose tar is written later (see the
+    /// module doc): the tar stream only feeds the diffID hash.
+    fn commit_upper_deferred(
+        &self,
+        upper: &Path,
+        opts: &WriteOptions,
+        staging: &Path,
+    ) -> Result<Option<LayerRef>> {
+        let mut hasher = HashingWriter::new(io::sink());
+        let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
+        let (_, diff_id, size) = hasher.finish();
+        if stats.entries == 0 {
+            let _ = remove_tree(upper);
+            return Ok(None);
+        }
+        if let Some(existing) = self.layer(&diff_id)? {
+            let _ = remove_tree(upper);
+            return Ok(Some(existing));
+        }
+        fs::rename(upper, staging.join("fs")).ctx("move snapshot", upper)?;
+        let recipe = TarRecipe {
+            clamp_mtime: opts.clamp_mtime,
+            user_xattrs: opts.xattr_prefix == OverlayXattrs::User,
+        };
+        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: Some(recipe) };
+        let layer = self.publish_layer(staging, meta)?;
+        crate::usage::remember_layer_size(self, &diff_id, stats.content_bytes + stats.link_target_bytes);
+        Ok(Some(layer))
+    }
+
+    /// The path of the layer's tar, writing it first if it was deferred.
+    /// The written tar must hash to the diffID (a snapshot changed since
+    /// its commit is reported as corrupt, never exported).
+    pub fn layer_tar(&self, layer: &LayerRef) -> Result<PathBuf> {
+        let path = layer.tar_path();
+        let Some(recipe) = &layer.meta.deferred_tar else { return Ok(path) };
+        if path.exists() {
+            return Ok(path);
+        }
+        let temp = self.temp_path("layer-tar");
+        let written = self.write_deferred_tar(layer, recipe, &temp);
+        match written {
+            Ok(()) => match fs::rename(&temp, &path) {
+                Ok(()) => Ok(path),
+                Err(e) => {
+                    let _ = fs::remove_file(&temp);
+                    Err(IoError::new("write", path, e).into())
+                }
+            },
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_deferred_tar(&self, layer: &LayerRef, recipe: &TarRecipe, dest: &Path) -> Result<()> {
+        let file = File::create(dest).ctx("create", dest)?;
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let action = || format!("write the tar of layer {} into", layer.meta.diff_id);
+        match rbuild_layer::write_layer_tar(&layer.fs_path(), &mut writer, &recipe.write_options()) {
+            Err(rbuild_layer::LayerError::WriteTar(e)) => {
+                return Err(IoError::new(action(), layer.tar_path(), e).into());
+            }
+            other => other?,
+        };
+        let (buf, digest, _) = writer.finish();
+        buf.into_inner().map_err(|e| IoError::new(action(), layer.tar_path(), e.into_error()))?;
+        self.expect_diff_id(layer, digest)
+    }
+
+    /// The digest of the layer's tar, from `layer.tar` or, when that was
+    /// deferred, from a tar stream of the snapshot (nothing written).
+    pub fn layer_tar_digest(&self, layer: &LayerRef) -> Result<Digest> {
+        let path = layer.tar_path();
+        match &layer.meta.deferred_tar {
+            Some(recipe) if !path.exists() => {
+                let mut hasher = HashingWriter::new(io::sink());
+                rbuild_layer::write_layer_tar(&layer.fs_path(), &mut hasher, &recipe.write_options())?;
+                Ok(hasher.finish().1)
+            }
+            _ => {
+                let mut reader = HashingReader::new(File::open(&path).ctx("read", &path)?);
+                io::copy(&mut reader, &mut io::sink()).ctx("read", &path)?;
+                Ok(reader.finish().1)
+            }
+        }
+    }
+
+    fn expect_diff_id(&self, layer: &LayerRef, digest: Digest) -> Result<()> {
+        if digest == layer.meta.diff_id {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            what: "layer",
+            path: layer.fs_path(),
+            message: format!(
+                "its snapshot now makes a tar with digest {digest}, not its diffID {}; \
+                 remove the images that use it (`rbuild rmi`) and rebuild",
+                layer.meta.diff_id
+            ),
+        })
     }
 
     /// Reads a layer tar (plain, gzip or zstd), unpacks it as a snapshot and
@@ -183,7 +322,7 @@ impl Store {
             return Ok(existing);
         }
         file.sync_all().ctx("sync", &tar_path)?;
-        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes };
+        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: None };
         self.publish_layer(staging, meta)
     }
 

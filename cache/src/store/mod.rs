@@ -22,7 +22,7 @@ mod images;
 mod layers;
 mod refs;
 
-pub use atomic::{is_already_there, sync_dir, unique_suffix, write_file};
+pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
 pub use images::{ImageRecord, ResolveError};
 pub use layers::{LayerMeta, LayerRef};
 pub use refs::RefMap;

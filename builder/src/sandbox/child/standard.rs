@@ -153,9 +153,12 @@ fn mount_extra(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
                 let flags =
                     if upper.is_some() { MsFlags::MS_NODEV } else { MsFlags::MS_NODEV | MsFlags::MS_RDONLY };
                 ctx(std::env::set_current_dir(&spec.store_root), || "enter store".into())?;
-                ctx(mount(Some("overlay"), &at_handle, Some("overlay"), flags, Some(data.as_str())), || {
-                    format!("mount layers on {target}")
-                })?;
+                let mounted = if upper.is_some() {
+                    super::overlay::mount_scratch_overlay(Path::new(&at_handle), flags, &data)
+                } else {
+                    mount(Some("overlay"), &at_handle, Some("overlay"), flags, Some(data.as_str()))
+                };
+                ctx(mounted, || format!("mount layers on {target}"))?;
             }
         }
     }

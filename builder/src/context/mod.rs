@@ -3,15 +3,18 @@
 //! served from a stat cache like git's index, so a rebuild with nothing
 //! changed stats every file but reads none.
 
-use std::collections::{BTreeMap, HashMap};
+mod stat_cache;
+mod walk;
+
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rbuild_oci::digest::{Digest, Hasher};
-use serde::{Deserialize, Serialize};
+
+use stat_cache::{CachedDigest, PathMap, StatCache};
 
 use crate::dockerignore::DockerIgnore;
 use rbuild_oci::io_error::IoError;
@@ -69,22 +72,10 @@ pub struct Entry {
     pub link_target: Option<String>,
 }
 
-/// The stat cache on disk: path -> (stat fields, digest).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct StatCache {
-    /// When the cache was written (ns since the epoch); an entry whose
-    /// ctime is not older than this is re-hashed ("racy" entries, as git).
-    written_ns: i64,
-    files: HashMap<String, CachedDigest>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CachedDigest {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
-    digest: Digest,
+impl Entry {
+    fn mtime_ns(&self) -> i64 {
+        self.mtime.0 * 1_000_000_000 + self.mtime.1
+    }
 }
 
 /// Files changed this close to the moment the cache was written may have
@@ -97,13 +88,47 @@ pub struct BuildContext {
     entries: BTreeMap<String, Entry>,
     cache: Mutex<CacheState>,
     cache_path: Option<PathBuf>,
+    /// `SOURCE_DATE_EPOCH`: no file COPY or ADD brings in is newer.
+    clamp_mtime: Option<i64>,
 }
 
 struct CacheState {
     old: StatCache,
-    new: HashMap<String, CachedDigest>,
+    new: PathMap<CachedDigest>,
     dirty: bool,
     bytes_hashed: u64,
+}
+
+impl CacheState {
+    /// The digest of `rel` if it was hashed in this build, or the cache
+    /// holds one taken under the same stat fields. A hit needs no new
+    /// record: save_cache keeps every old entry whose file is still there.
+    fn lookup(&self, rel: &str, entry: &Entry) -> Option<Digest> {
+        if let Some(hit) = self.new.get(rel) {
+            return Some(hit.digest);
+        }
+        let c = self.old.files.get(rel)?;
+        let unchanged = c.size == entry.size
+            && c.mtime_ns == entry.mtime_ns()
+            && c.ctime_ns == entry.ctime_ns
+            && c.ino == entry.ino
+            && c.ctime_ns < self.old.written_ns - RACY_MARGIN_NS;
+        unchanged.then_some(c.digest)
+    }
+
+    /// Keeps a digest just computed for `rel`.
+    fn record(&mut self, rel: &str, entry: &Entry, digest: Digest) {
+        self.bytes_hashed += entry.size;
+        self.dirty = true;
+        let cached = CachedDigest {
+            size: entry.size,
+            mtime_ns: entry.mtime_ns(),
+            ctime_ns: entry.ctime_ns,
+            ino: entry.ino,
+            digest,
+        };
+        self.new.insert(rel.to_string(), cached);
+    }
 }
 
 impl BuildContext {
@@ -115,19 +140,39 @@ impl BuildContext {
         cache_path: Option<PathBuf>,
     ) -> Result<BuildContext, ContextError> {
         let root = root.canonicalize().map_err(io_err("open build context", root))?;
-        let mut entries = BTreeMap::new();
-        walk(&root, "", ignore, &mut entries)?;
-        let old = cache_path
-            .as_ref()
-            .and_then(|p| fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<StatCache>(&b).ok())
-            .unwrap_or_default();
+        // The walk and the cache read are independent; overlap them.
+        let (entries, old) = std::thread::scope(|scope| {
+            let old = scope.spawn(|| cache_path.as_deref().map(StatCache::load).unwrap_or_default());
+            let entries = walk::walk(&root, ignore);
+            (entries, old.join().expect("stat cache reader panicked"))
+        });
+        let entries = entries?;
         Ok(BuildContext {
             root,
             entries,
-            cache: Mutex::new(CacheState { old, new: HashMap::new(), dirty: false, bytes_hashed: 0 }),
+            cache: Mutex::new(CacheState { old, new: PathMap::default(), dirty: false, bytes_hashed: 0 }),
             cache_path,
+            clamp_mtime: None,
         })
+    }
+
+    /// Makes COPY and ADD present no modification time later than `epoch`
+    /// (`SOURCE_DATE_EPOCH`): a RUN step that reads file times (`tar`,
+    /// Python's .pyc, jar and zip files) then gives the same bytes in two
+    /// checkouts made at different times. The stat cache still compares
+    /// the real times.
+    pub fn with_mtime_clamp(mut self, epoch: Option<i64>) -> BuildContext {
+        self.clamp_mtime = epoch;
+        self
+    }
+
+    /// The modification time COPY gives a context entry: its own, or the
+    /// epoch when that is earlier (see [`BuildContext::with_mtime_clamp`]).
+    pub fn presented_mtime(&self, mtime: (i64, i64)) -> (i64, i64) {
+        match self.clamp_mtime {
+            Some(epoch) if mtime > (epoch, 0) => (epoch, 0),
+            _ => mtime,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -247,44 +292,21 @@ impl BuildContext {
         own.chain(self.entries.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix)))
     }
 
-    /// The sha256 of a regular file's content, from the stat cache when the
-    /// file is unchanged.
+    /// The content key (BLAKE3, see [`hash_file`]) of a regular file, from
+    /// the stat cache when the file is unchanged.
     pub fn file_digest(&self, rel: &str) -> Result<Digest, ContextError> {
         let entry = self.entries.get(rel).ok_or_else(|| ContextError::NotFound(rel.to_string()))?;
-        {
-            let mut cache = self.cache.lock().expect("stat cache lock");
-            if let Some(hit) = cache.new.get(rel) {
-                return Ok(hit.digest);
-            }
-            let racy_before = cache.old.written_ns;
-            if let Some(c) = cache.old.files.get(rel)
-                && c.size == entry.size
-                && c.mtime_ns == entry.mtime.0 * 1_000_000_000 + entry.mtime.1
-                && c.ctime_ns == entry.ctime_ns
-                && c.ino == entry.ino
-                && c.ctime_ns < racy_before - RACY_MARGIN_NS
-            {
-                let c = c.clone();
-                let digest = c.digest;
-                cache.new.insert(rel.to_string(), c);
-                return Ok(digest);
-            }
+        self.digest_of(rel, entry)
+    }
+
+    /// [`BuildContext::file_digest`] for an entry the caller already holds
+    /// (no second lookup by path: a tree walk's paths share long prefixes).
+    fn digest_of(&self, rel: &str, entry: &Entry) -> Result<Digest, ContextError> {
+        if let Some(digest) = self.cache.lock().expect("stat cache lock").lookup(rel, entry) {
+            return Ok(digest);
         }
-        let path = self.root.join(rel);
-        let digest = hash_file(&path)?;
-        let mut cache = self.cache.lock().expect("stat cache lock");
-        cache.bytes_hashed += entry.size;
-        cache.dirty = true;
-        cache.new.insert(
-            rel.to_string(),
-            CachedDigest {
-                size: entry.size,
-                mtime_ns: entry.mtime.0 * 1_000_000_000 + entry.mtime.1,
-                ctime_ns: entry.ctime_ns,
-                ino: entry.ino,
-                digest,
-            },
-        );
+        let digest = hash_file(&self.root.join(rel))?;
+        self.cache.lock().expect("stat cache lock").record(rel, entry, digest);
         Ok(digest)
     }
 
@@ -293,47 +315,114 @@ impl BuildContext {
     /// Owners and times are left out: COPY sets owners, and a touched but
     /// unchanged file must not invalidate the cache.
     pub fn tree_digest(&self, rel: &str) -> Result<Digest, ContextError> {
+        self.prehash(rel)?;
         let mut h = Hasher::new();
         for (path, entry) in self.subtree(rel) {
             let name = path.strip_prefix(rel).unwrap_or(path).trim_start_matches('/');
-            let content = match entry.kind {
-                EntryKind::File => self.file_digest(path)?.to_string(),
-                EntryKind::Symlink => entry.link_target.clone().unwrap_or_default(),
-                _ => String::new(),
+            let kind: &[u8] = match entry.kind {
+                EntryKind::File => b"File",
+                EntryKind::Dir => b"Dir",
+                EntryKind::Symlink => b"Symlink",
+                EntryKind::Other => b"Other",
             };
-            h.update(format!("{name}\0{:?}\0{:o}\0{content}\n", entry.kind, entry.mode & 0o7777).as_bytes());
+            let mut octal = [0u8; 11];
+            h.update(name.as_bytes());
+            h.update(b"\0");
+            h.update(kind);
+            h.update(b"\0");
+            h.update(format_octal(entry.mode & 0o7777, &mut octal));
+            h.update(b"\0");
+            match entry.kind {
+                EntryKind::File => {
+                    let mut text = [0u8; 71];
+                    h.update(format_digest(&self.digest_of(path, entry)?, &mut text));
+                }
+                EntryKind::Symlink => h.update(entry.link_target.as_deref().unwrap_or("").as_bytes()),
+                _ => {}
+            }
+            h.update(b"\n");
         }
         Ok(h.finish())
+    }
+
+    /// Hashes the files below `rel` the stat cache cannot vouch for, on
+    /// several threads, so that [`BuildContext::tree_digest`] then finds
+    /// every digest ready. A cold build of a large context is bound by this.
+    fn prehash(&self, rel: &str) -> Result<(), ContextError> {
+        let misses: Vec<(&str, &Entry)> = {
+            let cache = self.cache.lock().expect("stat cache lock");
+            self.subtree(rel)
+                .filter(|(path, entry)| entry.kind == EntryKind::File && cache.lookup(path, entry).is_none())
+                .map(|(path, entry)| (path.as_str(), entry))
+                .collect()
+        };
+        if misses.len() < PARALLEL_HASH_MIN_FILES {
+            return Ok(());
+        }
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Result<Vec<(usize, Digest)>, ContextError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((path, _)) = misses.get(i) else { return Ok(done) };
+                            done.push((i, hash_file(&self.root.join(path))?));
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
+        });
+        let mut cache = self.cache.lock().expect("stat cache lock");
+        for batch in results {
+            for (i, digest) in batch? {
+                let (path, entry) = misses[i];
+                cache.record(path, entry, digest);
+            }
+        }
+        Ok(())
     }
 
     /// Writes the stat cache back if anything new was hashed or files went away.
     pub fn save_cache(&self) -> io::Result<()> {
         let Some(path) = &self.cache_path else { return Ok(()) };
         let cache = self.cache.lock().expect("stat cache lock");
-        let old_still_valid = cache.old.files.keys().filter(|k| self.entries.contains_key(*k)).count();
-        if !cache.dirty && old_still_valid == cache.old.files.len() {
+        // Every old entry is still valid when each names a file still in
+        // the context: count those by walking the context (in order, cheap)
+        // and asking the hash map, not by a tree lookup per old entry.
+        let old_still_present = self
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                entry.kind == EntryKind::File && cache.old.files.contains_key(path.as_str())
+            })
+            .count();
+        if !cache.dirty && old_still_present == cache.old.files.len() {
             return Ok(());
         }
         // Keep entries of files not used by this build but still present.
         let mut files = cache.new.clone();
         for (k, v) in &cache.old.files {
-            if self.entries.contains_key(k) && !files.contains_key(k) {
-                files.insert(k.clone(), v.clone());
+            if !files.contains_key(k) && self.entries.get(k).is_some_and(|e| e.kind == EntryKind::File) {
+                files.insert(k.clone(), *v);
             }
         }
         let now = rbuild_oci::timefmt::Timestamp::now();
-        let out = StatCache { written_ns: now.secs * 1_000_000_000 + i64::from(now.nanos), files };
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        rbuild_cache::store::write_file(path, &serde_json::to_vec(&out).map_err(io::Error::other)?)
+        StatCache { written_ns: now.secs * 1_000_000_000 + i64::from(now.nanos), files }.save(path)
     }
 }
 
+/// The content key of a file: BLAKE3 of its bytes. Only rbuild reads
+/// these (cache keys, explanations), so they need not be SHA-256, which
+/// costs several times more per byte on machines without SHA extensions;
+/// the layer digests images carry are still SHA-256.
 fn hash_file(path: &Path) -> Result<Digest, ContextError> {
     let mut f = File::open(path).map_err(io_err("read", path))?;
-    let mut h = Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = f.read(&mut buf).map_err(io_err("read", path))?;
         if n == 0 {
@@ -341,57 +430,35 @@ fn hash_file(path: &Path) -> Result<Digest, ContextError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finish())
+    Ok(Digest::from_bytes(*h.finalize().as_bytes()))
 }
 
-fn walk(
-    root: &Path,
-    rel: &str,
-    ignore: &DockerIgnore,
-    out: &mut BTreeMap<String, Entry>,
-) -> Result<(), ContextError> {
-    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-    let read = fs::read_dir(&dir).map_err(io_err("read directory", &dir))?;
-    for item in read {
-        let item = item.map_err(io_err("read directory", &dir))?;
-        let name = item.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let child_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
-        let path = item.path();
-        let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
-        let is_dir = meta.is_dir();
-        if ignore.is_excluded(&child_rel) {
-            if is_dir && !ignore.can_skip_dir(&child_rel) {
-                // An exception (`!dir/keep`) may re-include something below.
-                walk(root, &child_rel, ignore, out)?;
-            }
-            continue;
-        }
-        let kind = EntryKind::of(meta.file_type());
-        let link_target = if kind == EntryKind::Symlink {
-            Some(fs::read_link(&path).map_err(io_err("read link", &path))?.to_string_lossy().into_owned())
-        } else {
-            None
-        };
-        out.insert(
-            child_rel.clone(),
-            Entry {
-                kind,
-                mode: meta.mode(),
-                size: meta.len(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                uid: meta.uid(),
-                gid: meta.gid(),
-                ino: meta.ino(),
-                ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-                link_target,
-            },
-        );
-        if is_dir {
-            walk(root, &child_rel, ignore, out)?;
+/// Files hashed in parallel beyond this many: below it a thread costs more
+/// than it saves.
+const PARALLEL_HASH_MIN_FILES: usize = 8;
+
+/// `value` in octal without leading zeros (as `{:o}`), written into `buf`.
+fn format_octal(mut value: u32, buf: &mut [u8; 11]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (value & 7) as u8;
+        value >>= 3;
+        if value == 0 {
+            return &buf[start..];
         }
     }
-    Ok(())
+}
+
+/// `blake3:<hex>`, a file's content key as tree digests spell it, written into `buf`.
+fn format_digest<'a>(digest: &Digest, buf: &'a mut [u8; 71]) -> &'a [u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf[..7].copy_from_slice(b"blake3:");
+    for (i, byte) in digest.as_bytes().iter().enumerate() {
+        buf[7 + 2 * i] = HEX[usize::from(byte >> 4)];
+        buf[8 + 2 * i] = HEX[usize::from(byte & 15)];
+    }
+    &buf[..]
 }
 
 /// Cleans a context-relative source path; `None` if it climbs out of the context.
@@ -482,5 +549,54 @@ mod tests {
         assert_ne!(changed.tree_digest("src").unwrap(), d1);
         assert_eq!(changed.bytes_hashed(), 3);
         let _ = fs::remove_file(ctx.cache_path.as_ref().unwrap());
+    }
+
+    #[test]
+    fn tree_digest_keeps_its_byte_format() {
+        // Cache keys of existing stores depend on these exact bytes.
+        let (t, ctx) = ctx_with(&[("d/a.txt", "one"), ("d/sub/b", "two")], "");
+        std::os::unix::fs::symlink("a.txt", t.path().join("d/link")).unwrap();
+        let ctx = BuildContext::open(t.path(), &DockerIgnore::empty(), ctx.cache_path.clone()).unwrap();
+        let mut expected = String::new();
+        for (path, entry) in ctx.subtree("d") {
+            let name = path.strip_prefix("d").unwrap().trim_start_matches('/');
+            let content = match entry.kind {
+                EntryKind::File => {
+                    format!("blake3:{}", blake3::hash(&fs::read(t.path().join(path)).unwrap()).to_hex())
+                }
+                EntryKind::Symlink => entry.link_target.clone().unwrap(),
+                _ => String::new(),
+            };
+            expected.push_str(&format!("{name}\0{:?}\0{:o}\0{content}\n", entry.kind, entry.mode & 0o7777));
+        }
+        assert_eq!(ctx.tree_digest("d").unwrap(), Digest::of(expected.as_bytes()));
+    }
+
+    #[test]
+    fn the_parallel_walk_finds_what_a_plain_walk_finds() {
+        let mut files = Vec::new();
+        for d in 0..12 {
+            for f in 0..15 {
+                files.push((format!("dir{d}/sub{}/f{f}.txt", f % 3), format!("{d}{f}")));
+            }
+        }
+        files.push(("skip/inner/keep.me".into(), "k".into()));
+        files.push(("skip/other".into(), "o".into()));
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (t, ctx) = ctx_with(&refs, "skip\n!skip/inner/keep.me\ndir3\n**/f7.txt\n");
+        let ignore = DockerIgnore::parse("skip\n!skip/inner/keep.me\ndir3\n**/f7.txt\n").unwrap();
+        let expected: Vec<String> = walkdir::WalkDir::new(t.path())
+            .min_depth(1)
+            .into_iter()
+            .map(|e| e.unwrap().path().strip_prefix(t.path()).unwrap().to_str().unwrap().to_string())
+            .filter(|rel| !ignore.is_excluded(rel))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found: Vec<String> = ctx.subtree("").map(|(p, _)| p.clone()).collect();
+        assert_eq!(found, expected);
+        assert!(ctx.entry("skip/inner/keep.me").is_some());
+        assert!(ctx.entry("skip/other").is_none());
+        assert!(ctx.entry("dir4/sub1/f7.txt").is_none());
     }
 }
