@@ -191,7 +191,11 @@ fn build_options(
             format!("{}\0{}", request.context.display(), absolute(&dockerfile.path).display()).as_bytes(),
         )
         .hex(),
-        build_name: args.tags.first().cloned().unwrap_or_else(|| absolute(&request.context).display().to_string()),
+        build_name: args
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| absolute(&request.context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
         isolation: Arc::new(NamespaceSandbox {

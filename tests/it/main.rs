@@ -2,8 +2,8 @@
 
 mod bad_input;
 mod build;
-mod cache_mounts;
 mod build_flags;
+mod cache_mounts;
 mod concurrency;
 mod conformance_add;
 mod conformance_args;
