@@ -7,17 +7,6 @@ use std::fs;
 
 use crate::harness::*;
 
-/// Builds `ctx` into a fresh local directory with `extra` flags.
-fn build_local(env: &Env, ctx: &str, extra: &[&str]) -> (Run, std::path::PathBuf) {
-    let out = env.path(&format!("{ctx}-out"));
-    let _ = fs::remove_dir_all(&out);
-    let dest = format!("type=local,dest={}", out.display());
-    let mut args = vec!["build", "--progress", "plain", "-o", &dest];
-    args.extend_from_slice(extra);
-    args.push(ctx);
-    (env.rbuild(&args).ok(), out)
-}
-
 #[test]
 fn add_host_lines_reach_etc_hosts_and_host_gateway_is_the_hosts_address() {
     require!(root(), busybox_static());

@@ -146,19 +146,30 @@ impl Store {
         let stats = rbuild_layer::write_layer_tar(upper, &mut writer, opts)?;
         let (buf, diff_id, size) = writer.finish();
         let file = buf.into_inner().map_err(|e| e.into_error()).ctx("write", &tar_path)?;
-        if stats.entries == 0 {
-            let _ = remove_tree(upper);
-            return Ok(None);
-        }
-        if let Some(existing) = self.layer(&diff_id)? {
-            let _ = remove_tree(upper);
-            return Ok(Some(existing));
+        if let Some(settled) = self.empty_or_known(upper, stats.entries, &diff_id)? {
+            return Ok(settled);
         }
         file.sync_all().ctx("sync", &tar_path)?;
         let fs_dir = staging.join("fs");
         fs::rename(upper, &fs_dir).ctx("move snapshot", upper)?;
         let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: None };
         self.publish_layer(staging, meta).map(Some)
+    }
+
+    /// An upper dir that holds no change (`Some(None)`) or makes a layer
+    /// the store already has (`Some(that layer)`) is settled without a new
+    /// layer, and removed; `None`: a new layer to publish.
+    fn empty_or_known(
+        &self,
+        upper: &Path,
+        entries: u64,
+        diff_id: &Digest,
+    ) -> Result<Option<Option<LayerRef>>> {
+        let settled = if entries == 0 { Some(None) } else { self.layer(diff_id)?.map(Some) };
+        if settled.is_some() {
+            let _ = remove_tree(upper);
+        }
+        Ok(settled)
     }
 
     /// Commits `upper` as a layer whose tar is written later (see the
@@ -172,13 +183,8 @@ impl Store {
         let mut hasher = HashingWriter::new(io::sink());
         let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
         let (_, diff_id, size) = hasher.finish();
-        if stats.entries == 0 {
-            let _ = remove_tree(upper);
-            return Ok(None);
-        }
-        if let Some(existing) = self.layer(&diff_id)? {
-            let _ = remove_tree(upper);
-            return Ok(Some(existing));
+        if let Some(settled) = self.empty_or_known(upper, stats.entries, &diff_id)? {
+            return Ok(settled);
         }
         fs::rename(upper, staging.join("fs")).ctx("move snapshot", upper)?;
         let recipe = TarRecipe {
