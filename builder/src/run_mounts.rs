@@ -85,19 +85,32 @@ fn prepare_one(
             seed_from_imported_caches(env, id, note);
             let (dir, lock) = cache_dir(env, id, *sharing)?;
             out._locks.push(lock);
-            if env.opts.no_cache
-                && env.opts.emptied_cache_mounts.lock().is_ok_and(|mut done| done.insert(dir.clone()))
+            // `--no-cache` starts cache mounts empty too (BuildKit's rule);
+            // what this build leaves in them stays for the next. The first
+            // step of the build to reach a mount empties it, and the others
+            // wait for that (and the new directory) under the same lock, so
+            // none can bind the directory while it is being replaced.
+            // A stage the mount is seeded from is waited for before the lock
+            // below is taken, so no step holds it while another stage runs.
+            if let Some(MountSource::Stage(i)) = from {
+                env.stages.wait_for(*i)?;
+            }
+            let mut emptying = if env.opts.no_cache {
+                Some(env.opts.emptied_cache_mounts.lock().unwrap_or_else(|e| e.into_inner()))
+            } else {
+                None
+            };
+            if let Some(done) = emptying.as_mut()
+                && done.insert(dir.clone())
+                && dir.exists()
             {
-                // `--no-cache` starts cache mounts empty too (BuildKit's rule);
-                // what this build leaves in them stays for the next.
-                if dir.exists() {
-                    rbuild_cache::store::remove_tree(&dir)?;
-                }
+                rbuild_cache::store::remove_tree(&dir)?;
             }
             if !dir.exists() {
                 create_cache_dir(env, &dir, from.as_ref(), source, (*uid, *gid, *mode))
                     .map_err(|e| e.context(format!("prepare cache mount {id}")))?;
             }
+            drop(emptying);
             // Only notes for `cache-mounts ls` and exports: never fails the step.
             if let Err(e) =
                 mounts::note_use(env.store, id, (*uid, *gid, *mode), !*readonly, &env.opts.build_name)
