@@ -140,12 +140,18 @@ impl BuildContext {
         cache_path: Option<PathBuf>,
     ) -> Result<BuildContext, ContextError> {
         let root = root.canonicalize().map_err(io_err("open build context", root))?;
-        // The walk and the cache read are independent; overlap them.
-        let (entries, old) = std::thread::scope(|scope| {
-            let old = scope.spawn(|| cache_path.as_deref().map(StatCache::load).unwrap_or_default());
-            let entries = walk::walk(&root, ignore);
-            (entries, old.join().expect("stat cache reader panicked"))
-        });
+        // The walk and the cache read are independent: overlap them when
+        // the cache is large enough to be worth a thread.
+        let cache_bytes = cache_path.as_deref().and_then(|p| fs::metadata(p).ok()).map_or(0, |m| m.len());
+        let (entries, old) = if cache_bytes < STAT_CACHE_INLINE_BYTES {
+            (walk::walk(&root, ignore), cache_path.as_deref().map(StatCache::load).unwrap_or_default())
+        } else {
+            std::thread::scope(|scope| {
+                let old = scope.spawn(|| cache_path.as_deref().map(StatCache::load).unwrap_or_default());
+                let entries = walk::walk(&root, ignore);
+                (entries, old.join().expect("stat cache reader panicked"))
+            })
+        };
         let entries = entries?;
         Ok(BuildContext {
             root,
@@ -432,6 +438,10 @@ fn hash_file(path: &Path) -> Result<Digest, ContextError> {
     }
     Ok(Digest::from_bytes(*h.finalize().as_bytes()))
 }
+
+/// A stat cache smaller than this (about 1,000 files) is read on the
+/// walking thread: a thread costs more than reading it.
+const STAT_CACHE_INLINE_BYTES: u64 = 64 << 10;
 
 /// Files hashed in parallel beyond this many: below it a thread costs more
 /// than it saves.

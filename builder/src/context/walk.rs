@@ -30,10 +30,35 @@ struct Queue {
 
 /// Walks `root` (already canonical) and returns its entries by path.
 pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<BTreeMap<String, Entry>, ContextError> {
+    // While there is one directory at a time to read (a small context, or
+    // the chain of directories above a large one), read it on this thread:
+    // a thread costs more than a small directory.
+    let mut found = Vec::new();
+    let mut pending = vec![String::new()];
+    while let [single] = pending.as_slice() {
+        let dir = single.clone();
+        let mut subdirs = Vec::new();
+        read_dir(root, &dir, ignore, &mut found, &mut subdirs)?;
+        pending = subdirs;
+    }
+    if !pending.is_empty() {
+        found.extend(walk_in_parallel(root, ignore, pending)?);
+    }
+    // Sorted input builds the map in one pass.
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(found.into_iter().collect())
+}
+
+/// Reads `pending` and everything below on up to [`MAX_WORKERS`] threads.
+fn walk_in_parallel(
+    root: &Path,
+    ignore: &DockerIgnore,
+    pending: Vec<String>,
+) -> Result<Vec<(String, Entry)>, ContextError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-    let queue = Mutex::new(Queue { pending: vec![String::new()], busy: 0, failed: None });
+    let queue = Mutex::new(Queue { pending, busy: 0, failed: None });
     let wake = Condvar::new();
-    let mut found: Vec<(String, Entry)> = std::thread::scope(|scope| {
+    let found: Vec<(String, Entry)> = std::thread::scope(|scope| {
         let handles: Vec<_> =
             (0..workers).map(|_| scope.spawn(|| work(root, ignore, &queue, &wake))).collect();
         handles.into_iter().flat_map(|h| h.join().expect("context walk worker panicked")).collect()
@@ -41,9 +66,7 @@ pub fn walk(root: &Path, ignore: &DockerIgnore) -> Result<BTreeMap<String, Entry
     if let Some(error) = queue.into_inner().expect("walk queue").failed {
         return Err(error);
     }
-    // Sorted input builds the map in one pass.
-    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(found.into_iter().collect())
+    Ok(found)
 }
 
 /// One worker: takes directories until none is left and no one is busy.
