@@ -6,13 +6,13 @@
 //! whose layers are all present; every tag points at an image record; every
 //! build cache entry's layer is present. Nothing is changed.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, sha256_of_file};
 use rbuild_oci::config::ImageConfig;
-use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::IoError;
 
 /// One inconsistency, in words for the user.
@@ -88,7 +88,7 @@ fn check_blobs(store: &Store, report: &mut CheckReport) -> Result<()> {
     report.blobs = blobs.len();
     let blob_problems = parallel_map(&blobs, |digest| {
         let path = store.blob_path(digest);
-        match hash_file(&path) {
+        match sha256_of_file(&path) {
             Ok(actual) if actual == *digest => None,
             Ok(actual) => Some(format!("content has digest {actual}")),
             Err(e) => Some(format!("cannot read {}: {e}", path.display())),
@@ -158,14 +158,6 @@ fn check_image(store: &Store, id: &Digest) -> Vec<Problem> {
         .filter(|(_, diff_id)| !matches!(store.layer(diff_id), Ok(Some(_))))
         .map(|(index, diff_id)| problem(subject.clone(), format!("layer {index} ({diff_id}) is missing")))
         .collect()
-}
-
-/// sha256 of a file, streamed.
-fn hash_file(path: &Path) -> io::Result<Digest> {
-    let mut file = File::open(path)?;
-    let mut writer = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut writer)?;
-    Ok(writer.finish().1)
 }
 
 /// Layer directories that [`Store::list_layers`] cannot read (no or bad

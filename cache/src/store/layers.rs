@@ -44,14 +44,25 @@ pub struct TarRecipe {
     /// The snapshot marks whiteouts with `user.overlay.*` xattrs (rootless).
     #[serde(default)]
     pub user_xattrs: bool,
+    /// Paths of the snapshot the tar leaves out (see [`WriteOptions::exclude`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<PathBuf>,
 }
 
 impl TarRecipe {
+    fn of(opts: &WriteOptions) -> TarRecipe {
+        TarRecipe {
+            clamp_mtime: opts.clamp_mtime,
+            user_xattrs: opts.xattr_prefix == OverlayXattrs::User,
+            exclude: opts.exclude.clone(),
+        }
+    }
+
     fn write_options(&self) -> WriteOptions {
         WriteOptions {
             xattr_prefix: if self.user_xattrs { OverlayXattrs::User } else { OverlayXattrs::Trusted },
             clamp_mtime: self.clamp_mtime,
-            exclude: Vec::new(),
+            exclude: self.exclude.clone(),
         }
     }
 }
@@ -136,61 +147,22 @@ impl Store {
         result
     }
 
-    fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
-        if opts.exclude.is_empty() {
-            return self.commit_upper_deferred(upper, opts, staging);
-        }
-        let tar_path = staging.join("layer.tar");
-        let file = File::create(&tar_path).ctx("create", &tar_path)?;
-        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let stats = rbuild_layer::write_layer_tar(upper, &mut writer, opts)?;
-        let (buf, diff_id, size) = writer.finish();
-        let file = buf.into_inner().map_err(|e| e.into_error()).ctx("write", &tar_path)?;
-        if let Some(settled) = self.empty_or_known(upper, stats.entries, &diff_id)? {
-            return Ok(settled);
-        }
-        file.sync_all().ctx("sync", &tar_path)?;
-        let fs_dir = staging.join("fs");
-        fs::rename(upper, &fs_dir).ctx("move snapshot", upper)?;
-        let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: None };
-        self.publish_layer(staging, meta).map(Some)
-    }
-
-    /// An upper dir that holds no change (`Some(None)`) or makes a layer
-    /// the store already has (`Some(that layer)`) is settled without a new
-    /// layer, and removed; `None`: a new layer to publish.
-    fn empty_or_known(
-        &self,
-        upper: &Path,
-        entries: u64,
-        diff_id: &Digest,
-    ) -> Result<Option<Option<LayerRef>>> {
-        let settled = if entries == 0 { Some(None) } else { self.layer(diff_id)?.map(Some) };
-        if settled.is_some() {
-            let _ = remove_tree(upper);
-        }
-        Ok(settled)
-    }
-
     /// Commits `upper` as a layer whose tar is written later (see the
     /// module doc): the tar stream only feeds the diffID hash.
-    fn commit_upper_deferred(
-        &self,
-        upper: &Path,
-        opts: &WriteOptions,
-        staging: &Path,
-    ) -> Result<Option<LayerRef>> {
+    fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
         let mut hasher = HashingWriter::new(io::sink());
         let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
         let (_, diff_id, size) = hasher.finish();
-        if let Some(settled) = self.empty_or_known(upper, stats.entries, &diff_id)? {
-            return Ok(settled);
+        if stats.entries == 0 {
+            let _ = remove_tree(upper);
+            return Ok(None);
+        }
+        if let Some(existing) = self.layer(&diff_id)? {
+            let _ = remove_tree(upper);
+            return Ok(Some(existing));
         }
         fs::rename(upper, staging.join("fs")).ctx("move snapshot", upper)?;
-        let recipe = TarRecipe {
-            clamp_mtime: opts.clamp_mtime,
-            user_xattrs: opts.xattr_prefix == OverlayXattrs::User,
-        };
+        let recipe = TarRecipe::of(opts);
         let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: Some(recipe) };
         let layer = self.publish_layer(staging, meta)?;
         crate::usage::remember_layer_size(self, &diff_id, stats.content_bytes + stats.link_target_bytes);
@@ -248,11 +220,7 @@ impl Store {
                 rbuild_layer::write_layer_tar(&layer.fs_path(), &mut hasher, &recipe.write_options())?;
                 Ok(hasher.finish().1)
             }
-            _ => {
-                let mut reader = HashingReader::new(File::open(&path).ctx("read", &path)?);
-                io::copy(&mut reader, &mut io::sink()).ctx("read", &path)?;
-                Ok(reader.finish().1)
-            }
+            _ => Ok(sha256_of_file(&path).ctx("read", &path)?),
         }
     }
 
@@ -391,4 +359,12 @@ impl<R: Read, W: Write> Read for TeeReader<R, W> {
         self.copy.write_all(&buf[..n])?;
         Ok(n)
     }
+}
+
+/// The sha256 of a file's content, streamed.
+pub fn sha256_of_file(path: &Path) -> io::Result<Digest> {
+    let mut file = File::open(path)?;
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut writer)?;
+    Ok(writer.finish().1)
 }

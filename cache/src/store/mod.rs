@@ -24,7 +24,7 @@ mod refs;
 
 pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
 pub use images::{ImageRecord, ResolveError};
-pub use layers::{LayerMeta, LayerRef};
+pub use layers::{LayerMeta, LayerRef, sha256_of_file};
 pub use refs::RefMap;
 
 use std::fs::{self, File, OpenOptions};
