@@ -301,19 +301,8 @@ impl BuildContext {
     /// The content key (BLAKE3, see [`hash_file`]) of a regular file, from
     /// the stat cache when the file is unchanged.
     pub fn file_digest(&self, rel: &str) -> Result<Digest, ContextError> {
-        let entry = self.entries.get(rel).ok_or_else(|| ContextError::NotFound(rel.to_string()))?;
-        self.digest_of(rel, entry)
-    }
-
-    /// [`BuildContext::file_digest`] for an entry the caller already holds
-    /// (no second lookup by path: a tree walk's paths share long prefixes).
-    fn digest_of(&self, rel: &str, entry: &Entry) -> Result<Digest, ContextError> {
-        if let Some(digest) = self.cache.lock().expect("stat cache lock").lookup(rel, entry) {
-            return Ok(digest);
-        }
-        let digest = hash_file(&self.root.join(rel))?;
-        self.cache.lock().expect("stat cache lock").record(rel, entry, digest);
-        Ok(digest)
+        let entry = self.entries.get_key_value(rel).ok_or_else(|| ContextError::NotFound(rel.to_string()))?;
+        self.file_digests(&[entry])?.remove(0).ok_or_else(|| ContextError::NotFound(rel.to_string()))
     }
 
     /// A digest of everything at and below `rel`: each path (relative to
@@ -321,9 +310,10 @@ impl BuildContext {
     /// Owners and times are left out: COPY sets owners, and a touched but
     /// unchanged file must not invalidate the cache.
     pub fn tree_digest(&self, rel: &str) -> Result<Digest, ContextError> {
-        self.prehash(rel)?;
+        let entries: Vec<(&String, &Entry)> = self.subtree(rel).collect();
+        let digests = self.file_digests(&entries)?;
         let mut h = Hasher::new();
-        for (path, entry) in self.subtree(rel) {
+        for ((path, entry), digest) in entries.iter().zip(digests) {
             let name = path.strip_prefix(rel).unwrap_or(path).trim_start_matches('/');
             let kind: &[u8] = match entry.kind {
                 EntryKind::File => b"File",
@@ -338,12 +328,12 @@ impl BuildContext {
             h.update(b"\0");
             h.update(format_octal(entry.mode & 0o7777, &mut octal));
             h.update(b"\0");
-            match entry.kind {
-                EntryKind::File => {
+            match (entry.kind, digest) {
+                (EntryKind::File, Some(digest)) => {
                     let mut text = [0u8; 71];
-                    h.update(format_digest(&self.digest_of(path, entry)?, &mut text));
+                    h.update(format_digest(&digest, &mut text));
                 }
-                EntryKind::Symlink => h.update(entry.link_target.as_deref().unwrap_or("").as_bytes()),
+                (EntryKind::Symlink, _) => h.update(entry.link_target.as_deref().unwrap_or("").as_bytes()),
                 _ => {}
             }
             h.update(b"\n");
@@ -351,45 +341,53 @@ impl BuildContext {
         Ok(h.finish())
     }
 
-    /// Hashes the files below `rel` the stat cache cannot vouch for, on
-    /// several threads, so that [`BuildContext::tree_digest`] then finds
-    /// every digest ready. A cold build of a large context is bound by this.
-    fn prehash(&self, rel: &str) -> Result<(), ContextError> {
-        let misses: Vec<(&str, &Entry)> = {
+    /// The content key of each regular file among `entries` (`None` for
+    /// the other kinds), each asked of the stat cache once. The files it
+    /// cannot vouch for are hashed on several threads when there are enough
+    /// of them: a cold build of a large context is bound by this.
+    fn file_digests(&self, entries: &[(&String, &Entry)]) -> Result<Vec<Option<Digest>>, ContextError> {
+        let mut digests = Vec::with_capacity(entries.len());
+        let mut misses = Vec::new();
+        {
             let cache = self.cache.lock().expect("stat cache lock");
-            self.subtree(rel)
-                .filter(|(path, entry)| entry.kind == EntryKind::File && cache.lookup(path, entry).is_none())
-                .map(|(path, entry)| (path.as_str(), entry))
-                .collect()
-        };
-        if misses.len() < PARALLEL_HASH_MIN_FILES {
-            return Ok(());
-        }
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<Result<Vec<(usize, Digest)>, ContextError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((path, _)) = misses.get(i) else { return Ok(done) };
-                            done.push((i, hash_file(&self.root.join(path))?));
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
-        });
-        let mut cache = self.cache.lock().expect("stat cache lock");
-        for batch in results {
-            for (i, digest) in batch? {
-                let (path, entry) = misses[i];
-                cache.record(path, entry, digest);
+            for (i, (path, entry)) in entries.iter().enumerate() {
+                let known = if entry.kind == EntryKind::File { cache.lookup(path, entry) } else { None };
+                if entry.kind == EntryKind::File && known.is_none() {
+                    misses.push(i);
+                }
+                digests.push(known);
             }
         }
-        Ok(())
+        let hash_one = |i: usize| hash_file(&self.root.join(entries[i].0));
+        let hashed: Vec<(usize, Digest)> = if misses.len() < PARALLEL_HASH_MIN_FILES {
+            misses.iter().map(|&i| Ok((i, hash_one(i)?))).collect::<Result<_, ContextError>>()?
+        } else {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let batches: Vec<Result<Vec<(usize, Digest)>, ContextError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(&i) = misses.get(n) else { return Ok(done) };
+                                done.push((i, hash_one(i)?));
+                            }
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
+            });
+            batches.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect()
+        };
+        let mut cache = self.cache.lock().expect("stat cache lock");
+        for (i, digest) in hashed {
+            let (path, entry) = entries[i];
+            cache.record(path, entry, digest);
+            digests[i] = Some(digest);
+        }
+        Ok(digests)
     }
 
     /// Writes the stat cache back if anything new was hashed or files went away.
