@@ -9,6 +9,7 @@ mod publish;
 mod request;
 mod run_flags;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,7 +23,6 @@ use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
-use rbuild_frontend::graph::StepGraph;
 use rbuild_frontend::lower::{LowerOptions, Platform};
 use rbuild_oci::digest::Digest;
 
@@ -63,7 +63,11 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         &request::build_args(&args.build_args),
         planned.graph.source_date_epoch.as_deref(),
     )?;
-    let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
+    let no_cache = run_flags::no_cache_stages(&args.no_cache_filter, &planned.graph)?;
+    for name in &no_cache.unknown {
+        progress.line(&run_flags::unknown_stage_warning(name, &planned.graph));
+    }
+    let opts = build_options(args, request, &dockerfile, no_cache.stages, cache_sources, epoch)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -174,14 +178,14 @@ fn build_options(
     args: &BuildArgs,
     request: &Request,
     dockerfile: &Dockerfile,
-    graph: &StepGraph,
+    no_cache_stages: BTreeSet<usize>,
     cache_sources: Vec<Arc<dyn CacheSource>>,
     source_date_epoch: Option<i64>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
         emptied_cache_mounts: Default::default(),
-        no_cache_stages: run_flags::no_cache_stages(&args.no_cache_filter, graph)?,
+        no_cache_stages,
         source_date_epoch,
         secrets: request::secrets(&args.secret)?,
         // This build's place (context + Dockerfile), so a miss is explained

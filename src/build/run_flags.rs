@@ -179,11 +179,19 @@ fn network(raw: &str, granted: Entitlements) -> Result<Network, Failure> {
     }
 }
 
-/// `--no-cache-filter STAGE[,STAGE]` (repeatable): the indexes of the
-/// named stages. Names are matched as BuildKit stores them, lower-cased; a
-/// name no stage has is an error, since it is most likely a typo.
-pub fn no_cache_stages(raw: &[String], graph: &StepGraph) -> Result<BTreeSet<usize>, Failure> {
-    let mut stages = BTreeSet::new();
+/// The stages `--no-cache-filter` names: their indexes, and the names no
+/// stage has.
+pub struct NoCacheStages {
+    pub stages: BTreeSet<usize>,
+    pub unknown: Vec<String>,
+}
+
+/// `--no-cache-filter STAGE[,STAGE]` (repeatable). Names are matched as
+/// BuildKit stores them, lower-cased. A name no stage has is reported, not
+/// refused: BuildKit ignores it, and a pipeline that passes one filter to
+/// several Dockerfiles must keep working when swapped to rbuild.
+pub fn no_cache_stages(raw: &[String], graph: &StepGraph) -> Result<NoCacheStages, Failure> {
+    let mut found = NoCacheStages { stages: BTreeSet::new(), unknown: Vec::new() };
     for name in raw.iter().flat_map(|r| r.split(',')) {
         let name = name.trim();
         if name.is_empty() {
@@ -193,22 +201,24 @@ pub fn no_cache_stages(raw: &[String], graph: &StepGraph) -> Result<BTreeSet<usi
         let wanted = name.to_ascii_lowercase();
         match graph.stages.iter().find(|s| s.name.as_deref() == Some(wanted.as_str())) {
             Some(stage) => {
-                stages.insert(stage.index);
+                found.stages.insert(stage.index);
             }
-            None => {
-                let named: Vec<&str> = graph.stages.iter().filter_map(|s| s.name.as_deref()).collect();
-                return Err(Failure::new(format!(
-                    "--no-cache-filter: the Dockerfile has no stage named {name:?}"
-                ))
-                .hint(if named.is_empty() {
-                    "name a stage with FROM … AS NAME, then --no-cache-filter NAME".to_string()
-                } else {
-                    format!("its named stages are: {}", named.join(", "))
-                }));
-            }
+            None => found.unknown.push(name.to_string()),
         }
     }
-    Ok(stages)
+    Ok(found)
+}
+
+/// The warning for a `--no-cache-filter` name no stage has, with the names
+/// there are (a typo is the likeliest cause).
+pub fn unknown_stage_warning(name: &str, graph: &StepGraph) -> String {
+    let named: Vec<&str> = graph.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    let known = if named.is_empty() {
+        "the Dockerfile names no stage (FROM … AS NAME)".to_string()
+    } else {
+        format!("its named stages are: {}", named.join(", "))
+    };
+    format!("warning: --no-cache-filter: the Dockerfile has no stage named {name:?}; ignored ({known})")
 }
 
 #[cfg(test)]
