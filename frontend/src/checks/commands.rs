@@ -56,7 +56,9 @@ pub(super) fn legacy_key_value(entry: &Entry<'_>, reporter: &mut Reporter) {
                 &entry.config,
                 &rules::LEGACY_KEY_VALUE_FORMAT,
                 entry.instr.span,
-                format!("\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"),
+                format!(
+                    "\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"
+                ),
             );
         }
     }
@@ -110,13 +112,17 @@ pub(super) fn workdir(entry: &Entry<'_>, path: &str, workdir_set: bool, reporter
 
 /// An ARG or ENV whose name looks like it holds a secret.
 pub(super) fn secret_name(entry: &Entry<'_>, name: &str, reporter: &mut Reporter) {
-    let has_part = |parts: &[&str]| name.split('_').any(|part| parts.iter().any(|p| part.eq_ignore_ascii_case(p)));
+    let has_part =
+        |parts: &[&str]| name.split('_').any(|part| parts.iter().any(|p| part.eq_ignore_ascii_case(p)));
     if has_part(SECRET_PARTS) && !has_part(NOT_SECRET_PARTS) {
         reporter.report(
             &entry.config,
             &rules::SECRETS_USED_IN_ARG_OR_ENV,
             entry.instr.span,
-            format!("Do not use ARG or ENV instructions for sensitive data ({} {name:?})", entry.instr.keyword),
+            format!(
+                "Do not use ARG or ENV instructions for sensitive data ({} {name:?})",
+                entry.instr.keyword
+            ),
         );
     }
 }

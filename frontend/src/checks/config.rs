@@ -30,15 +30,18 @@ impl CheckConfig {
         // BuildKit reads at most three options; a fourth `;` stays inside the third.
         for option in value.splitn(3, ';') {
             let Some((key, v)) = option.split_once('=') else {
-                return Err(format!("invalid check option {option:?}: expected skip=…, error=… or experimental=…"));
+                return Err(format!(
+                    "invalid check option {option:?}: expected skip=…, error=… or experimental=…"
+                ));
             };
             let v = v.trim();
             match key.trim() {
                 "skip" => list_option(v, &mut config.skip_all, &mut config.skip),
                 "experimental" => list_option(v, &mut config.experimental_all, &mut config.experimental),
                 "error" => {
-                    config.error = parse_go_bool(v)
-                        .ok_or_else(|| format!("invalid check option {option:?}: error= takes true or false"))?;
+                    config.error = parse_go_bool(v).ok_or_else(|| {
+                        format!("invalid check option {option:?}: error= takes true or false")
+                    })?;
                 }
                 other => {
                     return Err(format!(
@@ -130,9 +133,15 @@ mod tests {
         assert!(c.enabled(&rules::STAGE_NAME_CASING));
         let all = CheckConfig::parse("skip=all").unwrap();
         assert!(!all.enabled(&rules::UNDEFINED_VAR));
-        assert!(!all.enabled(&rules::INVALID_DEFINITION_DESCRIPTION), "experimental rules are off by default");
+        assert!(
+            !all.enabled(&rules::INVALID_DEFINITION_DESCRIPTION),
+            "experimental rules are off by default"
+        );
         let exp = CheckConfig::parse("skip=all;experimental=InvalidDefinitionDescription").unwrap();
-        assert!(exp.enabled(&rules::INVALID_DEFINITION_DESCRIPTION), "skip=all does not turn off an asked-for experimental rule");
+        assert!(
+            exp.enabled(&rules::INVALID_DEFINITION_DESCRIPTION),
+            "skip=all does not turn off an asked-for experimental rule"
+        );
         assert_eq!(CheckConfig::parse("").unwrap(), CheckConfig::default());
     }
 
@@ -154,8 +163,8 @@ mod tests {
     #[test]
     fn a_comment_above_an_instruction_adds_to_the_settings() {
         let base = CheckConfig::parse("skip=FromAsCasing").unwrap();
-        let local =
-            base.with_comments(&["allow it".into(), "check=skip=SecretsUsedInArgOrEnv // allow secret".into()]);
+        let local = base
+            .with_comments(&["allow it".into(), "check=skip=SecretsUsedInArgOrEnv // allow secret".into()]);
         assert!(!local.enabled(&rules::SECRETS_USED_IN_ARG_OR_ENV));
         assert!(!local.enabled(&rules::FROM_AS_CASING));
         assert!(base.enabled(&rules::SECRETS_USED_IN_ARG_OR_ENV), "the file's settings are unchanged");

@@ -95,8 +95,15 @@ impl Walk<'_> {
         state
     }
 
-    fn instruction(&self, entry: &Entry<'_>, state: &mut StageEnd, used_once: &mut UsedOnce, reporter: &mut Reporter) {
-        let expand = |word: &str, reporter: &mut Reporter| state.scope.expand(self.lexer, entry, word, reporter);
+    fn instruction(
+        &self,
+        entry: &Entry<'_>,
+        state: &mut StageEnd,
+        used_once: &mut UsedOnce,
+        reporter: &mut Reporter,
+    ) {
+        let expand =
+            |word: &str, reporter: &mut Reporter| state.scope.expand(self.lexer, entry, word, reporter);
         match &entry.instr.kind {
             Kind::Env(pairs) => {
                 let values: Vec<String> = pairs.iter().map(|(_, v)| expand(&v.text, reporter)).collect();
@@ -118,7 +125,9 @@ impl Walk<'_> {
                     commands::secret_name(entry, &name.text, reporter);
                     let value = match (self.input.build_args.get(&name.text), default) {
                         (Some(given), _) => Some(given.clone()),
-                        (None, Some(default)) => Some(state.scope.expand(self.lexer, entry, &default.text, reporter)),
+                        (None, Some(default)) => {
+                            Some(state.scope.expand(self.lexer, entry, &default.text, reporter))
+                        }
                         (None, None) => self.globals.values.lookup(&name.text).map(str::to_string),
                     };
                     if let Some(value) = value
@@ -165,7 +174,8 @@ impl Walk<'_> {
     /// COPY and ADD: their paths and flags expand; sources from the build
     /// context go to CopyIgnoredFile.
     fn copy(&self, entry: &Entry<'_>, args: &CopyArgs, state: &StageEnd, reporter: &mut Reporter) {
-        let expand = |word: &str, reporter: &mut Reporter| state.scope.expand(self.lexer, entry, word, reporter);
+        let expand =
+            |word: &str, reporter: &mut Reporter| state.scope.expand(self.lexer, entry, word, reporter);
         let sources: Vec<String> = args.sources.iter().map(|s| expand(&s.text, reporter)).collect();
         expand(&args.dest.text, reporter);
         for flag in [&args.chown, &args.chmod, &args.checksum].into_iter().flatten() {

@@ -25,7 +25,9 @@ pub(super) fn check(entry: &Entry<'_>, ports: &[String], reporter: &mut Reporter
                 &entry.config,
                 &rules::EXPOSE_INVALID_FORMAT,
                 entry.instr.span,
-                format!("EXPOSE instruction should not define an IP address or host-port mapping, found '{raw}'"),
+                format!(
+                    "EXPOSE instruction should not define an IP address or host-port mapping, found '{raw}'"
+                ),
             );
         }
     }

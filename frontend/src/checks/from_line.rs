@@ -113,7 +113,9 @@ pub(super) fn from_lines(
             );
         }
         let constant = expanded.matched.is_empty() && expanded.unmatched.is_empty();
-        if constant && let Some((os, arch)) = os_and_arch(&expanded.value, input.platform.architecture.as_str()) {
+        if constant
+            && let Some((os, arch)) = os_and_arch(&expanded.value, input.platform.architecture.as_str())
+        {
             let name = stage.name.as_deref().unwrap_or_default();
             if !name.contains(os) && !name.contains(arch) {
                 reporter.report(
@@ -202,7 +204,11 @@ fn is_path_component(component: &str) -> bool {
             i += 1;
         }
         let separator = &component[start..i];
-        if !(separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-')) {
+        if !(separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-'))
+        {
             return false;
         }
     }
@@ -231,7 +237,14 @@ mod tests {
 
     #[test]
     fn references_are_validated_as_docker_does() {
-        for good in ["busybox", "busybox:latest", "localhost:5000/a/b:v1", "ghcr.io/x/y-z__w", "scratch", "a@sha256:0123456789abcdef0123456789abcdef"] {
+        for good in [
+            "busybox",
+            "busybox:latest",
+            "localhost:5000/a/b:v1",
+            "ghcr.io/x/y-z__w",
+            "scratch",
+            "a@sha256:0123456789abcdef0123456789abcdef",
+        ] {
             assert!(is_valid_reference(good), "{good}");
         }
         for bad in ["", "busybox:", ":latest", "Busybox", "busy box", "a//b", "a:-x", "a@sha256:zz"] {

@@ -21,7 +21,12 @@ pub trait IgnoreRules {
 }
 
 /// `sources` are the instruction's context sources after expansion.
-pub(super) fn check(entry: &Entry<'_>, sources: &[String], ignore: &dyn IgnoreRules, reporter: &mut Reporter) {
+pub(super) fn check(
+    entry: &Entry<'_>,
+    sources: &[String],
+    ignore: &dyn IgnoreRules,
+    reporter: &mut Reporter,
+) {
     if ignore.has_exceptions() {
         return;
     }

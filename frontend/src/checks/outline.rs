@@ -173,14 +173,16 @@ fn stage_name(node: &Node) -> Option<String> {
 /// The secret and SSH ids the needed stages' RUN steps mount, each once.
 fn mounted_ids(graph: &StepGraph) -> (Vec<MountUse>, Vec<MountUse>) {
     let (mut secrets, mut ssh): (Vec<MountUse>, Vec<MountUse>) = (Vec::new(), Vec::new());
-    let note = |list: &mut Vec<MountUse>, id: &str, required: bool| match list.iter_mut().find(|m| m.id == id) {
+    let note = |list: &mut Vec<MountUse>, id: &str, required: bool| match list.iter_mut().find(|m| m.id == id)
+    {
         Some(known) => known.required |= required,
         None => list.push(MountUse { id: id.to_string(), required }),
     };
-    let runs = graph.stages.iter().filter(|s| s.needed).flat_map(|s| &s.steps).filter_map(|step| match &step.op {
-        Op::Run(run) => Some(run),
-        _ => None,
-    });
+    let runs =
+        graph.stages.iter().filter(|s| s.needed).flat_map(|s| &s.steps).filter_map(|step| match &step.op {
+            Op::Run(run) => Some(run),
+            _ => None,
+        });
     for run in runs {
         for mount in &run.mounts {
             match mount {

@@ -39,7 +39,11 @@ pub(super) struct File<'a> {
     pub stages: Vec<StageSource<'a>>,
 }
 
-pub(super) fn read<'a>(ast: &'a Ast, config: &CheckConfig, reporter: &mut Reporter) -> Result<File<'a>, FrontendError> {
+pub(super) fn read<'a>(
+    ast: &'a Ast,
+    config: &CheckConfig,
+    reporter: &mut Reporter,
+) -> Result<File<'a>, FrontendError> {
     let mut file = File { globals: Vec::new(), stages: Vec::new() };
     for node in &ast.nodes {
         let config = config.with_comments(&node.comments);

@@ -33,7 +33,13 @@ impl Scope {
     /// Expands `word` as BuildKit would, reporting the undefined variables
     /// it uses; on an expansion error the word is returned as written (the
     /// build reports the error).
-    pub(super) fn expand(&self, lexer: &Lexer, entry: &Entry<'_>, word: &str, reporter: &mut Reporter) -> String {
+    pub(super) fn expand(
+        &self,
+        lexer: &Lexer,
+        entry: &Entry<'_>,
+        word: &str,
+        reporter: &mut Reporter,
+    ) -> String {
         let Ok(expansion) = lexer.process_word(word, &self.env) else { return word.to_string() };
         let undefined = expansion
             .unmatched
