@@ -511,6 +511,12 @@ pub struct BuildArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// An extra named context for FROM NAME, COPY --from=NAME and
+    /// RUN --mount=from=NAME: a directory, docker-image://REF,
+    /// oci-layout://PATH[:TAG], or target:STAGE
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
+
     /// Write an HTML timings report (chart and step table) to PATH, or to rbuild-timings/
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
     pub timings: Option<Option<PathBuf>>,

@@ -7,6 +7,7 @@
 mod cache;
 mod call;
 mod checks;
+mod named_contexts;
 mod publish;
 mod request;
 mod run_flags;
@@ -156,6 +157,7 @@ fn plan(
         platform: Platform::host(),
         allow_insecure: request.run.entitlements.insecure,
         default_network: request.run.network,
+        named_contexts: named_contexts::prepare(store, &request.named_contexts)?,
     };
     if let Some(p) = &args.platform
         && p != &lower_opts.platform.spec()
