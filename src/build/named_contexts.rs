@@ -7,7 +7,8 @@
 //! solver see nothing but images and stages; a directory's files come in as
 //! a build context's do (owned by root, its own `.dockerignore` applied,
 //! as BuildKit applies a named context's), and the same files give the same
-//! image, so the build cache keeps working across builds.
+//! image, so the build cache keeps working across builds. A layout's
+//! images are not tagged: the store's tags stay as they were.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -146,7 +147,21 @@ fn layout_image(store: &Store, name: &str, dir: &Path, selector: Option<&str>) -
     let config = manifest["config"]["digest"]
         .as_str()
         .ok_or_else(|| failure("its manifest names no config".into()))?;
-    rbuild_archive::load(store, LoadInput::Dir(dir.to_path_buf())).map_err(archive_failure)?;
+    let tags_before = store.refs()?.refs;
+    let loaded = rbuild_archive::load(store, LoadInput::Dir(dir.to_path_buf())).map_err(archive_failure)?;
+    // A layout's ref names would tag images in the store, possibly moving
+    // the user's own tags: a build context is read, not loaded, so every
+    // tag goes back to what it was.
+    store.update_refs(|map| {
+        for image in &loaded {
+            for tag in &image.tags {
+                match tags_before.get(tag) {
+                    Some(previous) => map.refs.insert(tag.clone(), *previous),
+                    None => map.refs.remove(tag),
+                };
+            }
+        }
+    })?;
     Ok(config.to_string())
 }
 
