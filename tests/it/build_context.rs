@@ -20,16 +20,19 @@ fn a_directory_context_is_read_with_its_own_dockerignore_and_stays_cached() {
             (".dockerignore", "drafts\nnotes.txt\n"),
         ],
     );
-    let dockerfile = "FROM deps AS copied\nFROM busybox:local\nCOPY --from=deps /lib /from-copy\nCOPY --from=copied / /from-stage/\nRUN --mount=from=deps,target=/m find /m -type f | sort > /mounted\n";
+    // `base` is a stage the directory replaces (its RUN would fail).
+    let dockerfile = "FROM busybox:local AS base\nRUN exit 1\nFROM deps AS copied\nFROM busybox:local\nCOPY --from=deps /lib /from-copy\nCOPY --from=copied / /from-stage/\nCOPY --from=base /lib/a.txt /replaced-a\nRUN --mount=from=deps,target=/m find /m -type f | sort > /mounted\n";
     env.dockerfile("ctx", dockerfile);
     // The main context's .dockerignore does not apply to the named one.
     fs::write(env.path("ctx/.dockerignore"), "lib\n").unwrap();
     let vendor = env.path("vendor");
     let flag = format!("deps={}", vendor.display());
-    let (run, out) = build_local(&env, "ctx", &["--build-context", &flag]);
+    let replace = format!("base={}", vendor.display());
+    let (run, out) = build_local(&env, "ctx", &["--build-context", &flag, "--build-context", &replace]);
     assert_contents(
         &out,
         &[
+            ("replaced-a", "a"),
             ("from-copy/a.txt", "a"),
             ("from-stage/lib/a.txt", "a"),
             ("mounted", "/m/.dockerignore\n/m/lib/a.txt\n"),
@@ -40,13 +43,46 @@ fn a_directory_context_is_read_with_its_own_dockerignore_and_stays_cached() {
         "{}",
         run.stderr
     );
-    let again = env.rbuild(&["build", "--progress", "plain", "--build-context", &flag, "ctx"]).ok();
+    let again = env
+        .rbuild(&[
+            "build",
+            "--progress",
+            "plain",
+            "--build-context",
+            &flag,
+            "--build-context",
+            &replace,
+            "ctx",
+        ])
+        .ok();
     assert!(again.run_lines().is_empty(), "unchanged files: every step cached: {}", again.stderr);
     fs::write(vendor.join("lib/a.txt"), "changed").unwrap();
-    let changed = env.rbuild(&["build", "--progress", "plain", "--build-context", &flag, "ctx"]).ok();
+    let changed = env
+        .rbuild(&[
+            "build",
+            "--progress",
+            "plain",
+            "--build-context",
+            &flag,
+            "--build-context",
+            &replace,
+            "ctx",
+        ])
+        .ok();
     assert!(!changed.run_lines().is_empty(), "a changed file re-runs: {}", changed.stderr);
     fs::write(vendor.join("notes.txt"), "ignored edit").unwrap();
-    let ignored = env.rbuild(&["build", "--progress", "plain", "--build-context", &flag, "ctx"]).ok();
+    let ignored = env
+        .rbuild(&[
+            "build",
+            "--progress",
+            "plain",
+            "--build-context",
+            &flag,
+            "--build-context",
+            &replace,
+            "ctx",
+        ])
+        .ok();
     assert!(ignored.run_lines().is_empty(), "an ignored file changes nothing: {}", ignored.stderr);
 }
 
