@@ -138,6 +138,7 @@ fn check(
         build_args: &build_args,
         target: args.target.as_deref(),
         ignore: &ignore,
+        named_contexts: request.named_contexts.iter().map(|c| c.name.clone()).collect(),
     };
     let config = run.config(ast, dockerfile)?;
     let report = run.run(ast, config, None);

@@ -11,7 +11,8 @@ use rbuild_builder::dockerignore::DockerIgnore;
 use rbuild_builder::plan::{PlanOptions, store_resolver};
 use rbuild_cache::Store;
 use rbuild_frontend::checks::{self, CheckConfig, CheckInput, CheckReport, IgnoreRules, Violation};
-use rbuild_frontend::lower::Platform;
+use rbuild_frontend::graph::ImageMeta;
+use rbuild_frontend::lower::{BaseResolver, Platform, ResolveError};
 use rbuild_frontend::parser::Ast;
 use serde_json::json;
 
@@ -43,6 +44,24 @@ pub struct CheckRun<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     pub target: Option<&'a str>,
     pub ignore: &'a DockerIgnore,
+    /// `--build-context` names: a FROM naming one is not looked up (nor
+    /// pulled) as an image.
+    pub named_contexts: Vec<String>,
+}
+
+/// Looks base images up, except names a `--build-context` stands for.
+struct SkipNamedContexts<'a, R> {
+    inner: R,
+    names: &'a [String],
+}
+
+impl<R: BaseResolver> BaseResolver for SkipNamedContexts<'_, R> {
+    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+        if self.names.iter().any(|n| n.eq_ignore_ascii_case(reference)) {
+            return Err(ResolveError { message: format!("{reference} is a build context"), hint: None });
+        }
+        self.inner.resolve(reference)
+    }
 }
 
 impl CheckRun<'_> {
@@ -73,7 +92,8 @@ impl CheckRun<'_> {
             stages,
             ignore: Some(&ignore),
         };
-        let mut resolver = store_resolver(self.store, self.images);
+        let mut resolver =
+            SkipNamedContexts { inner: store_resolver(self.store, self.images), names: &self.named_contexts };
         checks::check(ast, &input, &mut resolver)
     }
 }

@@ -60,7 +60,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
     let planned = plan(store, args, request, &dockerfile, &registries)?;
-    let lint = lint(store, args, &dockerfile, &planned, &ignore, &registries)?;
+    let lint = lint(store, args, request, &dockerfile, &planned, &ignore, &registries)?;
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
@@ -177,6 +177,7 @@ fn plan(
 fn lint(
     store: &Store,
     args: &BuildArgs,
+    request: &Request,
     dockerfile: &Dockerfile,
     planned: &Plan,
     ignore: &DockerIgnore,
@@ -191,6 +192,7 @@ fn lint(
         build_args: &build_args,
         target: args.target.as_deref(),
         ignore,
+        named_contexts: request.named_contexts.iter().map(|c| c.name.clone()).collect(),
     };
     let config = run.config(&planned.ast, dockerfile)?;
     let error_on_violation = config.error;
