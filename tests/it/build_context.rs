@@ -43,8 +43,8 @@ fn a_directory_context_is_read_with_its_own_dockerignore_and_stays_cached() {
         "{}",
         run.stderr
     );
-    let again = env
-        .rbuild(&[
+    let rebuild = || {
+        env.rbuild(&[
             "build",
             "--progress",
             "plain",
@@ -54,35 +54,15 @@ fn a_directory_context_is_read_with_its_own_dockerignore_and_stays_cached() {
             &replace,
             "ctx",
         ])
-        .ok();
+        .ok()
+    };
+    let again = rebuild();
     assert!(again.run_lines().is_empty(), "unchanged files: every step cached: {}", again.stderr);
     fs::write(vendor.join("lib/a.txt"), "changed").unwrap();
-    let changed = env
-        .rbuild(&[
-            "build",
-            "--progress",
-            "plain",
-            "--build-context",
-            &flag,
-            "--build-context",
-            &replace,
-            "ctx",
-        ])
-        .ok();
+    let changed = rebuild();
     assert!(!changed.run_lines().is_empty(), "a changed file re-runs: {}", changed.stderr);
     fs::write(vendor.join("notes.txt"), "ignored edit").unwrap();
-    let ignored = env
-        .rbuild(&[
-            "build",
-            "--progress",
-            "plain",
-            "--build-context",
-            &flag,
-            "--build-context",
-            &replace,
-            "ctx",
-        ])
-        .ok();
+    let ignored = rebuild();
     assert!(ignored.run_lines().is_empty(), "an ignored file changes nothing: {}", ignored.stderr);
 }
 
