@@ -61,6 +61,12 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
     let planned = plan(store, args, request, &dockerfile, &registries)?;
     let lint = lint(store, args, request, &dockerfile, &planned, &ignore, &registries)?;
+    recorder.check_warnings(
+        lint.violations
+            .iter()
+            .map(|v| format!("{}: {}: {}", v.span.start.line, v.rule.name, v.message))
+            .collect(),
+    );
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));

@@ -149,6 +149,13 @@ fn ordinary_builds_warn_at_the_end_and_error_true_fails_before_any_step() {
         built.stderr
     );
 
+    let record = env.rbuild(&["builds", "show", "last"]).ok();
+    assert!(
+        record.stdout.contains("check    1: StageNameCasing: Stage name 'Build' should be lowercase\ncheck    3: JSONArgsRecommended:"),
+        "the build record keeps the findings: {}",
+        record.stdout
+    );
+
     env.dockerfile("strict", &format!("# check=error=true\n{dockerfile}"));
     let failed = env.rbuild(&["build", "--progress", "plain", "-t", "strict:1", "strict"]).failed();
     assert!(
