@@ -194,3 +194,71 @@ fn mounted_ids(graph: &StepGraph) -> (Vec<MountUse>, Vec<MountUse>) {
     }
     (secrets, ssh)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::ImageMeta;
+    use crate::lower::{BaseResolver, LowerOptions, ResolveError, lower};
+    use crate::parser::parse;
+
+    struct AnyImage;
+
+    impl BaseResolver for AnyImage {
+        fn resolve(&mut self, _: &str) -> Result<ImageMeta, ResolveError> {
+            Ok(ImageMeta::default())
+        }
+    }
+
+    const SRC: &str = "# BASE the image to build on\nARG BASE=img\nARG UNUSED=1\n\n# build compiles it\nFROM $BASE AS build\n# MODE how to compile\nARG MODE=release\nARG BASE\nRUN --mount=type=secret,id=npm --mount=type=secret,id=npm,required=true --mount=type=ssh,id=git true\n\nFROM img AS lint\nARG STRICT\nRUN --mount=type=secret,id=other true\n\n# release ships it\nFROM build AS release\n";
+
+    fn outline_of(target: &str) -> Outline {
+        let ast = parse(SRC).unwrap();
+        let opts = LowerOptions { target: Some(target.into()), ..LowerOptions::default() };
+        outline(&ast, &lower(&ast, &opts, &mut AnyImage).unwrap())
+    }
+
+    #[test]
+    fn outline_lists_what_the_target_needs_only() {
+        let found = outline_of("release");
+        assert_eq!(
+            (found.target.as_deref(), found.description.as_deref()),
+            (Some("release"), Some("ships it"))
+        );
+        let args: Vec<(&str, Option<&str>, Option<&str>)> = found
+            .args
+            .iter()
+            .map(|a| (a.name.as_str(), a.default.as_deref(), a.description.as_deref()))
+            .collect();
+        assert_eq!(
+            args,
+            [
+                ("BASE", Some("img"), Some("the image to build on")),
+                ("MODE", Some("release"), Some("how to compile"))
+            ],
+            "UNUSED and the lint stage's STRICT are not the target's"
+        );
+        assert_eq!(found.secrets, [MountUse { id: "npm".into(), required: true }]);
+        assert_eq!(found.ssh, [MountUse { id: "git".into(), required: false }]);
+        let lint = outline_of("lint");
+        assert_eq!(lint.args.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["STRICT"]);
+        assert_eq!(lint.secrets, [MountUse { id: "other".into(), required: false }]);
+        assert_eq!(lint.description, None);
+    }
+
+    #[test]
+    fn targets_are_every_stage_with_its_description() {
+        let found = targets(&parse(SRC).unwrap());
+        let rows: Vec<(Option<&str>, Option<&str>, bool)> =
+            found.iter().map(|t| (t.name.as_deref(), t.description.as_deref(), t.default)).collect();
+        assert_eq!(
+            rows,
+            [
+                (Some("build"), Some("compiles it"), false),
+                (Some("lint"), None, false),
+                (Some("release"), Some("ships it"), true)
+            ]
+        );
+        assert_eq!((found[0].base.as_str(), found[0].span.start.line), ("$BASE", 6));
+    }
+}
