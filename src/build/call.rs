@@ -117,8 +117,9 @@ fn registries(args: &BuildArgs) -> Registries {
     )
 }
 
-/// Every stage checked; exit 1 when a rule is violated or the file has an
-/// instruction that cannot be read (shown after the warnings before it).
+/// Every stage checked; exit 1 when a rule is violated or the file would
+/// not build (an instruction that cannot be read, or an error lowering the
+/// target; shown after the warnings).
 fn check(
     store: &Store,
     args: &BuildArgs,
@@ -141,7 +142,12 @@ fn check(
         named_contexts: request.named_contexts.iter().map(|c| c.name.clone()).collect(),
     };
     let config = run.config(ast, dockerfile)?;
-    let report = run.run(ast, config, None);
+    let mut report = run.run(ast, config, None);
+    if report.error.is_none() {
+        // What a build would stop at besides the rules (an unknown --from
+        // stage, a bad mount), as BuildKit's check reports it too.
+        report.error = super::plan_frontend(store, args, request, dockerfile, &registries)?.err();
+    }
     print!(
         "{}",
         if json { pretty(&json_report(dockerfile, &report)) } else { text_report(dockerfile, &report) }

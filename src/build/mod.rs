@@ -157,6 +157,18 @@ fn plan(
     dockerfile: &Dockerfile,
     registries: &Registries,
 ) -> Result<Plan, Failure> {
+    plan_frontend(store, args, request, dockerfile, registries)?.map_err(|e| dockerfile.failure(e))
+}
+
+/// [`plan`], with an error in the Dockerfile kept as the frontend's (the
+/// outer error is one of the flags).
+fn plan_frontend(
+    store: &Store,
+    args: &BuildArgs,
+    request: &Request,
+    dockerfile: &Dockerfile,
+    registries: &Registries,
+) -> Result<Result<Plan, FrontendError>, Failure> {
     let lower_opts = LowerOptions {
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
@@ -175,7 +187,7 @@ fn plan(
     }
     let fetcher = Fetcher { registries, store };
     let images = PlanOptions { fetcher: Some(&fetcher), refresh: args.pull };
-    plan_with(store, &dockerfile.text, &lower_opts, &images).map_err(|e| dockerfile.failure(e))
+    Ok(plan_with(store, &dockerfile.text, &lower_opts, &images))
 }
 
 /// The build checks over the stages the build needs; with

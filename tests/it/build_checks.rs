@@ -90,6 +90,21 @@ fn check_json_has_buildkits_shape() {
 }
 
 #[test]
+fn check_reports_what_would_stop_the_build_after_the_warnings() {
+    let env = Env::new();
+    env.dockerfile("ctx", "FROM scratch AS Base\nRUN --network=bridge true\n");
+    let run = env.rbuild(&["build", "--check", "ctx"]).failed();
+    assert_eq!(findings(&run.stdout), ["ctx/Dockerfile:1: StageNameCasing"], "{}", run.stdout);
+    assert!(run.stderr.contains("error: unsupported network mode \"bridge\""), "{}", run.stderr);
+    assert!(run.stderr.contains("/ctx/Dockerfile:2:"), "the error names its line: {}", run.stderr);
+    let json = env.rbuild(&["build", "--call=check,format=json", "ctx"]).failed();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["buildError"]["message"], "unsupported network mode \"bridge\"");
+    assert_eq!(report["buildError"]["location"]["ranges"][0]["start"]["line"], 2);
+    assert_eq!(report["warnings"][0]["ruleName"], "StageNameCasing");
+}
+
+#[test]
 fn directives_and_the_build_arg_choose_the_rules() {
     let env = Env::new();
     env.dockerfile("skip", &format!("# check=skip=ConsistentInstructionCasing,JSONArgsRecommended\n{MESSY}"));
