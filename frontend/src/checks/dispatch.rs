@@ -106,11 +106,15 @@ impl Walk<'_> {
             |word: &str, reporter: &mut Reporter| state.scope.expand(self.lexer, entry, word, reporter);
         match &entry.instr.kind {
             Kind::Env(pairs) => {
-                let values: Vec<String> = pairs.iter().map(|(_, v)| expand(&v.text, reporter)).collect();
+                // Keys expand too, all with the environment before this ENV.
+                let expanded: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(k, v)| (expand(&k.text, reporter), expand(&v.text, reporter)))
+                    .collect();
                 commands::legacy_key_value(entry, reporter);
-                for ((key, _), value) in pairs.iter().zip(values) {
-                    commands::secret_name(entry, &key.text, reporter);
-                    state.scope.set(&key.text, &value);
+                for (key, value) in expanded {
+                    commands::secret_name(entry, &key, reporter);
+                    state.scope.set(&key, &value);
                 }
             }
             Kind::Label(pairs) => {

@@ -284,6 +284,14 @@ fn undefined_var() {
         one("UndefinedVar", 3, "Usage of undefined variable '$PAHT' (did you mean $PATH?)")
     );
     assert_eq!(
+        found("FROM img\nENV A=1 B=$A\nENV $NAME=x\n", &PLAIN),
+        [
+            ("UndefinedVar", 2, "Usage of undefined variable '$A'".to_string()),
+            ("UndefinedVar", 3, "Usage of undefined variable '$NAME'".to_string()),
+        ],
+        "an ENV sees the environment from before it, and its keys expand too"
+    );
+    assert_eq!(
         found("ARG G=1\nFROM img\nWORKDIR /$G\n", &PLAIN),
         one("UndefinedVar", 3, "Usage of undefined variable '$G'"),
         "a global ARG is not seen in a stage until declared there"
