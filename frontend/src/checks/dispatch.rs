@@ -143,7 +143,15 @@ impl Walk<'_> {
                 }
             }
             Kind::Expose(ports) => {
-                let ports: Vec<String> = ports.iter().map(|p| expand(&p.text, reporter)).collect();
+                // BuildKit splits EXPOSE words after expansion and does not
+                // report undefined variables in them.
+                let ports: Vec<String> = ports
+                    .iter()
+                    .flat_map(|p| match self.lexer.process_words(&p.text, &state.scope.env) {
+                        Ok(expansion) => expansion.words,
+                        Err(_) => vec![p.text.clone()],
+                    })
+                    .collect();
                 expose::check(entry, &ports, reporter);
             }
             Kind::Workdir(path) => {
@@ -184,6 +192,11 @@ impl Walk<'_> {
         expand(&args.dest.text, reporter);
         for flag in [&args.chown, &args.chmod, &args.checksum].into_iter().flatten() {
             expand(&flag.text, reporter);
+        }
+        // Unquoted heredoc bodies expand raw: quotes are text, `\\` escapes.
+        let raw = Lexer { skip_process_quotes: true, ..Lexer::new('\\') };
+        for heredoc in args.heredocs.iter().filter(|h| h.expand) {
+            state.scope.expand(&raw, entry, &heredoc.content, reporter);
         }
         let Some(ignore) = self.input.ignore else { return };
         if args.from.is_some() {

@@ -292,6 +292,14 @@ fn undefined_var() {
         "an ENV sees the environment from before it, and its keys expand too"
     );
     assert_eq!(
+        found(
+            "FROM img\nCOPY <<EOF /a\n$BODY 'x'\nEOF\nCOPY <<'EOF' /b\n$QUOTED\nEOF\nEXPOSE $PORT\n",
+            &PLAIN
+        ),
+        one("UndefinedVar", 2, "Usage of undefined variable '$BODY'"),
+        "unquoted heredoc bodies are checked; quoted ones and EXPOSE are not"
+    );
+    assert_eq!(
         found("ARG G=1\nFROM img\nWORKDIR /$G\n", &PLAIN),
         one("UndefinedVar", 3, "Usage of undefined variable '$G'"),
         "a global ARG is not seen in a stage until declared there"

@@ -1,8 +1,9 @@
-//! UndefinedVar: a word that BuildKit expands (ENV and LABEL values, ARG
-//! defaults, EXPOSE, WORKDIR, USER, VOLUME, STOPSIGNAL, COPY/ADD paths and
-//! flags, RUN `--mount` values) names a variable that is neither in the
-//! stage's environment nor a declared ARG. RUN, CMD and ENTRYPOINT texts are
-//! left to the shell, so they are not checked.
+//! UndefinedVar: a word that BuildKit expands and checks (ENV and LABEL
+//! keys and values, ARG defaults, WORKDIR, USER, VOLUME, STOPSIGNAL,
+//! COPY/ADD paths, flags and unquoted heredoc bodies, RUN `--mount` values)
+//! names a variable that is neither in the stage's environment nor a
+//! declared ARG. RUN, CMD and ENTRYPOINT texts are left to the shell, and
+//! BuildKit does not check EXPOSE, so those are not checked.
 
 use std::collections::BTreeSet;
 
