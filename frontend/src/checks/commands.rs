@@ -2,7 +2,8 @@
 //! JSONArgsRecommended (shell-form CMD/ENTRYPOINT without a SHELL),
 //! LegacyKeyValueFormat (`ENV key value`), MultipleInstructionsDisallowed
 //! (a second CMD, ENTRYPOINT or HEALTHCHECK in a stage), WorkdirRelativePath
-//! and SecretsUsedInArgOrEnv.
+//! and SecretsUsedInArgOrEnv. Messages name the instruction as written
+//! (`cmd` or `CMD`), as BuildKit's do.
 
 use super::config::CheckConfig;
 use super::source::Entry;
@@ -33,7 +34,7 @@ pub(super) fn json_args(entry: &Entry<'_>, has_shell: bool, reporter: &mut Repor
         return;
     }
     if let Kind::Cmd(Command::Shell(_)) | Kind::Entrypoint(Command::Shell(_)) = &entry.instr.kind {
-        let keyword = &entry.instr.keyword;
+        let keyword = entry.written_keyword();
         reporter.report(
             &entry.config,
             &rules::JSON_ARGS_RECOMMENDED,
@@ -49,7 +50,7 @@ pub(super) fn legacy_key_value(entry: &Entry<'_>, reporter: &mut Reporter) {
     if !matches!(entry.instr.kind, Kind::Env(_) | Kind::Label(_)) {
         return;
     }
-    let keyword = &entry.instr.keyword;
+    let keyword = entry.written_keyword();
     for triple in entry.node.args.chunks(3) {
         if triple.get(2).is_some_and(String::is_empty) {
             reporter.report(
@@ -90,7 +91,7 @@ impl UsedOnce {
                 earlier,
                 format!(
                     "Multiple {} instructions should not be used in the same stage because only the last one will be used",
-                    entry.instr.keyword
+                    entry.written_keyword()
                 ),
             );
         }

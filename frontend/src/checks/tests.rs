@@ -192,6 +192,15 @@ fn json_args_recommended_unless_a_shell_is_set() {
     );
     assert!(found("FROM shell:img\nCMD mycommand\n", &PLAIN).is_empty(), "the base image's SHELL counts");
     assert!(found("FROM scratch\nCMD [\"mycommand\"]\n", &PLAIN).is_empty());
+    assert_eq!(
+        found("from scratch\ncmd mycommand\n", &PLAIN),
+        one(
+            "JSONArgsRecommended",
+            2,
+            "JSON arguments recommended for cmd to prevent unintended behavior related to OS signals"
+        ),
+        "the instruction is named as written"
+    );
     assert!(found("FROM scratch\n# check=skip=JSONArgsRecommended\nCMD mycommand\n", &PLAIN).is_empty());
 }
 
