@@ -91,10 +91,16 @@ pub fn outline(ast: &Ast, graph: &StepGraph) -> Outline {
             let index = stage.map_or(0, |i| i + 1);
             stage = Some(index);
             if graph.stages.get(index).is_some_and(|s| s.needed) {
-                for name in from_variables(node, &lexer) {
-                    if let Some(global) = globals.get(&name) {
-                        add(global.clone(), &mut args);
+                // A global ARG the FROM line uses, and those its default
+                // uses in turn.
+                let mut pending = from_variables(node, &lexer);
+                while let Some(name) = pending.pop() {
+                    let Some(global) = globals.get(&name) else { continue };
+                    if args.iter().any(|a| a.name == name) {
+                        continue;
                     }
+                    add(global.clone(), &mut args);
+                    pending.extend(default_variables(global, &lexer));
                 }
             }
             continue;
@@ -147,6 +153,16 @@ fn declared_args(node: &Node) -> Vec<OutlineArg> {
             OutlineArg { description: doc_comment(&node.comments, &name), name, default, span: node.span }
         })
         .collect()
+}
+
+/// The variables an ARG's default uses.
+fn default_variables(arg: &OutlineArg, lexer: &Lexer) -> Vec<String> {
+    let empty: Vec<(String, String)> = Vec::new();
+    arg.default
+        .as_deref()
+        .and_then(|d| lexer.process_word(d, &empty).ok())
+        .map(|e| e.matched.into_iter().chain(e.unmatched).collect())
+        .unwrap_or_default()
 }
 
 /// The variables a FROM line's image and `--platform` use.
@@ -210,7 +226,7 @@ mod tests {
         }
     }
 
-    const SRC: &str = "# BASE the image to build on\nARG BASE=img\nARG UNUSED=1\n\n# build compiles it\nFROM $BASE AS build\n# MODE how to compile\nARG MODE=release\nARG BASE\nRUN --mount=type=secret,id=npm --mount=type=secret,id=npm,required=true --mount=type=ssh,id=git true\n\nFROM img AS lint\nARG STRICT\nRUN --mount=type=secret,id=other true\n\n# release ships it\nFROM build AS release\n";
+    const SRC: &str = "ARG SUFFIX=\n# BASE the image to build on\nARG BASE=img$SUFFIX\nARG UNUSED=1\n\n# build compiles it\nFROM $BASE AS build\n# MODE how to compile\nARG MODE=release\nARG BASE\nRUN --mount=type=secret,id=npm --mount=type=secret,id=npm,required=true --mount=type=ssh,id=git true\n\nFROM img AS lint\nARG STRICT\nRUN --mount=type=secret,id=other true\n\n# release ships it\nFROM build AS release\n";
 
     fn outline_of(target: &str) -> Outline {
         let ast = parse(SRC).unwrap();
@@ -233,10 +249,11 @@ mod tests {
         assert_eq!(
             args,
             [
-                ("BASE", Some("img"), Some("the image to build on")),
+                ("BASE", Some("img$SUFFIX"), Some("the image to build on")),
+                ("SUFFIX", Some(""), None),
                 ("MODE", Some("release"), Some("how to compile"))
             ],
-            "UNUSED and the lint stage's STRICT are not the target's"
+            "SUFFIX through BASE's default; UNUSED and the lint stage's STRICT are not the target's"
         );
         assert_eq!(found.secrets, [MountUse { id: "npm".into(), required: true }]);
         assert_eq!(found.ssh, [MountUse { id: "git".into(), required: false }]);
@@ -259,6 +276,6 @@ mod tests {
                 (Some("release"), Some("ships it"), true)
             ]
         );
-        assert_eq!((found[0].base.as_str(), found[0].span.start.line), ("$BASE", 6));
+        assert_eq!((found[0].base.as_str(), found[0].span.start.line), ("$BASE", 7));
     }
 }
