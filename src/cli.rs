@@ -501,6 +501,22 @@ pub struct BuildArgs {
     #[arg(long)]
     pub explain: bool,
 
+    /// Ask the frontend instead of building: `check` (report build-check
+    /// violations, exit 1 if any), `outline` (build args, secrets and SSH ids
+    /// the target uses), `targets` (the stages); add `,format=json` for JSON
+    #[arg(long, value_name = "METHOD[,format=json]")]
+    pub call: Option<String>,
+
+    /// Same as --call=check
+    #[arg(long)]
+    pub check: bool,
+
+    /// An extra named context for FROM NAME, COPY --from=NAME and
+    /// RUN --mount=from=NAME: a directory, docker-image://REF,
+    /// oci-layout://PATH[:TAG], or target:STAGE
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
+
     /// Write an HTML timings report (chart and step table) to PATH, or to rbuild-timings/
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
     pub timings: Option<Option<PathBuf>>,

@@ -115,6 +115,13 @@ impl BaseResolver for StoreResolver<'_> {
     }
 }
 
+/// A [`BaseResolver`] over the store, fetching what it lacks through
+/// `images.fetcher`: for readers of base images outside a plan (the build
+/// checks, which look at stages a plan does not lower).
+pub fn store_resolver<'a>(store: &'a Store, images: &PlanOptions<'a>) -> impl BaseResolver + 'a {
+    StoreResolver { store, found: BaseImages::new(), fetcher: images.fetcher, refresh: false }
+}
+
 /// Parses and lowers `dockerfile`; every error carries a span. Images must
 /// be in the store.
 pub fn plan(store: &Store, dockerfile: &str, opts: &LowerOptions) -> Result<Plan, FrontendError> {

@@ -4,9 +4,11 @@
 //! `shell` expands variables in words the way BuildKit does, `instructions`
 //! types and validates each node, and `lower` turns the stages into a
 //! step graph. No I/O happens here beyond the bytes we are given.
+//! `checks` runs BuildKit's build checks (lint rules) over a parsed file.
 //! `duration` is Go's duration syntax, which HEALTHCHECK flags use and other
 //! crates may share.
 
+pub mod checks;
 pub mod duration;
 pub mod error;
 pub mod filemode;

@@ -5,6 +5,9 @@
 //! export caches and report ([`publish`]).
 
 mod cache;
+mod call;
+mod checks;
+mod named_contexts;
 mod publish;
 mod request;
 mod run_flags;
@@ -39,6 +42,10 @@ use crate::source_date_epoch;
 
 pub fn run(store: &Store, args: BuildArgs) -> Result<(), Failure> {
     let request = Request::parse(&args)?;
+    let call = call::Call::from_args(&args)?;
+    if call.method != call::Method::Build {
+        return call::run(store, &args, &request, call);
+    }
     let mut recorder = Recorder::start(&args);
     let result = build(store, &args, &request, &mut recorder);
     recorder.finish(store, result)
@@ -53,6 +60,13 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
     let planned = plan(store, args, request, &dockerfile, &registries)?;
+    let lint = lint(store, args, request, &dockerfile, &planned, &ignore, &registries)?;
+    recorder.check_warnings(
+        lint.violations
+            .iter()
+            .map(|v| format!("{}: {}: {}", v.span.start.line, v.rule.name, v.message))
+            .collect(),
+    );
     let progress = renderer(args.progress, args.quiet);
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
@@ -109,6 +123,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     if let Some(path) = &args.metadata_file {
         publish::write_metadata(path, &id, &request.tags, &built)?;
     }
+    for v in &lint.violations {
+        progress.line(&format!("warning: {}", checks::render(&dockerfile, v).trim_end()));
+    }
     progress.line(&format!(
         "{} steps run, {} cached{}",
         built.steps_run,
@@ -144,12 +161,25 @@ fn plan(
     dockerfile: &Dockerfile,
     registries: &Registries,
 ) -> Result<Plan, Failure> {
+    plan_frontend(store, args, request, dockerfile, registries)?.map_err(|e| dockerfile.failure(e))
+}
+
+/// [`plan`], with an error in the Dockerfile kept as the frontend's (the
+/// outer error is one of the flags).
+fn plan_frontend(
+    store: &Store,
+    args: &BuildArgs,
+    request: &Request,
+    dockerfile: &Dockerfile,
+    registries: &Registries,
+) -> Result<Result<Plan, FrontendError>, Failure> {
     let lower_opts = LowerOptions {
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
         platform: Platform::host(),
         allow_insecure: request.run.entitlements.insecure,
         default_network: request.run.network,
+        named_contexts: named_contexts::prepare(store, &request.named_contexts)?,
     };
     if let Some(p) = &args.platform
         && p != &lower_opts.platform.spec()
@@ -161,7 +191,39 @@ fn plan(
     }
     let fetcher = Fetcher { registries, store };
     let images = PlanOptions { fetcher: Some(&fetcher), refresh: args.pull };
-    plan_with(store, &dockerfile.text, &lower_opts, &images).map_err(|e| dockerfile.failure(e))
+    Ok(plan_with(store, &dockerfile.text, &lower_opts, &images))
+}
+
+/// The build checks over the stages the build needs; with
+/// `# check=error=true` a violation fails the build here, before any step.
+fn lint(
+    store: &Store,
+    args: &BuildArgs,
+    request: &Request,
+    dockerfile: &Dockerfile,
+    planned: &Plan,
+    ignore: &DockerIgnore,
+    registries: &Registries,
+) -> Result<rbuild_frontend::checks::CheckReport, Failure> {
+    let fetcher = Fetcher { registries, store };
+    let images = PlanOptions { fetcher: Some(&fetcher), refresh: false };
+    let build_args = request::build_args(&args.build_args);
+    let run = checks::CheckRun {
+        store,
+        images: &images,
+        build_args: &build_args,
+        target: args.target.as_deref(),
+        ignore,
+        named_contexts: request.named_contexts.iter().map(|c| c.name.clone()).collect(),
+    };
+    let config = run.config(&planned.ast, dockerfile)?;
+    let error_on_violation = config.error;
+    let needed = planned.graph.stages.iter().filter(|s| s.needed).map(|s| s.index).collect();
+    let report = run.run(&planned.ast, config, Some(&needed));
+    if error_on_violation && !report.violations.is_empty() {
+        return Err(checks::violations_failure(dockerfile, &report));
+    }
+    Ok(report)
 }
 
 /// The context directory, with its stat cache in the store so a rebuild

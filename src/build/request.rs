@@ -29,6 +29,8 @@ pub struct Request {
     pub tags: Vec<Reference>,
     /// `--add-host`, `--ulimit`, `--shm-size`, `--network`, `--allow`.
     pub run: RunFlags,
+    /// `--build-context`, checked for form.
+    pub named_contexts: Vec<super::named_contexts::ContextSpec>,
 }
 
 impl Request {
@@ -59,7 +61,8 @@ impl Request {
         }
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
         let run = RunFlags::parse(args)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run })
+        let named_contexts = super::named_contexts::parse(&args.build_context)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts })
     }
 }
 

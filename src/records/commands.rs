@@ -143,6 +143,9 @@ fn show_text(r: &BuildRecord) -> String {
     if let Some(e) = &r.error {
         out.push_str(&format!("error    {e}\n"));
     }
+    for w in &r.check_warnings {
+        out.push_str(&format!("check    {w}\n"));
+    }
     out.push_str(&format!("steps    {}\n\n", summary(r)));
     let mut table = HEADERS.join("\t");
     table.push('\n');

@@ -33,6 +33,10 @@ pub struct BuildRecord {
     pub context_digest: Option<Digest>,
     /// Every filesystem step, in the order they started.
     pub steps: Vec<StepRecord>,
+    /// The build checks' findings (`LINE: Rule: message`); older records
+    /// have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

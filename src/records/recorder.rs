@@ -57,6 +57,11 @@ impl Recorder {
         self.record.set_steps(steps);
     }
 
+    /// What the build checks found.
+    pub fn check_warnings(&mut self, warnings: Vec<String>) {
+        self.record.check_warnings = warnings;
+    }
+
     pub fn image(&mut self, id: Digest) {
         self.record.image_id = Some(id);
     }

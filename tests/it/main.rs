@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod build;
+mod build_checks;
+mod build_context;
 mod build_flags;
 mod cache_mounts;
 mod concurrency;

@@ -5,6 +5,7 @@
 
 use super::expand::{expand, expand_text};
 use super::history::display;
+use super::references::Source;
 use super::state::{StageCtx, StageState};
 use crate::error::FrontendError;
 use crate::filemode;
@@ -70,8 +71,8 @@ fn copy_source(
 ) -> Result<CopySource, FrontendError> {
     let Some(w) = from else { return Ok(CopySource::Context) };
     Ok(match ctx.source_of(st, &w.text, w.span)? {
-        Some(i) => CopySource::Stage(i),
-        None => CopySource::Image(w.text.clone()),
+        Source::Stage(i) => CopySource::Stage(i),
+        Source::Image(reference) => CopySource::Image(reference),
     })
 }
 

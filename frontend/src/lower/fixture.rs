@@ -31,6 +31,7 @@ impl Fixture {
                 platform: linux_amd64(),
                 allow_insecure: false,
                 default_network: crate::graph::Network::Default,
+                named_contexts: Default::default(),
             },
             globals: Vars::default(),
             names: BTreeMap::new(),

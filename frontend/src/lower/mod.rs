@@ -57,11 +57,12 @@ mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use options::{BaseResolver, DEFAULT_PATH, LowerOptions, ResolveError};
+pub use options::{BaseResolver, DEFAULT_PATH, LowerOptions, NamedContext, ResolveError};
 pub use platform::Platform;
 
 use self::build_args::unused_build_arg_warnings;
 use self::plan::{Plan, mark_needed, plan_stages, select_target};
+use self::references::replace_named_stages;
 use self::sources::{StageSource, read_sources};
 use self::stage::lower_stage;
 use self::state::{StageCtx, StageEnd};
@@ -81,8 +82,10 @@ pub fn lower(
     let lexer = Lexer::new(ast.directives.escape);
     let mut warnings: Vec<Warning> = foreign_frontend_warning(&ast.directives).into_iter().collect();
     let mut used_build_args = BTreeSet::new();
-    let sources = read_sources(ast, opts, &lexer, &mut used_build_args)?;
-    let Plan { mut stages, names } = plan_stages(&sources.stages, &lexer, &sources.globals, &opts.platform)?;
+    let mut sources = read_sources(ast, opts, &lexer, &mut used_build_args)?;
+    replace_named_stages(&mut sources.stages, &opts.named_contexts);
+    let Plan { mut stages, names } =
+        plan_stages(&sources.stages, &lexer, &sources.globals, &opts.platform, &opts.named_contexts)?;
     let target = select_target(opts.target.as_deref(), &names, stages.len())?;
     mark_needed(&mut stages, target);
     let passes =
@@ -186,6 +189,7 @@ mod tests {
             platform: linux_amd64(),
             allow_insecure: false,
             default_network: crate::graph::Network::Default,
+            named_contexts: Default::default(),
         };
         lower(&parse(src).unwrap(), &opts, &mut Images)
     }
@@ -265,6 +269,44 @@ mod tests {
             .collect();
         assert!(!envs[0].iter().any(|e| e.starts_with("V=")), "{:?}", envs[0]);
         assert!(envs[1].contains(&"V=1".to_string()), "{:?}", envs[1]);
+    }
+
+    #[test]
+    fn named_contexts_stand_for_images_and_stages_and_replace_stages() {
+        let contexts = [
+            ("deps".to_string(), NamedContext::Image("sha256:feed".into())),
+            ("alias".to_string(), NamedContext::Stage("tools".into())),
+            ("base".to_string(), NamedContext::Image("other:1".into())),
+        ];
+        let opts = LowerOptions { named_contexts: contexts.into_iter().collect(), ..LowerOptions::default() };
+        let src = "FROM img AS tools\nRUN tools\nFROM img AS base\nRUN replaced\nFROM deps\nCOPY --from=deps /a /a\nCOPY --from=alias /b /b\nCOPY --from=BASE /c /c\nRUN --mount=from=deps,target=/m true\n";
+        let g = lower(&parse(src).unwrap(), &opts, &mut Images).unwrap();
+        assert_eq!(
+            g.stages[1].base,
+            Base::Image("other:1".into()),
+            "a stage named like a context is replaced"
+        );
+        assert!(step_texts(&g.stages[1]).is_empty(), "and its instructions dropped");
+        let last = &g.stages[2];
+        assert_eq!(last.base, Base::Image("sha256:feed".into()));
+        let sources: Vec<CopySource> = last
+            .steps
+            .iter()
+            .filter_map(|s| if let Op::Copy(c) = &s.op { Some(c.source.clone()) } else { None })
+            .collect();
+        assert_eq!(
+            sources,
+            [CopySource::Image("sha256:feed".into()), CopySource::Stage(0), CopySource::Stage(1)],
+            "a stage name wins over a context of the same name only when no context replaced it"
+        );
+        let Op::Run(run) = &last.steps[3].op else { panic!("a RUN") };
+        assert!(
+            matches!(&run.mounts[0], crate::graph::Mount::Bind { from: crate::graph::MountSource::Image(i), .. } if i == "sha256:feed")
+        );
+        let bad = [("x".to_string(), NamedContext::Stage("nope".into()))];
+        let opts = LowerOptions { named_contexts: bad.into_iter().collect(), ..LowerOptions::default() };
+        let e = lower(&parse("FROM img\nCOPY --from=x /a /a\n").unwrap(), &opts, &mut Images).unwrap_err();
+        assert_eq!(e.message, "--build-context x=target:nope names no stage of this Dockerfile");
     }
 
     #[test]

@@ -21,6 +21,18 @@ pub struct LowerOptions {
     pub allow_insecure: bool,
     /// `--network`: the mode of a RUN that names none itself.
     pub default_network: Network,
+    /// `--build-context NAME=…`, names in lower case: what FROM NAME,
+    /// `COPY --from=NAME` and mount `from=NAME` read when NAME is no stage,
+    /// and what replaces a stage named NAME.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// A `--build-context` as lowering sees it: an image (the caller has put a
+/// directory or an OCI layout into the store as one) or another stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    Image(String),
+    Stage(String),
 }
 
 impl Default for LowerOptions {
@@ -31,6 +43,7 @@ impl Default for LowerOptions {
             platform: Platform::host(),
             allow_insecure: false,
             default_network: Network::Default,
+            named_contexts: BTreeMap::new(),
         }
     }
 }

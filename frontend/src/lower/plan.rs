@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::expand::expand;
+use super::options::NamedContext;
 use super::platform::Platform;
-use super::references::{referenced_sources, stage_ref};
+use super::references::{Source, referenced_sources, resolve_source};
 use super::sources::StageSource;
 use crate::error::FrontendError;
 use crate::graph::{Base, ImageMeta, Stage};
@@ -30,10 +31,11 @@ pub(super) fn plan_stages(
     lexer: &Lexer,
     globals: &Vars,
     platform: &Platform,
+    contexts: &BTreeMap<String, NamedContext>,
 ) -> Result<Plan, FrontendError> {
     let mut plan = Plan { stages: Vec::new(), names: BTreeMap::new() };
     for (index, src) in sources.iter().enumerate() {
-        let stage = plan_stage(index, src, lexer, globals, platform, &mut plan.names)?;
+        let stage = plan_stage(index, src, lexer, globals, platform, contexts, &mut plan.names)?;
         plan.stages.push(stage);
     }
     Ok(plan)
@@ -47,6 +49,7 @@ fn plan_stage(
     lexer: &Lexer,
     globals: &Vars,
     platform: &Platform,
+    contexts: &BTreeMap<String, NamedContext>,
     names: &mut BTreeMap<String, usize>,
 ) -> Result<Stage, FrontendError> {
     let Kind::From { image, name, platform: wanted } = &src.from.kind else {
@@ -61,12 +64,12 @@ fn plan_stage(
         check_platform(p, lexer, globals, platform)?;
     }
     // Resolved before this stage's own name is known: `FROM x AS x` names an image.
-    let base = base_of(&image_ref, names);
+    let base = base_of(&image_ref, names, contexts, index, image.span)?;
     let stage_name = name.as_ref().map(|n| n.text.to_ascii_lowercase());
     if let Some(n) = &stage_name {
         add_name(n, name.as_ref().map_or(src.from.span, |w| w.span), index, names)?;
     }
-    let deps = stage_deps(&base, src, names, index)?;
+    let deps = stage_deps(&base, src, names, contexts, index)?;
     let from_text = match &stage_name {
         Some(n) => format!("FROM {image_ref} AS {n}"),
         None => format!("FROM {image_ref}"),
@@ -104,15 +107,29 @@ fn check_platform(
     .with_hint(format!("remove --platform or use --platform={}", host.spec())))
 }
 
-/// `scratch` (in any case), an earlier stage by name, or an image.
-fn base_of(image_ref: &str, names: &BTreeMap<String, usize>) -> Base {
+/// `scratch` (in any case), an earlier stage by name, a named context, or
+/// an image.
+fn base_of(
+    image_ref: &str,
+    names: &BTreeMap<String, usize>,
+    contexts: &BTreeMap<String, NamedContext>,
+    index: usize,
+    span: Span,
+) -> Result<Base, FrontendError> {
     if image_ref.eq_ignore_ascii_case("scratch") {
-        Base::Scratch
-    } else if let Some(&i) = names.get(&image_ref.to_ascii_lowercase()) {
-        Base::Stage(i)
-    } else {
-        Base::Image(image_ref.to_string())
+        return Ok(Base::Scratch);
     }
+    if let Some(&i) = names.get(&image_ref.to_ascii_lowercase()) {
+        return Ok(Base::Stage(i));
+    }
+    // Only a name: a stage index is no base.
+    if !contexts.contains_key(&image_ref.to_ascii_lowercase()) {
+        return Ok(Base::Image(image_ref.to_string()));
+    }
+    Ok(match resolve_source(image_ref, names, contexts, index, span)? {
+        Source::Stage(i) => Base::Stage(i),
+        Source::Image(reference) => Base::Image(reference),
+    })
 }
 
 fn add_name(
@@ -135,6 +152,7 @@ fn stage_deps(
     base: &Base,
     src: &StageSource,
     names: &BTreeMap<String, usize>,
+    contexts: &BTreeMap<String, NamedContext>,
     index: usize,
 ) -> Result<BTreeSet<usize>, FrontendError> {
     let mut deps = BTreeSet::new();
@@ -143,7 +161,7 @@ fn stage_deps(
     }
     for instr in &src.body {
         for from in referenced_sources(instr)? {
-            if let Some(i) = stage_ref(&from.text, names, index, from.span)? {
+            if let Source::Stage(i) = resolve_source(&from.text, names, contexts, index, from.span)? {
                 deps.insert(i);
             }
         }
@@ -201,10 +219,11 @@ mod tests {
             platform: linux_amd64(),
             allow_insecure: false,
             default_network: crate::graph::Network::Default,
+            named_contexts: Default::default(),
         };
         let lexer = Lexer::new('\\');
         let sources = read_sources(&parse(src).unwrap(), &opts, &lexer, &mut BTreeSet::new())?;
-        plan_stages(&sources.stages, &lexer, &sources.globals, &opts.platform)
+        plan_stages(&sources.stages, &lexer, &sources.globals, &opts.platform, &opts.named_contexts)
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Platform {
     }
 
     /// The automatic platform args (`TARGETPLATFORM`, `BUILDARCH`, …).
-    pub(super) fn args(&self) -> Vec<(String, String)> {
+    pub(crate) fn args(&self) -> Vec<(String, String)> {
         let variant = self.variant.clone().unwrap_or_default();
         let mut out = Vec::new();
         for prefix in ["BUILD", "TARGET"] {

@@ -1,9 +1,13 @@
 //! Which earlier stage a `--from` value names. Stage dependencies are
 //! decided before any expansion, as in BuildKit, so neither `COPY --from`
-//! nor a mount's `from=` may use variables.
+//! nor a mount's `from=` may use variables. A name that is no stage may be
+//! a `--build-context` ([`NamedContext`]), which can also replace a stage
+//! of that name outright.
 
 use std::collections::BTreeMap;
 
+use super::options::NamedContext;
+use super::sources::StageSource;
 use crate::error::FrontendError;
 use crate::instructions::{Instruction, Kind, Word};
 use crate::mounts::mount_from;
@@ -61,6 +65,55 @@ pub(super) fn stage_ref(
                 .with_hint("a stage can only copy from stages defined above it"))
         }
         None => Ok(None),
+    }
+}
+
+/// What a `--from` value (or a FROM base) reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Source {
+    Stage(usize),
+    Image(String),
+}
+
+/// A `--from` value: an earlier stage, else a named context, else an image
+/// of that name.
+pub(super) fn resolve_source(
+    value: &str,
+    names: &BTreeMap<String, usize>,
+    contexts: &BTreeMap<String, NamedContext>,
+    current: usize,
+    span: Span,
+) -> Result<Source, FrontendError> {
+    if let Some(i) = stage_ref(value, names, current, span)? {
+        return Ok(Source::Stage(i));
+    }
+    match contexts.get(&value.to_ascii_lowercase()) {
+        Some(NamedContext::Image(reference)) => Ok(Source::Image(reference.clone())),
+        Some(NamedContext::Stage(stage)) => match stage_ref(stage, names, current, span)? {
+            Some(i) => Ok(Source::Stage(i)),
+            None => Err(FrontendError::new(
+                format!("--build-context {value}=target:{stage} names no stage of this Dockerfile"),
+                span,
+            )
+            .with_hint("target:STAGE must name a stage defined above where the context is used")),
+        },
+        None => Ok(Source::Image(value.to_string())),
+    }
+}
+
+/// Stages whose name has a `--build-context` are replaced by it, as in
+/// BuildKit: their FROM reads the context and their instructions are
+/// dropped.
+pub(super) fn replace_named_stages(stages: &mut [StageSource], contexts: &BTreeMap<String, NamedContext>) {
+    for stage in stages {
+        let Kind::From { image, name: Some(name), .. } = &mut stage.from.kind else { continue };
+        let replacement = match contexts.get(&name.text.to_ascii_lowercase()) {
+            Some(NamedContext::Image(reference)) => reference,
+            Some(NamedContext::Stage(other)) if !other.eq_ignore_ascii_case(&name.text) => other,
+            _ => continue,
+        };
+        image.text = replacement.clone();
+        stage.body.clear();
     }
 }
 

@@ -8,7 +8,7 @@ use super::command::{run_argv, sole_heredoc, summarize_heredoc};
 use super::expand::expand_text;
 use super::history::display;
 use super::options::DEFAULT_PATH;
-use super::references::stage_ref;
+use super::references::{Source, resolve_source};
 use super::state::{StageCtx, StageState};
 use crate::error::FrontendError;
 use crate::graph::{Mount, MountSource, Network, Op, RunOp, Security, Step};
@@ -89,9 +89,9 @@ fn run_mounts(ctx: &StageCtx, st: &mut StageState, mounts: &[Word]) -> Result<Ve
     for m in mounts {
         let mut expand_field = |v: &str| expand_text(ctx.lexer, v, m.span, &st.build_env);
         let mut resolve_from = |f: &str| -> Result<MountSource, FrontendError> {
-            Ok(match stage_ref(f, ctx.names, ctx.index, m.span)? {
-                Some(i) => MountSource::Stage(i),
-                None => MountSource::Image(f.to_string()),
+            Ok(match resolve_source(f, ctx.names, &ctx.opts.named_contexts, ctx.index, m.span)? {
+                Source::Stage(i) => MountSource::Stage(i),
+                Source::Image(reference) => MountSource::Image(reference),
             })
         };
         let mount = parse_mount(&m.text, m.span, &st.meta.workdir, &mut expand_field, &mut resolve_from)?;

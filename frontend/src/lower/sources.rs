@@ -93,6 +93,7 @@ mod tests {
             platform: linux_amd64(),
             allow_insecure: false,
             default_network: crate::graph::Network::Default,
+            named_contexts: Default::default(),
         };
         let mut used = BTreeSet::new();
         let sources = read_sources(&parse(src).unwrap(), &opts, &Lexer::new('\\'), &mut used);

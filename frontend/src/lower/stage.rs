@@ -116,7 +116,14 @@ mod tests {
     fn prepare(src: &str) -> (Sources, Plan) {
         let fx = Fixture::new();
         let sources = read_sources(&parse(src).unwrap(), &fx.opts, &fx.lexer, &mut BTreeSet::new()).unwrap();
-        let plan = plan_stages(&sources.stages, &fx.lexer, &sources.globals, &fx.opts.platform).unwrap();
+        let plan = plan_stages(
+            &sources.stages,
+            &fx.lexer,
+            &sources.globals,
+            &fx.opts.platform,
+            &fx.opts.named_contexts,
+        )
+        .unwrap();
         (sources, plan)
     }
 

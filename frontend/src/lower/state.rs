@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::history::nop_created_by;
 use super::options::LowerOptions;
-use super::references::stage_ref;
+use super::references::{Source, resolve_source};
 use crate::error::FrontendError;
 use crate::graph::{ImageMeta, Op, Step};
 use crate::instructions::Instruction;
@@ -29,15 +29,16 @@ pub(super) struct StageCtx<'a> {
 }
 
 impl StageCtx<'_> {
-    /// A `--from` value: an earlier stage (remembered as read) or an image.
+    /// A `--from` value: an earlier stage (remembered as read), a named
+    /// context, or an image.
     pub(super) fn source_of(
         &self,
         st: &mut StageState,
         value: &str,
         span: Span,
-    ) -> Result<Option<usize>, FrontendError> {
-        let found = stage_ref(value, self.names, self.index, span)?;
-        if let Some(i) = found {
+    ) -> Result<Source, FrontendError> {
+        let found = resolve_source(value, self.names, &self.opts.named_contexts, self.index, span)?;
+        if let Source::Stage(i) = found {
             st.referenced.insert(i);
         }
         Ok(found)
