@@ -26,6 +26,7 @@ pub mod run_settings;
 pub mod run_step;
 pub mod sandbox;
 pub mod snapshot;
+pub mod ssh_forward;
 pub mod solve;
 pub mod stage_paths;
 pub mod users;

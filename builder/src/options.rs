@@ -34,6 +34,10 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets by id (`--ssh`), for `RUN --mount=type=ssh`; they
+    /// never enter a cache key (changing the agent or its keys reruns
+    /// nothing, as in BuildKit).
+    pub ssh: BTreeMap<String, PathBuf>,
     /// Names this build's place (context + Dockerfile) for miss explanations.
     pub site_prefix: String,
     /// How `cache-mounts ls` names this build among a mount's users: its

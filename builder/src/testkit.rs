@@ -116,6 +116,7 @@ impl Fixture {
             no_cache_stages: Default::default(),
             source_date_epoch: Some(0),
             secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             site_prefix: "test".into(),
             build_name: "test".into(),
             explain_only: false,

@@ -8,6 +8,7 @@ mod cache;
 mod publish;
 mod request;
 mod run_flags;
+mod ssh_agents;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +65,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         planned.graph.source_date_epoch.as_deref(),
     )?;
     let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
+    // Started once the Dockerfile is known good; stopped when the build ends.
+    let ssh_agents = ssh_agents::SshAgents::start(&request.ssh)?;
+    let opts = BuildOptions { ssh: ssh_agents.sockets.clone(), ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -184,6 +188,7 @@ fn build_options(
         no_cache_stages: run_flags::no_cache_stages(&args.no_cache_filter, graph)?,
         source_date_epoch,
         secrets: request::secrets(&args.secret)?,
+        ssh: Default::default(),
         // This build's place (context + Dockerfile), so a miss is explained
         // against the last build from the same place, wherever rbuild was
         // started from.

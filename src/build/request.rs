@@ -29,6 +29,8 @@ pub struct Request {
     pub tags: Vec<Reference>,
     /// `--add-host`, `--ulimit`, `--shm-size`, `--network`, `--allow`.
     pub run: RunFlags,
+    /// `--ssh` agents, checked for form only (agents start with the build).
+    pub ssh: Vec<super::ssh_agents::SshSpec>,
 }
 
 impl Request {
@@ -59,7 +61,8 @@ impl Request {
         }
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
         let run = RunFlags::parse(args)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run })
+        let ssh = super::ssh_agents::parse(&args.ssh)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, ssh })
     }
 }
 
