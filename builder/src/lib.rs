@@ -26,8 +26,8 @@ pub mod run_settings;
 pub mod run_step;
 pub mod sandbox;
 pub mod snapshot;
-pub mod ssh_forward;
 pub mod solve;
+pub mod ssh_forward;
 pub mod stage_paths;
 pub mod users;
 

@@ -11,8 +11,8 @@
 //! refused up front: a build has nobody to ask for the passphrase.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileTypeExt;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -116,8 +116,12 @@ fn auth_sock_of_env(id: &str) -> Result<PathBuf, Failure> {
             Path::new(&s).display()
         ))
         .hint("start an agent (eval $(ssh-agent); ssh-add) or give the socket or key files: --ssh ID=PATH")),
-        None => Err(Failure::new(format!("--ssh {id} uses the agent in SSH_AUTH_SOCK, but SSH_AUTH_SOCK is not set"))
-            .hint(format!("start an agent (eval $(ssh-agent); ssh-add) or give key files: --ssh {id}=~/.ssh/id_ed25519"))),
+        None => Err(Failure::new(format!(
+            "--ssh {id} uses the agent in SSH_AUTH_SOCK, but SSH_AUTH_SOCK is not set"
+        ))
+        .hint(format!(
+            "start an agent (eval $(ssh-agent); ssh-add) or give key files: --ssh {id}=~/.ssh/id_ed25519"
+        ))),
     }
 }
 
@@ -201,8 +205,12 @@ fn check_key(id: &str, key: &Path) -> Result<(), Failure> {
     }
     let why = String::from_utf8_lossy(&probe.stderr);
     if why.contains("passphrase") {
-        return Err(Failure::new(format!("--ssh {id}={shown}: the key is protected by a passphrase, which a build cannot ask for"))
-            .hint(format!("add it to your agent (ssh-add {shown}) and pass --ssh {id} (the agent in $SSH_AUTH_SOCK)")));
+        return Err(Failure::new(format!(
+            "--ssh {id}={shown}: the key is protected by a passphrase, which a build cannot ask for"
+        ))
+        .hint(format!(
+            "add it to your agent (ssh-add {shown}) and pass --ssh {id} (the agent in $SSH_AUTH_SOCK)"
+        )));
     }
     Err(Failure::new(format!("--ssh {id}={shown}: not a private key: {}", why.trim()))
         .hint(format!("give a private key file (such as ~/.ssh/id_ed25519) or an agent's socket; {EXAMPLE}")))

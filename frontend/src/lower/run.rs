@@ -218,6 +218,31 @@ mod tests {
     }
 
     #[test]
+    fn ssh_mounts_are_numbered_and_the_first_is_ssh_auth_sock() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let step =
+            run(&fx, &mut st, "RUN --mount=type=ssh,id=a --mount=type=ssh,target=/s --mount=type=ssh true")
+                .unwrap();
+        let targets: Vec<&str> = op(&step)
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Ssh { target, .. } => Some(target.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets, ["/run/buildkit/ssh_agent.0", "/s", "/run/buildkit/ssh_agent.2"]);
+        assert!(op(&step).env.contains(&"SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".to_string()));
+        st.build_env.set("SSH_AUTH_SOCK", "/mine");
+        let step = run(&fx, &mut st, "RUN --mount=type=ssh true").unwrap();
+        let socks: Vec<&String> = op(&step).env.iter().filter(|e| e.starts_with("SSH_AUTH_SOCK=")).collect();
+        assert_eq!(socks, ["SSH_AUTH_SOCK=/mine"], "a set SSH_AUTH_SOCK is kept");
+        let step = run(&fx, &mut empty_state(), "RUN true").unwrap();
+        assert!(!op(&step).env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK")));
+    }
+
+    #[test]
     fn insecure_needs_the_builds_permission() {
         for allowed in [false, true] {
             assert_eq!(security_mode(None, allowed), Ok(Security::Sandbox));
