@@ -19,6 +19,7 @@ use crate::dockerignore::DockerIgnore;
 use crate::download::{HttpAnswer, UrlFetcher};
 use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
+use crate::git::GitFetcher;
 use crate::options::BuildOptions;
 use crate::outcome::{BaseImages, BuildOutput, StageResult};
 use crate::progress::Silent;
@@ -78,6 +79,16 @@ impl UrlFetcher for NoNetwork {
     }
 }
 
+impl GitFetcher for NoNetwork {
+    fn resolve(&self, remote: &str, _: &str, _: Option<&Path>) -> Result<String, String> {
+        Err(format!("no network in unit tests ({remote})"))
+    }
+
+    fn checkout(&self, remote: &str, _: &str, _: &Path, _: bool, _: Option<&Path>) -> Result<(), String> {
+        Err(format!("no network in unit tests ({remote})"))
+    }
+}
+
 /// A store and a build context in temporary directories.
 pub struct Fixture {
     pub store: Store,
@@ -124,6 +135,7 @@ impl Fixture {
             isolation: self.isolation.clone(),
             snapshotter: Arc::new(OverlaySnapshotter),
             http: Arc::new(NoNetwork),
+            git: Arc::new(NoNetwork),
             run: Default::default(),
         }
     }

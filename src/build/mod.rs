@@ -209,6 +209,7 @@ fn build_options(
         }),
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
+        git: Arc::new(crate::git_remote::GitCli::default()),
         run: request.run.settings.clone(),
     })
 }
