@@ -3,6 +3,7 @@
 mod bad_input;
 mod build;
 mod build_flags;
+mod build_git;
 mod build_ssh;
 mod cache_mounts;
 mod concurrency;
