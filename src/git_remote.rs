@@ -39,7 +39,7 @@ impl GitFetcher for GitCli {
             if reference.is_empty() {
                 "the repository has no HEAD to check out".to_string()
             } else {
-                format!("the repository has no branch or tag {reference}")
+                format!("repository does not contain ref {reference}")
             }
         })?;
         self.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(memo, commit.to_string());

@@ -49,16 +49,15 @@ pub fn display(g: &GitSource) -> String {
     s
 }
 
-/// The commit `g` resolves to, checked against ADD `--checksum` (the
-/// commit or a prefix of it).
+/// The commit `g` resolves to, checked against ADD `--checksum` and the
+/// URL's `?commit=` (the commit or a prefix of it).
 pub fn resolve(env: &ExecEnv<'_>, g: &GitSource, checksum: Option<&str>) -> Result<String, BuildError> {
     let agent = env.opts.ssh.get("default").map(|p| p.as_path());
     let commit = env.opts.git.resolve(&g.remote, &g.reference, agent).map_err(|e| unreachable(g, &e))?;
-    if let Some(expected) = checksum
-        && !commit.starts_with(expected)
-    {
+    let expected = [checksum, Some(g.commit.as_str())];
+    if let Some(expected) = expected.into_iter().flatten().find(|e| !commit.starts_with(e)) {
         return Err(BuildError::new(format!(
-            "ADD {}: the ref resolved to commit {commit}, not the --checksum {expected}",
+            "ADD {}: expected checksum to match {expected}, but the ref resolved to commit {commit}",
             display(g)
         ))
         .hint("the ref moved or the checksum is wrong: check the commit with git ls-remote")
@@ -114,6 +113,7 @@ mod tests {
             remote: "https://h/r.git".into(),
             reference: r.into(),
             subdir: s.into(),
+            commit: String::new(),
             span: Span::default(),
         };
         assert_eq!(display(&g("", "")), "https://h/r.git");

@@ -228,7 +228,7 @@ pub enum FileMode {
     Symbolic(String),
 }
 
-/// `ADD <repository>[#REF[:SUBDIR]]`, split as BuildKit splits it.
+/// `ADD <repository>[?QUERY][#REF[:SUBDIR]]`, split as BuildKit splits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitSource {
     /// The repository URL, without the fragment.
@@ -237,6 +237,9 @@ pub struct GitSource {
     pub reference: String,
     /// The directory of the repository to add; empty for all of it.
     pub subdir: String,
+    /// `?commit=` (or `?checksum=`): the commit, or a prefix of it, the
+    /// ref must resolve to; empty when not given.
+    pub commit: String,
     pub span: Span,
 }
 

@@ -216,7 +216,9 @@ fn steps_are_cached_by_the_commit_a_branch_names() {
     env.dockerfile("stale", &format!("FROM busybox:local\nADD --checksum={first} {url}#main /src\n"));
     let run = env.rbuild(&["build", "--progress", "plain", "stale"]).failed();
     assert!(
-        run.stderr.contains(&format!("resolved to commit {second}, not the --checksum {first}")),
+        run.stderr.contains(&format!(
+            "expected checksum to match {first}, but the ref resolved to commit {second}"
+        )),
         "{}",
         run.stderr
     );
@@ -224,17 +226,50 @@ fn steps_are_cached_by_the_commit_a_branch_names() {
 }
 
 #[test]
-fn add_fetches_over_smart_http() {
+fn add_fetches_over_smart_and_dumb_http_with_fragment_or_query() {
     let backend = Path::new("/usr/lib/git-core/git-http-backend");
     require!(root(), busybox_static(), git_tools(), tool("python3"), file(backend));
     let env = Env::with_busybox();
     let repo = Repo::new(&env);
-    repo.commit(&[("docs/guide.md", "guide\n"), ("README", "top\n")], Some("v2"));
-    let server = Server::smart_http(&repo, backend);
-    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
-    env.dockerfile("ctx", &format!("FROM busybox:local\nADD {url}#v2:docs /guide\nADD {url} /all/\n"));
+    let v2 = repo.commit(&[("docs/guide.md", "guide\n"), ("README", "top\n")], Some("v2"));
+    repo.commit(&[("README", "newer\n")], None);
+    let smart = Server::smart_http(&repo, backend);
+    let url = format!("http://127.0.0.1:{}/repo.git", smart.port);
+    // Plain files, as BuildKit's own tests serve repositories: git's dumb
+    // HTTP protocol, which has no shallow fetch.
+    sh(&format!("git -C {}/repo.git update-server-info", repo.root.display()));
+    let port = free_port();
+    let mut files = Command::new("python3");
+    files
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(&repo.root)
+        .arg(port.to_string());
+    let dumb = Server::start(files, port);
+    let dumb_url = format!("http://127.0.0.1:{}/repo.git", dumb.port);
+    env.dockerfile(
+        "ctx",
+        &format!(
+            "FROM busybox:local\n\
+ADD {url}#v2:docs /guide\n\
+ADD {url} /all/\n\
+ADD {url}?tag=v2&subdir=docs /query\n\
+ADD {dumb_url}?commit={v2} /dumb\n\
+ADD --keep-git-dir {dumb_url}#main /dumb-kept\n"
+        ),
+    );
     let (_, out) = build_local(&env, "ctx", &[]);
-    assert_contents(&out, &[("guide/guide.md", "guide\n"), ("all/README", "top\n")]);
+    assert_contents(
+        &out,
+        &[
+            ("guide/guide.md", "guide\n"),
+            ("all/README", "newer\n"),
+            ("query/guide.md", "guide\n"),
+            ("dumb/README", "top\n"),
+            ("dumb-kept/README", "newer\n"),
+        ],
+    );
+    let status = sh(&format!("git -C {} status --porcelain", out.join("dumb-kept").display()));
+    assert_eq!(status, "", "a kept .git matches its checkout (BuildKit checks `git status -s`)");
 }
 
 #[test]
@@ -249,7 +284,7 @@ fn unreachable_repositories_and_unknown_refs_are_errors_at_their_line() {
         (format!("git://127.0.0.1:{closed}/repo.git"), "ADD git://127.0.0.1"),
         (
             format!("git://127.0.0.1:{}/repo.git#no-such-branch", server.port),
-            "no branch or tag no-such-branch",
+            "repository does not contain ref no-such-branch",
         ),
         (format!("git://127.0.0.1:{}/repo.git#main:no/dir", server.port), "has no directory no/dir"),
     ];

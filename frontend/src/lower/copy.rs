@@ -108,7 +108,7 @@ fn source_paths(
         }
         if is_git_source(&p) {
             check_url_source(&p, s.span, is_add, source)?;
-            out.git.push(git_source(&p, s.span));
+            out.git.push(git_source(&p, s.span)?);
         } else if p.starts_with("http://") || p.starts_with("https://") {
             check_url_source(&p, s.span, is_add, source)?;
             out.urls.push(SourcePath { path: p, span: s.span });
@@ -119,14 +119,61 @@ fn source_paths(
     Ok(out)
 }
 
-/// Splits `REMOTE#REF:SUBDIR` (both parts optional) as BuildKit does; the
+/// Splits `REMOTE[?QUERY][#REF[:SUBDIR]]` as BuildKit does. The query
+/// (BuildKit 0.24's form) takes `ref=`, `branch=`, `tag=`, `subdir=` and
+/// `commit=`/`checksum=`; a ref given both ways must agree. The
 /// subdirectory is cleaned as a path rooted in the repository, so `..`
 /// never leaves it.
-fn git_source(p: &str, span: Span) -> GitSource {
-    let (remote, fragment) = p.split_once('#').unwrap_or((p, ""));
-    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+fn git_source(p: &str, span: Span) -> Result<GitSource, FrontendError> {
+    let (base, fragment) = p.split_once('#').unwrap_or((p, ""));
+    let (mut reference, mut subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let (remote, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut commit = String::new();
+    let bad = |why: String| {
+        FrontendError::new(format!("{p}: {why}"), span).with_hint(
+            "write REPOSITORY#REF:SUBDIR, or REPOSITORY?ref=REF&subdir=SUBDIR (also branch=, tag=, commit=)",
+        )
+    };
+    let mut query_ref: Option<String> = None;
+    for pair in query.split('&').filter(|q| !q.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let full = match k {
+            "ref" => v.to_string(),
+            "branch" => format!("refs/heads/{v}"),
+            "tag" => format!("refs/tags/{v}"),
+            "subdir" => {
+                subdir = v;
+                continue;
+            }
+            "commit" | "checksum" => {
+                if !(7..=64).contains(&v.len()) || !v.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad(format!("invalid {k} {v:?}: expected hex commit hash")));
+                }
+                commit = v.to_ascii_lowercase();
+                continue;
+            }
+            other => return Err(bad(format!("unknown query parameter {other:?}"))),
+        };
+        if query_ref.as_ref().is_some_and(|q| q != &full) {
+            return Err(bad("ref conflicts: the query names two refs".into()));
+        }
+        query_ref = Some(full);
+    }
+    let owned;
+    if let Some(q) = &query_ref {
+        let same = reference.is_empty()
+            || q == reference
+            || *q == format!("refs/heads/{reference}")
+            || *q == format!("refs/tags/{reference}");
+        if !same {
+            return Err(bad(format!("ref conflicts: the query names {q}, the fragment {reference}")));
+        }
+        owned = q.clone();
+        reference = &owned;
+    }
+    let reference = if reference.is_empty() { commit.clone() } else { reference.to_string() };
     let subdir = clean(&format!("/{subdir}")).trim_start_matches('/').to_string();
-    GitSource { remote: remote.to_string(), reference: reference.to_string(), subdir, span }
+    Ok(GitSource { remote: remote.to_string(), reference, subdir, commit, span })
 }
 
 fn check_url_source(url: &str, span: Span, is_add: bool, source: &CopySource) -> Result<(), FrontendError> {
@@ -146,8 +193,9 @@ fn is_git_source(p: &str) -> bool {
     if p.starts_with("git@") || p.starts_with("git://") || p.starts_with("ssh://") {
         return true;
     }
-    let base = p.split('#').next().unwrap_or(p);
-    (p.starts_with("http://") || p.starts_with("https://")) && (base.ends_with(".git") || p.contains(".git#"))
+    // The URL's path decides, without its query or fragment.
+    let base = p.split(['#', '?']).next().unwrap_or(p);
+    (p.starts_with("http://") || p.starts_with("https://")) && base.ends_with(".git")
 }
 
 /// The absolute destination (a trailing `/` kept, other paths cleaned) and
@@ -226,7 +274,7 @@ fn commit_checksum_flag(
             .with_hint("write ADD --checksum=<commit> https://host/repo.git#ref <dest>"));
     }
     if !(7..=64).contains(&v.len()) || !v.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(FrontendError::new(format!("invalid checksum {v:?} for a git repository"), w.span)
+        return Err(FrontendError::new(format!("invalid checksum {v:?}: expected hex commit hash"), w.span)
             .with_hint(
                 "give the commit the ref must resolve to: --checksum=<commit sha, 7 to 40 hex digits>",
             ));
@@ -358,6 +406,29 @@ mod tests {
             );
             assert!(op.keep_git_dir && op.urls.is_empty() && op.paths.is_empty());
         }
+        let queries = [
+            ("https://h/r.git?branch=b&subdir=s", "refs/heads/b", "s", ""),
+            ("https://h/r.git?tag=v2#refs/tags/v2", "refs/tags/v2", "", ""),
+            ("https://h/r.git?ref=pull/1/head", "pull/1/head", "", ""),
+            ("https://h/r.git?commit=ABCDEF01", "abcdef01", "", "abcdef01"),
+            ("https://h/r.git?tag=v2&checksum=abcdef01", "refs/tags/v2", "", "abcdef01"),
+        ];
+        for (src, reference, subdir, commit) in queries {
+            let g = copy(&fx, &mut st, &format!("ADD {src} /src")).unwrap().git.remove(0);
+            assert_eq!(g.remote, "https://h/r.git");
+            assert_eq!(
+                (g.reference.as_str(), g.subdir.as_str(), g.commit.as_str()),
+                (reference, subdir, commit)
+            );
+        }
+        for (src, message) in [
+            ("https://h/r.git?tag=v2#refs/heads/main", "ref conflicts"),
+            ("https://h/r.git?commit=xyz", "expected hex commit hash"),
+            ("https://h/r.git?depth=1", "unknown query parameter"),
+        ] {
+            let e = copy(&fx, &mut st, &format!("ADD {src} /src")).unwrap_err();
+            assert!(e.message.contains(message), "{src}: {}", e.message);
+        }
         let op = copy(&fx, &mut st, "ADD https://h/r.git#main:../x /src").unwrap();
         assert_eq!(op.git[0].subdir, "x", "rooted in the repository");
         let e = copy(&fx, &mut st, "COPY https://h/r.git /src").unwrap_err();
@@ -365,7 +436,7 @@ mod tests {
         let op = copy(&fx, &mut st, "ADD --checksum=ABCDEF0 https://h/r.git#v1 /src").unwrap();
         assert_eq!(op.checksum.as_deref(), Some("abcdef0"));
         let e = copy(&fx, &mut st, "ADD --checksum=sha256:abc https://h/r.git /src").unwrap_err();
-        assert_eq!(e.message, "invalid checksum \"sha256:abc\" for a git repository");
+        assert_eq!(e.message, "invalid checksum \"sha256:abc\": expected hex commit hash");
         let e = copy(&fx, &mut st, "ADD --checksum=abcdef0 https://h/r.git a /src/").unwrap_err();
         assert_eq!(e.message, "--checksum needs exactly one source");
     }
