@@ -6,8 +6,9 @@
 //!
 //! ssh remotes get the build's `--ssh default` agent and nothing else
 //! (not the caller's `$SSH_AUTH_SOCK`, as in BuildKit), in batch mode so a
-//! missing key or an unknown host is an error rather than a prompt; git
-//! never prompts for credentials either.
+//! missing key or an unknown host is an error rather than a prompt (a
+//! `GIT_SSH_COMMAND` of the caller's own is used as given); git never
+//! prompts for credentials either.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -102,11 +103,10 @@ fn is_full_commit(reference: &str) -> bool {
 /// `git` that never prompts, with only the build's agent for ssh.
 fn git(ssh_agent: Option<&Path>) -> Command {
     let mut c = Command::new("git");
-    c.env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(Stdio::null());
+    c.env("GIT_TERMINAL_PROMPT", "0").env_remove("GIT_DIR").env_remove("GIT_WORK_TREE").stdin(Stdio::null());
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        c.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+    }
     match ssh_agent {
         Some(agent) => c.env("SSH_AUTH_SOCK", agent),
         None => c.env_remove("SSH_AUTH_SOCK"),
@@ -114,15 +114,29 @@ fn git(ssh_agent: Option<&Path>) -> Command {
     c
 }
 
-/// Runs git; its stdout, or its last error line.
+/// Runs git; its stdout, or what it said went wrong.
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("cannot run git: {e} (install git)"))?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let why = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed");
-    Err(why.trim().trim_start_matches("fatal: ").to_string())
+    Err(git_complaint(&String::from_utf8_lossy(&out.stderr)))
+}
+
+/// git's error lines on one line, without its generic advice (the hint
+/// rbuild prints says the same).
+fn git_complaint(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches("fatal: ").trim_start_matches("error: "))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("hint:")
+                && !l.starts_with("Please make sure you have the correct access rights")
+                && !l.starts_with("and the repository exists")
+        })
+        .collect();
+    if lines.is_empty() { "git failed".to_string() } else { lines.join("; ") }
 }
 
 #[cfg(test)]
@@ -150,5 +164,16 @@ mod tests {
         assert_eq!(pick(&refs, "pull/7/head"), Some("p"));
         assert_eq!(pick(&refs, "nope"), None);
         assert!(is_full_commit(&"a".repeat(40)) && !is_full_commit("abc1234"));
+    }
+
+    #[test]
+    fn git_errors_keep_the_cause_and_drop_the_advice() {
+        let denied = "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.\n\n\
+Please make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(
+            git_complaint(denied),
+            "git@h: Permission denied (publickey).; Could not read from remote repository."
+        );
+        assert_eq!(git_complaint(""), "git failed");
     }
 }

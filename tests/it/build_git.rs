@@ -299,3 +299,81 @@ fn unreachable_repositories_and_unknown_refs_are_errors_at_their_line() {
         );
     }
 }
+
+#[test]
+fn ssh_remotes_authenticate_with_the_builds_ssh_agent() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    require!(
+        root(),
+        busybox_static(),
+        git_tools(),
+        tools(&["ssh", "ssh-keygen", "ssh-agent", "ssh-add"]),
+        file(sshd)
+    );
+    let env = Env::with_busybox();
+    let repo = Repo::new(&env);
+    repo.commit(&[("secret.txt", "private\n")], None);
+    // A server that accepts only a key made for this test, which the build
+    // can hold only through its --ssh agent.
+    let key = env.path("client_key");
+    let host_key = env.path("host_key");
+    for k in [&key, &host_key] {
+        sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", k.display()));
+    }
+    let authorized = env.path("authorized_keys");
+    fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    fs::create_dir_all("/run/sshd").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(sshd);
+    cmd.args([
+        "-D",
+        "-e",
+        "-f",
+        "/dev/null",
+        "-o",
+        "ListenAddress=127.0.0.1",
+        "-o",
+        "UsePAM=no",
+        "-o",
+        "StrictModes=no",
+    ])
+    .args([
+        "-o",
+        "PidFile=none",
+        "-o",
+        "PermitRootLogin=prohibit-password",
+        "-o",
+        "PasswordAuthentication=no",
+    ])
+    .arg("-o")
+    .arg(format!("Port={port}"))
+    .arg("-o")
+    .arg(format!("HostKey={}", host_key.display()))
+    .arg("-o")
+    .arg(format!("AuthorizedKeysFile={}", authorized.display()));
+    let _server = Server::start(cmd, port);
+    let known_hosts = env.path("known_hosts");
+    let host_pub = fs::read_to_string(host_key.with_extension("pub")).unwrap();
+    fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+    // The machine's own ssh configuration and keys stay out of it.
+    let ssh_command =
+        format!("ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={}", known_hosts.display());
+    let url = format!("ssh://root@127.0.0.1:{port}{}/repo.git", repo.root.display());
+    env.dockerfile("ctx", &format!("FROM busybox:local\nADD {url}#main /src\n"));
+    let out = env.path("ctx-out");
+    let dest = format!("type=local,dest={}", out.display());
+    let with_key = format!("default={}", key.display());
+    let vars = [("GIT_SSH_COMMAND", ssh_command.as_str()), ("HOME", "/nonexistent")];
+    env.rbuild_with(&["build", "--progress", "plain", "--ssh", &with_key, "-o", &dest, "ctx"], None, &vars)
+        .ok();
+    assert_contents(&out, &[("src/secret.txt", "private\n")]);
+
+    // Without --ssh the key is out of reach: an error at the ADD's line.
+    env.dockerfile("nokey", &format!("FROM busybox:local\nRUN true\nADD {url}#main /src\n"));
+    let run = env.rbuild_with(&["build", "--progress", "plain", "nokey"], None, &vars).failed();
+    assert!(
+        run.stderr.contains("Dockerfile:3") && run.stderr.contains("Permission denied"),
+        "{}",
+        run.stderr
+    );
+}
