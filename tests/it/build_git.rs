@@ -180,6 +180,18 @@ RUN stat -c '%u:%g' /docs/api.md /head/README > /owners; test -x /head/tool.sh &
     );
     let kept = sh(&format!("git -C {} rev-parse HEAD", out.join("kept").display()));
     assert_eq!(kept.trim(), first, "--keep-git-dir keeps a working .git at the commit");
+
+    // With SOURCE_DATE_EPOCH the checkout's times are clamped to it, as
+    // files from the context are.
+    env.dockerfile(
+        "epoch",
+        &format!("FROM busybox:local\nADD {url}#v1 /src\nRUN stat -c %Y /src/README > /mtime\n"),
+    );
+    let out = env.path("epoch-out");
+    let dest = format!("type=local,dest={}", out.display());
+    let epoch = [("SOURCE_DATE_EPOCH", "1000000000")];
+    env.rbuild_with(&["build", "--progress", "plain", "-o", &dest, "epoch"], None, &epoch).ok();
+    assert_contents(&out, &[("mtime", "1000000000\n")]);
 }
 
 #[test]

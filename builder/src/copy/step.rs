@@ -179,7 +179,8 @@ impl Gathering<'_, '_> {
     /// (with `.git` only under `--keep-git-dir`) and its files, or its
     /// subdirectory's, are merged into the destination, owned by root
     /// unless `--chown` says otherwise. Files keep the times the checkout
-    /// gave them, as in BuildKit.
+    /// gave them, as in BuildKit, clamped to `SOURCE_DATE_EPOCH` as files
+    /// from the context are.
     fn git_sources(&mut self) -> Result<(), BuildError> {
         let (env, c) = (self.env, self.c);
         for g in &c.git {
@@ -193,6 +194,11 @@ impl Gathering<'_, '_> {
             for e in &mut item.entries {
                 e.uid = uid;
                 e.gid = gid;
+                if let Some(epoch) = env.opts.source_date_epoch
+                    && e.mtime.0 > epoch
+                {
+                    e.mtime = (epoch, 0);
+                }
             }
             self.w.ensure_dir(&c.dest)?;
             self.w.write_item(&item, &c.dest)?;
