@@ -224,7 +224,8 @@ fn steps_are_cached_by_the_commit_a_branch_names() {
         "pinned",
         &format!("FROM busybox:local\nADD --checksum={} {url}#main /src\n", &second[..12]),
     );
-    build_local(&env, "pinned", &[]);
+    let (pinned, _) = build_local(&env, "pinned", &[]);
+    assert!(pinned.run_lines().is_empty(), "a --checksum of the same commit hits the cache:\n{}", pinned.stderr);
     env.dockerfile("stale", &format!("FROM busybox:local\nADD --checksum={first} {url}#main /src\n"));
     let run = env.rbuild(&["build", "--progress", "plain", "stale"]).failed();
     assert!(
