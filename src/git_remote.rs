@@ -60,7 +60,10 @@ impl GitFetcher for GitCli {
             c.arg("-C").arg(dest);
             c
         };
-        run(git(ssh_agent).args(["init", "-q"]).arg(dest))?;
+        // The local repository must use the remote's hash: a 64-digit
+        // commit id is SHA-256.
+        let format = if commit.len() == 64 { "--object-format=sha256" } else { "--object-format=sha1" };
+        run(git(ssh_agent).args(["init", "-q", format]).arg(dest))?;
         run(in_dest().args(["remote", "add", "origin", remote]))?;
         // Just that commit; a server that refuses to serve a commit by id
         // (protocol v0 without allowReachableSHA1InWant) gets a full fetch.

@@ -23,12 +23,17 @@ struct Repo {
 
 impl Repo {
     fn new(env: &Env) -> Repo {
+        Repo::with_object_format(env, "sha1")
+    }
+
+    /// A repository whose object ids are `format` (`sha1` or `sha256`).
+    fn with_object_format(env: &Env, format: &str) -> Repo {
         let root = env.path("srv");
         let work = env.path("repo-work");
         fs::create_dir_all(&root).unwrap();
-        sh(&format!("git init -q --bare -b main {}/repo.git", root.display()));
+        sh(&format!("git init -q --bare -b main --object-format={format} {}/repo.git", root.display()));
         sh(&format!(
-            "git init -q -b main {w} && git -C {w} remote add origin {}/repo.git",
+            "git init -q -b main --object-format={format} {w} && git -C {w} remote add origin {}/repo.git",
             root.display(),
             w = work.display()
         ));
@@ -195,6 +200,24 @@ RUN stat -c '%u:%g' /docs/api.md /head/README > /owners; test -x /head/tool.sh &
 }
 
 #[test]
+fn sha256_repositories_resolve_and_check_out() {
+    require!(root(), busybox_static(), git_tools());
+    let env = Env::with_busybox();
+    let repo = Repo::with_object_format(&env, "sha256");
+    let first = repo.commit(&[("f", "one\n")], Some("v1"));
+    repo.commit(&[("f", "two\n")], None);
+    assert_eq!(first.len(), 64);
+    let server = Server::git_daemon(&repo);
+    let url = format!("git://127.0.0.1:{}/repo.git", server.port);
+    env.dockerfile(
+        "ctx",
+        &format!("FROM busybox:local\nADD {url}#{first} /by-id\nADD --checksum={first} {url}#v1 /by-tag\nADD {url} /head\n"),
+    );
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_contents(&out, &[("by-id/f", "one\n"), ("by-tag/f", "one\n"), ("head/f", "two\n")]);
+}
+
+#[test]
 fn steps_are_cached_by_the_commit_a_branch_names() {
     require!(root(), busybox_static(), git_tools());
     let env = Env::with_busybox();
@@ -225,7 +248,11 @@ fn steps_are_cached_by_the_commit_a_branch_names() {
         &format!("FROM busybox:local\nADD --checksum={} {url}#main /src\n", &second[..12]),
     );
     let (pinned, _) = build_local(&env, "pinned", &[]);
-    assert!(pinned.run_lines().is_empty(), "a --checksum of the same commit hits the cache:\n{}", pinned.stderr);
+    assert!(
+        pinned.run_lines().is_empty(),
+        "a --checksum of the same commit hits the cache:\n{}",
+        pinned.stderr
+    );
     env.dockerfile("stale", &format!("FROM busybox:local\nADD --checksum={first} {url}#main /src\n"));
     let run = env.rbuild(&["build", "--progress", "plain", "stale"]).failed();
     assert!(
