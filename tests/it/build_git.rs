@@ -79,8 +79,11 @@ impl Server {
     /// `git daemon` serving every repository under `repo.root`.
     fn git_daemon(repo: &Repo) -> Server {
         let port = free_port();
-        let mut cmd = Command::new("git");
-        cmd.args(["daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+        // git-daemon itself: `git daemon` would run it as a child that
+        // outlives the `git` process this fixture stops.
+        let exec_path = sh("git --exec-path");
+        let mut cmd = Command::new(Path::new(exec_path.trim()).join("git-daemon"));
+        cmd.args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", repo.root.display()))
             .arg(&repo.root);
