@@ -399,17 +399,22 @@ fn ssh_remotes_authenticate_with_the_builds_ssh_agent() {
     let host_pub = fs::read_to_string(host_key.with_extension("pub")).unwrap();
     fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
     // The machine's own ssh configuration and keys stay out of it.
-    let ssh_command =
-        format!("ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={}", known_hosts.display());
+    let ssh_command = format!(
+        "ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={} -p {port}",
+        known_hosts.display()
+    );
     let url = format!("ssh://root@127.0.0.1:{port}{}/repo.git", repo.root.display());
-    env.dockerfile("ctx", &format!("FROM busybox:local\nADD {url}#main /src\n"));
+    // ssh's short form too (`git@github.com:org/repo.git`), the port coming
+    // from the ssh command here.
+    let short = format!("root@127.0.0.1:{}/repo.git", repo.root.display());
+    env.dockerfile("ctx", &format!("FROM busybox:local\nADD {url}#main /src\nADD {short}#main /short\n"));
     let out = env.path("ctx-out");
     let dest = format!("type=local,dest={}", out.display());
     let with_key = format!("default={}", key.display());
     let vars = [("GIT_SSH_COMMAND", ssh_command.as_str()), ("HOME", "/nonexistent")];
     env.rbuild_with(&["build", "--progress", "plain", "--ssh", &with_key, "-o", &dest, "ctx"], None, &vars)
         .ok();
-    assert_contents(&out, &[("src/secret.txt", "private\n")]);
+    assert_contents(&out, &[("src/secret.txt", "private\n"), ("short/secret.txt", "private\n")]);
 
     // Without --ssh the key is out of reach: an error at the ADD's line.
     env.dockerfile("nokey", &format!("FROM busybox:local\nRUN true\nADD {url}#main /src\n"));

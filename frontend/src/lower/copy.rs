@@ -190,12 +190,20 @@ fn check_url_source(url: &str, span: Span, is_add: bool, source: &CopySource) ->
 /// `git@host:repo`, `git://…`, `ssh://…`, or an http(s) URL of a `.git`
 /// repository (optionally with `#ref`), as BuildKit recognises them.
 fn is_git_source(p: &str) -> bool {
-    if p.starts_with("git@") || p.starts_with("git://") || p.starts_with("ssh://") {
+    if p.starts_with("git://") || p.starts_with("ssh://") || is_scp_like(p) {
         return true;
     }
     // The URL's path decides, without its query or fragment.
     let base = p.split(['#', '?']).next().unwrap_or(p);
     (p.starts_with("http://") || p.starts_with("https://")) && base.ends_with(".git")
+}
+
+/// ssh's short form `USER@HOST:PATH` (`git@github.com:moby/moby.git`).
+fn is_scp_like(p: &str) -> bool {
+    let Some((user, rest)) = p.split_once('@') else { return false };
+    let Some((host, _)) = rest.split_once(':') else { return false };
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    word(user) && word(host)
 }
 
 /// The absolute destination (a trailing `/` kept, other paths cleaned) and
@@ -384,6 +392,10 @@ mod tests {
         assert_eq!(e.span.start, Pos::new(1, 6));
         assert!(!is_git_source("https://e.com/file.gitignore"));
         assert!(!is_git_source("./repo.git"), "a local path named .git is a path");
+        assert!(
+            is_git_source("deploy@git.example.com:team/app.git") && is_git_source("root@127.0.0.1:/srv/r")
+        );
+        assert!(!is_git_source("a@b/c:d") && !is_git_source("@h:p") && !is_git_source("dir/f@x"));
     }
 
     #[test]
