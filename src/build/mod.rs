@@ -65,9 +65,6 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         planned.graph.source_date_epoch.as_deref(),
     )?;
     let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
-    // Started once the Dockerfile is known good; stopped when the build ends.
-    let ssh_agents = ssh_agents::SshAgents::start(&request.ssh)?;
-    let opts = BuildOptions { ssh: ssh_agents.sockets.clone(), ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -75,6 +72,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     // The records a build writes are made durable together once it is
     // stored and tagged, not one fsync each (see SyncBatch).
     let durable = rbuild_cache::store::SyncBatch::begin();
+    // Started once the Dockerfile is known good; stopped when the build ends.
+    let ssh_agents = ssh_agents::SshAgents::start(&request.ssh)?;
+    let opts = BuildOptions { ssh: ssh_agents.sockets.clone(), ..opts };
     let mut finished = Vec::new();
     let solved = solve::build(
         store,
