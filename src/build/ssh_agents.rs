@@ -78,8 +78,11 @@ struct StartedAgent {
 
 impl Drop for StartedAgent {
     fn drop(&mut self) {
+        // SIGKILL: the agent inherits rbuild's blocked SIGTERM (held for its
+        // own interrupt handling), and OpenSSH's agent waits for signals
+        // with the mask it started with. Its socket goes with the directory.
         if let Some(pid) = self.pid {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
         drop(self.child.stdin.take());
         let _ = self.child.kill();

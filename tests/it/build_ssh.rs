@@ -97,7 +97,12 @@ fn build_with(env: &Env, ctx: &str, extra: &[&str], agent: Option<&Agent>) -> (R
     args.extend_from_slice(extra);
     args.push(ctx);
     let sock = agent.map(|a| a.socket.to_string_lossy().into_owned()).unwrap_or_default();
-    (env.rbuild_with(&args, None, &[("SSH_AUTH_SOCK", &sock)]).ok(), out)
+    // A temporary directory of this test's own, where an agent the build
+    // starts for key files lives (and must be gone from afterwards).
+    let tmp = env.path("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let tmp = tmp.to_string_lossy().into_owned();
+    (env.rbuild_with(&args, None, &[("SSH_AUTH_SOCK", &sock), ("TMPDIR", &tmp)]).ok(), out)
 }
 
 #[test]
@@ -148,6 +153,12 @@ RUN --mount=type=bind,target=/t \\\n\
     );
     let ssh_deploy = format!("deploy={},{}", deploy.display(), extra.display());
     let (_, out) = build_with(&env, "ctx", &["--ssh", &ssh_deploy, "--ssh", "default"], Some(&agent));
+    let tmp = env.path("tmp");
+    let left: Vec<_> = fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "the build's agent directory is removed: {left:?}");
+    let agents =
+        sh(&format!("ps -eo args | grep -F 'ssh-agent -a {}' | grep -v grep || true", tmp.display()));
+    assert!(agents.trim().is_empty(), "the agent the build started is stopped: {agents}");
     let deploy_keys = fs::read_to_string(out.join("deploy-keys")).unwrap();
     assert!(deploy_keys.contains(&deploy_print) && deploy_keys.contains(&extra_print), "{deploy_keys}");
     assert!(!deploy_keys.contains(&mine_print), "id=deploy is that agent only: {deploy_keys}");
