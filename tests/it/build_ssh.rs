@@ -67,6 +67,13 @@ fn new_key(env: &Env, name: &str, passphrase: &str) -> (PathBuf, String) {
 /// libraries (mounted at /t), and this Dockerfile.
 fn ssh_add_context(env: &Env, name: &str, dockerfile: &str) -> PathBuf {
     let dir = env.dockerfile(name, dockerfile);
+    write_ssh_add_tools(&dir);
+    dir
+}
+
+/// Writes `tools/` into context `dir`: the host's ssh-add, its libraries
+/// and loader, and a `tools/ssh-add` that runs them from `/t/tools`.
+pub(crate) fn write_ssh_add_tools(dir: &Path) {
     let tools = dir.join("tools");
     fs::create_dir_all(&tools).unwrap();
     let ldd = sh("ldd \"$(command -v ssh-add)\"");
@@ -86,7 +93,6 @@ fn ssh_add_context(env: &Env, name: &str, dockerfile: &str) -> PathBuf {
     )
     .unwrap();
     sh(&format!("chmod 755 {}", tools.join("ssh-add").display()));
-    dir
 }
 
 fn build_with(env: &Env, ctx: &str, extra: &[&str], agent: Option<&Agent>) -> (Run, PathBuf) {
