@@ -165,6 +165,7 @@ ADD {url}#v1 /tag\n\
 ADD {url}#{first} /sha\n\
 ADD --chown=1000:100 {url}#main:docs /docs\n\
 ADD --keep-git-dir=true {url}#v1 /kept\n\
+ADD --link {url}#v1 /linked\n\
 RUN stat -c '%u:%g' /docs/api.md /head/README > /owners; test -x /head/tool.sh && echo x > /exec\n"
         ),
     );
@@ -177,6 +178,7 @@ RUN stat -c '%u:%g' /docs/api.md /head/README > /owners; test -x /head/tool.sh &
             ("sha/README", "one\n"),
             ("docs/api.md", "api\n"),
             ("kept/README", "one\n"),
+            ("linked/README", "one\n"),
             ("owners", "1000:100\n0:0\n"),
             ("exec", "x\n"),
         ],
