@@ -7,9 +7,10 @@
 # libseccomp to compile the RUN sandbox's seccomp profile), gcc and
 # libc6-dev (the seccomp test builds a static probe), Chromium (the
 # --timings report is checked in a headless browser), tmux (the terminal
-# view is checked on a real terminal), and small tools. Idempotent.
+# view is checked on a real terminal), OpenSSH (ssh-agent and sshd for --ssh
+# and ADD of git repositories over ssh), git, and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux openssh-client openssh-server git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

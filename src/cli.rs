@@ -485,6 +485,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
 
+    /// An SSH agent for RUN --mount=type=ssh and ADD git@…: default (the agent in
+    /// $SSH_AUTH_SOCK), ID=SOCKET or ID=KEYFILE[,KEYFILE]
+    #[arg(long, value_name = "ID[=SOCKET|KEYFILE]")]
+    pub ssh: Vec<String>,
+
     /// Target platform (only the host platform is supported)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,

@@ -154,6 +154,7 @@ fn step_json(graph: &StepGraph, step: &Step) -> Value {
                 "kind": if c.extract_archives { "add" } else { "copy" }, "from": source,
                 "paths": c.paths.iter().map(|p| &p.path).collect::<Vec<_>>(),
                 "urls": c.urls.iter().map(|p| &p.path).collect::<Vec<_>>(),
+                "git": c.git.iter().map(rbuild_builder::git::display).collect::<Vec<_>>(),
                 "inline": c.inline.iter().map(|(n, _)| n).collect::<Vec<_>>(),
                 "dest": c.dest, "chown": c.chown, "chmod": mode_text(&c.chmod), "link": c.link,
                 "parents": c.parents, "exclude": c.exclude, "checksum": c.checksum,

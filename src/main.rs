@@ -12,6 +12,7 @@ mod build;
 mod cli;
 mod debug;
 mod dockerfile;
+mod git_remote;
 mod images;
 mod load;
 mod output;

@@ -231,6 +231,14 @@ pub fn copy_key(
         };
         k.input("url", &u.path, &content);
     }
+    // A repository by the commit its ref names now: a moved branch misses.
+    for g in &c.git {
+        let commit = crate::git::resolve(env, g, c.checksum.as_deref())?;
+        k.input("git", &crate::git::display(g), &commit);
+    }
+    if c.keep_git_dir {
+        k.field("keep-git-dir", "true");
+    }
     copy_sources_key(env, c, &mut k)?;
     Ok(k.finish())
 }

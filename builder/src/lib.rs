@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod execute;
 pub mod explain;
+pub mod git;
 pub mod keys;
 pub mod meta;
 pub mod options;
@@ -27,6 +28,7 @@ pub mod run_step;
 pub mod sandbox;
 pub mod snapshot;
 pub mod solve;
+pub mod ssh_forward;
 pub mod stage_paths;
 pub mod users;
 

@@ -3,7 +3,7 @@
 //! seams through which the builder reaches what it does not own itself:
 //! where RUN steps run ([`Isolation`]), where roots and diffs live
 //! ([`Snapshotter`]), imported caches ([`CacheSource`]) and the network for
-//! `ADD <url>` ([`UrlFetcher`]).
+//! `ADD <url>` ([`UrlFetcher`]) and `ADD <git repository>` ([`GitFetcher`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use rbuild_cache::index::CacheRecord;
 use rbuild_oci::digest::Digest;
 
 pub use crate::download::UrlFetcher;
+pub use crate::git::GitFetcher;
 pub use crate::run_settings::RunSettings;
 pub use crate::sandbox::Isolation;
 pub use crate::snapshot::Snapshotter;
@@ -34,6 +35,10 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Secret values by id (`--secret id=…`).
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets by id (`--ssh`), for `RUN --mount=type=ssh`; they
+    /// never enter a cache key (changing the agent or its keys reruns
+    /// nothing, as in BuildKit).
+    pub ssh: BTreeMap<String, PathBuf>,
     /// Names this build's place (context + Dockerfile) for miss explanations.
     pub site_prefix: String,
     /// How `cache-mounts ls` names this build among a mount's users: its
@@ -50,6 +55,8 @@ pub struct BuildOptions {
     pub snapshotter: Arc<dyn Snapshotter>,
     /// Downloads `ADD <url>` sources.
     pub http: Arc<dyn UrlFetcher>,
+    /// Resolves and checks out `ADD <git repository>` sources.
+    pub git: Arc<dyn GitFetcher>,
     /// `--add-host`, `--ulimit`, `--shm-size`: given to every RUN.
     pub run: RunSettings,
 }

@@ -2,7 +2,8 @@
 //! directories in the store's `state/cache-mounts/` (locked per their
 //! sharing mode, seeded from `--cache-from` caches that carry them, their
 //! use noted for `cache-mounts ls`), bind sources materialised from the context or a stage,
-//! secrets written to private scratch files, and a `#!` heredoc body
+//! secrets written to private scratch files, SSH agents forwarded through
+//! a socket of the step's own ([`crate::ssh_forward`]), and a `#!` heredoc body
 //! mounted as a file under `/dev/pipes`. Nothing here lands in the step's
 //! layer: every mount target the sandbox had to create is removed from it.
 
@@ -21,6 +22,7 @@ use crate::env::ExecEnv;
 use crate::error::BuildError;
 use crate::sandbox::ExtraMount;
 use crate::snapshot::{top_first_distinct, view_of};
+use crate::ssh_forward::SshForward;
 
 /// Everything a RUN step mounts, and what to clean up after it.
 pub struct Prepared {
@@ -32,10 +34,15 @@ pub struct Prepared {
     scratch: Vec<PathBuf>,
     /// Held for the step's duration: cache mount locks.
     _locks: Vec<Flock<File>>,
+    /// Forwarding SSH agents until the step ends.
+    agents: Vec<SshForward>,
 }
 
 impl Drop for Prepared {
     fn drop(&mut self) {
+        // The forwarders first: each is stopped through its socket, which
+        // lives in a scratch directory.
+        self.agents.clear();
         for dir in &self.scratch {
             let _ = rbuild_cache::store::remove_tree(dir);
         }
@@ -52,6 +59,7 @@ pub fn prepare(env: &ExecEnv<'_>, run: &RunOp, note: &dyn Fn(String)) -> Result<
         secret_values: Vec::new(),
         scratch: Vec::new(),
         _locks: Vec::new(),
+        agents: Vec::new(),
     };
     if let Some(script) = &run.script {
         let dir = env.store.temp_dir("script")?;
@@ -129,12 +137,24 @@ fn prepare_one(
             };
             prepare_secret(env, &secret, *required, out)?;
         }
-        Mount::Ssh { id, required, .. } => {
-            let requirement = if *required { "is required" } else { "is used" };
-            return Err(BuildError::new(format!(
-                "RUN --mount=type=ssh {requirement} (id {id}), but no SSH agent was given to the build"
-            ))
-            .hint("rbuild does not forward SSH agents: fetch private sources before the build, or pass a token with --secret and RUN --mount=type=secret"));
+        Mount::Ssh { id, target, required, uid, gid, mode } => {
+            let Some(agent) = env.opts.ssh.get(id) else {
+                if *required {
+                    return Err(BuildError::new(format!(
+                        "RUN --mount=type=ssh,required=true needs SSH agent {id}, but the build was given none"
+                    ))
+                    .hint(format!("pass one with --ssh {id} (the agent in $SSH_AUTH_SOCK), --ssh {id}=SOCKET or --ssh {id}=KEYFILE")));
+                }
+                // Optional, as in BuildKit: the step runs without a socket.
+                return Ok(());
+            };
+            let dir = env.store.temp_dir("ssh")?;
+            out.scratch.push(dir.clone());
+            let socket = dir.join("agent.sock");
+            let forward = SshForward::start(&socket, agent, (*uid, *gid, *mode))
+                .map_err(|e| BuildError::new(format!("forward SSH agent {id} to {target}: {e}")))?;
+            out.agents.push(forward);
+            out.mounts.push(ExtraMount::Bind { source: socket, target: target.clone(), readonly: false });
         }
         Mount::Bind { target, from, source, readwrite } => {
             let tree = bind_source(env, from, source, out)?;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use crate::dockerignore::DockerIgnore;
 use crate::download::{HttpAnswer, UrlFetcher};
 use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
+use crate::git::GitFetcher;
 use crate::options::BuildOptions;
 use crate::outcome::{BaseImages, BuildOutput, StageResult};
 use crate::progress::Silent;
@@ -78,6 +80,16 @@ impl UrlFetcher for NoNetwork {
     }
 }
 
+impl GitFetcher for NoNetwork {
+    fn resolve(&self, remote: &str, _: &str, _: Option<&Path>) -> Result<String, String> {
+        Err(format!("no network in unit tests ({remote})"))
+    }
+
+    fn checkout(&self, remote: &str, _: &str, _: &Path, _: bool, _: Option<&Path>) -> Result<(), String> {
+        Err(format!("no network in unit tests ({remote})"))
+    }
+}
+
 /// A store and a build context in temporary directories.
 pub struct Fixture {
     pub store: Store,
@@ -116,6 +128,7 @@ impl Fixture {
             no_cache_stages: Default::default(),
             source_date_epoch: Some(0),
             secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             site_prefix: "test".into(),
             build_name: "test".into(),
             explain_only: false,
@@ -123,6 +136,7 @@ impl Fixture {
             isolation: self.isolation.clone(),
             snapshotter: Arc::new(OverlaySnapshotter),
             http: Arc::new(NoNetwork),
+            git: Arc::new(NoNetwork),
             run: Default::default(),
         }
     }

@@ -193,6 +193,10 @@ pub struct CopyOp {
     pub paths: Vec<SourcePath>,
     /// ADD: remote files to download (`http://`, `https://`), by URL.
     pub urls: Vec<SourcePath>,
+    /// ADD: git repositories to check out into the destination.
+    pub git: Vec<GitSource>,
+    /// ADD `--keep-git-dir`: a git checkout keeps its `.git` directory.
+    pub keep_git_dir: bool,
     /// Files given inline as heredocs (`COPY <<EOF /x`): name and content.
     pub inline: Vec<(String, String)>,
     /// The absolute destination (resolved against WORKDIR).
@@ -209,7 +213,8 @@ pub struct CopyOp {
     pub extract_archives: bool,
     /// ADD `--unpack`: extract a downloaded archive too.
     pub unpack_urls: bool,
-    /// ADD <url> `--checksum`: the expected `sha256:<hex>` of the download.
+    /// ADD <url> `--checksum`: the expected `sha256:<hex>` of the download;
+    /// for a git repository, the commit (full or a prefix, lower-case hex).
     pub checksum: Option<String>,
     /// The user the step runs as (for resolving `--chown` names).
     pub user: String,
@@ -221,6 +226,21 @@ pub struct CopyOp {
 pub enum FileMode {
     Octal(u32),
     Symbolic(String),
+}
+
+/// `ADD <repository>[?QUERY][#REF[:SUBDIR]]`, split as BuildKit splits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSource {
+    /// The repository URL, without the fragment.
+    pub remote: String,
+    /// A branch, tag, full ref or commit; empty for the remote's HEAD.
+    pub reference: String,
+    /// The directory of the repository to add; empty for all of it.
+    pub subdir: String,
+    /// `?commit=` (or `?checksum=`): the commit, or a prefix of it, the
+    /// ref must resolve to; empty when not given.
+    pub commit: String,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

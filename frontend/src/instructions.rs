@@ -34,6 +34,8 @@ pub struct CopyArgs {
     pub checksum: Option<Word>,
     /// ADD `--unpack[=bool]`: None when not given.
     pub unpack: Option<bool>,
+    /// ADD `--keep-git-dir[=bool]`.
+    pub keep_git_dir: bool,
     pub heredocs: Vec<Heredoc>,
 }
 
@@ -303,6 +305,7 @@ fn copy_kind(node: &Node, keyword: &str) -> Result<Kind, FrontendError> {
         exclude: flags.list("exclude").to_vec(),
         checksum: value_flag(&flags, "checksum", node),
         unpack: flags.given("unpack").then(|| flags.bool("unpack")),
+        keep_git_dir: flags.bool("keep-git-dir"),
         heredocs: node.heredocs.clone(),
     };
     Ok(if is_add { Kind::Add(args) } else { Kind::Copy(args) })

@@ -341,7 +341,8 @@ fn secret_mount(fields: &Fields, common: Common) -> Result<Mount, FrontendError>
 fn ssh_mount(fields: &Fields, common: Common) -> Mount {
     Mount::Ssh {
         id: fields.get(&["id"]).filter(|i| !i.is_empty()).unwrap_or_else(|| "default".into()),
-        target: common.target.unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into()),
+        // Empty until the RUN numbers its ssh mounts (`ssh_agent.N`).
+        target: common.target.unwrap_or_default(),
         required: common.required,
         uid: common.uid.unwrap_or(0),
         gid: common.gid.unwrap_or(0),

@@ -316,9 +316,13 @@ fn errors_point_at_the_flag_and_suggest() {
     assert!(e.contains("invalid checksum"), "{e}");
     let e = lower_with("FROM img\nCOPY --checksum=sha256:00 a b\n", &[], None).unwrap_err();
     assert!(e.contains("unknown flag --checksum for COPY"), "{e}");
-    let e =
-        lower_with("FROM img\nADD https://github.com/moby/buildkit.git#v0.12 /src\n", &[], None).unwrap_err();
-    assert!(e.contains("git repository"), "{e}");
+    let e = lower_with(
+        "FROM img\nADD --checksum=xyz https://github.com/moby/buildkit.git#v0.12 /src\n",
+        &[],
+        None,
+    )
+    .unwrap_err();
+    assert!(e.contains("expected hex commit hash"), "{e}");
     let e = lower_with("FROM img\nHEALTHCHECK --interval=5 CMD true\n", &[], None).unwrap_err();
     assert!(e.contains("invalid --interval"), "{e}");
 }

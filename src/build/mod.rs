@@ -11,6 +11,7 @@ mod named_contexts;
 mod publish;
 mod request;
 mod run_flags;
+mod ssh_agents;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -89,6 +90,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     // The records a build writes are made durable together once it is
     // stored and tagged, not one fsync each (see SyncBatch).
     let durable = rbuild_cache::store::SyncBatch::begin();
+    // Started once the Dockerfile is known good; stopped when the build ends.
+    let ssh_agents = ssh_agents::SshAgents::start(&request.ssh)?;
+    let opts = BuildOptions { ssh: ssh_agents.sockets.clone(), ..opts };
     let mut finished = Vec::new();
     let solved = solve::build(
         store,
@@ -250,6 +254,7 @@ fn build_options(
         no_cache_stages,
         source_date_epoch,
         secrets: request::secrets(&args.secret)?,
+        ssh: Default::default(),
         // This build's place (context + Dockerfile), so a miss is explained
         // against the last build from the same place, wherever rbuild was
         // started from.
@@ -270,6 +275,7 @@ fn build_options(
         }),
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
+        git: Arc::new(crate::git_remote::GitCli::default()),
         run: request.run.settings.clone(),
     })
 }

@@ -31,6 +31,8 @@ pub struct Request {
     pub run: RunFlags,
     /// `--build-context`, checked for form.
     pub named_contexts: Vec<super::named_contexts::ContextSpec>,
+    /// `--ssh` agents, checked for form only (agents start with the build).
+    pub ssh: Vec<super::ssh_agents::SshSpec>,
 }
 
 impl Request {
@@ -62,7 +64,8 @@ impl Request {
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
         let run = RunFlags::parse(args)?;
         let named_contexts = super::named_contexts::parse(&args.build_context)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts })
+        let ssh = super::ssh_agents::parse(&args.ssh)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts, ssh })
     }
 }
 

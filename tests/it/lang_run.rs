@@ -182,7 +182,7 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-
 }
 
 #[test]
-fn network_none_has_only_loopback_and_ssh_needs_an_agent() {
+fn network_none_has_only_loopback_and_a_required_ssh_mount_needs_an_agent() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
     env.dockerfile(
@@ -192,7 +192,11 @@ RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host-ifaces\n",
     );
     let (_, out) = build_local(&env, "ctx", &[]);
     assert_eq!(fs::read_to_string(out.join("ifaces")).unwrap(), "lo\n");
-    env.dockerfile("ssh", "FROM busybox:local\nRUN --mount=type=ssh ls /run/buildkit\n");
+    env.dockerfile("ssh", "FROM busybox:local\nRUN --mount=type=ssh,required=true ls /run/buildkit\n");
     let run = env.rbuild(&["build", "--progress", "plain", "ssh"]).failed();
-    assert!(run.stderr.contains("no SSH agent") && run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("needs SSH agent default") && run.stderr.contains("Dockerfile:2"),
+        "{}",
+        run.stderr
+    );
 }

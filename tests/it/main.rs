@@ -5,6 +5,8 @@ mod build;
 mod build_checks;
 mod build_context;
 mod build_flags;
+mod build_git;
+mod build_ssh;
 mod cache_mounts;
 mod concurrency;
 mod conformance_add;

@@ -285,6 +285,28 @@ fn rootless_sandbox_is_as_tight_as_roots() {
 }
 
 #[test]
+fn rootless_builds_forward_ssh_agents_to_any_user() {
+    require!(can_test_rootless(), tools(&["ssh-agent", "ssh-add", "ssh-keygen", "ldd"]));
+    let user = TestUser::create(true);
+    fs::copy(busybox_rootfs(), user.path("busybox.tar")).unwrap();
+    let key = user.path("id_rootless");
+    sh(&format!("ssh-keygen -q -t ed25519 -N '' -C rootless-key -f {}", key.display()));
+    let fingerprint = sh(&format!("ssh-keygen -l -f {}.pub", key.display()));
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_string();
+    crate::build_ssh::write_ssh_add_tools(&user.path("ctx"));
+    // The step runs as uid 1000 (subordinate on the host), its socket
+    // given to that uid.
+    user.write(
+        "ctx/Dockerfile",
+        "FROM busybox:local\nUSER 1000\nRUN --mount=type=bind,target=/t --mount=type=ssh,uid=1000 id -u && /t/tools/ssh-add -l\n",
+    );
+    user.rbuild(&["import", "busybox.tar", "busybox:local"], &[]).ok();
+    let build =
+        user.rbuild(&["build", "--progress", "plain", "--ssh", "default=id_rootless", "ctx"], &[]).ok();
+    assert!(build.stderr.contains(&fingerprint) && build.stderr.contains("rootless-key"), "{}", build.stderr);
+}
+
+#[test]
 fn rootless_without_subordinate_ids_fails_with_a_hint() {
     require!(can_test_rootless());
     let user = TestUser::create(false);

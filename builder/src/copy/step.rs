@@ -21,6 +21,7 @@ use crate::dockerignore::DockerIgnore;
 use crate::download;
 use crate::env::{ExecEnv, context_error, identity};
 use crate::error::BuildError;
+use crate::git;
 use crate::snapshot::{Lower, StepRoot, discard, view_of, view_of_lowers};
 use rbuild_oci::timefmt::Timestamp;
 
@@ -75,6 +76,7 @@ fn copy_into(
         CopySource::Stage(_) | CopySource::Image(_) => layer_sources(env, c, &mut g.sources)?,
     }
     g.url_sources()?;
+    g.git_sources()?;
     let Gathering { mut w, mut sources, .. } = g;
     if !c.exclude.is_empty() {
         let excludes = DockerIgnore::parse(&c.exclude.join("\n")).map_err(|e| {
@@ -169,6 +171,37 @@ impl Gathering<'_, '_> {
                     link_target: None,
                 }],
             });
+        }
+        Ok(())
+    }
+
+    /// ADD of git repositories: the commit the ref names is checked out
+    /// (with `.git` only under `--keep-git-dir`) and its files, or its
+    /// subdirectory's, are merged into the destination, owned by root
+    /// unless `--chown` says otherwise. Files keep the times the checkout
+    /// gave them, as in BuildKit, clamped to `SOURCE_DATE_EPOCH` as files
+    /// from the context are.
+    fn git_sources(&mut self) -> Result<(), BuildError> {
+        let (env, c) = (self.env, self.c);
+        for g in &c.git {
+            let commit = git::resolve(env, g, c.checksum.as_deref())?;
+            let scratch = env.store.temp_dir("git")?;
+            self.extracted.push(scratch.clone());
+            let tree = git::checkout(env, g, &commit, c.keep_git_dir, &scratch)?;
+            let mut item = items_from_dir(&tree, "").map_err(|e| BuildError::from(e).at(g.span))?;
+            item.entries.retain(|e| !e.rel.is_empty());
+            let (uid, gid) = self.w.owner.unwrap_or((0, 0));
+            for e in &mut item.entries {
+                e.uid = uid;
+                e.gid = gid;
+                if let Some(epoch) = env.opts.source_date_epoch
+                    && e.mtime.0 > epoch
+                {
+                    e.mtime = (epoch, 0);
+                }
+            }
+            self.w.ensure_dir(&c.dest)?;
+            self.w.write_item(&item, &c.dest)?;
         }
         Ok(())
     }

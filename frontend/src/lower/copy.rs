@@ -1,7 +1,9 @@
 //! COPY and ADD to a copy step: where the files come from (the context, an
 //! earlier stage, an image), which sources are paths and which are URLs
-//! (ADD only), the destination resolved against WORKDIR, `--chown`,
-//! `--chmod`, ADD `--checksum`, and heredocs given inline.
+//! (ADD only), which are git repositories (ADD only, split into remote,
+//! ref and subdirectory), the destination resolved against WORKDIR,
+//! `--chown`, `--chmod`, ADD `--checksum` and `--keep-git-dir`, and
+//! heredocs given inline.
 
 use super::expand::{expand, expand_text};
 use super::history::display;
@@ -9,7 +11,7 @@ use super::references::Source;
 use super::state::{StageCtx, StageState};
 use crate::error::FrontendError;
 use crate::filemode;
-use crate::graph::{CopyOp, CopySource, FileMode, Op, SourcePath, Step};
+use crate::graph::{CopyOp, CopySource, FileMode, GitSource, Op, SourcePath, Step};
 use crate::instructions::{CopyArgs, Instruction, Word};
 use crate::mounts::{absolute, clean};
 use crate::parser::Heredoc;
@@ -36,17 +38,23 @@ pub(super) fn lower_copy(
 fn copy_op(ctx: &StageCtx, st: &mut StageState, c: &CopyArgs, is_add: bool) -> Result<CopyOp, FrontendError> {
     let source = copy_source(ctx, st, c.from.as_ref())?;
     let (lexer, env) = (ctx.lexer, &st.build_env);
-    let (paths, urls) = source_paths(lexer, env, &c.sources, is_add, &source)?;
-    let count = paths.len() + urls.len() + c.heredocs.len();
+    let Sources { paths, urls, git } = source_paths(lexer, env, &c.sources, is_add, &source)?;
+    let count = paths.len() + urls.len() + git.len() + c.heredocs.len();
     let (dest, dest_is_dir) = destination(lexer, env, &c.dest, count, is_add, &st.meta.workdir)?;
     let chown = c.chown.as_ref().map(|w| expand(lexer, w, env)).transpose()?.filter(|s| !s.is_empty());
     let chmod = c.chmod.as_ref().map(|w| chmod_flag(lexer, env, w)).transpose()?;
-    let checksum = c.checksum.as_ref().map(|w| checksum_flag(lexer, env, w, &paths, &urls)).transpose()?;
+    let checksum = match &c.checksum {
+        Some(w) if !git.is_empty() => Some(commit_checksum_flag(lexer, env, w, count)?),
+        Some(w) => Some(checksum_flag(lexer, env, w, &paths, &urls)?),
+        None => None,
+    };
     let inline = inline_files(&c.heredocs, c.dest.span, env)?;
     Ok(CopyOp {
         source,
         paths,
         urls,
+        git,
+        keep_git_dir: is_add && c.keep_git_dir,
         inline,
         dest,
         dest_is_dir,
@@ -76,16 +84,23 @@ fn copy_source(
     })
 }
 
+/// A COPY's or ADD's expanded sources by kind.
+struct Sources {
+    paths: Vec<SourcePath>,
+    urls: Vec<SourcePath>,
+    git: Vec<GitSource>,
+}
+
 /// The expanded sources, split into paths and (ADD from the context only)
-/// URLs. Git repositories are refused: rbuild fetches no repositories.
+/// URLs and git repositories.
 fn source_paths(
     lexer: &Lexer,
     env: &dyn Env,
     sources: &[Word],
     is_add: bool,
     source: &CopySource,
-) -> Result<(Vec<SourcePath>, Vec<SourcePath>), FrontendError> {
-    let (mut paths, mut urls) = (Vec::new(), Vec::new());
+) -> Result<Sources, FrontendError> {
+    let mut out = Sources { paths: Vec::new(), urls: Vec::new(), git: Vec::new() };
     for s in sources {
         let p = expand(lexer, s, env)?;
         if p.is_empty() {
@@ -93,20 +108,73 @@ fn source_paths(
                 .with_hint("check the variables used in the source"));
         }
         if is_git_source(&p) {
-            return Err(FrontendError::new(
-                format!("{p} is a git repository, which rbuild cannot fetch"),
-                s.span,
-            )
-            .with_hint("clone it into the build context first, or fetch it in a RUN step"));
-        }
-        if p.starts_with("http://") || p.starts_with("https://") {
             check_url_source(&p, s.span, is_add, source)?;
-            urls.push(SourcePath { path: p, span: s.span });
+            out.git.push(git_source(&p, s.span)?);
+        } else if p.starts_with("http://") || p.starts_with("https://") {
+            check_url_source(&p, s.span, is_add, source)?;
+            out.urls.push(SourcePath { path: p, span: s.span });
         } else {
-            paths.push(SourcePath { path: p, span: s.span });
+            out.paths.push(SourcePath { path: p, span: s.span });
         }
     }
-    Ok((paths, urls))
+    Ok(out)
+}
+
+/// Splits `REMOTE[?QUERY][#REF[:SUBDIR]]` as BuildKit does. The query
+/// (BuildKit 0.24's form) takes `ref=`, `branch=`, `tag=`, `subdir=` and
+/// `commit=`/`checksum=`; a ref given both ways must agree. The
+/// subdirectory is cleaned as a path rooted in the repository, so `..`
+/// never leaves it.
+fn git_source(p: &str, span: Span) -> Result<GitSource, FrontendError> {
+    let (base, fragment) = p.split_once('#').unwrap_or((p, ""));
+    let (mut reference, mut subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let (remote, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut commit = String::new();
+    let bad = |why: String| {
+        FrontendError::new(format!("{p}: {why}"), span).with_hint(
+            "write REPOSITORY#REF:SUBDIR, or REPOSITORY?ref=REF&subdir=SUBDIR (also branch=, tag=, commit=)",
+        )
+    };
+    let mut query_ref: Option<String> = None;
+    for pair in query.split('&').filter(|q| !q.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let full = match k {
+            "ref" => v.to_string(),
+            "branch" => format!("refs/heads/{v}"),
+            "tag" => format!("refs/tags/{v}"),
+            "subdir" => {
+                subdir = v;
+                continue;
+            }
+            "commit" | "checksum" => {
+                if !(7..=64).contains(&v.len()) || !v.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad(format!("invalid {k} {v:?}: expected hex commit hash")));
+                }
+                commit = v.to_ascii_lowercase();
+                continue;
+            }
+            other => return Err(bad(format!("unknown query parameter {other:?}"))),
+        };
+        if query_ref.as_ref().is_some_and(|q| q != &full) {
+            return Err(bad("ref conflicts: the query names two refs".into()));
+        }
+        query_ref = Some(full);
+    }
+    let owned;
+    if let Some(q) = &query_ref {
+        let same = reference.is_empty()
+            || q == reference
+            || *q == format!("refs/heads/{reference}")
+            || *q == format!("refs/tags/{reference}");
+        if !same {
+            return Err(bad(format!("ref conflicts: the query names {q}, the fragment {reference}")));
+        }
+        owned = q.clone();
+        reference = &owned;
+    }
+    let reference = if reference.is_empty() { commit.clone() } else { reference.to_string() };
+    let subdir = clean(&format!("/{subdir}")).trim_start_matches('/').to_string();
+    Ok(GitSource { remote: remote.to_string(), reference, subdir, commit, span })
 }
 
 fn check_url_source(url: &str, span: Span, is_add: bool, source: &CopySource) -> Result<(), FrontendError> {
@@ -120,14 +188,23 @@ fn check_url_source(url: &str, span: Span, is_add: bool, source: &CopySource) ->
     Ok(())
 }
 
-/// `git@host:repo`, `git://…`, or an http(s) URL of a `.git` repository
-/// (optionally with `#ref`), as BuildKit recognises them.
+/// `git@host:repo`, `git://…`, `ssh://…`, or an http(s) URL of a `.git`
+/// repository (optionally with `#ref`), as BuildKit recognises them.
 fn is_git_source(p: &str) -> bool {
-    if p.starts_with("git@") || p.starts_with("git://") || p.starts_with("ssh://") {
+    if p.starts_with("git://") || p.starts_with("ssh://") || is_scp_like(p) {
         return true;
     }
-    let base = p.split('#').next().unwrap_or(p);
-    (p.starts_with("http://") || p.starts_with("https://")) && (base.ends_with(".git") || p.contains(".git#"))
+    // The URL's path decides, without its query or fragment.
+    let base = p.split(['#', '?']).next().unwrap_or(p);
+    (p.starts_with("http://") || p.starts_with("https://")) && base.ends_with(".git")
+}
+
+/// ssh's short form `USER@HOST:PATH` (`git@github.com:moby/moby.git`).
+fn is_scp_like(p: &str) -> bool {
+    let Some((user, rest)) = p.split_once('@') else { return false };
+    let Some((host, _)) = rest.split_once(':') else { return false };
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    word(user) && word(host)
 }
 
 /// The absolute destination (a trailing `/` kept, other paths cleaned) and
@@ -188,6 +265,28 @@ fn checksum_flag(
     if hex.is_none() {
         return Err(FrontendError::new(format!("invalid checksum {v:?}"), w.span)
             .with_hint("write --checksum=sha256:<64 hex digits>"));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+/// ADD `--checksum=<commit>` of its one git source: the commit (or a
+/// prefix of it, at least 7 hex digits) the ref must resolve to.
+fn commit_checksum_flag(
+    lexer: &Lexer,
+    env: &dyn Env,
+    w: &Word,
+    count: usize,
+) -> Result<String, FrontendError> {
+    let v = expand(lexer, w, env)?;
+    if count != 1 {
+        return Err(FrontendError::new("--checksum needs exactly one source", w.span)
+            .with_hint("write ADD --checksum=<commit> https://host/repo.git#ref <dest>"));
+    }
+    if !(7..=64).contains(&v.len()) || !v.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(FrontendError::new(format!("invalid checksum {v:?}: expected hex commit hash"), w.span)
+            .with_hint(
+                "give the commit the ref must resolve to: --checksum=<commit sha, 7 to 40 hex digits>",
+            ));
     }
     Ok(v.to_ascii_lowercase())
 }
@@ -283,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_only_in_add_and_never_git() {
+    fn urls_only_in_add() {
         let fx = Fixture::new();
         let mut st = empty_state();
         let op = copy(&fx, &mut st, "ADD https://e.com/a.tgz local.tgz /srv/").unwrap();
@@ -292,17 +391,67 @@ mod tests {
         let e = copy(&fx, &mut st, "COPY http://e.com/a /a").unwrap_err();
         assert_eq!(e.message, "COPY cannot fetch http://e.com/a: only ADD takes URLs");
         assert_eq!(e.span.start, Pos::new(1, 6));
-        for git in [
-            "git@github.com:moby/moby",
-            "https://github.com/moby/moby.git",
-            "https://h/r.git#v1",
-            "ssh://h/r",
-        ] {
-            let e = copy(&fx, &mut st, &format!("ADD {git} /src")).unwrap_err();
-            assert_eq!(e.message, format!("{git} is a git repository, which rbuild cannot fetch"));
-        }
         assert!(!is_git_source("https://e.com/file.gitignore"));
         assert!(!is_git_source("./repo.git"), "a local path named .git is a path");
+        assert!(
+            is_git_source("deploy@git.example.com:team/app.git") && is_git_source("root@127.0.0.1:/srv/r")
+        );
+        assert!(!is_git_source("a@b/c:d") && !is_git_source("@h:p") && !is_git_source("dir/f@x"));
+    }
+
+    #[test]
+    fn git_repositories_split_into_remote_ref_and_subdir() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let cases = [
+            ("git@github.com:moby/moby", "git@github.com:moby/moby", "", ""),
+            ("https://github.com/moby/moby.git", "https://github.com/moby/moby.git", "", ""),
+            ("https://h/r.git#v1", "https://h/r.git", "v1", ""),
+            ("ssh://h/r#main:docs/./api/", "ssh://h/r", "main", "docs/api"),
+            ("git://h/r.git#:sub", "git://h/r.git", "", "sub"),
+        ];
+        for (src, remote, reference, subdir) in cases {
+            let op = copy(&fx, &mut st, &format!("ADD --keep-git-dir {src} /src")).unwrap();
+            let g = &op.git[0];
+            assert_eq!(
+                (g.remote.as_str(), g.reference.as_str(), g.subdir.as_str()),
+                (remote, reference, subdir)
+            );
+            assert!(op.keep_git_dir && op.urls.is_empty() && op.paths.is_empty());
+        }
+        let queries = [
+            ("https://h/r.git?branch=b&subdir=s", "refs/heads/b", "s", ""),
+            ("https://h/r.git?tag=v2#refs/tags/v2", "refs/tags/v2", "", ""),
+            ("https://h/r.git?ref=pull/1/head", "pull/1/head", "", ""),
+            ("https://h/r.git?commit=ABCDEF01", "abcdef01", "", "abcdef01"),
+            ("https://h/r.git?tag=v2&checksum=abcdef01", "refs/tags/v2", "", "abcdef01"),
+        ];
+        for (src, reference, subdir, commit) in queries {
+            let g = copy(&fx, &mut st, &format!("ADD {src} /src")).unwrap().git.remove(0);
+            assert_eq!(g.remote, "https://h/r.git");
+            assert_eq!(
+                (g.reference.as_str(), g.subdir.as_str(), g.commit.as_str()),
+                (reference, subdir, commit)
+            );
+        }
+        for (src, message) in [
+            ("https://h/r.git?tag=v2#refs/heads/main", "ref conflicts"),
+            ("https://h/r.git?commit=xyz", "expected hex commit hash"),
+            ("https://h/r.git?depth=1", "unknown query parameter"),
+        ] {
+            let e = copy(&fx, &mut st, &format!("ADD {src} /src")).unwrap_err();
+            assert!(e.message.contains(message), "{src}: {}", e.message);
+        }
+        let op = copy(&fx, &mut st, "ADD https://h/r.git#main:../x /src").unwrap();
+        assert_eq!(op.git[0].subdir, "x", "rooted in the repository");
+        let e = copy(&fx, &mut st, "COPY https://h/r.git /src").unwrap_err();
+        assert!(e.message.contains("only ADD takes URLs"), "{}", e.message);
+        let op = copy(&fx, &mut st, "ADD --checksum=ABCDEF0 https://h/r.git#v1 /src").unwrap();
+        assert_eq!(op.checksum.as_deref(), Some("abcdef0"));
+        let e = copy(&fx, &mut st, "ADD --checksum=sha256:abc https://h/r.git /src").unwrap_err();
+        assert_eq!(e.message, "invalid checksum \"sha256:abc\": expected hex commit hash");
+        let e = copy(&fx, &mut st, "ADD --checksum=abcdef0 https://h/r.git a /src/").unwrap_err();
+        assert_eq!(e.message, "--checksum needs exactly one source");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(super) fn lower_run(
     let created_by = created_by(&args, &argv);
     let op = RunOp {
         argv,
-        env: run_env(&st.build_env),
+        env: with_ssh_auth_sock(run_env(&st.build_env), &mounts),
         proxy_env: proxy_env(&ctx.opts.build_args, &st.args, &st.build_env),
         args,
         user: st.meta.user.clone(),
@@ -102,7 +102,38 @@ fn run_mounts(ctx: &StageCtx, st: &mut StageState, mounts: &[Word]) -> Result<Ve
         }
         parsed.push(mount);
     }
+    number_ssh_targets(&mut parsed);
     Ok(parsed)
+}
+
+/// An ssh mount without a target goes to `/run/buildkit/ssh_agent.N`, N
+/// counting the RUN's ssh mounts from 0 (BuildKit's default).
+fn number_ssh_targets(mounts: &mut [Mount]) {
+    let ssh_targets = mounts.iter_mut().filter_map(|m| match m {
+        Mount::Ssh { target, .. } => Some(target),
+        _ => None,
+    });
+    for (n, target) in ssh_targets.enumerate() {
+        if target.is_empty() {
+            *target = format!("/run/buildkit/ssh_agent.{n}");
+        }
+    }
+}
+
+/// `SSH_AUTH_SOCK` names the first ssh mount's socket unless the
+/// environment sets it already, as BuildKit does (whether or not the build
+/// was given that agent).
+fn with_ssh_auth_sock(mut env: Vec<String>, mounts: &[Mount]) -> Vec<String> {
+    let first = mounts.iter().find_map(|m| match m {
+        Mount::Ssh { target, .. } => Some(target),
+        _ => None,
+    });
+    if let Some(target) = first
+        && !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK="))
+    {
+        env.push(format!("SSH_AUTH_SOCK={target}"));
+    }
+    env
 }
 
 /// The build environment as `KEY=value`, with BuildKit's default PATH when
@@ -184,6 +215,31 @@ mod tests {
             network_mode(Some(&word("NONE")), Network::Default).is_err(),
             "taken as written, case included"
         );
+    }
+
+    #[test]
+    fn ssh_mounts_are_numbered_and_the_first_is_ssh_auth_sock() {
+        let fx = Fixture::new();
+        let mut st = empty_state();
+        let step =
+            run(&fx, &mut st, "RUN --mount=type=ssh,id=a --mount=type=ssh,target=/s --mount=type=ssh true")
+                .unwrap();
+        let targets: Vec<&str> = op(&step)
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Ssh { target, .. } => Some(target.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets, ["/run/buildkit/ssh_agent.0", "/s", "/run/buildkit/ssh_agent.2"]);
+        assert!(op(&step).env.contains(&"SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".to_string()));
+        st.build_env.set("SSH_AUTH_SOCK", "/mine");
+        let step = run(&fx, &mut st, "RUN --mount=type=ssh true").unwrap();
+        let socks: Vec<&String> = op(&step).env.iter().filter(|e| e.starts_with("SSH_AUTH_SOCK=")).collect();
+        assert_eq!(socks, ["SSH_AUTH_SOCK=/mine"], "a set SSH_AUTH_SOCK is kept");
+        let step = run(&fx, &mut empty_state(), "RUN true").unwrap();
+        assert!(!op(&step).env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK")));
     }
 
     #[test]
