@@ -2,6 +2,7 @@
 # Installs, from Debian's packages, what rbuild's tests and examples use:
 # a static busybox for base images, docker (load/run checks), skopeo and
 # umoci (OCI checks), a registry, newuidmap/newgidmap (rootless builds),
+# slirp4netns (the NAT behind RUN's default network),
 # debootstrap (the Debian base image scripts/bases.sh makes), Go (a layer
 # test reads our tars with Go's archive/tar), libseccomp-dev (rbuild links
 # libseccomp to compile the RUN sandbox's seccomp profile), gcc and
@@ -9,7 +10,7 @@
 # --timings report is checked in a headless browser), tmux (the terminal
 # view is checked on a real terminal), and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap slirp4netns debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

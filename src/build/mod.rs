@@ -145,6 +145,7 @@ fn plan(
         target: args.target.clone(),
         platform: Platform::host(),
         allow_insecure: request.run.entitlements.insecure,
+        allow_network_host: request.run.entitlements.network_host,
         default_network: request.run.network,
     };
     if let Some(p) = &args.platform

@@ -22,7 +22,8 @@ const HOST_GATEWAY: &str = "host-gateway";
 pub struct Entitlements {
     /// `security.insecure`: `RUN --security=insecure`.
     pub insecure: bool,
-    /// `network.host`: `--network host` for the whole build.
+    /// `network.host`: `--network host` for the whole build, and
+    /// `RUN --network=host`.
     pub network_host: bool,
 }
 

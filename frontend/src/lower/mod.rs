@@ -185,6 +185,7 @@ mod tests {
             target: target.map(str::to_string),
             platform: linux_amd64(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: crate::graph::Network::Default,
         };
         lower(&parse(src).unwrap(), &opts, &mut Images)

@@ -19,6 +19,9 @@ pub struct LowerOptions {
     /// `--allow security.insecure`: `RUN --security=insecure` may run
     /// outside the sandbox's seccomp filter and masks.
     pub allow_insecure: bool,
+    /// `--allow network.host`: `RUN --network=host` may use the host's
+    /// network.
+    pub allow_network_host: bool,
     /// `--network`: the mode of a RUN that names none itself.
     pub default_network: Network,
 }
@@ -30,6 +33,7 @@ impl Default for LowerOptions {
             target: None,
             platform: Platform::host(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: Network::Default,
         }
     }

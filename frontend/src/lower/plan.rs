@@ -200,6 +200,7 @@ mod tests {
             target: None,
             platform: linux_amd64(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: crate::graph::Network::Default,
         };
         let lexer = Lexer::new('\\');
