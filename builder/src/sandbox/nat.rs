@@ -23,10 +23,9 @@ const TUN_DEVICE: &str = "/dev/net/tun";
 /// Used when rbuild runs without a PATH.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// What to do when the default network is not available.
-const HINT: &str = "install it (apt-get install slirp4netns), or give the step the host's network: \
-RUN --network=host, or --network host for the whole build, with --allow network.host \
-(or RUN --network=none if the step needs no network)";
+/// What a step can do without the default network.
+const ELSE: &str = "or give the step the host's network: RUN --network=host, or --network host for the \
+whole build, with --allow network.host (or RUN --network=none if the step needs no network)";
 
 /// The slirp4netns executable, looked up once per process in PATH.
 pub fn slirp4netns() -> Result<PathBuf, SandboxError> {
@@ -40,21 +39,31 @@ pub fn slirp4netns() -> Result<PathBuf, SandboxError> {
             message: format!(
                 "RUN's default network needs slirp4netns (package {SLIRP_PACKAGE}), which is not in PATH"
             ),
-            hint: HINT.into(),
+            hint: format!("install it (apt-get install {SLIRP_PACKAGE}), {ELSE}"),
         });
     };
-    if !Path::new(TUN_DEVICE).exists() {
-        return Err(SandboxError::Unavailable {
+    // Opened as slirp4netns will open it; no interface exists until an
+    // ioctl asks for one.
+    match std::fs::OpenOptions::new().read(true).write(true).open(TUN_DEVICE) {
+        Ok(_) => Ok(exe.clone()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SandboxError::Unavailable {
             message: format!(
                 "RUN's default network needs {TUN_DEVICE} for slirp4netns (package {SLIRP_PACKAGE}), \
                  and this system has none"
             ),
             hint: format!(
-                "load the tun module (modprobe tun) or pass the device into this container; or {HINT}"
+                "load the tun module (modprobe tun) or pass the device into this container; {ELSE}"
             ),
-        });
+        }),
+        Err(e) => Err(SandboxError::Unavailable {
+            message: format!(
+                "RUN's default network needs {TUN_DEVICE} for slirp4netns, which cannot open it: {e}"
+            ),
+            hint: format!(
+                "distributions let every user open it (mode 0666, set by udev): chmod 0666 {TUN_DEVICE}; {ELSE}"
+            ),
+        }),
     }
-    Ok(exe.clone())
 }
 
 fn is_executable(p: &Path) -> bool {
