@@ -4,10 +4,13 @@
 //! solve, then store and tag the image, write the `-o` outputs, push,
 //! export caches and report ([`publish`]).
 
+mod annotations;
 mod cache;
 mod publish;
 mod request;
 mod run_flags;
+
+pub use annotations::Annotations;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -91,11 +94,17 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         return Ok(());
     }
     publish::add_labels(&mut built, &args.labels);
-    let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    let id = publish::store_and_tag(
+        store,
+        &built,
+        &request.tags,
+        &request.annotations.manifest,
+        progress.as_ref(),
+    )?;
     durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
     recorder.image(id);
     for o in &request.outputs {
-        output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
+        output::export(store, &id, &built.config, &request.tags, &request.annotations, o, progress.as_ref())?;
     }
     publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
     cache::export(store, &registries, &built, &planned.graph, &request.cache_to, progress.as_ref())?;

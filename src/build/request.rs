@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
 
+use rbuild_frontend::lower::Platform;
+
+use super::annotations::Annotations;
 use super::run_flags::RunFlags;
 use crate::cli::BuildArgs;
 use crate::output::{ImageOutput, Output, parse_image_output, parse_output};
@@ -29,6 +32,8 @@ pub struct Request {
     pub tags: Vec<Reference>,
     /// `--add-host`, `--ulimit`, `--shm-size`, `--network`, `--allow`.
     pub run: RunFlags,
+    /// `--annotation`s, for the host platform's image.
+    pub annotations: Annotations,
 }
 
 impl Request {
@@ -59,7 +64,9 @@ impl Request {
         }
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
         let run = RunFlags::parse(args)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run })
+        let annotations = Annotations::parse(&args.annotations, &Platform::host())?;
+        annotations.check_outputs(&outputs)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, annotations })
     }
 }
 
