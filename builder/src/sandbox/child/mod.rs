@@ -127,10 +127,6 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     if own_network {
         net::bring_up_loopback()?;
     }
-    // slirp4netns configured eth0 meanwhile; the command needs it.
-    if let Some(slirp) = &slirp {
-        slirp.wait_ready()?;
-    }
 
     let (err_read, err_write) =
         ctx(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), || "create pipe".into())?;
@@ -141,7 +137,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     match ctx(fork, || "fork".into())? {
         ForkResult::Child => {
             drop(err_read);
-            let code = match init::init(spec, &root, filter.as_ref(), &err_write) {
+            let code = match init::init(spec, &root, filter.as_ref(), slirp.as_ref(), &err_write) {
                 Ok(code) => code,
                 Err(e) => {
                     report(&err_write, &e);

@@ -10,9 +10,9 @@
 //! host's namespaces (PID namespace included: the helper's PID is the
 //! launcher's to name) and waits; once the helper has its new namespace
 //! the launcher execs slirp4netns on it. slirp4netns starts while the
-//! helper mounts the root, and the helper waits for it to report the
-//! interface configured only before the command starts. It dies with the
-//! helper.
+//! helper and the step's PID 1 mount the root; PID 1 waits for it to
+//! report the interface configured only before the command starts. It
+//! dies with the helper.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -46,6 +46,9 @@ pub(super) struct Slirp {
     /// slirp4netns writes `1` here once `eth0` is configured.
     ready: OwnedFd,
     spec: NatSpec,
+    /// slirp4netns's log, opened now: the wait may come after pivot_root,
+    /// when the log's path is no longer in reach.
+    log: File,
 }
 
 impl Slirp {
@@ -72,6 +75,7 @@ impl Slirp {
         .map(|a| CString::new(a).expect("no NUL in slirp4netns arguments"))
         .collect();
         let log = ctx(File::create(&spec.log), || format!("create {}", spec.log.display()))?;
+        let log_reader = ctx(File::open(&spec.log), || format!("open {}", spec.log.display()))?;
         // SAFETY: the helper is single-threaded (it never starts a runtime).
         #[allow(unsafe_code)]
         let fork = unsafe { nix::unistd::fork() };
@@ -83,7 +87,13 @@ impl Slirp {
             }
             ForkResult::Parent { child } => {
                 drop((go_read, ready_write, log));
-                Ok(Slirp { pid: child, go: Some(go_write), ready: ready_read, spec: spec.clone() })
+                Ok(Slirp {
+                    pid: child,
+                    go: Some(go_write),
+                    ready: ready_read,
+                    spec: spec.clone(),
+                    log: log_reader,
+                })
             }
         }
     }
@@ -118,7 +128,7 @@ impl Slirp {
 
     fn failure(&self, what: &str) -> String {
         let mut said = String::new();
-        let _ = File::open(&self.spec.log).and_then(|mut f| f.read_to_string(&mut said));
+        let _ = (&self.log).read_to_string(&mut said);
         let said = said.trim();
         format!(
             "the step's network: {} {what}{}",
