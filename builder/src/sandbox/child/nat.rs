@@ -67,6 +67,12 @@ impl Slirp {
             MTU.into(),
             // 10.0.2.2 would otherwise be the host's 127.0.0.1.
             "--disable-host-loopback".into(),
+            // It parses the step's packets with the caller's privileges:
+            // as rootless podman, confine it (its own mount namespace with
+            // little but /etc and /run, capabilities dropped, a seccomp
+            // filter).
+            "--enable-sandbox".into(),
+            "--enable-seccomp".into(),
             format!("--ready-fd={}", ready_write.as_raw_fd()),
             helper.to_string(),
             INTERFACE.into(),
