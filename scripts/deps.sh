@@ -2,6 +2,7 @@
 # Installs, from Debian's packages, what rbuild's tests and examples use:
 # a static busybox for base images, docker (load/run checks), skopeo and
 # umoci (OCI checks), a registry, newuidmap/newgidmap (rootless builds),
+# slirp4netns (the NAT behind RUN's default network),
 # debootstrap (the Debian base image scripts/bases.sh makes), Go (a layer
 # test reads our tars with Go's archive/tar), libseccomp-dev (rbuild links
 # libseccomp to compile the RUN sandbox's seccomp profile), gcc and
@@ -10,7 +11,7 @@
 # view is checked on a real terminal), OpenSSH (ssh-agent and sshd for --ssh
 # and ADD of git repositories over ssh), git, and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux openssh-client openssh-server git)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap slirp4netns debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux openssh-client openssh-server git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,4 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# slirp4netns opens /dev/net/tun as the building user: distributions' udev
+# rules make it 0666, some container hosts leave it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 0666 /dev/net/tun
 fi

@@ -561,6 +561,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub push: bool,
 
+    /// Add an OCI annotation: [TYPE[,TYPE][[os/arch]]:]KEY=VALUE, TYPE manifest (the
+    /// default), index or manifest-descriptor (those two need -o type=oci)
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
+
     /// Export the build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR[,mode=min|max]
     #[arg(long = "cache-to", value_name = "SPEC")]
     pub cache_to: Vec<String>,

@@ -76,6 +76,7 @@ fn graph(args: GraphArgs, root: &Path) -> Result<(), Failure> {
         build_args,
         target: args.target.clone(),
         allow_insecure: true,
+        allow_network_host: true,
         ..LowerOptions::default()
     };
     // Only an existing store is read: printing a graph never creates one.

@@ -57,7 +57,8 @@ pub fn write_docker_archive<W: Write>(
     let images = plan_images(store, images)?;
     let blobs = LayerBlobs::prepare(store, &images, LayerBlobCompression::None)?;
     let manifests = images.iter().map(|i| oci::manifest_for(i, &blobs)).collect::<Result<Vec<_>>>()?;
-    let index = oci::index_for(&images, &manifests, RefNameStyle::TagOnly)?;
+    // Docker's image store keeps no index annotations: none are written.
+    let index = oci::index_for(&images, &manifests, RefNameStyle::TagOnly, &ExportOptions::default())?;
     let mut tar = TarOut::new(out, opts.source_date_epoch);
     // The small files go first so a reader of the stream knows what the
     // blobs are before they arrive (`docker save` happens to put them last).

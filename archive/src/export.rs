@@ -47,6 +47,11 @@ pub struct ExportOptions {
     pub source_date_epoch: Option<i64>,
     /// Layer compression for [`super::write_oci_archive`].
     pub oci_layer_compression: LayerBlobCompression,
+    /// `--annotation index:…`: on an OCI archive's `index.json`.
+    pub index_annotations: BTreeMap<String, String>,
+    /// `--annotation manifest-descriptor:…`: on each manifest entry of an
+    /// OCI archive's `index.json`.
+    pub manifest_descriptor_annotations: BTreeMap<String, String>,
 }
 
 /// One image of an export, read from the store.
@@ -58,6 +63,8 @@ pub(crate) struct PlannedImage {
     pub layers: Vec<LayerRef>,
     /// The image this one was built on, when that image is exported too.
     pub parent: Option<Digest>,
+    /// Its manifest's annotations, from its store record.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Reads every image to export from the store. An image listed twice is
@@ -87,8 +94,18 @@ pub(crate) fn plan_images(store: &Store, images: &[ExportImage]) -> Result<Vec<P
                 unique_tags.push(tag);
             }
         }
-        let parent = store.image_record(&request.id)?.and_then(|r| r.parent);
-        planned.push(PlannedImage { id: request.id, config_json, config, tags: unique_tags, layers, parent });
+        let record = store.image_record(&request.id)?;
+        let parent = record.as_ref().and_then(|r| r.parent);
+        let annotations = record.map(|r| r.annotations).unwrap_or_default();
+        planned.push(PlannedImage {
+            id: request.id,
+            config_json,
+            config,
+            tags: unique_tags,
+            layers,
+            parent,
+            annotations,
+        });
     }
     // Like `docker save`, name a parent only when it is in the archive too,
     // and only when `docker load` will accept it as one: Docker 20.10

@@ -55,7 +55,7 @@ pub fn write_oci_archive<W: Write>(
     let images = plan_images(store, images)?;
     let blobs = LayerBlobs::prepare(store, &images, opts.oci_layer_compression)?;
     let manifests = images.iter().map(|i| manifest_for(i, &blobs)).collect::<Result<Vec<_>>>()?;
-    let index = index_for(&images, &manifests, RefNameStyle::FamiliarReference)?;
+    let index = index_for(&images, &manifests, RefNameStyle::FamiliarReference, opts)?;
     let mut tar = TarOut::new(out, opts.source_date_epoch);
     tar.bytes(LAYOUT_FILE, LAYOUT_JSON)?;
     tar.bytes(INDEX_FILE, &index)?;
@@ -88,22 +88,27 @@ pub(crate) fn manifest_for(image: &PlannedImage, blobs: &LayerBlobs) -> Result<M
         let blob = blobs.get(&layer.meta.diff_id)?;
         layers.push(Descriptor::new(blob.media_type.clone(), blob.size, oci_digest(&blob.digest)?));
     }
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config)
         .layers(layers)
         .build()
         .map_err(oci_json_error)?;
+    if !image.annotations.is_empty() {
+        manifest.set_annotations(Some(image.annotations.clone().into_iter().collect()));
+    }
     let json = canonical_json(&manifest)?;
     Ok(ManifestBlob { digest: Digest::of(&json), json })
 }
 
-/// `index.json`: one entry per tag of each image.
+/// `index.json`: one entry per tag of each image, with the `--annotation`s
+/// for the index and its manifest descriptors in `opts`.
 pub(crate) fn index_for(
     images: &[PlannedImage],
     manifests: &[ManifestBlob],
     style: RefNameStyle,
+    opts: &ExportOptions,
 ) -> Result<Vec<u8>> {
     let mut entries = Vec::new();
     for (image, manifest) in images.iter().zip(manifests) {
@@ -113,6 +118,11 @@ pub(crate) fn index_for(
             oci_digest(&manifest.digest)?,
         );
         descriptor.set_platform(platform_of(&image.config));
+        let descriptor_annotations: HashMap<String, String> =
+            opts.manifest_descriptor_annotations.clone().into_iter().collect();
+        if !descriptor_annotations.is_empty() {
+            descriptor.set_annotations(Some(descriptor_annotations.clone()));
+        }
         if image.tags.is_empty() {
             entries.push(descriptor);
             continue;
@@ -122,21 +132,23 @@ pub(crate) fn index_for(
                 RefNameStyle::FamiliarReference => tag.familiar(),
                 RefNameStyle::TagOnly => tag.tag.clone().unwrap_or_default(),
             };
-            let annotations = HashMap::from([
-                (IMAGE_NAME_ANNOTATION.to_string(), tag.canonical()),
-                (REF_NAME_ANNOTATION.to_string(), ref_name),
-            ]);
+            let mut annotations = descriptor_annotations.clone();
+            annotations.insert(IMAGE_NAME_ANNOTATION.to_string(), tag.canonical());
+            annotations.insert(REF_NAME_ANNOTATION.to_string(), ref_name);
             let mut named = descriptor.clone();
             named.set_annotations(Some(annotations));
             entries.push(named);
         }
     }
-    let index = ImageIndexBuilder::default()
+    let mut index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
         .manifests(entries)
         .build()
         .map_err(oci_json_error)?;
+    if !opts.index_annotations.is_empty() {
+        index.set_annotations(Some(opts.index_annotations.clone().into_iter().collect()));
+    }
     canonical_json(&index)
 }
 

@@ -44,7 +44,8 @@ pub fn execute_run(
         },
         network: match run.network {
             Network::None => NetMode::Isolated,
-            Network::Default | Network::Host => NetMode::Shared,
+            Network::Default => NetMode::Nat,
+            Network::Host => NetMode::Shared,
         },
         mounts: prepared.mounts.clone(),
         stdin: None,
@@ -62,7 +63,10 @@ pub fn execute_run(
         Ok(o) => o,
         Err(e) => {
             discard(root);
-            return Err(e.into());
+            let hint = e.hint().map(str::to_string);
+            let mut e = BuildError::from(e);
+            e.hint = hint;
+            return Err(e);
         }
     };
     if outcome.exit_code != 0 {

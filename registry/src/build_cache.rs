@@ -303,7 +303,7 @@ pub fn export(
         .map(|l| Descriptor::new(&l.media_type, &l.digest, l.size))
         .chain(config.mounts.iter().map(|m| Descriptor::new(&m.media_type, &m.digest, m.blob_size)))
         .collect();
-    let manifest_json = manifest::image_manifest_json(&config_desc, &layer_descs);
+    let manifest_json = manifest::image_manifest_json(&config_desc, &layer_descs, &Default::default());
     match location {
         CacheLocation::Registry(reference) => {
             let session = session.expect("checked above");

@@ -3,6 +3,8 @@
 //! all four), choosing the host's entry of a list, and writing the OCI
 //! image manifest rbuild pushes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::error::{RegistryError, Result};
@@ -138,9 +140,14 @@ pub(crate) fn choose_platform<'a>(entries: &'a [Descriptor], reference: &str) ->
     })
 }
 
-/// An OCI image manifest, serialised with fixed field order so the same
-/// image always gets the same manifest digest.
-pub(crate) fn image_manifest_json(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
+/// An OCI image manifest, serialised with fixed field order (and
+/// annotations in key order) so the same image always gets the same
+/// manifest digest.
+pub(crate) fn image_manifest_json(
+    config: &Descriptor,
+    layers: &[Descriptor],
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct ImageManifest<'a> {
@@ -148,9 +155,17 @@ pub(crate) fn image_manifest_json(config: &Descriptor, layers: &[Descriptor]) ->
         media_type: &'static str,
         config: &'a Descriptor,
         layers: &'a [Descriptor],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        annotations: &'a BTreeMap<String, String>,
     }
-    serde_json::to_vec(&ImageManifest { schema_version: 2, media_type: OCI_MANIFEST, config, layers })
-        .expect("manifest serializes")
+    serde_json::to_vec(&ImageManifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        config,
+        layers,
+        annotations,
+    })
+    .expect("manifest serializes")
 }
 
 #[cfg(test)]

@@ -61,7 +61,9 @@ pub fn push(session: &Session, store: &Store, id: &Digest, target: &Reference) -
     let (layers, fates) = push_layers(session, store, target, &config.rootfs.diff_ids)?;
     let config_digest = session.upload_bytes(target, &config_json)?;
     let config_desc = Descriptor::new(OCI_CONFIG, &config_digest, config_json.len() as u64);
-    let manifest_json = manifest::image_manifest_json(&config_desc, &layers);
+    // The build's `--annotation`s, kept in the image's record.
+    let annotations = store.image_record(id)?.map(|r| r.annotations).unwrap_or_default();
+    let manifest_json = manifest::image_manifest_json(&config_desc, &layers, &annotations);
     session.put_manifest(target, &manifest_json, OCI_MANIFEST)?;
     let digest = Digest::of(&manifest_json);
     let repo_digest = format!("{}@{digest}", target.name());

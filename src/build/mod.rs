@@ -4,6 +4,7 @@
 //! solve, then store and tag the image, write the `-o` outputs, push,
 //! export caches and report ([`publish`]).
 
+mod annotations;
 mod cache;
 mod call;
 mod checks;
@@ -12,6 +13,8 @@ mod publish;
 mod request;
 mod run_flags;
 mod ssh_agents;
+
+pub use annotations::Annotations;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -113,11 +116,17 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         return Ok(());
     }
     publish::add_labels(&mut built, &args.labels);
-    let id = publish::store_and_tag(store, &built, &request.tags, progress.as_ref())?;
+    let id = publish::store_and_tag(
+        store,
+        &built,
+        &request.tags,
+        &request.annotations.manifest,
+        progress.as_ref(),
+    )?;
     durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
     recorder.image(id);
     for o in &request.outputs {
-        output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
+        output::export(store, &id, &built.config, &request.tags, &request.annotations, o, progress.as_ref())?;
     }
     publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
     cache::export(store, &registries, &built, &planned.graph, &request.cache_to, progress.as_ref())?;
@@ -182,6 +191,7 @@ fn plan_frontend(
         target: args.target.clone(),
         platform: Platform::host(),
         allow_insecure: request.run.entitlements.insecure,
+        allow_network_host: request.run.entitlements.network_host,
         default_network: request.run.network,
         named_contexts: named_contexts::prepare(store, &request.named_contexts)?,
     };

@@ -30,15 +30,24 @@ pub fn add_labels(built: &mut BuildOutput, labels: &[String]) {
     built.image_id = Digest::of(&built.config_json);
 }
 
-/// Puts the image into the store under its `-t` tags; returns its ID.
+/// Puts the image into the store under its `-t` tags, its record holding
+/// this build's manifest annotations (none replaces an earlier build's);
+/// returns its ID.
 pub fn store_and_tag(
     store: &Store,
     built: &BuildOutput,
     tags: &[Reference],
+    annotations: &BTreeMap<String, String>,
     progress: &dyn Renderer,
 ) -> Result<Digest, Failure> {
     let names: Vec<String> = tags.iter().map(Reference::canonical).collect();
     let id = store.put_image_tagged(&built.config_json, built.parent, &names)?;
+    if let Some(mut record) = store.image_record(&id)?
+        && record.annotations != *annotations
+    {
+        record.annotations = annotations.clone();
+        store.update_image_record(&record)?;
+    }
     progress.line(&format!("writing image {id}"));
     for name in &names {
         progress.line(&format!("naming to {name}"));

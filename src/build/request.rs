@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
 
+use rbuild_frontend::lower::Platform;
+
+use super::annotations::Annotations;
 use super::run_flags::RunFlags;
 use crate::cli::BuildArgs;
 use crate::output::{ImageOutput, Output, parse_image_output, parse_output};
@@ -33,6 +36,8 @@ pub struct Request {
     pub named_contexts: Vec<super::named_contexts::ContextSpec>,
     /// `--ssh` agents, checked for form only (agents start with the build).
     pub ssh: Vec<super::ssh_agents::SshSpec>,
+    /// `--annotation`s, for the host platform's image.
+    pub annotations: Annotations,
 }
 
 impl Request {
@@ -65,7 +70,9 @@ impl Request {
         let run = RunFlags::parse(args)?;
         let named_contexts = super::named_contexts::parse(&args.build_context)?;
         let ssh = super::ssh_agents::parse(&args.ssh)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts, ssh })
+        let annotations = Annotations::parse(&args.annotations, &Platform::host())?;
+        annotations.check_outputs(&outputs)?;
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts, ssh, annotations })
     }
 }
 

@@ -22,7 +22,8 @@ const HOST_GATEWAY: &str = "host-gateway";
 pub struct Entitlements {
     /// `security.insecure`: `RUN --security=insecure`.
     pub insecure: bool,
-    /// `network.host`: `--network host` for the whole build.
+    /// `network.host`: `--network host` for the whole build, and
+    /// `RUN --network=host`.
     pub network_host: bool,
 }
 
@@ -92,9 +93,11 @@ fn extra_host(raw: &str) -> Result<ExtraHost, Failure> {
     Ok(ExtraHost { name: name.to_string(), ip })
 }
 
-/// The address RUN steps reach the host at. They share the host's network
-/// (the default mode), so this is the host's own address on its default
-/// route: the source address the kernel picks towards the default gateway.
+/// The address RUN steps reach the host at: its own address on its default
+/// route (the source address the kernel picks towards the default
+/// gateway), which a default-network step reaches through slirp4netns's
+/// NAT and a host-network step directly. slirp4netns's gateway 10.0.2.2
+/// would be the host's loopback, which steps are kept from.
 fn host_gateway_ip() -> Result<IpAddr, Failure> {
     let no_route = |why: String| {
         Failure::new(format!("--add-host …:host-gateway: cannot find the host's address ({why})"))

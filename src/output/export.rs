@@ -16,6 +16,7 @@ use rbuild_oci::reference::Reference;
 
 use super::file::write_output;
 use super::spec::Output;
+use crate::build::Annotations;
 use crate::progress::Renderer;
 use crate::report::{Failure, archive_failure};
 use crate::source_date_epoch;
@@ -26,11 +27,17 @@ pub fn export(
     id: &Digest,
     config: &ImageConfig,
     tags: &[Reference],
+    annotations: &Annotations,
     output: &Output,
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
     let images = [ExportImage { id: *id, tags: tags.iter().map(|t| t.familiar()).collect() }];
-    let opts = ExportOptions { source_date_epoch: source_date_epoch::from_env(), ..Default::default() };
+    let opts = ExportOptions {
+        source_date_epoch: source_date_epoch::from_env(),
+        index_annotations: annotations.index.clone(),
+        manifest_descriptor_annotations: annotations.manifest_descriptor.clone(),
+        ..Default::default()
+    };
     match output {
         Output::DockerArchive(dest) => {
             progress.line(&format!("exporting docker archive to {}", dest.display()));

@@ -133,6 +133,15 @@ fn is_static_elf(elf: &[u8]) -> bool {
     (0..phnum).all(|i| u32_at(phoff + i * phentsize).is_some_and(|kind| kind != PT_INTERP))
 }
 
+/// What RUN's default network needs: Debian's `slirp4netns` and a
+/// `/dev/net/tun` this process can open.
+pub fn default_network() -> Need {
+    tool("slirp4netns")?;
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").map(drop).map_err(|e| {
+        Missing(format!("/dev/net/tun cannot be opened ({e}); scripts/deps.sh makes it 0666 as udev does"))
+    })
+}
+
 /// Debian's Distribution registry and `htpasswd`, for a registry on 127.0.0.1.
 pub fn registry() -> Need {
     tools(&["docker-registry", "htpasswd"])

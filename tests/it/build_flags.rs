@@ -1,7 +1,8 @@
 //! `rbuild build` flags that shape every RUN, seen from inside the steps:
 //! `--add-host` (and `host-gateway`), `--ulimit`, `--shm-size`, `--network`
-//! (with `--allow network.host`), `--no-cache-filter`, and a clear error
-//! for each malformed value.
+//! (with `--allow network.host`), `--no-cache-filter`; `--annotation`, seen
+//! in the exported and pushed manifests; and a clear error for each
+//! malformed value.
 
 use std::fs;
 
@@ -94,7 +95,7 @@ fn read_in(dir: &std::path::Path, p: &str) -> String {
 
 #[test]
 fn build_network_applies_to_runs_without_their_own_and_host_needs_the_entitlement() {
-    require!(root(), busybox_static());
+    require!(root(), busybox_static(), default_network());
     let env = Env::with_busybox();
     env.dockerfile(
         "ctx",
@@ -111,8 +112,8 @@ RUN --network=default tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /own\
     assert_eq!(read_in(&out, "build-wide"), "lo", "--network none leaves only loopback");
     assert_eq!(
         sorted(read_in(&out, "own")),
-        sorted(host_ifaces.trim().to_string()),
-        "a RUN's own --network wins"
+        ["eth0", "lo"],
+        "a RUN's own --network wins: the default network, behind NAT"
     );
 
     let before = env.store_snapshot();
@@ -160,6 +161,75 @@ FROM busybox:local\nCOPY --from=deps /deps /deps\nCOPY --from=other /other /othe
     );
 }
 
+/// The manifest (and, for an OCI archive, the index) of `--annotation`:
+/// in `-o type=oci`, kept with the image in the store (so a later `rbuild
+/// push` writes them too) and in the manifest `--push` sends, read back by
+/// skopeo. An annotation for another platform is left out.
+#[test]
+fn annotations_reach_the_oci_archive_the_store_and_the_pushed_manifest() {
+    require!(root(), busybox_static(), registry(), tool("skopeo"));
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    env.dockerfile("ctx", "FROM busybox:local\nRUN echo a > /a\n");
+    let image = registry.at("rbuild-it/annotated:v1");
+    let oci = env.path("image.oci.tar");
+    let dest = format!("type=oci,dest={}", oci.display());
+    let config = env.path("docker-config");
+    fs::create_dir_all(&config).unwrap();
+    let docker_config = [("DOCKER_CONFIG", config.to_str().unwrap())];
+    #[rustfmt::skip]
+    let args = [
+        "build", "--progress", "plain", "-t", &image, "--push", "-o", &dest,
+        "--annotation", "org.opencontainers.image.title=app",
+        "--annotation", "index,manifest:org.opencontainers.image.vendor=Acme",
+        "--annotation", "manifest-descriptor:com.example.doc=https://docs.example",
+        "--annotation", "manifest[linux/s390x]:com.example.other=platform",
+        "ctx",
+    ];
+    env.rbuild_with(&args, None, &docker_config).ok();
+
+    let layout = env.path("layout");
+    fs::create_dir_all(&layout).unwrap();
+    sh(&format!("tar -xf {} -C {}", oci.display(), layout.display()));
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["annotations"],
+        serde_json::json!({"org.opencontainers.image.vendor": "Acme"}),
+        "{index}"
+    );
+    let entry = &index["manifests"][0];
+    assert_eq!(entry["annotations"]["com.example.doc"], "https://docs.example", "{index}");
+    let digest = entry["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(&digest)).unwrap()).unwrap();
+    let wanted = serde_json::json!({
+        "org.opencontainers.image.title": "app",
+        "org.opencontainers.image.vendor": "Acme",
+    });
+    assert_eq!(manifest["annotations"], wanted, "{manifest}");
+
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{image}"));
+    let pushed: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(pushed["annotations"], wanted, "the pushed manifest:\n{raw}");
+    assert_eq!(
+        pushed["config"]["digest"], manifest["config"]["digest"],
+        "the same image (its layers gzipped)"
+    );
+    // A later push of the stored image keeps them.
+    let again = registry.at("rbuild-it/again:v1");
+    env.rbuild_with(&["tag", &image, &again], None, &docker_config).ok();
+    env.rbuild_with(&["push", &again], None, &docker_config).ok();
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{again}"));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&raw).unwrap()["annotations"], wanted);
+
+    // The same build without the flag writes a manifest without them.
+    env.rbuild_with(&["build", "--progress", "plain", "-t", &image, "--push", "ctx"], None, &docker_config)
+        .ok();
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{image}"));
+    assert!(serde_json::from_str::<serde_json::Value>(&raw).unwrap().get("annotations").is_none(), "{raw}");
+}
+
 /// A build that must fail on a flag before building anything.
 fn refused(env: &Env, flags: &[&str], expect: &[&str]) {
     let before = env.store_snapshot();
@@ -203,6 +273,19 @@ fn malformed_values_name_the_flag_what_was_expected_and_an_example() {
         &["--network", "default, none or host", "for example: --network none"],
     );
     refused(&env, &["--allow", "network.any"], &["--allow", "network.host or security.insecure"]);
+    refused(
+        &env,
+        &["--annotation", "title"],
+        &["--annotation", "no '='", "for example: --annotation org.opencontainers.image.title=app"],
+    );
+    refused(
+        &env,
+        &["--annotation", "manifests:k=v"],
+        &["--annotation", "unknown annotation type \"manifests\""],
+    );
+    refused(&env, &["--annotation", "manifest[amd64]:k=v"], &["--annotation", "os/arch"]);
+    refused(&env, &["--annotation", "index:k=v"], &["--annotation index:", "-o type=oci"]);
+    refused(&env, &["--annotation", "index-descriptor:k=v"], &["index-descriptor", "hint:"]);
     refused(
         &env,
         &["--no-cache-filter", "app,"],

@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use rbuild_test_support::prereq::{base, busybox_static, docker, reachable, registry, root, tool, tools};
+pub use rbuild_test_support::prereq::{
+    base, busybox_static, default_network, docker, reachable, registry, root, tool, tools,
+};
 pub use rbuild_test_support::{Need, busybox_rootfs, require};
 
 pub const RBUILD: &str = env!("CARGO_BIN_EXE_rbuild");

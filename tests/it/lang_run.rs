@@ -190,8 +190,10 @@ fn network_none_has_only_loopback_and_a_required_ssh_mount_needs_an_agent() {
         "FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n\
 RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host-ifaces\n",
     );
-    let (_, out) = build_local(&env, "ctx", &[]);
+    let (_, out) = build_local(&env, "ctx", &["--allow", "network.host"]);
     assert_eq!(fs::read_to_string(out.join("ifaces")).unwrap(), "lo\n");
+    let host_ifaces = sh("tail -n +3 /proc/net/dev | wc -l");
+    assert_eq!(fs::read_to_string(out.join("host-ifaces")).unwrap(), host_ifaces, "the host's interfaces");
     env.dockerfile("ssh", "FROM busybox:local\nRUN --mount=type=ssh,required=true ls /run/buildkit\n");
     let run = env.rbuild(&["build", "--progress", "plain", "ssh"]).failed();
     assert!(

@@ -26,6 +26,7 @@ mod conformance_mount;
 mod conformance_multistage;
 mod conformance_onbuild;
 mod conformance_parents;
+mod conformance_runnetwork;
 mod conformance_secrets;
 mod conformance_source_date_epoch;
 mod conformance_workdir;

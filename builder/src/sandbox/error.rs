@@ -11,4 +11,17 @@ pub enum SandboxError {
     Store(#[from] rbuild_cache::StoreError),
     #[error("could not set up the sandbox: {0}")]
     Setup(String),
+    /// Something the step needs is missing from this system.
+    #[error("{message}")]
+    Unavailable { message: String, hint: String },
+}
+
+impl SandboxError {
+    /// What the user can do about it, when rbuild knows.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            SandboxError::Unavailable { hint, .. } => Some(hint),
+            _ => None,
+        }
+    }
 }

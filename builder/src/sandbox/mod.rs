@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod error;
+pub mod nat;
 pub mod rootpath;
 pub mod seccomp;
 pub mod spec;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub use error::SandboxError;
-pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
+pub use spec::{ExtraMount, NatSpec, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
@@ -45,7 +46,8 @@ pub trait Isolation: Send + Sync + std::fmt::Debug {
     ) -> Result<RunOutcome, SandboxError>;
 }
 
-/// Namespaces (mount, PID, UTS, IPC, and network when asked), the root
+/// Namespaces (mount, PID, UTS, IPC, and network unless the host's is
+/// asked for; behind slirp4netns's NAT by default), the root
 /// mounted in them, Docker's capabilities, masked paths and seccomp
 /// profile: a helper
 /// process (`exe __sandbox SPEC`, normally rbuild itself) sets it up.
@@ -159,11 +161,20 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
     let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
         return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
     };
+    let nat = match req.network {
+        NetMode::Nat => {
+            Some(NatSpec { slirp4netns: nat::slirp4netns()?, log: root.scratch.join("slirp4netns.log") })
+        }
+        NetMode::Shared | NetMode::Isolated => None,
+    };
     let mut etc_binds = Vec::new();
     for name in ["resolv.conf", "hosts"] {
         let host = Path::new("/etc").join(name);
         let copy = root.scratch.join(name);
         let mut content = fs::read(&host).unwrap_or_else(|_| default_etc(name).into());
+        if name == "resolv.conf" && nat.is_some() {
+            content = nat::resolv_conf(&String::from_utf8_lossy(&content)).into_bytes();
+        }
         if name == "hosts" {
             if !content.is_empty() && !content.ends_with(b"\n") {
                 content.push(b'\n');
@@ -195,6 +206,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         process: req.process.clone(),
         hostname: "rbuild".into(),
         network: req.network,
+        nat,
         etc_binds,
         mounts: req.mounts.clone(),
         status_file: root.scratch.join("status.json"),

@@ -9,10 +9,24 @@ pub use crate::run_settings::Ulimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetMode {
-    /// The host's network (Docker's default for RUN).
+    /// The host's network (`--network=host`).
     Shared,
-    /// A fresh network namespace with only `lo`.
+    /// A fresh network namespace with only `lo` (`--network=none`).
     Isolated,
+    /// A fresh network namespace with `lo` and `eth0`, whose traffic
+    /// slirp4netns carries out through the host (user-mode NAT); the
+    /// host's loopback stays out of reach. BuildKit's default.
+    Nat,
+}
+
+/// How the helper starts slirp4netns for a [`NetMode::Nat`] step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatSpec {
+    /// The slirp4netns executable, found by the parent (the helper runs
+    /// with an empty environment).
+    pub slirp4netns: PathBuf,
+    /// Where slirp4netns writes its messages, read when it fails.
+    pub log: PathBuf,
 }
 
 /// An extra mount inside the root, applied after the standard ones.
@@ -58,6 +72,9 @@ pub struct SandboxSpec {
     pub process: Process,
     pub hostname: String,
     pub network: NetMode,
+    /// Set when `network` is [`NetMode::Nat`].
+    #[serde(default)]
+    pub nat: Option<NatSpec>,
     /// Host files bound over `/etc/resolv.conf` and `/etc/hosts` (copies,
     /// so a step writing them never touches the host's).
     pub etc_binds: Vec<(PathBuf, String)>,

@@ -1,8 +1,10 @@
 //! Images: the config blob is the image (its digest is the image ID); a
 //! small record beside it (`images/<hex>.json`) keeps what the config does
-//! not say: the parent image of a build, when it entered the store, and the
-//! registry digests it is known by.
+//! not say: the parent image of a build, when it entered the store, the
+//! registry digests it is known by, and the annotations its manifest
+//! carries when exported or pushed.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 
@@ -26,6 +28,11 @@ pub struct ImageRecord {
     /// Manifest digests this image is known by in registries (`repo@sha256:…`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repo_digests: Vec<String>,
+    /// `--annotation`s of the last build that made this image, written into
+    /// its OCI manifest by every export and push (the manifest is made
+    /// then; the image ID, the config's digest, does not change).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +62,13 @@ impl Store {
         let id = self.put_blob(config_json)?;
         let path = self.image_record_path(&id);
         if !path.exists() {
-            let record = ImageRecord { id, parent, added: Timestamp::now().secs, repo_digests: Vec::new() };
+            let record = ImageRecord {
+                id,
+                parent,
+                added: Timestamp::now().secs,
+                repo_digests: Vec::new(),
+                annotations: BTreeMap::new(),
+            };
             write_file(&path, &serde_json::to_vec_pretty(&record).expect("record serializes"))
                 .ctx("write", &path)?;
         }

@@ -188,6 +188,7 @@ mod tests {
             target: target.map(str::to_string),
             platform: linux_amd64(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: crate::graph::Network::Default,
             named_contexts: Default::default(),
         };

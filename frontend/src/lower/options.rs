@@ -19,6 +19,9 @@ pub struct LowerOptions {
     /// `--allow security.insecure`: `RUN --security=insecure` may run
     /// outside the sandbox's seccomp filter and masks.
     pub allow_insecure: bool,
+    /// `--allow network.host`: `RUN --network=host` may use the host's
+    /// network.
+    pub allow_network_host: bool,
     /// `--network`: the mode of a RUN that names none itself.
     pub default_network: Network,
     /// `--build-context NAME=…`, names in lower case: what FROM NAME,
@@ -42,6 +45,7 @@ impl Default for LowerOptions {
             target: None,
             platform: Platform::host(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: Network::Default,
             named_contexts: BTreeMap::new(),
         }

@@ -218,6 +218,7 @@ mod tests {
             target: None,
             platform: linux_amd64(),
             allow_insecure: false,
+            allow_network_host: false,
             default_network: crate::graph::Network::Default,
             named_contexts: Default::default(),
         };

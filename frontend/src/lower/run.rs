@@ -26,7 +26,7 @@ pub(super) fn lower_run(
     let Kind::Run { command, mounts, network, security, heredocs } = &instr.kind else {
         unreachable!("lower_run is given RUN instructions")
     };
-    let network = network_mode(network.as_ref(), ctx.opts.default_network)?;
+    let network = network_mode(network.as_ref(), ctx.opts.default_network, ctx.opts.allow_network_host)?;
     let security = security_mode(security.as_ref(), ctx.opts.allow_insecure)?;
     let mounts = run_mounts(ctx, st, mounts)?;
     let (argv, script) = run_argv(command, heredocs, &st.meta);
@@ -50,13 +50,25 @@ pub(super) fn lower_run(
 }
 
 /// `--network` is taken as written, as BuildKit does; without one, the
-/// build's `--network` (`default`) applies.
-fn network_mode(flag: Option<&Word>, build_default: Network) -> Result<Network, FrontendError> {
+/// build's `--network` (`default`) applies. `host` needs the build's
+/// `--allow network.host`, as BuildKit's entitlement.
+fn network_mode(
+    flag: Option<&Word>,
+    build_default: Network,
+    host_allowed: bool,
+) -> Result<Network, FrontendError> {
     let Some(w) = flag else { return Ok(build_default) };
     match w.text.as_str() {
         "default" => Ok(Network::Default),
         "none" => Ok(Network::None),
-        "host" => Ok(Network::Host),
+        "host" if host_allowed => Ok(Network::Host),
+        "host" => Err(FrontendError::new(
+            "RUN --network=host is not allowed: the build was not started with --allow network.host",
+            w.span,
+        )
+        .with_hint(
+            "if this Dockerfile is trusted, build with --allow network.host; otherwise remove --network=host",
+        )),
         other => Err(FrontendError::new(format!("unsupported network mode {other:?}"), w.span)
             .with_hint("use --network=default, none or host")),
     }
@@ -198,21 +210,24 @@ mod tests {
 
     #[test]
     fn network_modes_and_errors() {
-        assert_eq!(network_mode(None, Network::Default), Ok(Network::Default));
-        assert_eq!(network_mode(None, Network::None), Ok(Network::None), "the build's --network");
+        assert_eq!(network_mode(None, Network::Default, false), Ok(Network::Default));
+        assert_eq!(network_mode(None, Network::None, false), Ok(Network::None), "the build's --network");
         assert_eq!(
-            network_mode(Some(&word("default")), Network::None),
+            network_mode(Some(&word("default")), Network::None, false),
             Ok(Network::Default),
             "a RUN's own --network wins"
         );
-        assert_eq!(network_mode(Some(&word("none")), Network::Default), Ok(Network::None));
-        assert_eq!(network_mode(Some(&word("host")), Network::Default), Ok(Network::Host));
-        assert_eq!(network_mode(Some(&word("default")), Network::Default), Ok(Network::Default));
-        let e = network_mode(Some(&word("bridge")), Network::Default).unwrap_err();
+        assert_eq!(network_mode(Some(&word("none")), Network::Default, false), Ok(Network::None));
+        assert_eq!(network_mode(Some(&word("host")), Network::Default, true), Ok(Network::Host));
+        let e = network_mode(Some(&word("host")), Network::Default, false).unwrap_err();
+        assert!(e.message.contains("--allow network.host"), "{}", e.message);
+        assert_eq!(e.span, word("").span, "the error points at the flag");
+        assert_eq!(network_mode(Some(&word("default")), Network::Default, false), Ok(Network::Default));
+        let e = network_mode(Some(&word("bridge")), Network::Default, false).unwrap_err();
         assert_eq!(e.message, "unsupported network mode \"bridge\"");
         assert_eq!(e.span, word("").span);
         assert!(
-            network_mode(Some(&word("NONE")), Network::Default).is_err(),
+            network_mode(Some(&word("NONE")), Network::Default, false).is_err(),
             "taken as written, case included"
         );
     }

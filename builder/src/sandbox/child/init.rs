@@ -16,6 +16,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
 use super::super::spec::SandboxSpec;
+use super::nat::Slirp;
 use super::seccomp::Filter;
 use super::{SetupResult, ctx, report};
 
@@ -26,6 +27,7 @@ pub(super) fn init(
     spec: &SandboxSpec,
     root: &Path,
     filter: Option<&Filter>,
+    slirp: Option<&Slirp>,
     err: &OwnedFd,
 ) -> SetupResult<i32> {
     ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
@@ -41,6 +43,11 @@ pub(super) fn init(
     ctx(std::env::set_current_dir("/"), || "enter /".into())?;
     if !spec.unconfined {
         super::masks::mask_kernel_files()?;
+    }
+    // slirp4netns has been configuring eth0 while the root was mounted;
+    // the command needs it now.
+    if let Some(slirp) = slirp {
+        slirp.wait_ready()?;
     }
 
     // SAFETY: still single-threaded (we are the forked child of a

@@ -13,7 +13,8 @@
 //! * [`init`]: PID 1, pivot_root, and the step's process;
 //! * [`caps`]: Docker's default capability set;
 //! * [`seccomp`]: Docker's seccomp profile, installed last;
-//! * [`net`]: loopback in a fresh network namespace.
+//! * [`net`]: loopback in a fresh network namespace;
+//! * [`nat`]: slirp4netns, the default network's way out.
 
 mod binds;
 mod caps;
@@ -22,6 +23,7 @@ mod init;
 mod limits;
 mod masks;
 mod mountpoints;
+mod nat;
 mod net;
 mod overlay;
 mod seccomp;
@@ -95,12 +97,26 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if spec.network == NetMode::Isolated {
+    let own_network = match spec.network {
+        NetMode::Shared => false,
+        NetMode::Isolated | NetMode::Nat => true,
+    };
+    if own_network {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     // Read while the parent's scratch dir is still at its host path.
     let filter = spec.seccomp_filter.as_deref().map(seccomp::Filter::read).transpose()?;
+    // Forked while still in every namespace of the host; killed when this
+    // function returns (the step is over then, or never started).
+    let mut slirp = match (spec.network, &spec.nat) {
+        (NetMode::Nat, Some(nat)) => Some(nat::Slirp::fork_launcher(nat)?),
+        (NetMode::Nat, None) => return Err("the default network was asked for without slirp4netns".into()),
+        _ => None,
+    };
     ctx(unshare(flags), || "unshare namespaces".into())?;
+    if let Some(slirp) = &mut slirp {
+        slirp.start()?;
+    }
     // Nothing we mount may propagate back to the host.
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
         "make mounts private".into()
@@ -108,7 +124,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     overlay::mount_overlay(spec)?;
     let root = spec.merged.clone();
     mountpoints::prepare_mountpoints(spec, &root, status)?;
-    if spec.network == NetMode::Isolated {
+    if own_network {
         net::bring_up_loopback()?;
     }
 
@@ -121,7 +137,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     match ctx(fork, || "fork".into())? {
         ForkResult::Child => {
             drop(err_read);
-            let code = match init::init(spec, &root, filter.as_ref(), &err_write) {
+            let code = match init::init(spec, &root, filter.as_ref(), slirp.as_ref(), &err_write) {
                 Ok(code) => code,
                 Err(e) => {
                     report(&err_write, &e);

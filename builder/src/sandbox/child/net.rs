@@ -1,5 +1,6 @@
-//! The network of a `--network=none` step: a fresh namespace where only
-//! `lo` is up.
+//! Loopback of a step's fresh network namespace: all a `--network=none`
+//! step has, and what a default-network step has beside slirp4netns's
+//! `eth0`.
 
 use std::os::fd::AsRawFd;
 
