@@ -5,10 +5,13 @@
 //! the helper's status; the step's changes stay in the root's upper dir.
 
 pub mod child;
+pub mod chroot;
 pub mod error;
+pub mod probe;
 pub mod rootpath;
 pub mod seccomp;
 pub mod spec;
+mod staging;
 pub mod target;
 
 use std::fs;
@@ -16,8 +19,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use chroot::ChrootIsolation;
 pub use error::SandboxError;
-pub use spec::{ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
+pub use spec::{ChrootMode, ExtraMount, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
@@ -117,12 +121,23 @@ pub fn run(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, SandboxError> {
     let spec = spec_for(store, root, req)?;
+    run_spec(exe, root, &spec, req, on_line)
+}
+
+/// Runs the helper `exe` on a written-out `spec` for `root`.
+fn run_spec(
+    exe: &Path,
+    root: &StepRoot,
+    spec: &SandboxSpec,
+    req: &RunRequest,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, SandboxError> {
     // The helper reports through this file after the step, when the step
     // may have filled the disk: its room is taken now, and the helper
     // writes over the blanks (JSON ignores the ones left over).
     fs::write(&spec.status_file, vec![b' '; STATUS_ROOM]).map_err(io_err("write", &spec.status_file))?;
     let spec_path = root.scratch.join("spec.json");
-    fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
+    fs::write(&spec_path, serde_json::to_vec(spec).expect("spec serializes"))
         .map_err(io_err("write", &spec_path))?;
     let stdin = match &req.stdin {
         Some(bytes) => {
@@ -150,7 +165,10 @@ pub fn run(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    remove_placeholders(&root.upper, &status.mountpoints_created);
+    // A ready root is the step's whole tree; an overlay's changes are in
+    // its upper dir.
+    let changes = if spec.root_ready { &spec.merged } else { &root.upper };
+    remove_placeholders(changes, &status.mountpoints_created);
     Ok(RunOutcome { exit_code: status.exit_code, tail })
 }
 
@@ -202,6 +220,8 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         unconfined: req.unconfined,
         ulimits: req.settings.ulimits.clone(),
         shm_size: req.settings.shm_size,
+        root_ready: false,
+        chroot: None,
     })
 }
 

@@ -76,6 +76,24 @@ pub struct SandboxSpec {
     /// `--shm-size`: bytes of /dev/shm (64 MiB when unset, as Docker).
     #[serde(default)]
     pub shm_size: Option<u64>,
+    /// `merged` already holds the whole root (a copying snapshotter filled
+    /// it): there is no overlay to mount.
+    #[serde(default)]
+    pub root_ready: bool,
+    /// Set for `chroot` isolation: no namespaces but, when allowed, a
+    /// private mount namespace.
+    #[serde(default)]
+    pub chroot: Option<ChrootMode>,
+}
+
+/// How a `chroot` step is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChrootMode {
+    /// A private mount namespace could be made: the root's /proc, /dev,
+    /// /sys and RUN mounts are mounted as in the sandbox. Without it the
+    /// parent copied everything into the root beforehand
+    /// (`sandbox::staging`) and the helper mounts nothing.
+    pub mount_namespace: bool,
 }
 
 /// What the helper reports back.

@@ -13,10 +13,13 @@
 //! * [`init`]: PID 1, pivot_root, and the step's process;
 //! * [`caps`]: Docker's default capability set;
 //! * [`seccomp`]: Docker's seccomp profile, installed last;
-//! * [`net`]: loopback in a fresh network namespace.
+//! * [`net`]: loopback in a fresh network namespace;
+//! * [`chroot`]: `chroot` isolation, no namespaces but a mount namespace
+//!   when allowed.
 
 mod binds;
 mod caps;
+mod chroot;
 mod fds;
 mod init;
 mod limits;
@@ -70,7 +73,11 @@ pub fn main(spec_path: &Path) -> i32 {
     // longer than it takes to read it.
     let _ = fs::remove_file(spec_path);
     let mut status = SandboxStatus::default();
-    match run(&spec, &mut status) {
+    let outcome = match spec.chroot {
+        Some(mode) => chroot::run(&spec, mode, &mut status),
+        None => run(&spec, &mut status),
+    };
+    match outcome {
         Ok(code) => status.exit_code = code,
         Err(e) => {
             status.exit_code = 125;
@@ -105,7 +112,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
         "make mounts private".into()
     })?;
-    overlay::mount_overlay(spec)?;
+    mount_root(spec)?;
     let root = spec.merged.clone();
     mountpoints::prepare_mountpoints(spec, &root, status)?;
     if spec.network == NetMode::Isolated {
@@ -140,6 +147,19 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
             }
             Ok(code)
         }
+    }
+}
+
+/// Makes `spec.merged` the step's root: an overlay of its layers, or, when
+/// a copying snapshotter filled it already, a bind of it onto itself (so
+/// it is a mount point, as pivot_root wants).
+fn mount_root(spec: &SandboxSpec) -> SetupResult<()> {
+    if spec.root_ready {
+        ctx(mount(Some(&spec.merged), &spec.merged, None::<&str>, MsFlags::MS_BIND, None::<&str>), || {
+            format!("bind the step's root {}", spec.merged.display())
+        })
+    } else {
+        overlay::mount_overlay(spec)
     }
 }
 
