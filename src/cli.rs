@@ -532,6 +532,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
 
+    /// How RUN steps are isolated: auto (the default), sandbox (namespaces) or chroot
+    /// (no namespace: for containers under a default profile); also RBUILD_ISOLATION
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<String>,
+
     /// Run these stages' steps even when cached (comma-separated; may be repeated)
     #[arg(long = "no-cache-filter", value_name = "STAGE[,STAGE]")]
     pub no_cache_filter: Vec<String>,

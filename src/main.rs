@@ -44,6 +44,11 @@ fn main() -> ExitCode {
     if let Some(code) = rootless::run_in_user_namespace_unless_root(&args) {
         return code;
     }
+    // Root that may not make namespaces but may make a user namespace:
+    // root of one of its own (before any thread starts, too).
+    if let Some(code) = rootless::run_as_root_of_user_namespace_if_needed(&args) {
+        return code;
+    }
     let cli = Cli::parse_from(cli::with_default_subcommand(args));
     handle_interrupts();
     init_logging(&cli.log_level);

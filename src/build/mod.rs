@@ -5,6 +5,7 @@
 //! export caches and report ([`publish`]).
 
 mod cache;
+mod isolation;
 mod publish;
 mod request;
 mod run_flags;
@@ -17,7 +18,6 @@ use rbuild_builder::dockerignore::{self, DockerIgnore};
 use rbuild_builder::error::BuildError;
 use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
-use rbuild_builder::sandbox::NamespaceSandbox;
 use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
@@ -54,6 +54,11 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
     let planned = plan(store, args, request, &dockerfile, &registries)?;
     let progress = renderer(args.progress, args.quiet);
+    let chosen = isolation::choose(args.isolation.as_deref())?;
+    progress.line(&chosen.banner);
+    for caveat in &chosen.caveats {
+        progress.line(caveat);
+    }
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
     }
@@ -63,7 +68,8 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         &request::build_args(&args.build_args),
         planned.graph.source_date_epoch.as_deref(),
     )?;
-    let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
+    let opts =
+        build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch, chosen.isolation)?;
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -177,6 +183,7 @@ fn build_options(
     graph: &StepGraph,
     cache_sources: Vec<Arc<dyn CacheSource>>,
     source_date_epoch: Option<i64>,
+    isolation: Arc<dyn rbuild_builder::sandbox::Isolation>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
@@ -198,10 +205,7 @@ fn build_options(
             .unwrap_or_else(|| absolute(&request.context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
-        isolation: Arc::new(NamespaceSandbox {
-            exe: std::env::current_exe()
-                .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
-        }),
+        isolation,
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
         run: request.run.settings.clone(),
