@@ -19,6 +19,7 @@ use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
 use rbuild_builder::sandbox::NamespaceSandbox;
 use rbuild_builder::snapshot::OverlaySnapshotter;
+use rbuild_builder::snapshot::select::select as select_snapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
@@ -64,6 +65,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         planned.graph.source_date_epoch.as_deref(),
     )?;
     let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
+    let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
+    progress.line(&snapshots.describe());
+    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -198,14 +202,16 @@ fn build_options(
             .unwrap_or_else(|| absolute(&request.context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
-        isolation: Arc::new(NamespaceSandbox {
-            exe: std::env::current_exe()
-                .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
-        }),
+        isolation: Arc::new(NamespaceSandbox { exe: helper_exe()? }),
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
         run: request.run.settings.clone(),
     })
+}
+
+/// rbuild itself, which runs the sandbox helper and the overlay probe.
+fn helper_exe() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_exe().map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))
 }
 
 /// A failed step: the instruction's source line, the step, and the last

@@ -53,6 +53,10 @@ pub struct SandboxSpec {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// A root prepared as a real directory (the copying snapshotter): bound
+    /// onto itself and used as it is, instead of the overlay above.
+    #[serde(default)]
+    pub prepared_root: Option<PathBuf>,
     /// Use `user.overlay.*` xattrs (rootless overlay).
     pub userxattr: bool,
     pub process: Process,

@@ -5,7 +5,8 @@
 //! module and the ones below it:
 //!
 //! * [`fds`]: no descriptor of rbuild's caller reaches the step;
-//! * [`overlay`]: the step's root, an overlay of its layers;
+//! * [`overlay`]: the step's root, an overlay of its layers (or a bind of
+//!   a root prepared as a directory);
 //! * [`mountpoints`]: mount targets made (and recorded) inside the root;
 //! * [`binds`]: bind mounts that are nodev, and read-only when asked;
 //! * [`standard`]: /proc, /dev, /sys, /etc binds and the step's mounts;
@@ -28,6 +29,7 @@ mod seccomp;
 mod standard;
 
 pub(crate) use caps::DEFAULT_CAPS;
+pub use overlay::probe_main as probe_overlay_main;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -105,8 +107,18 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
         "make mounts private".into()
     })?;
-    overlay::mount_overlay(spec)?;
-    let root = spec.merged.clone();
+    let root = match &spec.prepared_root {
+        // A bind of the directory onto itself makes it a mount point
+        // (pivot_root needs one), nodev like the overlay.
+        Some(dir) => {
+            binds::bind(dir, dir, false)?;
+            dir.clone()
+        }
+        None => {
+            overlay::mount_overlay(spec)?;
+            spec.merged.clone()
+        }
+    };
     mountpoints::prepare_mountpoints(spec, &root, status)?;
     if spec.network == NetMode::Isolated {
         net::bring_up_loopback()?;
