@@ -30,6 +30,18 @@ pub struct FlatTarOptions {
     pub clamp_mtime: Option<i64>,
 }
 
+/// How [`LayerStack::copy_tree`] copies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CopyTree {
+    /// Give every node its owner (needs root, of the host or a user namespace).
+    pub chown: bool,
+    /// Two names of one inode of one layer stay one inode; otherwise each
+    /// name is a file of its own.
+    pub keep_hard_links: bool,
+    /// Make device nodes (needs CAP_MKNOD); otherwise they are left out.
+    pub devices: bool,
+}
+
 /// An inode of one layer: (layer index, device, inode number).
 type InodeKey = (usize, u64, u64);
 
@@ -44,7 +56,13 @@ impl LayerStack {
         // would then belong to subordinate ids the user cannot remove: the
         // user gets a tree of their own, as any non-root caller does.
         let host_root = super::overlay::has_host_root();
-        let mut tree = SafeTree::open(dest, TreeOptions { chown: host_root, prefix: self.prefix })?;
+        let how = CopyTree { chown: host_root, keep_hard_links: true, devices: host_root };
+        self.copy_tree(dest, how)
+    }
+
+    /// Copies the merged tree into `dest` as [`CopyTree`] says.
+    pub(crate) fn copy_tree(&self, dest: &Path, how: CopyTree) -> Result<LayerStats, LayerError> {
+        let mut tree = SafeTree::open(dest, TreeOptions { chown: how.chown, prefix: self.prefix })?;
         let mut first_name_of_inode: HashMap<InodeKey, Vec<Vec<u8>>> = HashMap::new();
         let mut stats = LayerStats::default();
 
@@ -54,7 +72,7 @@ impl LayerStack {
             let child = item.child;
             let meta = &child.metadata;
             let kind = NodeKind::of(meta);
-            let linked = kind != NodeKind::Dir && meta.nlink() > 1;
+            let linked = how.keep_hard_links && kind != NodeKind::Dir && meta.nlink() > 1;
             let key = (child.layer, meta.dev(), meta.ino());
             if linked && let Some(first) = first_name_of_inode.get(&key) {
                 tree.make_hardlink(&components, first, &name)?;
@@ -82,8 +100,8 @@ impl LayerStack {
                         fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
                     tree.make_symlink(&components, target.as_os_str().as_bytes(), &attrs, &name)?;
                 }
-                NodeKind::CharDevice | NodeKind::BlockDevice if !host_root => {
-                    tracing::debug!(path = %child.real_path.display(), "not exporting device node without root");
+                NodeKind::CharDevice | NodeKind::BlockDevice if !how.devices => {
+                    tracing::debug!(path = %child.real_path.display(), "not copying device node without root");
                     return Ok(());
                 }
                 NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
@@ -181,10 +199,28 @@ impl LayerStack {
     }
 }
 
-/// Copies a file's content into `out` (the kernel copies it directly when
-/// both are files: `io::copy` uses `copy_file_range`).
+/// Copies a file's content into the empty file `out`: a reflink (`FICLONE`)
+/// where the filesystem shares extents copy-on-write (btrfs, XFS), so the
+/// copy costs no data and no space until one side writes; otherwise the
+/// kernel copies directly (`io::copy` uses `copy_file_range`). Never a hard
+/// link: writing to the copy must leave the source as it was.
 fn copy_file(source: &Path, out: &mut File) -> Result<u64, LayerError> {
     let mut input =
         File::options().read(true).custom_flags(libc::O_NOFOLLOW).open(source).ctx("cannot open", source)?;
+    if reflink(&input, out) {
+        return Ok(input.metadata().ctx("cannot inspect", source)?.len());
+    }
     Ok(io::copy(&mut input, out).ctx("cannot copy", source)?)
+}
+
+/// Whether `out` now shares `input`'s extents. Any failure (another
+/// filesystem, one without reflinks) means "copy instead"; asking costs
+/// one failed syscall.
+fn reflink(input: &File, out: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: both descriptors are open for the duration of the call, and
+    // FICLONE takes the source descriptor by value.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::ioctl(out.as_raw_fd(), libc::FICLONE, input.as_raw_fd()) };
+    rc == 0
 }

@@ -19,6 +19,7 @@ use rbuild_builder::error::BuildError;
 use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
 use rbuild_builder::snapshot::OverlaySnapshotter;
+use rbuild_builder::snapshot::select::select as select_snapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
@@ -70,6 +71,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     )?;
     let opts =
         build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch, chosen.isolation)?;
+    let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
+    progress.line(&snapshots.describe());
+    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -210,6 +214,11 @@ fn build_options(
         http: Arc::new(UrlDownloads::default()),
         run: request.run.settings.clone(),
     })
+}
+
+/// rbuild itself, which runs the sandbox helper and the overlay probe.
+fn helper_exe() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_exe().map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))
 }
 
 /// A failed step: the instruction's source line, the step, and the last

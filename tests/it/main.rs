@@ -50,3 +50,4 @@ mod registry;
 mod reproducible;
 mod rootless;
 mod seccomp;
+mod snapshotters;

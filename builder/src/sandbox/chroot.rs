@@ -54,7 +54,7 @@ impl Isolation for ChrootIsolation {
         if mode.mount_namespace {
             return run_spec(&self.exe, root, &spec, req, on_line);
         }
-        if !spec.root_ready {
+        if spec.prepared_root.is_none() {
             return Err(SandboxError::Setup(
                 "chroot isolation cannot mount the step's overlay root here (no mount namespace \
                  can be made: the environment lacks CAP_SYS_ADMIN or its seccomp/AppArmor profile \

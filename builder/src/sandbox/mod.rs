@@ -38,7 +38,7 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Erro
 /// Runs one RUN step's command on a root a snapshotter prepared.
 pub trait Isolation: Send + Sync + std::fmt::Debug {
     /// Runs `req` in `root`, passing each output line to `on_line`. The
-    /// command's changes are left in `root.upper`; a command that fails is
+    /// command's changes are left in `root.written_tree()`; a command that fails is
     /// an outcome with its exit code, not an error.
     fn run(
         &self,
@@ -165,17 +165,22 @@ fn run_spec(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    // A ready root is the step's whole tree; an overlay's changes are in
-    // its upper dir.
-    let changes = if spec.root_ready { &spec.merged } else { &root.upper };
-    remove_placeholders(changes, &status.mountpoints_created);
+    remove_placeholders(root.written_tree(), &status.mountpoints_created);
     Ok(RunOutcome { exit_code: status.exit_code, tail })
 }
 
 /// What the helper needs to know, written down for it.
 fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxSpec, SandboxError> {
-    let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
-        return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
+    // A prepared root is used as it is; the overlay fields then name it
+    // (nothing is mounted from them).
+    let (lowers, work, merged, empty, prepared_root) = match &root.mount {
+        Some(RootMount::Overlay { lowers, work, merged, empty }) => {
+            (lowers.clone(), work.clone(), merged.clone(), empty.clone(), None)
+        }
+        Some(RootMount::Prepared { dir, .. }) => {
+            (Vec::new(), dir.clone(), dir.clone(), dir.clone(), Some(dir.clone()))
+        }
+        None => return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into())),
     };
     let mut etc_binds = Vec::new();
     for name in ["resolv.conf", "hosts"] {
@@ -202,11 +207,12 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
     };
     Ok(SandboxSpec {
         store_root: store.root().to_path_buf(),
-        lowers: lowers.clone(),
-        empty_lower: empty.clone(),
+        lowers,
+        empty_lower: empty,
         upper: root.upper.clone(),
-        work: work.clone(),
-        merged: merged.clone(),
+        work,
+        merged,
+        prepared_root,
         // The store decides, so snapshots, upper dirs and mounts agree:
         // `user.overlay.*` whenever rbuild is not root of the host.
         userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
@@ -220,7 +226,6 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         unconfined: req.unconfined,
         ulimits: req.settings.ulimits.clone(),
         shm_size: req.settings.shm_size,
-        root_ready: false,
         chroot: None,
     })
 }

@@ -53,6 +53,10 @@ pub struct SandboxSpec {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// A root prepared as a real directory (the copying snapshotter): bound
+    /// onto itself and used as it is, instead of the overlay above.
+    #[serde(default)]
+    pub prepared_root: Option<PathBuf>,
     /// Use `user.overlay.*` xattrs (rootless overlay).
     pub userxattr: bool,
     pub process: Process,
@@ -76,10 +80,6 @@ pub struct SandboxSpec {
     /// `--shm-size`: bytes of /dev/shm (64 MiB when unset, as Docker).
     #[serde(default)]
     pub shm_size: Option<u64>,
-    /// `merged` already holds the whole root (a copying snapshotter filled
-    /// it): there is no overlay to mount.
-    #[serde(default)]
-    pub root_ready: bool,
     /// Set for `chroot` isolation: no namespaces but, when allowed, a
     /// private mount namespace.
     #[serde(default)]

@@ -23,17 +23,17 @@ use super::{SetupResult, ctx, init, masks, mount_root, mountpoints, report, secc
 pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
     let filter = spec.seccomp_filter.as_deref().map(seccomp::Filter::read).transpose()?;
-    let root = spec.merged.clone();
+    let mut root = spec.merged.clone();
     if mode.mount_namespace {
         ctx(unshare(CloneFlags::CLONE_NEWNS), || "unshare the mount namespace".into())?;
         ctx(
             mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>),
             || "make mounts private".into(),
         )?;
-        mount_root(spec)?;
+        root = mount_root(spec)?;
         mountpoints::prepare_mountpoints(spec, &root, status)?;
         standard::mount_standard(spec, &root)?;
-    } else if !spec.root_ready {
+    } else if spec.prepared_root.is_none() {
         return Err("chroot isolation without a mount namespace needs a root prepared as a plain \
                     directory (the copying snapshotter), not an overlay"
             .into());

@@ -5,7 +5,8 @@
 //! module and the ones below it:
 //!
 //! * [`fds`]: no descriptor of rbuild's caller reaches the step;
-//! * [`overlay`]: the step's root, an overlay of its layers;
+//! * [`overlay`]: the step's root, an overlay of its layers (or a bind of
+//!   a root prepared as a directory);
 //! * [`mountpoints`]: mount targets made (and recorded) inside the root;
 //! * [`binds`]: bind mounts that are nodev, and read-only when asked;
 //! * [`standard`]: /proc, /dev, /sys, /etc binds and the step's mounts;
@@ -31,6 +32,7 @@ mod seccomp;
 mod standard;
 
 pub(crate) use caps::DEFAULT_CAPS;
+pub use overlay::probe_main as probe_overlay_main;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -112,8 +114,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
         "make mounts private".into()
     })?;
-    mount_root(spec)?;
-    let root = spec.merged.clone();
+    let root = mount_root(spec)?;
     mountpoints::prepare_mountpoints(spec, &root, status)?;
     if spec.network == NetMode::Isolated {
         net::bring_up_loopback()?;
@@ -150,16 +151,20 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     }
 }
 
-/// Makes `spec.merged` the step's root: an overlay of its layers, or, when
-/// a copying snapshotter filled it already, a bind of it onto itself (so
-/// it is a mount point, as pivot_root wants).
-fn mount_root(spec: &SandboxSpec) -> SetupResult<()> {
-    if spec.root_ready {
-        ctx(mount(Some(&spec.merged), &spec.merged, None::<&str>, MsFlags::MS_BIND, None::<&str>), || {
-            format!("bind the step's root {}", spec.merged.display())
-        })
-    } else {
-        overlay::mount_overlay(spec)
+/// Makes the step's root and returns where it is: an overlay of its
+/// layers, or, for a root a copying snapshotter prepared as a directory, a
+/// bind of it onto itself (a mount point, as pivot_root wants; nodev like
+/// the overlay).
+fn mount_root(spec: &SandboxSpec) -> SetupResult<std::path::PathBuf> {
+    match &spec.prepared_root {
+        Some(dir) => {
+            binds::bind(dir, dir, false)?;
+            Ok(dir.clone())
+        }
+        None => {
+            overlay::mount_overlay(spec)?;
+            Ok(spec.merged.clone())
+        }
     }
 }
 
