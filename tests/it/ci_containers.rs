@@ -162,7 +162,8 @@ fn two_fresh_containers_share_build_cache_through_a_registry_on_loopback() {
     let build = |extra: &str| {
         ok(in_container(
             host.work.path(),
-            &["--network", "host"],
+            // A CI image carries CA certificates; debian:bookworm lacks them.
+            &["--network", "host", "-v", "/etc/ssl/certs:/etc/ssl/certs:ro"],
             &format!("rbuild --root /store build --progress plain -t {image} --push {extra} /work/app"),
         ))
     };

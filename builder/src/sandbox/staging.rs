@@ -15,9 +15,11 @@
 //!   directory; a directory the image has at a mount target is moved
 //!   aside meanwhile and put back.
 //!
-//! Everything made is undone in reverse order, the parent directories'
-//! times restored, whether the command succeeded or not; a failure to
-//! undo fails the step, so a secret can never be committed.
+//! Everything made is undone in reverse order, whether the command
+//! succeeded or not; a failure to undo fails the step, so a secret can
+//! never be committed. A directory that had to be made for a target stays
+//! touched, as the sandbox's mount points leave it (the same layer either
+//! way); one whose entry was only moved aside gets its times back.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -132,14 +134,12 @@ impl Stager<'_> {
     fn ensure_dir(&mut self, path: &str) -> Result<PathBuf, SandboxError> {
         let mut prefix = String::new();
         for part in path.split('/').filter(|p| !p.is_empty()) {
-            let parent = self.resolve(if prefix.is_empty() { "/" } else { &prefix })?;
             prefix.push('/');
             prefix.push_str(part);
             let here = self.resolve(&prefix)?;
             if fs::symlink_metadata(&here).is_ok() {
                 continue;
             }
-            self.keep_times(&parent);
             fs::create_dir(&here).map_err(err(format!("create {prefix} in the step's root")))?;
             let _ = fs::set_permissions(&here, fs::Permissions::from_mode(0o755));
             self.undo.push(Undo::Remove(here));
@@ -147,11 +147,9 @@ impl Stager<'_> {
         self.resolve(path)
     }
 
-    fn ensure_parent(&mut self, path: &str) -> Result<(), SandboxError> {
+    fn ensure_parent(&mut self, path: &str) -> Result<PathBuf, SandboxError> {
         let parent = Path::new(path).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let parent_dir = self.ensure_dir(&parent)?;
-        self.keep_times(&parent_dir);
-        Ok(())
+        self.ensure_dir(&parent)
     }
 
     /// `/dev/NAME` as the host's device of that name, unless the image has
@@ -183,9 +181,12 @@ impl Stager<'_> {
         let (ExtraMount::Bind { target, .. }
         | ExtraMount::Tmpfs { target, .. }
         | ExtraMount::Layers { target, .. }) = m;
-        self.ensure_parent(target)?;
+        let parent = self.ensure_parent(target)?;
         let inside = self.resolve(target)?;
         if fs::symlink_metadata(&inside).is_ok() {
+            // The mount hides what the image has here and changes nothing
+            // else: the parent keeps its times, as under a real mount.
+            self.keep_times(&parent);
             fs::create_dir_all(&self.aside_dir).map_err(err("create the step's aside dir".into()))?;
             let aside = self.aside_dir.join(self.undo.len().to_string());
             fs::rename(&inside, &aside).map_err(err(format!("move the image's {target} aside")))?;
