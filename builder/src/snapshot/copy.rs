@@ -26,6 +26,7 @@ impl Snapshotter for CopySnapshotter {
     fn prepare_root(&self, store: &Store, lowers: &[Lower]) -> Result<StepRoot, BuildError> {
         let scratch = store.temp_dir("run")?;
         let (dir, upper) = (scratch.join("root"), scratch.join("upper"));
+        let started = std::time::Instant::now();
         let prepared = view_of_lowers(store, lowers).prepare_root(&dir);
         let baseline = match prepared {
             Ok(baseline) => baseline,
@@ -34,6 +35,13 @@ impl Snapshotter for CopySnapshotter {
                 return Err(e.into());
             }
         };
+        let stats = baseline.stats();
+        tracing::debug!(
+            entries = stats.entries,
+            bytes = stats.content_bytes,
+            elapsed = ?started.elapsed(),
+            "prepared a root by copying"
+        );
         fs::create_dir(&upper)?;
         let mount = Some(RootMount::Prepared { dir, baseline: Arc::new(baseline) });
         Ok(StepRoot { scratch, upper, mount })
@@ -45,12 +53,17 @@ impl Snapshotter for CopySnapshotter {
         root: StepRoot,
         opts: &WriteOptions,
     ) -> Result<Option<LayerRef>, BuildError> {
-        if let Some(RootMount::Prepared { dir, baseline }) = &root.mount
-            && let Err(e) = baseline.write_changes(dir, &root.upper)
-        {
-            discard(root);
-            return Err(e.into());
+        if let Some(RootMount::Prepared { dir, baseline }) = &root.mount {
+            let started = std::time::Instant::now();
+            if let Err(e) = baseline.write_changes(dir, &root.upper) {
+                discard(root);
+                return Err(e.into());
+            }
+            tracing::debug!(elapsed = ?started.elapsed(), "found a copied root's changes");
         }
-        commit_upper(store, root, opts)
+        let started = std::time::Instant::now();
+        let layer = commit_upper(store, root, opts);
+        tracing::debug!(elapsed = ?started.elapsed(), "committed the changes");
+        layer
     }
 }
