@@ -278,7 +278,10 @@ impl Staged {
             match step {
                 Undo::Remove(p) => note(match fs::symlink_metadata(&p) {
                     // A directory the step filled is the step's: keep it.
-                    Ok(m) if m.is_dir() => fs::remove_dir(&p).or_else(|_| Ok(())),
+                    Ok(m) if m.is_dir() => {
+                        let _ = fs::remove_dir(&p);
+                        Ok(())
+                    }
                     Ok(_) => fs::remove_file(&p).map_err(|e| format!("remove {}: {e}", p.display())),
                     Err(_) => Ok(()),
                 }),
