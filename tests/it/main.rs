@@ -4,6 +4,7 @@ mod bad_input;
 mod build;
 mod build_flags;
 mod cache_mounts;
+mod chroot;
 mod ci_containers;
 mod concurrency;
 mod conformance_add;
