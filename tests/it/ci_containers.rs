@@ -224,6 +224,14 @@ fn an_isolation_that_cannot_work_says_why_and_what_would_help() {
         "{}",
         no_mknod.stderr
     );
+    let no_chroot = in_container(
+        env.work.path(),
+        &["--cap-drop", "SYS_CHROOT"],
+        "rbuild --root /store load -i /work/busybox.tar >/dev/null
+         rbuild --root /store build /work/app",
+    );
+    assert_ne!(no_chroot.code, 0);
+    assert!(no_chroot.stderr.contains("--cap-add=SYS_CHROOT"), "{}", no_chroot.stderr);
     let bogus = env.rbuild_with(&["build", "app"], None, &[("RBUILD_ISOLATION", "jail")]).failed();
     assert!(bogus.stderr.contains("unknown isolation \"jail\""), "{}", bogus.stderr);
 }

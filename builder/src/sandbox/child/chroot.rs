@@ -74,7 +74,13 @@ pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStat
 fn enter_root(spec: &SandboxSpec, mode: ChrootMode, root: &std::path::Path) -> SetupResult<()> {
     // Its own session: a step's job control never reaches rbuild's terminal.
     let _ = nix::unistd::setsid();
-    ctx(nix::unistd::chroot(root), || format!("chroot into {}", root.display()))?;
+    nix::unistd::chroot(root).map_err(|e| match e {
+        nix::errno::Errno::EPERM => "chroot isolation cannot chroot into the step's root: EPERM; it needs \
+                                     CAP_SYS_CHROOT (in Docker's and Kubernetes' default set: was it \
+                                     dropped? add --cap-add=SYS_CHROOT)"
+            .to_string(),
+        e => format!("chroot into {}: {e}", root.display()),
+    })?;
     ctx(std::env::set_current_dir("/"), || "enter /".into())?;
     if mode.mount_namespace && !spec.unconfined {
         masks::mask_kernel_files()?;
