@@ -284,3 +284,32 @@ fn rbuilds_own_image_is_built_by_rbuild_and_builds_in_a_plain_docker_run() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(read(env.path("out/app/lines")), "3");
 }
+
+#[test]
+fn root_without_cap_sys_admin_uses_the_sandbox_through_a_user_namespace_where_seccomp_allows() {
+    require!(root(), busybox_static(), docker(), debian_in_docker());
+    let env = host_with_app();
+    // Kubernetes' Unconfined seccomp profile, as Docker spells it: user
+    // namespaces allowed, still no CAP_SYS_ADMIN.
+    let built = ok(in_container(
+        env.work.path(),
+        &["--security-opt", "seccomp=unconfined"],
+        "rbuild --root /store load -i /work/busybox.tar >/dev/null
+         rbuild --root /store build --progress plain --iidfile /work/iid -o type=local,dest=/work/out /work/app",
+    ));
+    assert!(
+        built.stderr.starts_with("isolation: sandbox (namespaces inside rbuild's user namespace)"),
+        "{}",
+        built.stderr
+    );
+    assert!(!built.stderr.contains("chroot isolation"), "{}", built.stderr);
+    assert_eq!(read(env.path("out/app/lines")), "3");
+    let host_id = env.path("host-iid");
+    env.rbuild_with(
+        &["build", "--iidfile", host_id.to_str().unwrap(), "app"],
+        None,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    )
+    .ok();
+    assert_eq!(read(env.path("iid")), read(host_id), "the same image as on the host");
+}
