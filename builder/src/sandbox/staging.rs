@@ -315,3 +315,107 @@ impl Staged {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Staging a root and undoing it leaves the image's tree as it was:
+    //! content moved aside comes back, copies and devices go, a cache
+    //! mount's changes reach its directory. Runs as root (mknod, chown).
+
+    use std::os::unix::fs::FileTypeExt;
+
+    use super::*;
+    use crate::sandbox::spec::{NetMode, Process};
+
+    fn spec(store_root: &Path, root: &Path, mounts: Vec<ExtraMount>) -> SandboxSpec {
+        SandboxSpec {
+            store_root: store_root.to_path_buf(),
+            lowers: Vec::new(),
+            empty_lower: root.to_path_buf(),
+            upper: root.to_path_buf(),
+            work: root.to_path_buf(),
+            merged: root.to_path_buf(),
+            prepared_root: Some(root.to_path_buf()),
+            userxattr: false,
+            process: Process {
+                argv: vec!["true".into()],
+                env: Vec::new(),
+                cwd: "/".into(),
+                uid: 0,
+                gid: 0,
+                groups: Vec::new(),
+            },
+            hostname: "rbuild".into(),
+            network: NetMode::Shared,
+            etc_binds: Vec::new(),
+            mounts,
+            status_file: root.join("status"),
+            seccomp_filter: None,
+            unconfined: false,
+            ulimits: Vec::new(),
+            shm_size: None,
+            chroot: None,
+        }
+    }
+
+    #[test]
+    fn undo_leaves_the_image_tree_as_it_was_and_copies_cache_changes_back() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (mknod)");
+            return;
+        }
+        let base = tempfile::tempdir().unwrap();
+        let (root, scratch, host) =
+            (base.path().join("root"), base.path().join("scratch"), base.path().join("host"));
+        for d in [&root, &scratch, &host, &root.join("dev"), &root.join("var/cache/apt")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(root.join("var/cache/apt/image-file"), "the image's").unwrap();
+        let secret = host.join("secret");
+        fs::write(&secret, "s3cret").unwrap();
+        let cache = host.join("cache");
+        fs::create_dir(&cache).unwrap();
+        fs::write(cache.join("old"), "from an earlier build").unwrap();
+        let mounts = vec![
+            ExtraMount::Bind { source: secret.clone(), target: "/run/secrets/tok".into(), readonly: true },
+            ExtraMount::Bind { source: cache.clone(), target: "/var/cache/apt".into(), readonly: false },
+            ExtraMount::Tmpfs { target: "/scratch".into(), size: None },
+        ];
+        let times_before = fs::metadata(root.join("var/cache")).unwrap().modified().unwrap();
+        let staged = stage(&root, &scratch, &spec(base.path(), &root, mounts)).unwrap();
+
+        assert_eq!(fs::read_to_string(root.join("run/secrets/tok")).unwrap(), "s3cret");
+        assert!(!root.join("var/cache/apt/image-file").exists(), "the cache mount hides the image's files");
+        assert_eq!(fs::read_to_string(root.join("var/cache/apt/old")).unwrap(), "from an earlier build");
+        assert!(fs::symlink_metadata(root.join("dev/null")).unwrap().file_type().is_char_device());
+        assert!(root.join("proc").is_dir() && root.join("scratch").is_dir());
+        // What the step does.
+        fs::write(root.join("var/cache/apt/new"), "this build's").unwrap();
+        fs::write(root.join("scratch/tmp"), "gone after").unwrap();
+
+        staged.undo().unwrap();
+        let mut left: Vec<String> = walk(&root);
+        left.sort();
+        assert_eq!(left, ["dev", "var", "var/cache", "var/cache/apt", "var/cache/apt/image-file"]);
+        assert_eq!(fs::read_to_string(root.join("var/cache/apt/image-file")).unwrap(), "the image's");
+        assert_eq!(fs::metadata(root.join("var/cache")).unwrap().modified().unwrap(), times_before);
+        assert_eq!(fs::read_to_string(cache.join("new")).unwrap(), "this build's", "copied back");
+        assert_eq!(fs::read_to_string(cache.join("old")).unwrap(), "from an earlier build");
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "s3cret");
+    }
+
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                if p.is_dir() && !p.is_symlink() {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
+}
