@@ -360,10 +360,7 @@ mod tests {
 
     #[test]
     fn undo_leaves_the_image_tree_as_it_was_and_copies_cache_changes_back() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root (mknod)");
-            return;
-        }
+        rbuild_test_support::require!(rbuild_test_support::prereq::root());
         let base = tempfile::tempdir().unwrap();
         let (root, scratch, host) =
             (base.path().join("root"), base.path().join("scratch"), base.path().join("host"));
