@@ -53,6 +53,9 @@ struct FileJob {
     xattrs: Xattrs,
 }
 
+/// A second name to link (path, first name), made once every file exists.
+type HardLinkJob = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// Below this many files one thread does it all.
 const PARALLEL_FROM: usize = 64;
 /// Threads that fill files: creating files is mostly waiting on the
@@ -131,7 +134,7 @@ impl LayerStack {
         // Files are filled after the walk, on several threads (see
         // `copy_files`); hard links to them are made once they exist.
         let mut files: Vec<FileJob> = Vec::new();
-        let mut links: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = Vec::new();
+        let mut links: Vec<HardLinkJob> = Vec::new();
 
         self.walk_below(self.root_dir(), &mut |item: &WalkItem<'_>| {
             let components: Vec<Vec<u8>> = item.components.iter().map(|c| c.as_bytes().to_vec()).collect();
