@@ -198,19 +198,19 @@ impl ChangeWriter<'_> {
         base: &BaseNode,
         stamp: Stamp,
     ) -> Result<(), LayerError> {
-        let xattrs = fd_xattrs(dir).ctx("cannot read xattrs of", &self.shown(components))?;
+        let xattrs = fd_xattrs(dir).map_err(|e| self.error("cannot read xattrs of", components, e))?;
         self.ancestors.push(Ancestor { components: components.clone(), stamp, xattrs, made: false });
         if !components.is_empty() && stamp != base.stamp {
             self.make_ancestors()?;
         }
-        let mut names = list_names(dir).ctx("cannot list directory", &self.shown(components))?;
+        let mut names = list_names(dir).map_err(|e| self.error("cannot list directory", components, e))?;
         names.sort();
         for name in &names {
             components.push(name.clone());
-            let now = stamp_of(dir, name).ctx("cannot inspect", &self.shown(components))?;
+            let now = stamp_of(dir, name).map_err(|e| self.error("cannot inspect", components, e))?;
             match base.children.get(name) {
                 Some(old) if old.stamp.same_node(&now) && now.is_dir() => {
-                    let sub = open_subdir(dir, name).ctx("cannot open", &self.shown(components))?;
+                    let sub = open_subdir(dir, name).map_err(|e| self.error("cannot open", components, e))?;
                     self.walk_dir(&sub, components, old, now)?;
                 }
                 Some(old) if old.stamp.same_node(&now) => {
@@ -282,6 +282,11 @@ impl ChangeWriter<'_> {
             .map_err(|e| LayerError::io("cannot open", &shown, e.into()))?;
         let mut before = File::open(&found.real_path).ctx("cannot open", &found.real_path)?;
         Ok(!same_bytes(&mut now, &mut before).ctx("cannot compare", &shown)?)
+    }
+
+    /// An io error about the node at `components` (its path made only then).
+    fn error(&self, action: &'static str, components: &[Vec<u8>], e: io::Error) -> LayerError {
+        LayerError::io(action, self.shown(components), e)
     }
 
     fn shown(&self, components: &[Vec<u8>]) -> std::path::PathBuf {

@@ -13,12 +13,12 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::LayerStats;
 use super::diff::{special_kind, write_file_entry};
 use super::error::LayerError;
-use super::node::{NodeKind, TarMetadata, image_xattrs, read_xattrs};
+use super::node::{NodeKind, TarMetadata, Xattrs, image_xattrs, read_xattrs};
 use super::safe_tree::{NodeAttrs, SafeTree, SpecialKind, TreeOptions, join_components};
 use super::stack::{LayerStack, WalkItem};
 use super::tar_writer::{Entry, EntryKind, TarWriter};
@@ -42,6 +42,71 @@ pub(crate) struct CopyTree {
     pub devices: bool,
 }
 
+/// A regular file to make, and where its content comes from.
+struct FileJob {
+    components: Vec<Vec<u8>>,
+    source: PathBuf,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: (i64, u32),
+    xattrs: Xattrs,
+}
+
+/// A second name to link (path, first name), made once every file exists.
+type HardLinkJob = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// Below this many files one thread does it all.
+const PARALLEL_FROM: usize = 64;
+/// Threads that fill files: creating files is mostly waiting on the
+/// filesystem's journal, so a few help even on two cores (`cp -a` of the
+/// app benchmark's 2,000 files in four parts takes two thirds of the time).
+const COPY_THREADS: usize = 4;
+
+/// Makes the regular files (their directories exist already); returns the
+/// bytes copied. Each thread walks with its own [`SafeTree`] on `dest`.
+fn copy_files(
+    dest: &Path,
+    options: TreeOptions,
+    tree: &mut SafeTree,
+    files: Vec<FileJob>,
+) -> Result<u64, LayerError> {
+    let make = |tree: &mut SafeTree, job: &FileJob| {
+        let attrs = NodeAttrs {
+            mode: job.mode,
+            uid: job.uid,
+            gid: job.gid,
+            mtime: job.mtime.0,
+            mtime_nanos: job.mtime.1,
+            xattrs: &job.xattrs,
+        };
+        let name = join_components(&job.components);
+        tree.make_file(&job.components, &attrs, &name, |out| copy_file(&job.source, out))
+    };
+    if files.len() < PARALLEL_FROM {
+        return files.iter().try_fold(0, |bytes, job| Ok(bytes + make(tree, job)?));
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || -> Result<u64, LayerError> {
+        let mut tree = SafeTree::open(dest, options)?;
+        let mut bytes = 0;
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(job) = files.get(i) else { return Ok(bytes) };
+            bytes += make(&mut tree, job).inspect_err(|_| {
+                // Stop the others early: nothing after an error counts.
+                next.store(files.len(), std::sync::atomic::Ordering::Relaxed);
+            })?;
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..COPY_THREADS).map(|_| scope.spawn(worker)).collect();
+        handles.into_iter().try_fold(0, |total, handle| {
+            Ok(total + handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?)
+        })
+    })
+}
+
 /// An inode of one layer: (layer index, device, inode number).
 type InodeKey = (usize, u64, u64);
 
@@ -62,9 +127,14 @@ impl LayerStack {
 
     /// Copies the merged tree into `dest` as [`CopyTree`] says.
     pub(crate) fn copy_tree(&self, dest: &Path, how: CopyTree) -> Result<LayerStats, LayerError> {
-        let mut tree = SafeTree::open(dest, TreeOptions { chown: how.chown, prefix: self.prefix })?;
+        let options = TreeOptions { chown: how.chown, prefix: self.prefix };
+        let mut tree = SafeTree::open(dest, options)?;
         let mut first_name_of_inode: HashMap<InodeKey, Vec<Vec<u8>>> = HashMap::new();
         let mut stats = LayerStats::default();
+        // Files are filled after the walk, on several threads (see
+        // `copy_files`); hard links to them are made once they exist.
+        let mut files: Vec<FileJob> = Vec::new();
+        let mut links: Vec<HardLinkJob> = Vec::new();
 
         self.walk_below(self.root_dir(), &mut |item: &WalkItem<'_>| {
             let components: Vec<Vec<u8>> = item.components.iter().map(|c| c.as_bytes().to_vec()).collect();
@@ -75,7 +145,7 @@ impl LayerStack {
             let linked = how.keep_hard_links && kind != NodeKind::Dir && meta.nlink() > 1;
             let key = (child.layer, meta.dev(), meta.ino());
             if linked && let Some(first) = first_name_of_inode.get(&key) {
-                tree.make_hardlink(&components, first, &name)?;
+                links.push((components, first.clone()));
                 stats.entries += 1;
                 return Ok(());
             }
@@ -91,10 +161,15 @@ impl LayerStack {
             };
             match kind {
                 NodeKind::Dir => tree.make_dir(&components, &attrs, &name)?,
-                NodeKind::File => {
-                    let source = &child.real_path;
-                    stats.content_bytes += tree.make_file(&components, &attrs, &name, |out| copy_file(source, out))?;
-                }
+                NodeKind::File => files.push(FileJob {
+                    components: components.clone(),
+                    source: child.real_path.clone(),
+                    mode: attrs.mode,
+                    uid: attrs.uid,
+                    gid: attrs.gid,
+                    mtime: (attrs.mtime, attrs.mtime_nanos),
+                    xattrs: xattrs.clone(),
+                }),
                 NodeKind::Symlink => {
                     let target =
                         fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
@@ -122,6 +197,11 @@ impl LayerStack {
             stats.entries += 1;
             Ok(())
         })?;
+        stats.content_bytes += copy_files(dest, options, &mut tree, files)?;
+        for (components, first) in links {
+            let name = join_components(&components);
+            tree.make_hardlink(&components, &first, &name)?;
+        }
         tree.finish()?;
         Ok(stats)
     }

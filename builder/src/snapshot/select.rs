@@ -112,10 +112,12 @@ fn overlay_mounts(store: &Store, helper: &Path) -> Result<(), String> {
 fn probe_key(store: &Store) -> String {
     use std::os::unix::fs::MetadataExt;
     let dev = std::fs::metadata(store.root()).map(|m| m.dev()).unwrap_or(0);
-    let fs_type = nix::sys::statfs::statfs(store.root()).map(|s| s.filesystem_type().0 as i64).unwrap_or(0);
+    let fs_type = nix::sys::statfs::statfs(store.root())
+        .map(|s| format!("{:?}", s.filesystem_type()))
+        .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let host_root = rbuild_layer::has_host_root();
-    format!("dev={dev} fs={fs_type:#x} kernel={} host_root={host_root}", kernel.trim())
+    format!("dev={dev} fs={fs_type} kernel={} host_root={host_root}", kernel.trim())
 }
 
 /// Runs `helper __probe-overlay DIR` on a scratch dir of the store.

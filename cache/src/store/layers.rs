@@ -96,9 +96,8 @@ impl LayerRef {
 /// overlayfs below keeps them for itself. No overlay mounts there (see the
 /// copying snapshotter), so the flavour only has to agree with itself.
 pub(super) fn snapshot_xattrs(root: &Path) -> OverlayXattrs {
-    const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
-    let on_overlayfs =
-        nix::sys::statfs::statfs(root).is_ok_and(|s| s.filesystem_type().0 as i64 == OVERLAYFS_SUPER_MAGIC);
+    use nix::sys::statfs::{OVERLAYFS_SUPER_MAGIC, statfs};
+    let on_overlayfs = statfs(root).is_ok_and(|s| s.filesystem_type() == OVERLAYFS_SUPER_MAGIC);
     if rbuild_layer::has_host_root() && !on_overlayfs { OverlayXattrs::Trusted } else { OverlayXattrs::User }
 }
 
