@@ -59,7 +59,9 @@ fn chroot_steps_keep_user_capabilities_seccomp_and_limits_and_leave_nothing_runn
         .map(|iso| {
             let file = env.path(&format!("{iso}.iid"));
             env.rbuild_with(
-                &["build", "--isolation", iso, "--iidfile", file.to_str().unwrap(), "app"],
+                // --no-cache: the isolation is not in the cache key, so
+                // the second build must run its steps again to compare.
+                &["build", "--no-cache", "--isolation", iso, "--iidfile", file.to_str().unwrap(), "app"],
                 None,
                 &[("SOURCE_DATE_EPOCH", "1700000000")],
             )

@@ -113,6 +113,9 @@ pub(super) fn exec_command(spec: &SandboxSpec, filter: Option<&Filter>) -> Strin
     if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
         return format!("setuid {}: {e}{}", spec.process.uid, needs_cap(e, "CAP_SETUID"));
     }
+    // The change of ids cleared the parent death signal; under chroot
+    // isolation no PID namespace ends the step if its helper is killed.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let Some(program) = spec.process.argv.first() else {
         return "empty command".into();
     };
