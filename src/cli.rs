@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rbuild_builder::snapshot::select::SnapshotterChoice;
 
 #[derive(Debug, Parser)]
 #[command(name = "rbuild", version, about = "Build OCI/Docker images from Dockerfiles, without a daemon")]
@@ -552,6 +553,16 @@ pub struct BuildArgs {
     /// (host needs --allow network.host)
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
+
+    /// How RUN steps are isolated: auto (the default), sandbox (namespaces) or chroot
+    /// (no namespace: for containers under a default profile); also RBUILD_ISOLATION
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<String>,
+
+    /// Where RUN steps' roots come from: overlay (an overlayfs mount), copy
+    /// (a copied directory, for stores where overlayfs cannot mount), or auto
+    #[arg(long, env = "RBUILD_SNAPSHOTTER", value_name = "auto|overlay|copy", default_value = "auto")]
+    pub snapshotter: SnapshotterChoice,
 
     /// Run these stages' steps even when cached (comma-separated; may be repeated)
     #[arg(long = "no-cache-filter", value_name = "STAGE[,STAGE]")]

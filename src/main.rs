@@ -41,8 +41,23 @@ fn main() -> ExitCode {
         let code = rbuild_builder::sandbox::child::main(std::path::Path::new(spec));
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    // The overlay probe of `--snapshotter auto`, started by a build (inside
+    // its user namespace when rootless).
+    if args.get(1).is_some_and(|a| a == "__probe-overlay") {
+        let (Some(dir), Some(flavour)) = (args.get(2), args.get(3)) else { return ExitCode::from(125) };
+        let code = rbuild_builder::sandbox::child::probe_overlay_main(
+            std::path::Path::new(dir),
+            flavour == "userxattr",
+        );
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     // Not root: run as root of a user namespace (before any thread starts).
     if let Some(code) = rootless::run_in_user_namespace_unless_root(&args) {
+        return code;
+    }
+    // Root that may not make namespaces but may make a user namespace:
+    // root of one of its own (before any thread starts, too).
+    if let Some(code) = rootless::run_as_root_of_user_namespace_if_needed(&args) {
         return code;
     }
     let cli = Cli::parse_from(cli::with_default_subcommand(args));

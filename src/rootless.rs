@@ -25,6 +25,8 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
+use rbuild_builder::sandbox::probe;
+
 use crate::report::Failure;
 use crate::store_dir::store_root;
 
@@ -95,12 +97,6 @@ fn reexec_in_user_namespace(args: &[OsString]) -> Result<ExitCode, Failure> {
     let uid_ranges = subordinate_ranges_from(SUBUID_FILE, &caller, "--add-subuids")?;
     let gid_ranges = subordinate_ranges_from(SUBGID_FILE, &caller, "--add-subgids")?;
     let mappers = IdMappers { newuidmap: find_in_path("newuidmap")?, newgidmap: find_in_path("newgidmap")? };
-    if thread_count() != 1 {
-        return Err(Failure::new(
-            "internal error: rbuild must enter its user namespace before it starts threads",
-        ));
-    }
-
     let mut inner = Command::new("/proc/self/exe");
     inner.arg0(&args[0]).args(&args[1..]);
     // Inside the namespace rbuild is root and would pick /var/lib/rbuild:
@@ -108,7 +104,76 @@ fn reexec_in_user_namespace(args: &[OsString]) -> Result<ExitCode, Failure> {
     if std::env::var_os("RBUILD_ROOT").is_none() {
         inner.env("RBUILD_ROOT", store_root(None));
     }
+    run_in_new_user_namespace(&mut inner, |child| {
+        run_id_mapper(&mappers.newuidmap, child, caller.uid, &uid_ranges, SUBUID_FILE)?;
+        run_id_mapper(&mappers.newgidmap, child, caller.gid, &gid_ranges, SUBGID_FILE)
+    })
+}
 
+/// Root of a machine or container that refuses new namespaces to root
+/// itself (no CAP_SYS_ADMIN) but allows user namespaces (a container run
+/// with `--security-opt seccomp=unconfined`, Kubernetes' Unconfined
+/// profile): rbuild runs as root of a user namespace of its own, which may
+/// then make the sandbox's namespaces. Every id maps to itself, written
+/// directly: root holds CAP_SETUID and CAP_SETGID where it runs. The map leaves out the very last id (4294967294; 4294967295 is no id
+/// at all): that keeps it from reading as the machine's own map, which is
+/// how the store tells (`rbuild_layer::has_host_root`) that trusted xattrs
+/// and device nodes are not rbuild's to make. Returns
+/// `None` when this does not apply (isolation `chroot` asked for, new
+/// namespaces allowed directly, or no user namespace either).
+pub fn run_as_root_of_user_namespace_if_needed(args: &[OsString]) -> Option<ExitCode> {
+    if !nix::unistd::geteuid().is_root()
+        || !rbuild_layer::has_host_root()
+        || !needs_the_store(args)
+        || isolation_asked(args).as_deref() == Some("chroot")
+        || probe::sandbox_namespaces().is_ok()
+        || probe::user_namespace().is_err()
+    {
+        return None;
+    }
+    let mut inner = Command::new("/proc/self/exe");
+    inner.arg0(&args[0]).args(&args[1..]);
+    Some(
+        match run_in_new_user_namespace(&mut inner, |child| {
+            for file in ["uid_map", "gid_map"] {
+                let path = format!("/proc/{child}/{file}");
+                std::fs::write(&path, "0 0 4294967294\n")
+                    .map_err(|e| Failure::new(format!("write {path}: {e}")))?;
+            }
+            Ok(())
+        }) {
+            Ok(code) => code,
+            Err(failure) => failure.report(),
+        },
+    )
+}
+
+/// The `--isolation` the command line (or `RBUILD_ISOLATION`) asks for.
+fn isolation_asked(args: &[OsString]) -> Option<String> {
+    let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(v) = w.strip_prefix("--isolation=") {
+            return Some(v.to_string());
+        }
+        if w == "--isolation" {
+            return words.get(i + 1).cloned();
+        }
+    }
+    std::env::var("RBUILD_ISOLATION").ok()
+}
+
+/// Forks a child that enters a new user namespace; `map` writes its id
+/// maps from here; the child then re-executes as `inner`. Waits for it and
+/// returns its exit code.
+fn run_in_new_user_namespace(
+    inner: &mut Command,
+    map: impl FnOnce(Pid) -> Result<(), Failure>,
+) -> Result<ExitCode, Failure> {
+    if thread_count() != 1 {
+        return Err(Failure::new(
+            "internal error: rbuild must enter its user namespace before it starts threads",
+        ));
+    }
     let (ready_read, ready_write) = pipe()?;
     let (maps_read, maps_write) = pipe()?;
     let outer = nix::unistd::getpid();
@@ -116,14 +181,13 @@ fn reexec_in_user_namespace(args: &[OsString]) -> Result<ExitCode, Failure> {
         ForkResult::Child => {
             drop(ready_read);
             drop(maps_write);
-            let code = become_namespace_root(outer, ready_write, maps_read, &mut inner);
+            let code = become_namespace_root(outer, ready_write, maps_read, inner);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => {
             drop(ready_write);
             drop(maps_read);
-            let ranges = (uid_ranges.as_slice(), gid_ranges.as_slice());
-            let setup = write_id_maps(child, &caller, &mappers, ranges, ready_read, maps_write);
+            let setup = write_id_maps(child, ready_read, maps_write, map);
             if let Err(failure) = setup {
                 let _ = kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -245,14 +309,12 @@ fn become_namespace_root(outer: Pid, ready: OwnedFd, maps_written: OwnedFd, inne
 }
 
 /// The parent: waits for the child's namespace, maps the ids into it with
-/// the setuid helpers, and lets the child go on.
+/// `map`, and lets the child go on.
 fn write_id_maps(
     child: Pid,
-    caller: &Caller,
-    mappers: &IdMappers,
-    (uid_ranges, gid_ranges): (&[IdRange], &[IdRange]),
     ready: OwnedFd,
     maps_written: OwnedFd,
+    map: impl FnOnce(Pid) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let mut status = [0u8; 1];
     match nix::unistd::read(&ready, &mut status) {
@@ -262,13 +324,13 @@ fn write_id_maps(
             return Err(Failure::new(format!("cannot create a user namespace: {errno}")).hint(
                 "unprivileged user namespaces may be turned off: as root, check that \
                  `sysctl user.max_user_namespaces` is above 0 (and, on older Debian kernels, \
-                 set `sysctl kernel.unprivileged_userns_clone=1`)",
+                 set `sysctl kernel.unprivileged_userns_clone=1`); in a container, its seccomp \
+                 profile must allow them (docker run --security-opt seccomp=unconfined)",
             ));
         }
         _ => return Err(Failure::new("the process meant to enter the user namespace ended early")),
     }
-    run_id_mapper(&mappers.newuidmap, child, caller.uid, uid_ranges, SUBUID_FILE)?;
-    run_id_mapper(&mappers.newgidmap, child, caller.gid, gid_ranges, SUBGID_FILE)?;
+    map(child)?;
     nix::unistd::write(&maps_written, &[MAPS_WRITTEN])
         .map_err(|e| Failure::new(format!("resume the process in the user namespace: {e}")))?;
     Ok(())

@@ -14,9 +14,12 @@
 //! [`write_layer_tar`] turns an overlay upper dir into a tar,
 //! [`apply_layer_tar`] turns a tar into a snapshot dir, and [`LayerStack`]
 //! reads a stack of snapshot dirs the way an overlay mount would show them,
-//! without mounting anything.
+//! without mounting anything; [`LayerStack::prepare_root`] copies a stack
+//! into a real directory for a step and finds the step's changes by
+//! comparison, where no overlay can be mounted.
 
 mod apply;
+mod copy_root;
 mod diff;
 mod error;
 mod node;
@@ -29,6 +32,7 @@ mod tar_reader;
 mod tar_writer;
 
 pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
+pub use copy_root::PreparedRoot;
 pub use diff::{WriteOptions, write_layer_tar};
 pub use error::LayerError;
 pub use overlay::{OverlayXattrs, has_host_root};

@@ -234,6 +234,23 @@ impl SafeTree {
             .map_err(|e| LayerError::apply(entry, "create hard link", e.into()))
     }
 
+    /// Moves the node `from_name` of the open directory `from_dir` (a tree
+    /// this process owns) to `components`, replacing whatever is there.
+    /// The node keeps its inode, so hard links between moved names stay.
+    pub(crate) fn adopt(
+        &mut self,
+        components: &[Vec<u8>],
+        from_dir: &File,
+        from_name: &[u8],
+        entry: &[u8],
+    ) -> Result<(), LayerError> {
+        let (name, parents) = split_name(components, entry)?;
+        let parent = self.cursor.open_dir(parents, Missing::Create, entry)?;
+        clear_slot(parent, name, false, entry)?;
+        nix::fcntl::renameat(from_dir, from_name, parent, name.as_slice())
+            .map_err(|e| LayerError::apply(entry, "move into the upper directory", e.into()))
+    }
+
     /// Creates a device node or fifo.
     pub(crate) fn make_special(
         &mut self,
@@ -408,7 +425,7 @@ fn dir_flags() -> OFlag {
 }
 
 /// Opens a subdirectory, refusing to follow a symlink in its place.
-fn open_subdir(parent: &File, name: &[u8]) -> io::Result<File> {
+pub(crate) fn open_subdir(parent: &File, name: &[u8]) -> io::Result<File> {
     Ok(File::from(openat(parent, name, dir_flags() | OFlag::O_NOFOLLOW, Mode::empty())?))
 }
 
@@ -499,7 +516,7 @@ pub(crate) fn remove_tree_at(parent: &File, name: &[u8]) -> io::Result<()> {
 }
 
 /// Names in a directory, without `.` and `..`.
-fn list_names(dir: &File) -> io::Result<Vec<Vec<u8>>> {
+pub(crate) fn list_names(dir: &File) -> io::Result<Vec<Vec<u8>>> {
     let mut handle = nix::dir::Dir::openat(dir, ".", dir_flags(), Mode::empty())?;
     let mut names = Vec::new();
     for item in handle.iter() {
@@ -514,7 +531,7 @@ fn list_names(dir: &File) -> io::Result<Vec<Vec<u8>>> {
 /// `/proc/self/fd/<dir>/<name>`: a path that reaches `name` inside an open
 /// directory, for the calls that have no `*at` form (`lsetxattr`). The final
 /// component is not followed by the `l*` calls it is used with.
-fn proc_path(dir: &File, name: &[u8]) -> PathBuf {
+pub(crate) fn proc_path(dir: &File, name: &[u8]) -> PathBuf {
     let mut path = OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
     path.push(OsStr::from_bytes(name));
     PathBuf::from(path)

@@ -9,6 +9,7 @@ mod cache;
 mod call;
 mod checks;
 mod named_contexts;
+mod isolation;
 mod publish;
 mod request;
 mod run_flags;
@@ -25,8 +26,8 @@ use rbuild_builder::dockerignore::{self, DockerIgnore};
 use rbuild_builder::error::BuildError;
 use rbuild_builder::options::{BuildOptions, CacheSource};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
-use rbuild_builder::sandbox::NamespaceSandbox;
 use rbuild_builder::snapshot::OverlaySnapshotter;
+use rbuild_builder::snapshot::select::select as select_snapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
@@ -72,6 +73,11 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
             .collect(),
     );
     let progress = renderer(args.progress, args.quiet);
+    let chosen = isolation::choose(args.isolation.as_deref())?;
+    progress.line(&chosen.banner);
+    for caveat in &chosen.caveats {
+        progress.line(caveat);
+    }
     for w in &planned.graph.warnings {
         progress.line(&dockerfile.warning(w));
     }
@@ -85,7 +91,11 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     for name in &no_cache.unknown {
         progress.line(&run_flags::unknown_stage_warning(name, &planned.graph));
     }
-    let opts = build_options(args, request, &dockerfile, no_cache.stages, cache_sources, epoch)?;
+    let opts =
+        build_options(args, request, &dockerfile, no_cache.stages, cache_sources, epoch, chosen.isolation)?;
+    let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
+    progress.line(&snapshots.describe());
+    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -257,6 +267,7 @@ fn build_options(
     no_cache_stages: BTreeSet<usize>,
     cache_sources: Vec<Arc<dyn CacheSource>>,
     source_date_epoch: Option<i64>,
+    isolation: Arc<dyn rbuild_builder::sandbox::Isolation>,
 ) -> Result<BuildOptions, Failure> {
     Ok(BuildOptions {
         no_cache: args.no_cache,
@@ -279,15 +290,17 @@ fn build_options(
             .unwrap_or_else(|| absolute(&request.context).display().to_string()),
         explain_only: args.explain,
         cache_sources,
-        isolation: Arc::new(NamespaceSandbox {
-            exe: std::env::current_exe()
-                .map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))?,
-        }),
+        isolation,
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
         git: Arc::new(crate::git_remote::GitCli::default()),
         run: request.run.settings.clone(),
     })
+}
+
+/// rbuild itself, which runs the sandbox helper and the overlay probe.
+fn helper_exe() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_exe().map_err(|e| Failure::new(format!("cannot find the rbuild executable: {e}")))
 }
 
 /// A failed step: the instruction's source line, the step, and the last

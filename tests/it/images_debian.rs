@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 
-const DOCKERFILE: &str = r#"FROM debian:bookworm
+pub const DOCKERFILE: &str = r#"FROM debian:bookworm
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*
 RUN useradd -m -u 1001 builder

@@ -30,7 +30,7 @@ fn app_dockerfile(base: &str) -> String {
     )
 }
 
-fn app_context(env: &Env, base: &str) -> std::path::PathBuf {
+pub fn app_context(env: &Env, base: &str) -> std::path::PathBuf {
     env.context(
         "app",
         &[("Dockerfile", &app_dockerfile(base)), ("src/a.txt", "alpha\n"), ("src/b.txt", "beta\n")],

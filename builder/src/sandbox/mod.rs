@@ -5,11 +5,14 @@
 //! the helper's status; the step's changes stay in the root's upper dir.
 
 pub mod child;
+pub mod chroot;
 pub mod error;
 pub mod nat;
+pub mod probe;
 pub mod rootpath;
 pub mod seccomp;
 pub mod spec;
+mod staging;
 pub mod target;
 
 use std::fs;
@@ -17,8 +20,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use chroot::ChrootIsolation;
 pub use error::SandboxError;
-pub use spec::{ExtraMount, NatSpec, NetMode, Process, SandboxSpec, SandboxStatus};
+pub use spec::{ChrootMode, ExtraMount, NatSpec, NetMode, Process, SandboxSpec, SandboxStatus};
 
 use rbuild_cache::Store;
 
@@ -35,7 +39,7 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Erro
 /// Runs one RUN step's command on a root a snapshotter prepared.
 pub trait Isolation: Send + Sync + std::fmt::Debug {
     /// Runs `req` in `root`, passing each output line to `on_line`. The
-    /// command's changes are left in `root.upper`; a command that fails is
+    /// command's changes are left in `root.written_tree()`; a command that fails is
     /// an outcome with its exit code, not an error.
     fn run(
         &self,
@@ -119,12 +123,23 @@ pub fn run(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, SandboxError> {
     let spec = spec_for(store, root, req)?;
+    run_spec(exe, root, &spec, req, on_line)
+}
+
+/// Runs the helper `exe` on a written-out `spec` for `root`.
+fn run_spec(
+    exe: &Path,
+    root: &StepRoot,
+    spec: &SandboxSpec,
+    req: &RunRequest,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, SandboxError> {
     // The helper reports through this file after the step, when the step
     // may have filled the disk: its room is taken now, and the helper
     // writes over the blanks (JSON ignores the ones left over).
     fs::write(&spec.status_file, vec![b' '; STATUS_ROOM]).map_err(io_err("write", &spec.status_file))?;
     let spec_path = root.scratch.join("spec.json");
-    fs::write(&spec_path, serde_json::to_vec(&spec).expect("spec serializes"))
+    fs::write(&spec_path, serde_json::to_vec(spec).expect("spec serializes"))
         .map_err(io_err("write", &spec_path))?;
     let stdin = match &req.stdin {
         Some(bytes) => {
@@ -152,14 +167,22 @@ pub fn run(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    remove_placeholders(&root.upper, &status.mountpoints_created);
+    remove_placeholders(root.written_tree(), &status.mountpoints_created);
     Ok(RunOutcome { exit_code: status.exit_code, tail })
 }
 
 /// What the helper needs to know, written down for it.
 fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxSpec, SandboxError> {
-    let Some(RootMount::Overlay { lowers, work, merged, empty }) = &root.mount else {
-        return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into()));
+    // A prepared root is used as it is; the overlay fields then name it
+    // (nothing is mounted from them).
+    let (lowers, work, merged, empty, prepared_root) = match &root.mount {
+        Some(RootMount::Overlay { lowers, work, merged, empty }) => {
+            (lowers.clone(), work.clone(), merged.clone(), empty.clone(), None)
+        }
+        Some(RootMount::Prepared { dir, .. }) => {
+            (Vec::new(), dir.clone(), dir.clone(), dir.clone(), Some(dir.clone()))
+        }
+        None => return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into())),
     };
     let nat = match req.network {
         NetMode::Nat => {
@@ -195,11 +218,12 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
     };
     Ok(SandboxSpec {
         store_root: store.root().to_path_buf(),
-        lowers: lowers.clone(),
-        empty_lower: empty.clone(),
+        lowers,
+        empty_lower: empty,
         upper: root.upper.clone(),
-        work: work.clone(),
-        merged: merged.clone(),
+        work,
+        merged,
+        prepared_root,
         // The store decides, so snapshots, upper dirs and mounts agree:
         // `user.overlay.*` whenever rbuild is not root of the host.
         userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
@@ -214,6 +238,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         unconfined: req.unconfined,
         ulimits: req.settings.ulimits.clone(),
         shm_size: req.settings.shm_size,
+        chroot: None,
     })
 }
 

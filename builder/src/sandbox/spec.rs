@@ -67,6 +67,10 @@ pub struct SandboxSpec {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// A root prepared as a real directory (the copying snapshotter): bound
+    /// onto itself and used as it is, instead of the overlay above.
+    #[serde(default)]
+    pub prepared_root: Option<PathBuf>,
     /// Use `user.overlay.*` xattrs (rootless overlay).
     pub userxattr: bool,
     pub process: Process,
@@ -93,6 +97,20 @@ pub struct SandboxSpec {
     /// `--shm-size`: bytes of /dev/shm (64 MiB when unset, as Docker).
     #[serde(default)]
     pub shm_size: Option<u64>,
+    /// Set for `chroot` isolation: no namespaces but, when allowed, a
+    /// private mount namespace.
+    #[serde(default)]
+    pub chroot: Option<ChrootMode>,
+}
+
+/// How a `chroot` step is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChrootMode {
+    /// A private mount namespace could be made: the root's /proc, /dev,
+    /// /sys and RUN mounts are mounted as in the sandbox. Without it the
+    /// parent copied everything into the root beforehand
+    /// (`sandbox::staging`) and the helper mounts nothing.
+    pub mount_namespace: bool,
 }
 
 /// What the helper reports back.

@@ -5,20 +5,28 @@
 //! device, a replacing directory carries the opaque xattr), so committing a
 //! layer is the same whichever prepared the root.
 //!
+//! Two snapshotters: [`OverlaySnapshotter`] (a RUN's root is an overlay
+//! mount) and [`CopySnapshotter`] (a RUN's root is a real directory, for
+//! stores where overlayfs cannot be mounted); [`select`] picks one.
+//!
 //! Also here: the read-only views of a layer chain that COPY --from, bind
 //! mounts and USER lookups read, which need no mount at all.
 
+mod copy;
 mod overlay;
+pub mod select;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rbuild_cache::Store;
 use rbuild_cache::store::LayerRef;
-use rbuild_layer::{LayerStack, WriteOptions};
+use rbuild_layer::{LayerStack, PreparedRoot, WriteOptions};
 use rbuild_oci::digest::Digest;
 
 use crate::error::BuildError;
 
+pub use copy::CopySnapshotter;
 pub use overlay::OverlaySnapshotter;
 
 /// One parent layer of a step: its snapshot dir, absolute and relative to
@@ -42,12 +50,34 @@ pub struct StepRoot {
 }
 
 /// How a RUN step's root is assembled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum RootMount {
     /// An overlay of snapshot dirs (store-relative, top first) under the
     /// upper dir, mounted by the isolation at `merged`. `empty` serves as
     /// the only lower when there are no layers.
     Overlay { lowers: Vec<String>, work: PathBuf, merged: PathBuf, empty: PathBuf },
+    /// A real directory holding the whole root, which the isolation uses as
+    /// it is (a bind mount of it, or a chroot into it): no overlay mount.
+    /// The step writes into it; its changes are found at commit by
+    /// comparing with the baseline recorded when it was prepared.
+    Prepared { dir: PathBuf, baseline: Arc<PreparedRoot> },
+}
+
+impl StepRoot {
+    /// The prepared root directory, for an isolation that runs the step in
+    /// a real directory; `None` when the root must be mounted (overlay).
+    pub fn prepared_dir(&self) -> Option<&Path> {
+        match &self.mount {
+            Some(RootMount::Prepared { dir, .. }) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// Where the step's writes land while it runs: the upper dir under an
+    /// overlay, the root itself when it was prepared as a directory.
+    pub fn written_tree(&self) -> &Path {
+        self.prepared_dir().unwrap_or(&self.upper)
+    }
 }
 
 /// Prepares step roots on top of parent layers and commits their changes.
@@ -71,10 +101,15 @@ pub trait Snapshotter: Send + Sync + std::fmt::Debug {
         root: StepRoot,
         opts: &WriteOptions,
     ) -> Result<Option<LayerRef>, BuildError> {
-        let layer = store.commit_upper(&root.upper, opts);
-        discard(root);
-        Ok(layer?)
+        commit_upper(store, root, opts)
     }
+}
+
+/// Commits a step root's upper dir as a layer and removes its scratch dir.
+fn commit_upper(store: &Store, root: StepRoot, opts: &WriteOptions) -> Result<Option<LayerRef>, BuildError> {
+    let layer = store.commit_upper(&root.upper, opts);
+    discard(root);
+    Ok(layer?)
 }
 
 /// Removes a step's scratch dir and everything in it.

@@ -89,15 +89,27 @@ impl LayerRef {
     }
 }
 
+/// `trusted.overlay.*` for root of the host; `user.overlay.*` for root
+/// inside a user namespace (rootless), which cannot set trusted.* xattrs,
+/// and for a store on overlayfs itself (in a container), where neither
+/// trusted.overlay.* xattrs nor whiteout devices can be made: the
+/// overlayfs below keeps them for itself. No overlay mounts there (see the
+/// copying snapshotter), so the flavour only has to agree with itself.
+pub(super) fn snapshot_xattrs(root: &Path) -> OverlayXattrs {
+    use nix::sys::statfs::{OVERLAYFS_SUPER_MAGIC, statfs};
+    let on_overlayfs = statfs(root).is_ok_and(|s| s.filesystem_type() == OVERLAYFS_SUPER_MAGIC);
+    if rbuild_layer::has_host_root() && !on_overlayfs { OverlayXattrs::Trusted } else { OverlayXattrs::User }
+}
+
 fn short_name(diff_id: &Digest) -> String {
     diff_id.hex()[..16].to_string()
 }
 
 impl Store {
-    /// The whiteout/opaque xattr flavour this process's overlay mounts use.
+    /// The whiteout/opaque xattr flavour this process's snapshots and
+    /// overlay mounts use.
     pub fn overlay_xattrs(&self) -> OverlayXattrs {
-        // Root inside a user namespace (rootless) cannot use trusted.* xattrs.
-        if rbuild_layer::has_host_root() { OverlayXattrs::Trusted } else { OverlayXattrs::User }
+        self.xattrs
     }
 
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {

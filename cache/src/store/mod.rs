@@ -75,6 +75,9 @@ impl StoreError {
 pub struct Store {
     root: PathBuf,
     scratch: Scratch,
+    /// The whiteout/opaque xattr flavour of this store's snapshots here
+    /// (see [`Store::overlay_xattrs`]).
+    xattrs: rbuild_layer::OverlayXattrs,
 }
 
 /// This process's scratch directory. It holds a shared lock on its own lock
@@ -125,7 +128,8 @@ impl Store {
         let tmp = root.join("tmp");
         remove_dead_scratch(&tmp);
         let scratch = Scratch::create(&tmp)?;
-        Ok(Store { root, scratch })
+        let xattrs = layers::snapshot_xattrs(&root);
+        Ok(Store { root, scratch, xattrs })
     }
 
     pub fn root(&self) -> &Path {

@@ -114,12 +114,15 @@ pub(super) fn exec_command(spec: &SandboxSpec, filter: Option<&Filter>) -> Strin
     }
     let gid = Gid::from_raw(spec.process.gid);
     if let Err(e) = nix::unistd::setresgid(gid, gid, gid) {
-        return format!("setgid {}: {e}", spec.process.gid);
+        return format!("setgid {}: {e}{}", spec.process.gid, needs_cap(e, "CAP_SETGID"));
     }
     let uid = Uid::from_raw(spec.process.uid);
     if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
-        return format!("setuid {}: {e}", spec.process.uid);
+        return format!("setuid {}: {e}{}", spec.process.uid, needs_cap(e, "CAP_SETUID"));
     }
+    // The change of ids cleared the parent death signal; under chroot
+    // isolation no PID namespace ends the step if its helper is killed.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let Some(program) = spec.process.argv.first() else {
         return "empty command".into();
     };
@@ -140,6 +143,15 @@ pub(super) fn exec_command(spec: &SandboxSpec, filter: Option<&Filter>) -> Strin
     match nix::unistd::execve(&path, &argv, &env) {
         Ok(never) => match never {},
         Err(e) => format!("exec {}: {e}", resolved.display()),
+    }
+}
+
+/// The hint for an EPERM that a missing capability explains.
+fn needs_cap(e: nix::errno::Errno, cap: &str) -> String {
+    if e == nix::errno::Errno::EPERM {
+        format!(" (running a step as its USER needs {cap}, in Docker's default set: was it dropped?)")
+    } else {
+        String::new()
     }
 }
 

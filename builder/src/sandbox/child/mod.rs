@@ -5,7 +5,8 @@
 //! module and the ones below it:
 //!
 //! * [`fds`]: no descriptor of rbuild's caller reaches the step;
-//! * [`overlay`]: the step's root, an overlay of its layers;
+//! * [`overlay`]: the step's root, an overlay of its layers (or a bind of
+//!   a root prepared as a directory);
 //! * [`mountpoints`]: mount targets made (and recorded) inside the root;
 //! * [`binds`]: bind mounts that are nodev, and read-only when asked;
 //! * [`standard`]: /proc, /dev, /sys, /etc binds and the step's mounts;
@@ -14,10 +15,13 @@
 //! * [`caps`]: Docker's default capability set;
 //! * [`seccomp`]: Docker's seccomp profile, installed last;
 //! * [`net`]: loopback in a fresh network namespace;
-//! * [`nat`]: slirp4netns, the default network's way out.
+//! * [`nat`]: slirp4netns, the default network's way out;
+//! * [`chroot`]: `chroot` isolation, no namespaces but a mount namespace
+//!   when allowed.
 
 mod binds;
 mod caps;
+mod chroot;
 mod fds;
 mod init;
 mod limits;
@@ -30,6 +34,7 @@ mod seccomp;
 mod standard;
 
 pub(crate) use caps::DEFAULT_CAPS;
+pub use overlay::probe_main as probe_overlay_main;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -72,7 +77,11 @@ pub fn main(spec_path: &Path) -> i32 {
     // longer than it takes to read it.
     let _ = fs::remove_file(spec_path);
     let mut status = SandboxStatus::default();
-    match run(&spec, &mut status) {
+    let outcome = match spec.chroot {
+        Some(mode) => chroot::run(&spec, mode, &mut status),
+        None => run(&spec, &mut status),
+    };
+    match outcome {
         Ok(code) => status.exit_code = code,
         Err(e) => {
             status.exit_code = 125;
@@ -121,8 +130,7 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>), || {
         "make mounts private".into()
     })?;
-    overlay::mount_overlay(spec)?;
-    let root = spec.merged.clone();
+    let root = mount_root(spec)?;
     mountpoints::prepare_mountpoints(spec, &root, status)?;
     if own_network {
         net::bring_up_loopback()?;
@@ -155,6 +163,23 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
                 return Err(msg);
             }
             Ok(code)
+        }
+    }
+}
+
+/// Makes the step's root and returns where it is: an overlay of its
+/// layers, or, for a root a copying snapshotter prepared as a directory, a
+/// bind of it onto itself (a mount point, as pivot_root wants; nodev like
+/// the overlay).
+fn mount_root(spec: &SandboxSpec) -> SetupResult<std::path::PathBuf> {
+    match &spec.prepared_root {
+        Some(dir) => {
+            binds::bind(dir, dir, false)?;
+            Ok(dir.clone())
+        }
+        None => {
+            overlay::mount_overlay(spec)?;
+            Ok(spec.merged.clone())
         }
     }
 }

@@ -39,12 +39,27 @@ impl Filter {
     }
 
     /// Installs the filter on the calling thread (and what it execs).
-    /// `no_new_privs` is left off, as Docker leaves it, so the caller must
-    /// hold CAP_SYS_ADMIN in its user namespace: call this before the
-    /// capabilities are dropped. Every syscall made after it (capset,
+    /// `no_new_privs` is left off, as Docker leaves it, when the caller
+    /// holds CAP_SYS_ADMIN in its user namespace (call this before the
+    /// capabilities are dropped); without it, it is set first. Every syscall made after it (capset,
     /// setgroups, setresuid, execve) is one the profile allows.
-    #[allow(unsafe_code)]
     pub(crate) fn install(&self) -> Result<(), String> {
+        let refused = match self.set_mode_filter() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => e,
+            Err(e) => return Err(format!("install seccomp filter: {e}")),
+        };
+        // No CAP_SYS_ADMIN (`chroot` isolation in a container): with
+        // no_new_privs set, any process may install a filter. It also keeps
+        // setuid programs from gaining ids, which a step running as its
+        // USER already has no use for.
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| format!("install seccomp filter: {refused}; set no_new_privs: {e}"))?;
+        self.set_mode_filter().map_err(|e| format!("install seccomp filter: {e}"))
+    }
+
+    #[allow(unsafe_code)]
+    fn set_mode_filter(&self) -> std::io::Result<()> {
         let prog = libc::sock_fprog {
             // Checked in from_bytes.
             len: self.program.len() as u16,
@@ -61,7 +76,7 @@ impl Filter {
             )
         };
         if rc != 0 {
-            return Err(format!("install seccomp filter: {}", std::io::Error::last_os_error()));
+            return Err(std::io::Error::last_os_error());
         }
         Ok(())
     }

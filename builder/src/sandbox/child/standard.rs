@@ -24,15 +24,33 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV)
 
 /// Every mount of the step, in order: the standard ones, then its own.
 pub(super) fn mount_standard(spec: &SandboxSpec, root: &Path) -> SetupResult<()> {
-    ctx(mount(Some("proc"), &at(root, "/proc")?, Some("proc"), NOSUID_NODEV_NOEXEC, None::<&str>), || {
-        "mount /proc".into()
-    })?;
+    mount_proc(&at(root, "/proc")?)?;
     mount_dev(&at(root, "/dev")?, spec.shm_size)?;
     mount_sys(&at(root, "/sys")?)?;
     for (source, target) in &spec.etc_binds {
         bind(source, &at(root, target)?, false)?;
     }
     mount_extra(spec, root)
+}
+
+/// A fresh /proc of the step's PID namespace. Inside a container the
+/// kernel refuses one to a user namespace (EPERM) while the container's
+/// /proc has paths masked by mounts over them, as Docker's and Kubernetes'
+/// default profiles do: the container's /proc is then bound instead, its
+/// masks with it (the step sees the container's processes there, not only
+/// its own).
+fn mount_proc(proc: &Path) -> SetupResult<()> {
+    match mount(Some("proc"), proc, Some("proc"), NOSUID_NODEV_NOEXEC, None::<&str>) {
+        Ok(()) => Ok(()),
+        Err(Errno::EPERM) => bind_unrestricted(Path::new("/proc"), proc).map_err(|e| {
+            format!(
+                "mount /proc: EPERM (the container's /proc has masked paths), and binding it \
+                 failed too ({e}); run the container with --security-opt systempaths=unconfined \
+                 or build with --isolation=chroot"
+            )
+        }),
+        Err(e) => Err(format!("mount /proc: {e}")),
+    }
 }
 
 /// Docker's /dev/shm when `--shm-size` is not given: 64 MiB.
