@@ -418,3 +418,64 @@ fn same_bytes(a: &mut File, b: &mut File) -> io::Result<bool> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+
+    use super::super::overlay::{OverlayXattrs, is_opaque_dir, is_whiteout_at};
+    use super::*;
+
+    fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap().metadata().unwrap())
+            .filter(|m| !m.is_dir())
+            .map(|m| (m.dev(), m.ino()))
+            .collect()
+    }
+
+    #[test]
+    fn a_prepared_root_shares_no_inode_with_its_layer_and_its_changes_come_out_in_overlay_form() {
+        let temp = tempfile::tempdir().unwrap();
+        let [lower, root, upper] = ["lower", "root", "upper"].map(|d| temp.path().join(d));
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::create_dir_all(lower.join("d")).unwrap();
+        fs::write(lower.join("etc/a"), "a").unwrap();
+        fs::write(lower.join("etc/b"), "b").unwrap();
+        fs::write(lower.join("etc/same"), "same").unwrap();
+        fs::write(lower.join("d/x"), "x").unwrap();
+        fs::write(lower.join("h1"), "h").unwrap();
+        fs::hard_link(lower.join("h1"), lower.join("h2")).unwrap();
+        let prefix = OverlayXattrs::User;
+        let prepared = LayerStack::new(vec![lower.clone()], prefix).prepare_root(&root).unwrap();
+        assert!(inodes(&root).is_disjoint(&inodes(&lower)), "a prepared file is a layer's file");
+
+        fs::write(root.join("etc/a"), "changed").unwrap();
+        fs::remove_file(root.join("etc/b")).unwrap();
+        fs::remove_dir_all(root.join("d")).unwrap();
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/y"), "y").unwrap();
+        fs::write(root.join("h1"), "through one name").unwrap();
+        fs::write(root.join("n"), "new").unwrap();
+        prepared.write_changes(&root, &upper).unwrap();
+
+        assert_eq!(fs::read_to_string(lower.join("etc/a")).unwrap(), "a", "the layer is untouched");
+        assert_eq!(fs::read_to_string(lower.join("h2")).unwrap(), "h");
+        assert_eq!(fs::read_to_string(upper.join("etc/a")).unwrap(), "changed");
+        let b = upper.join("etc/b");
+        assert!(
+            is_whiteout_at(&b, &fs::symlink_metadata(&b).unwrap(), prefix).unwrap(),
+            "etc/b is a whiteout"
+        );
+        assert!(!upper.join("etc/same").exists(), "an unchanged file is not copied up");
+        assert!(is_opaque_dir(&upper.join("d"), prefix).unwrap(), "d was made again: opaque");
+        assert_eq!(fs::read_to_string(upper.join("d/y")).unwrap(), "y");
+        assert!(!upper.join("d/x").exists());
+        assert_eq!(fs::read_to_string(upper.join("h1")).unwrap(), "through one name");
+        assert!(!upper.join("h2").exists(), "the other name of a lower hard link is not copied up");
+        assert_eq!(fs::read_to_string(upper.join("n")).unwrap(), "new");
+    }
+}
