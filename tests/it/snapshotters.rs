@@ -313,7 +313,7 @@ fn auto_takes_copy_for_a_store_on_overlayfs_and_overlay_elsewhere() {
     let build = |env: &Env| {
         env.rbuild_with(&["import", busybox_rootfs().to_str().unwrap(), "busybox:local"], None, &vars).ok();
         env.dockerfile("ctx", dockerfile);
-        env.rbuild_with(&["build", "--progress", "plain", "ctx"], None, &vars).ok()
+        env.rbuild_with(&["build", "--progress", "plain", "--snapshotter", "auto", "ctx"], None, &vars).ok()
     };
     let on_host = build(&Env::new());
     assert!(
@@ -338,6 +338,12 @@ fn auto_takes_copy_for_a_store_on_overlayfs_and_overlay_elsewhere() {
     // The answer is kept: the next build does not probe again.
     let store = inner.root.path();
     assert!(store.join("state/overlay-probe.json").exists());
-    let again = inner.rbuild_with(&["build", "--progress", "plain", "--no-cache", "ctx"], None, &vars).ok();
+    let again = inner
+        .rbuild_with(
+            &["build", "--progress", "plain", "--no-cache", "--snapshotter", "auto", "ctx"],
+            None,
+            &vars,
+        )
+        .ok();
     assert!(again.stderr.contains("snapshotter: copy"), "{}", again.stderr);
 }
