@@ -65,13 +65,13 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         planned.graph.source_date_epoch.as_deref(),
     )?;
     let opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources, epoch)?;
+    let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
+    progress.line(&snapshots.describe());
+    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
     let _gc = store.gc_guard(false)?;
-    let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
-    progress.line(&snapshots.describe());
-    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
     // The records a build writes are made durable together once it is
     // stored and tagged, not one fsync each (see SyncBatch).
     let durable = rbuild_cache::store::SyncBatch::begin();
