@@ -27,8 +27,9 @@
 //! (a few milliseconds); if the clock will not pass it (it was set back),
 //! regular files that look unchanged are compared by content as well.
 //!
-//! What no comparison can see: a file opened for writing and closed
-//! unchanged is copied up by overlayfs but is not a change here.
+//! What no comparison can see, a file opened for writing and closed
+//! unchanged (which overlayfs copies up: `useradd` does it to
+//! `/etc/.pwd.lock`), inotify reports (see `write_watch`).
 //!
 //! Nodes are reached through directory descriptors opened without
 //! following symlinks, so a tree the step left behind cannot redirect the
@@ -55,6 +56,7 @@ use super::node::{Xattrs, keep_in_image};
 use super::safe_tree::{NodeAttrs, SafeTree, TreeOptions, join_components, list_names, open_subdir};
 use super::stack::LayerStack;
 use super::stack_export::CopyTree;
+use super::write_watch::{WriteWatch, Written};
 
 /// How much later than the newest recorded ctime the clock must read
 /// before the step may start: more than one tick of the coarse clock that
@@ -73,6 +75,8 @@ pub struct PreparedRoot {
     /// content too.
     compare_content: bool,
     stats: LayerStats,
+    /// Files opened for writing while the step ran.
+    watch: std::sync::Mutex<WriteWatch>,
 }
 
 /// One node of the baseline; a directory has its children.
@@ -80,6 +84,8 @@ pub struct PreparedRoot {
 struct BaseNode {
     stamp: Stamp,
     children: BTreeMap<Vec<u8>, BaseNode>,
+    /// A directory's inotify watch.
+    watch: Option<i32>,
 }
 
 /// What `statx` says of a node, as far as a change shows in it.
@@ -145,9 +151,17 @@ impl LayerStack {
         let root = open_root(dest)?;
         let mut newest = (i64::MIN, 0);
         let stamp = stamp_of(&root, b"").ctx("cannot inspect", dest)?;
-        let baseline = record(&root, stamp, dest, &mut newest)?;
+        let mut watch = WriteWatch::new();
+        let baseline = record(&root, stamp, dest, &mut Recording { newest: &mut newest, watch: &mut watch })?;
+        watch.start();
         let settled = wait_until_past(newest);
-        Ok(PreparedRoot { stack: self.clone(), baseline, compare_content: !settled, stats })
+        Ok(PreparedRoot {
+            stack: self.clone(),
+            baseline,
+            compare_content: !settled,
+            stats,
+            watch: std::sync::Mutex::new(watch),
+        })
     }
 }
 
@@ -166,7 +180,8 @@ impl PreparedRoot {
             upper,
             TreeOptions { chown: nix::unistd::geteuid().is_root(), prefix: self.stack.prefix },
         )?;
-        let mut writer = ChangeWriter { prepared: self, tree, ancestors: Vec::new(), root };
+        let written = self.watch.lock().unwrap_or_else(|e| e.into_inner()).finish();
+        let mut writer = ChangeWriter { prepared: self, tree, ancestors: Vec::new(), root, written };
         let stamp = stamp_of(&root_dir, b"").ctx("cannot inspect", root)?;
         writer.walk_dir(&root_dir, &mut Vec::new(), &self.baseline, stamp)?;
         writer.tree.finish()
@@ -188,6 +203,8 @@ struct ChangeWriter<'p> {
     tree: SafeTree,
     ancestors: Vec<Ancestor>,
     root: &'p Path,
+    /// Files opened for writing (overlayfs copies those up even unchanged).
+    written: Written,
 }
 
 impl ChangeWriter<'_> {
@@ -214,7 +231,9 @@ impl ChangeWriter<'_> {
                     self.walk_dir(&sub, components, old, now)?;
                 }
                 Some(old) if old.stamp.same_node(&now) => {
-                    if old.stamp != now || self.content_differs(dir, components)? {
+                    let opened_for_writing =
+                        base.watch.is_some_and(|wd| self.written.contains(&(wd, name.clone())));
+                    if old.stamp != now || opened_for_writing || self.content_differs(dir, components)? {
                         self.adopt(dir, components, false)?;
                     }
                 }
@@ -294,24 +313,31 @@ impl ChangeWriter<'_> {
     }
 }
 
-/// Records `dir` (stamped `stamp`) and everything below it, and the newest
-/// ctime met.
-fn record(dir: &File, stamp: Stamp, shown: &Path, newest: &mut (i64, u32)) -> Result<BaseNode, LayerError> {
+/// What [`record`] keeps track of besides the baseline.
+struct Recording<'r> {
+    /// The newest ctime met.
+    newest: &'r mut (i64, u32),
+    watch: &'r mut WriteWatch,
+}
+
+/// Records `dir` (stamped `stamp`) and everything below it, and watches
+/// every directory for files opened for writing.
+fn record(dir: &File, stamp: Stamp, shown: &Path, rec: &mut Recording<'_>) -> Result<BaseNode, LayerError> {
     let mut children = BTreeMap::new();
     for name in list_names(dir).ctx("cannot list directory", shown)? {
         let path = shown.join(OsStr::from_bytes(&name));
         let child = stamp_of(dir, &name).ctx("cannot inspect", &path)?;
-        *newest = (*newest).max(child.ctime);
+        *rec.newest = (*rec.newest).max(child.ctime);
         let node = if child.is_dir() {
             let sub = open_subdir(dir, &name).ctx("cannot open", &path)?;
-            record(&sub, child, &path, newest)?
+            record(&sub, child, &path, rec)?
         } else {
-            BaseNode { stamp: child, children: BTreeMap::new() }
+            BaseNode { stamp: child, children: BTreeMap::new(), watch: None }
         };
         children.insert(name, node);
     }
-    *newest = (*newest).max(stamp.ctime);
-    Ok(BaseNode { stamp, children })
+    *rec.newest = (*rec.newest).max(stamp.ctime);
+    Ok(BaseNode { stamp, children, watch: rec.watch.add(dir) })
 }
 
 /// Waits until the clock reads later than `ctime` by more than a tick;
@@ -416,5 +442,66 @@ fn same_bytes(a: &mut File, b: &mut File) -> io::Result<bool> {
         if buf_a[..n] != buf_b[..n] {
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+
+    use super::super::overlay::{OverlayXattrs, is_opaque_dir, is_whiteout_at};
+    use super::*;
+
+    fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap().metadata().unwrap())
+            .filter(|m| !m.is_dir())
+            .map(|m| (m.dev(), m.ino()))
+            .collect()
+    }
+
+    #[test]
+    fn a_prepared_root_shares_no_inode_with_its_layer_and_its_changes_come_out_in_overlay_form() {
+        let temp = tempfile::tempdir().unwrap();
+        let [lower, root, upper] = ["lower", "root", "upper"].map(|d| temp.path().join(d));
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::create_dir_all(lower.join("d")).unwrap();
+        fs::write(lower.join("etc/a"), "a").unwrap();
+        fs::write(lower.join("etc/b"), "b").unwrap();
+        fs::write(lower.join("etc/same"), "same").unwrap();
+        fs::write(lower.join("d/x"), "x").unwrap();
+        fs::write(lower.join("h1"), "h").unwrap();
+        fs::hard_link(lower.join("h1"), lower.join("h2")).unwrap();
+        let prefix = OverlayXattrs::User;
+        let prepared = LayerStack::new(vec![lower.clone()], prefix).prepare_root(&root).unwrap();
+        assert!(inodes(&root).is_disjoint(&inodes(&lower)), "a prepared file is a layer's file");
+
+        fs::write(root.join("etc/a"), "changed").unwrap();
+        fs::remove_file(root.join("etc/b")).unwrap();
+        fs::remove_dir_all(root.join("d")).unwrap();
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/y"), "y").unwrap();
+        fs::write(root.join("h1"), "through one name").unwrap();
+        fs::write(root.join("n"), "new").unwrap();
+        prepared.write_changes(&root, &upper).unwrap();
+
+        assert_eq!(fs::read_to_string(lower.join("etc/a")).unwrap(), "a", "the layer is untouched");
+        assert_eq!(fs::read_to_string(lower.join("h2")).unwrap(), "h");
+        assert_eq!(fs::read_to_string(upper.join("etc/a")).unwrap(), "changed");
+        let b = upper.join("etc/b");
+        assert!(
+            is_whiteout_at(&b, &fs::symlink_metadata(&b).unwrap(), prefix).unwrap(),
+            "etc/b is a whiteout"
+        );
+        assert!(!upper.join("etc/same").exists(), "an unchanged file is not copied up");
+        assert!(is_opaque_dir(&upper.join("d"), prefix).unwrap(), "d was made again: opaque");
+        assert_eq!(fs::read_to_string(upper.join("d/y")).unwrap(), "y");
+        assert!(!upper.join("d/x").exists());
+        assert_eq!(fs::read_to_string(upper.join("h1")).unwrap(), "through one name");
+        assert!(!upper.join("h2").exists(), "the other name of a lower hard link is not copied up");
+        assert_eq!(fs::read_to_string(upper.join("n")).unwrap(), "new");
     }
 }

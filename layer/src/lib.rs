@@ -30,6 +30,7 @@ mod stack_export;
 mod tar_encode;
 mod tar_reader;
 mod tar_writer;
+mod write_watch;
 
 pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
 pub use copy_root::PreparedRoot;

@@ -82,6 +82,8 @@ impl TestUser {
             .env("USER", &self.name)
             .env("XDG_DATA_HOME", self.path("data"))
             .envs(vars.iter().copied())
+            // The suite may run under the copying snapshotter.
+            .envs(std::env::var("RBUILD_SNAPSHOTTER").map(|v| ("RBUILD_SNAPSHOTTER", v)))
             .current_dir(self.home.path())
             .stdin(Stdio::null());
         cmd

@@ -19,7 +19,8 @@ const EPOCH: &str = "1700000000";
 /// replaced by a directory and back, chmod and chown only, symlinks
 /// (new, dangling, replaced), hard links made in the step and a write
 /// through one name of a base hard link, an xattr of the base kept through
-/// a chmod,
+/// a chmod, a file opened for writing and left as it was (overlayfs copies
+/// it up),
 /// and cache, tmpfs and stage bind mounts whose targets are not in the
 /// image.
 const EVERY_CHANGE: &str = r#"FROM busybox:local AS base
@@ -27,7 +28,7 @@ RUN mkdir -p /data/keep /data/gone /data/re /data/swap \
  && echo a > /data/keep/a && echo b > /data/gone/b && echo r > /data/re/old \
  && echo m > /data/mod && echo d > /data/del && echo x > /data/ren && echo c > /data/chm \
  && echo o > /data/own && echo f > /data/swap/f && echo t > /data/todir \
- && ln -s a /data/keep/link && echo l > /data/lnk1 && ln /data/lnk1 /data/lnk2
+ && ln -s a /data/keep/link && echo l > /data/lnk1 && ln /data/lnk1 /data/lnk2 && echo o > /data/opened
 
 FROM base
 RUN --mount=type=cache,target=/var/cache/t --mount=type=tmpfs,target=/scratch \
@@ -39,7 +40,7 @@ RUN --mount=type=cache,target=/var/cache/t --mount=type=tmpfs,target=/scratch \
  && echo h > /data/h1 && ln /data/h1 /data/h2 && ln /data/keep/a /data/keep/a-link \
  && ln -s /nowhere /data/dangling && rm /data/keep/link && ln -s b /data/keep/link \
  && echo l2 >> /data/lnk1 && rm /bin/wget && mkdir -p /new/deep/dir && touch /new/deep/dir/f \
- && chmod 700 /xattr/file && cat /mnt/keep/a > /from-bind && echo cached > /var/cache/t/c && echo tmp > /scratch/t
+ && chmod 700 /xattr/file && cat /mnt/keep/a > /from-bind && : >> /data/opened && echo cached > /var/cache/t/c && echo tmp > /scratch/t
 RUN rm -rf /new/deep && echo again > /etc/motd && cat /data/lnk2 /data/lnk1 > /links
 CMD ["cat", "/links", "/data/re/new", "/data/swap", "/from-bind"]
 "#;
@@ -171,6 +172,7 @@ fn both_snapshotters_give_the_same_image_id() {
         "data/keep/a-link",
         "data/lnk1",
         "bin/.wh.wget",
+        "data/opened",
         "from-bind",
     ] {
         assert!(paths.contains(&expected), "{expected} missing from the layer: {paths:?}");
@@ -311,7 +313,7 @@ fn auto_takes_copy_for_a_store_on_overlayfs_and_overlay_elsewhere() {
     let build = |env: &Env| {
         env.rbuild_with(&["import", busybox_rootfs().to_str().unwrap(), "busybox:local"], None, &vars).ok();
         env.dockerfile("ctx", dockerfile);
-        env.rbuild_with(&["build", "--progress", "plain", "ctx"], None, &vars).ok()
+        env.rbuild_with(&["build", "--progress", "plain", "--snapshotter", "auto", "ctx"], None, &vars).ok()
     };
     let on_host = build(&Env::new());
     assert!(
@@ -336,6 +338,12 @@ fn auto_takes_copy_for_a_store_on_overlayfs_and_overlay_elsewhere() {
     // The answer is kept: the next build does not probe again.
     let store = inner.root.path();
     assert!(store.join("state/overlay-probe.json").exists());
-    let again = inner.rbuild_with(&["build", "--progress", "plain", "--no-cache", "ctx"], None, &vars).ok();
+    let again = inner
+        .rbuild_with(
+            &["build", "--progress", "plain", "--no-cache", "--snapshotter", "auto", "ctx"],
+            None,
+            &vars,
+        )
+        .ok();
     assert!(again.stderr.contains("snapshotter: copy"), "{}", again.stderr);
 }
