@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rbuild_builder::sandbox::chroot::{CHROOT_CAVEAT, NO_MOUNT_CAVEAT};
-use rbuild_builder::sandbox::{ChrootIsolation, Isolation, NamespaceSandbox, probe};
+use rbuild_builder::sandbox::{ChrootIsolation, Isolation, NamespaceSandbox, nat, probe};
 
 use crate::report::Failure;
 
@@ -19,7 +19,7 @@ pub struct Chosen {
     /// `isolation: …`, the first progress line.
     pub banner: String,
     /// What the isolation leaves shared, said once.
-    pub caveats: Vec<&'static str>,
+    pub caveats: Vec<String>,
 }
 
 /// Picks the isolation `flag` (else `RBUILD_ISOLATION`, else `auto`) asks for.
@@ -67,18 +67,32 @@ fn sandbox(exe: PathBuf) -> Chosen {
     } else {
         "namespaces inside rbuild's user namespace"
     };
+    // Default-network steps get a namespace of their own behind NAT where
+    // slirp4netns can run, else the host's network, said here once (as
+    // BuildKit falls back to the host's network without its bridge).
+    let (nat, caveats) = match nat::find_slirp4netns() {
+        Ok(_) => (true, Vec::new()),
+        Err(u) => (
+            false,
+            vec![format!(
+                "network: RUN steps on the default network share the host's network here: {}; to give \
+                 each a network of its own behind NAT, {}",
+                u.why, u.remedy
+            )],
+        ),
+    };
     Chosen {
-        isolation: Arc::new(NamespaceSandbox { exe }),
+        isolation: Arc::new(NamespaceSandbox { exe, nat }),
         banner: format!("isolation: sandbox ({how})"),
-        caveats: Vec::new(),
+        caveats,
     }
 }
 
 fn chroot(exe: PathBuf, why: String) -> Chosen {
-    let mut caveats = vec![CHROOT_CAVEAT];
+    let mut caveats = vec![CHROOT_CAVEAT.to_string()];
     let mode = ChrootIsolation::mode();
     if !mode.mount_namespace {
-        caveats.push(NO_MOUNT_CAVEAT);
+        caveats.push(NO_MOUNT_CAVEAT.to_string());
     }
     let mounts = if mode.mount_namespace { "with a mount namespace" } else { "without mounts" };
     Chosen {

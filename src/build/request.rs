@@ -72,7 +72,18 @@ impl Request {
         let ssh = super::ssh_agents::parse(&args.ssh)?;
         let annotations = Annotations::parse(&args.annotations, &Platform::host())?;
         annotations.check_outputs(&outputs)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, named_contexts, ssh, annotations })
+        Ok(Request {
+            context,
+            outputs,
+            image_outputs,
+            cache_from,
+            cache_to,
+            tags,
+            run,
+            named_contexts,
+            ssh,
+            annotations,
+        })
     }
 }
 

@@ -150,31 +150,73 @@ fn default_network_reaches_the_hosts_other_addresses_through_nat() {
     assert_ne!(peers[0], IpAddr::V4(Ipv4Addr::new(10, 0, 2, 100)), "the step's own address stays behind NAT");
 }
 
-/// Without slirp4netns a default-network step fails naming the package and
-/// the ways around it, at its Dockerfile line; it never runs on the host's
-/// network. `--network=none` needs nothing.
+/// Without slirp4netns, default-network steps share the host's network (as
+/// BuildKit's do without its bridge) and the build says so once, before any
+/// step, naming the package that would give each its own; `--network=none`
+/// still has only loopback.
 #[test]
-fn default_network_without_slirp4netns_fails_naming_the_package() {
+fn default_network_without_slirp4netns_shares_the_hosts_and_says_so_first() {
     require!(root(), busybox_static());
     let env = Env::with_busybox();
-    env.dockerfile("ctx", "FROM busybox:local\nRUN --network=none true\nRUN ip link > /links\n");
+    env.dockerfile(
+        "ctx",
+        "FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /none\n\
+RUN awk '$2 == \"00000000\" {print $1, $3}' /proc/net/route > /default\n",
+    );
     let empty = env.path("no-tools");
     std::fs::create_dir_all(&empty).unwrap();
+    let out = env.path("out");
+    let dest = format!("type=local,dest={}", out.display());
     let path = [("PATH", empty.to_str().unwrap())];
-    let run = env.rbuild_with(&["build", "--progress", "plain", "ctx"], None, &path).failed();
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    for expected in [
-        "Dockerfile:3",
-        "needs slirp4netns (package slirp4netns)",
-        "hint: install it (apt-get install slirp4netns)",
-        "--allow network.host",
-    ] {
+    let run = env.rbuild_with(&["build", "--progress", "plain", "-o", &dest, "ctx"], None, &path).ok();
+    let note = run
+        .stderr
+        .lines()
+        .position(|l| l.contains("RUN steps on the default network share the host's network here"))
+        .unwrap_or_else(|| panic!("no network note in:\n{}", run.stderr));
+    let first_step = run.stderr.lines().position(|l| l.contains("] RUN ")).expect("a RUN step");
+    assert!(note < first_step, "the note comes before any step:\n{}", run.stderr);
+    for expected in ["needs slirp4netns (package slirp4netns)", "apt-get install slirp4netns"] {
         assert!(run.stderr.contains(expected), "expected {expected:?} in:\n{}", run.stderr);
     }
+    assert_eq!(std::fs::read_to_string(out.join("none")).unwrap(), "lo\n");
+    // The host's default route (interface and gateway), not slirp4netns's
+    // (eth0 via 10.0.2.2, 0202000A).
+    let host = sh("awk '$2 == \"00000000\" {print $1, $3}' /proc/net/route");
+    assert!(!host.trim().is_empty(), "the host has a default route");
+    assert_eq!(std::fs::read_to_string(out.join("default")).unwrap(), host, "the host's default route");
+}
+
+/// A default-network step leaves the host's mounts alone: slirp4netns
+/// confines itself in a mount namespace and detaches its old root there,
+/// which, for a shared mount of the host (dockerd's container roots are
+/// such), would unmount it on the host too unless rbuild gives it a private
+/// copy first. Found when `docker run` failed with "sh: not found" next to
+/// a build.
+#[test]
+fn a_default_network_step_unmounts_nothing_of_the_hosts() {
+    require!(root(), busybox_static(), default_network());
+    let env = Env::with_busybox();
+    let shared = env.path("shared-mount");
+    std::fs::create_dir_all(&shared).unwrap();
+    // As dockerd's: a shared mount (its /var/lib/docker) with a mount
+    // below it (a container's root); an unmount propagates to the peers of
+    // the parent mount.
+    let child = shared.join("child");
+    sh(&format!(
+        "mount -t tmpfs rbuild-it {0} && mount --make-shared {0} && mkdir {1} && \
+         mount -t tmpfs rbuild-it-child {1} && echo here > {1}/mark",
+        shared.display(),
+        child.display()
+    ));
+    env.dockerfile("ctx", "FROM busybox:local\nRUN true\n");
+    let run = env.rbuild(&["build", "--progress", "plain", "ctx"]);
+    let still = std::fs::read_to_string(child.join("mark"));
+    let _ = std::process::Command::new("umount").arg("-R").arg("-l").arg(&shared).status();
+    run.ok();
     assert_eq!(
-        run.run_lines().len(),
-        2,
-        "the --network=none step ran, then the default one failed:\n{}",
-        run.stderr
+        still.ok().as_deref(),
+        Some("here\n"),
+        "the mount below the host's shared mount is still there"
     );
 }

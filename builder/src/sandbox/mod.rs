@@ -58,6 +58,10 @@ pub trait Isolation: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct NamespaceSandbox {
     pub exe: PathBuf,
+    /// Whether default-network steps get a namespace of their own behind
+    /// NAT; where slirp4netns cannot run they share the host's network
+    /// (the build says so at its start, see `nat::find_slirp4netns`).
+    pub nat: bool,
 }
 
 impl Isolation for NamespaceSandbox {
@@ -68,6 +72,10 @@ impl Isolation for NamespaceSandbox {
         req: &RunRequest,
         on_line: &mut dyn FnMut(&str),
     ) -> Result<RunOutcome, SandboxError> {
+        if req.network == NetMode::Nat && !self.nat {
+            let shared = RunRequest { network: NetMode::Shared, ..req.clone() };
+            return run(store, &self.exe, root, &shared, on_line);
+        }
         run(store, &self.exe, root, req, on_line)
     }
 }

@@ -5,8 +5,11 @@
 //! device it needs, and writes the resolv.conf such a step sees; the
 //! helper starts slirp4netns (`child::nat`).
 //!
-//! There is no silent fallback to the host's network: a step that asked
-//! for the default network and cannot have it fails, naming the package.
+//! Where slirp4netns or its device is missing (a container without
+//! `/dev/net/tun`, a machine without the package), the build is told once,
+//! at its start, that default-network steps share the host's network and
+//! what would give them their own (`find_slirp4netns`): BuildKit falls back
+//! the same way when it cannot make its bridge network.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -27,40 +30,54 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const ELSE: &str = "or give the step the host's network: RUN --network=host, or --network host for the \
 whole build, with --allow network.host (or RUN --network=none if the step needs no network)";
 
-/// The slirp4netns executable, looked up once per process in PATH.
+/// Why the default network cannot be made here, and what would make it.
+#[derive(Debug, Clone)]
+pub struct NatUnavailable {
+    pub why: String,
+    pub remedy: String,
+}
+
+/// The slirp4netns executable, looked up once per process in PATH, as a
+/// step's error when it cannot be used.
 pub fn slirp4netns() -> Result<PathBuf, SandboxError> {
+    find_slirp4netns()
+        .map_err(|u| SandboxError::Unavailable { message: u.why, hint: format!("{}; {ELSE}", u.remedy) })
+}
+
+/// The slirp4netns executable, if it and the device it needs can be used.
+pub fn find_slirp4netns() -> Result<PathBuf, NatUnavailable> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
     let found = FOUND.get_or_init(|| {
         let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
         std::env::split_paths(&path).map(|dir| dir.join("slirp4netns")).find(|p| is_executable(p))
     });
     let Some(exe) = found else {
-        return Err(SandboxError::Unavailable {
-            message: format!(
+        return Err(NatUnavailable {
+            why: format!(
                 "RUN's default network needs slirp4netns (package {SLIRP_PACKAGE}), which is not in PATH"
             ),
-            hint: format!("install it (apt-get install {SLIRP_PACKAGE}), {ELSE}"),
+            remedy: format!("install it (apt-get install {SLIRP_PACKAGE})"),
         });
     };
     // Opened as slirp4netns will open it; no interface exists until an
     // ioctl asks for one.
     match std::fs::OpenOptions::new().read(true).write(true).open(TUN_DEVICE) {
         Ok(_) => Ok(exe.clone()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SandboxError::Unavailable {
-            message: format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NatUnavailable {
+            why: format!(
                 "RUN's default network needs {TUN_DEVICE} for slirp4netns (package {SLIRP_PACKAGE}), \
                  and this system has none"
             ),
-            hint: format!(
-                "load the tun module (modprobe tun) or pass the device into this container; {ELSE}"
-            ),
+            remedy: "load the tun module (modprobe tun) or pass the device into this container \
+                     (docker run --device /dev/net/tun)"
+                .into(),
         }),
-        Err(e) => Err(SandboxError::Unavailable {
-            message: format!(
+        Err(e) => Err(NatUnavailable {
+            why: format!(
                 "RUN's default network needs {TUN_DEVICE} for slirp4netns, which cannot open it: {e}"
             ),
-            hint: format!(
-                "distributions let every user open it (mode 0666, set by udev): chmod 0666 {TUN_DEVICE}; {ELSE}"
+            remedy: format!(
+                "distributions let every user open it (mode 0666, set by udev): chmod 0666 {TUN_DEVICE}"
             ),
         }),
     }

@@ -21,7 +21,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::mount::{MsFlags, mount};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
@@ -161,6 +163,18 @@ fn launch(helper: Pid, go: &OwnedFd, ready: &OwnedFd, log: &File, exe: &CString,
     let mut word = [0u8; 1];
     if !matches!(nix::unistd::read(go, &mut word), Ok(1)) {
         // The helper failed before it had a namespace to serve.
+        return;
+    }
+    // slirp4netns's --enable-sandbox makes a mount namespace of its own
+    // but makes only `/` private in it before it pivots and detaches the
+    // old root: unmounts of the host's shared mounts below `/` then
+    // propagate back and tear down other containers' root filesystems
+    // (dockerd's overlays). A private copy of ours, made first, keeps
+    // every such unmount in here.
+    let private = unshare(CloneFlags::CLONE_NEWNS).is_ok()
+        && mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .is_ok();
+    if !private {
         return;
     }
     let devnull = File::open("/dev/null");
