@@ -107,7 +107,7 @@ impl StoreResolver<'_> {
 }
 
 impl BaseResolver for StoreResolver<'_> {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+    fn resolve(&mut self, reference: &str, _platform: &Platform) -> Result<ImageMeta, ResolveError> {
         let id = self.lookup(reference)?;
         let (_, config) =
             self.store.image_config(&id).map_err(|e| ResolveError { message: e.to_string(), hint: None })?;
