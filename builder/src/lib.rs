@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod execute;
 pub mod explain;
+pub mod in_flight;
 pub mod keys;
 pub mod meta;
 pub mod options;
