@@ -485,7 +485,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
 
-    /// Target platform (only the host platform is supported)
+    /// Target platforms, comma-separated (linux/amd64,linux/arm64); foreign RUN steps need QEMU (qemu-user-static)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
 

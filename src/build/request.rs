@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
 
@@ -29,6 +30,8 @@ pub struct Request {
     pub tags: Vec<Reference>,
     /// `--add-host`, `--ulimit`, `--shm-size`, `--network`, `--allow`.
     pub run: RunFlags,
+    /// `--platform`: the target platforms, the host's when not given.
+    pub platforms: Vec<Platform>,
 }
 
 impl Request {
@@ -36,6 +39,14 @@ impl Request {
     /// outputs, caches, then names.
     pub fn parse(args: &BuildArgs) -> Result<Request, Failure> {
         let context = context_dir(&args.context)?;
+        let platforms = match &args.platform {
+            Some(list) => Platform::parse_list(list).map_err(|e| {
+                Failure::new(format!("--platform: {e}")).hint(
+                    "name platforms as os/arch[/variant], comma-separated: --platform linux/amd64,linux/arm64,linux/arm/v7",
+                )
+            })?,
+            None => vec![Platform::host()],
+        };
         let mut outputs = Vec::new();
         let mut image_outputs = Vec::new();
         for o in &args.output {
@@ -43,6 +54,20 @@ impl Request {
                 Some(image) => image_outputs.push(image?),
                 None => outputs.push(parse_output(o)?),
             }
+        }
+        if platforms.len() > 1
+            && let Some(Output::DockerArchive(_)) = outputs.iter().find(|o| matches!(o, Output::DockerArchive(_)))
+        {
+            let specs: Vec<String> = platforms.iter().map(Platform::spec).collect();
+            return Err(Failure::new(format!(
+                "-o type=docker holds one image, and this build is for {} platforms ({})",
+                platforms.len(),
+                specs.join(", ")
+            ))
+            .hint(format!(
+                "build one platform for a docker archive (--platform {}), or use -o type=oci,dest=FILE, which holds an index of every platform",
+                specs[0]
+            )));
         }
         let cache_to = args
             .cache_to
@@ -59,7 +84,7 @@ impl Request {
         }
         let tags = args.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
         let run = RunFlags::parse(args)?;
-        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run })
+        Ok(Request { context, outputs, image_outputs, cache_from, cache_to, tags, run, platforms })
     }
 }
 
