@@ -7,9 +7,11 @@
 # libseccomp to compile the RUN sandbox's seccomp profile), gcc and
 # libc6-dev (the seccomp test builds a static probe), Chromium (the
 # --timings report is checked in a headless browser), tmux (the terminal
-# view is checked on a real terminal), and small tools. Idempotent.
+# view is checked on a real terminal), QEMU user emulation (multi-platform
+# builds run arm64 steps; qemu-aarch64 is registered in binfmt_misc with the
+# F flag, binfmt_misc mounted first when it is not), and small tools. Idempotent.
 set -euo pipefail
-pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux)
+pkgs=(busybox-static docker.io skopeo umoci docker-registry apache2-utils file jq tar gzip zstd bzip2 xz-utils curl ca-certificates graphviz python3 uidmap debootstrap golang-go util-linux mount passwd libseccomp-dev gcc libc6-dev chromium tmux qemu-user-static binfmt-support)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,3 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Foreign-platform RUN steps: the emulator must be registered with the F flag
+# (Debian's qemu-user-static entries have it).
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+[ -f /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64

@@ -23,11 +23,18 @@ use crate::registry::{self, Registries};
 use crate::report::{Failure, archive_failure};
 use crate::source_date_epoch;
 
-/// Progress names each step with its platform (`[linux/arm64 build 2/3]`),
-/// as BuildKit does.
+/// Progress names each step with its platform as BuildKit does:
+/// `[linux/arm64 app 2/3]`, and `[linux/amd64->arm64 build 2/3]` for a
+/// stage on another platform than the target's.
 pub fn label_stages(graph: &mut StepGraph) {
+    let target = graph.platform.clone();
     for stage in &mut graph.stages {
-        stage.label = format!("{} {}", stage.platform, stage.label);
+        stage.label = if stage.platform == target {
+            format!("{target} {}", stage.label)
+        } else {
+            let arch = target.spec().trim_start_matches(&format!("{}/", target.os)).to_string();
+            format!("{}->{arch} {}", stage.platform, stage.label)
+        };
     }
 }
 
