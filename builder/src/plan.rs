@@ -104,10 +104,7 @@ impl StoreResolver<'_> {
                 })?
             }
             (Err(rbuild_cache::StoreError::Resolve(_)), None) => {
-                return Err(ResolveError {
-                    message: missing,
-                    hint: Some(missing_image_hint(reference)),
-                });
+                return Err(ResolveError { message: missing, hint: Some(missing_image_hint(reference)) });
             }
             (Err(other), _) => return Err(ResolveError { message: other.to_string(), hint: None }),
         };
@@ -216,14 +213,13 @@ pub fn plan_with(
         span: e.span,
         hint: e.hint,
     })?;
-    let mut resolver =
-        StoreResolver {
-            store,
-            found: BaseImages::new(),
-            fetcher: images.fetcher,
-            refresh: images.refresh,
-            target: opts.platform.clone(),
-        };
+    let mut resolver = StoreResolver {
+        store,
+        found: BaseImages::new(),
+        fetcher: images.fetcher,
+        refresh: images.refresh,
+        target: opts.platform.clone(),
+    };
     let graph = lower(&ast, opts, &mut resolver)?;
     for stage in graph.stages.iter().filter(|s| s.needed) {
         for step in &stage.steps {
@@ -246,7 +242,9 @@ pub fn plan_with(
                 _ => {}
             }
             for image in images {
-                resolver.lookup(image, &graph.platform).map_err(|e| not_a_stage_or_image(&graph, image, e, step.span))?;
+                resolver
+                    .lookup(image, &graph.platform)
+                    .map_err(|e| not_a_stage_or_image(&graph, image, e, step.span))?;
             }
         }
     }

@@ -24,7 +24,11 @@ const KNOWN_ARCHITECTURES: &[&str] =
 impl Platform {
     /// The platform this machine runs natively.
     pub fn host() -> Platform {
-        Platform { os: "linux".into(), architecture: crate::config::host_architecture().into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            architecture: crate::config::host_architecture().into(),
+            variant: None,
+        }
     }
 
     /// Parses `os[/arch[/variant]]` (an `os` alone means the host's

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{RegistryError, Result};
-use rbuild_oci::platform::Platform;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::platform::Platform;
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -152,7 +152,8 @@ pub(crate) fn image_index_json(manifests: &[Descriptor]) -> Vec<u8> {
         media_type: &'static str,
         manifests: &'a [Descriptor],
     }
-    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type: OCI_INDEX, manifests }).expect("index serializes")
+    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type: OCI_INDEX, manifests })
+        .expect("index serializes")
 }
 
 /// An OCI image manifest, serialised with fixed field order so the same
@@ -212,7 +213,10 @@ mod tests {
         assert_eq!(choose_platform(&list, "x", &want("linux/arm/v6")).unwrap().digest, list[0].digest);
         assert_eq!(choose_platform(&list, "x", &want("linux/aarch64")).unwrap().digest, list[2].digest);
         let err = choose_platform(&list, "bb:multi", &want("linux/s390x")).unwrap_err().to_string();
-        assert_eq!(err, "bb:multi has no image for linux/s390x; it has: linux/arm/v6, linux/arm/v7, linux/arm64");
+        assert_eq!(
+            err,
+            "bb:multi has no image for linux/s390x; it has: linux/arm/v6, linux/arm/v7, linux/arm64"
+        );
     }
 
     #[test]

@@ -54,7 +54,12 @@ pub fn remote_digest(session: &Session, reference: &Reference) -> Result<Digest>
 /// names a tag). A pull for another platform than the host's records the
 /// image in the store's platform index under the name, and moves the tag
 /// only when the name had none.
-pub fn pull(session: &Session, store: &Store, reference: &Reference, platform: &Platform) -> Result<PullOutcome> {
+pub fn pull(
+    session: &Session,
+    store: &Store,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<PullOutcome> {
     let _gc = store.gc_guard(false)?;
     let progress = session.progress();
     let shown = reference.familiar();
@@ -86,7 +91,8 @@ pub fn pull(session: &Session, store: &Store, reference: &Reference, platform: &
         registry: reference.registry.clone(),
         message: format!("the config of {shown} is not a valid image config: {e}"),
     })?;
-    if !config.architecture.is_empty() && !platform.matches(&config.os, &config.architecture, config.variant.as_deref())
+    if !config.architecture.is_empty()
+        && !platform.matches(&config.os, &config.architecture, config.variant.as_deref())
     {
         return Err(RegistryError::NoPlatform {
             reference: shown,
@@ -116,7 +122,12 @@ pub fn pull(session: &Session, store: &Store, reference: &Reference, platform: &
         store.update_image_record(&record)?;
     }
     let replaced = match &reference.tag {
-        Some(_) => tag_for_platform(store, &Reference { digest: None, ..reference.clone() }.canonical(), id, platform)?,
+        Some(_) => tag_for_platform(
+            store,
+            &Reference { digest: None, ..reference.clone() }.canonical(),
+            id,
+            platform,
+        )?,
         None => None,
     };
     progress.note(&format!("Digest: {top_digest}"));

@@ -15,7 +15,6 @@ use std::io::{BufWriter, Write};
 use super::error::{RegistryError, Result};
 use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
 use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, PlatformJson};
-use rbuild_oci::platform::Platform;
 use super::progress::short_id;
 use super::session::Session;
 use super::transfers::try_map_bounded;
@@ -23,6 +22,7 @@ use rbuild_cache::store::Store;
 use rbuild_oci::compress::parallel_gzip as gzip;
 use rbuild_oci::digest::{Digest, HashingWriter};
 use rbuild_oci::io_error::IoContext;
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 
 /// What a push did.
@@ -125,8 +125,11 @@ fn push_image(
     let config_desc = Descriptor::new(OCI_CONFIG, &config_digest, config_json.len() as u64);
     let manifest_json = manifest::image_manifest_json(&config_desc, &layers);
     let digest = Digest::of(&manifest_json);
-    let put_as =
-        if by_digest { Reference { tag: None, digest: Some(digest), ..target.clone() } } else { target.clone() };
+    let put_as = if by_digest {
+        Reference { tag: None, digest: Some(digest), ..target.clone() }
+    } else {
+        target.clone()
+    };
     session.put_manifest(&put_as, &manifest_json, OCI_MANIFEST)?;
     let repo_digest = format!("{}@{digest}", target.name());
     if let Some(mut record) = store.image_record(id)?

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use rbuild_builder::context::BuildContext;
 use rbuild_builder::dockerignore::{self, DockerIgnore};
 use rbuild_builder::error::BuildError;
-use rbuild_builder::outcome::{BuildOutput, StepReport};
 use rbuild_builder::options::{BuildOptions, CacheSource};
+use rbuild_builder::outcome::{BuildOutput, StepReport};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
 use rbuild_builder::sandbox::NamespaceSandbox;
 use rbuild_builder::snapshot::OverlaySnapshotter;
@@ -79,7 +79,8 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     )?;
     let mut options = Vec::new();
     for (planned, platform) in plans.iter().zip(&request.platforms) {
-        let mut opts = build_options(args, request, &dockerfile, &planned.graph, cache_sources.clone(), epoch)?;
+        let mut opts =
+            build_options(args, request, &dockerfile, &planned.graph, cache_sources.clone(), epoch)?;
         if multi {
             // Each platform explains its misses against its own last build.
             opts.site_prefix = Digest::of(format!("{}\0{platform}", opts.site_prefix).as_bytes()).hex();
@@ -136,7 +137,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     }
     let id = if multi {
         let images = platforms::store(store, &request.platforms, &builds, &request.tags, progress.as_ref())?;
-        durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
+        durable
+            .finish()
+            .map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
         recorder.image(images.representative());
         platforms::export(store, &images, &request.tags, &request.outputs, progress.as_ref())?;
         platforms::name_and_push(store, &registries, &images, request, args.push, progress.as_ref())?;
@@ -144,7 +147,9 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     } else {
         let built = &builds[0];
         let id = publish::store_and_tag(store, built, &request.tags, progress.as_ref())?;
-        durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
+        durable
+            .finish()
+            .map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
         recorder.image(id);
         for o in &request.outputs {
             output::export(store, &id, &built.config, &request.tags, o, progress.as_ref())?;
@@ -152,7 +157,8 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
         id
     };
-    let exported: Vec<(&BuildOutput, &StepGraph)> = builds.iter().zip(plans.iter().map(|p| &p.graph)).collect();
+    let exported: Vec<(&BuildOutput, &StepGraph)> =
+        builds.iter().zip(plans.iter().map(|p| &p.graph)).collect();
     cache::export(store, &registries, &exported, &request.cache_to, progress.as_ref())?;
     if let Some(path) = &args.iidfile {
         publish::write_iidfile(path, &id)?;

@@ -73,7 +73,12 @@ pub fn store(
 
 /// Points `names` at the images: the platform index gets every platform,
 /// the tag the representative image.
-fn name(store: &Store, images: &PlatformImages, names: &[String], progress: &dyn Renderer) -> Result<(), Failure> {
+fn name(
+    store: &Store,
+    images: &PlatformImages,
+    names: &[String],
+    progress: &dyn Renderer,
+) -> Result<(), Failure> {
     store.update_platform_images(|m| {
         for name in names {
             m.insert(name.clone(), images.images.iter().map(|(p, id)| (p.spec(), *id)).collect());
@@ -108,7 +113,8 @@ pub fn export(
                 let per_platform: Vec<ExportImage> =
                     images.images.iter().map(|(_, id)| ExportImage { id: *id, tags: Vec::new() }).collect();
                 let names: Vec<String> = tags.iter().map(Reference::familiar).collect();
-                let opts = ExportOptions { source_date_epoch: source_date_epoch::from_env(), ..Default::default() };
+                let opts =
+                    ExportOptions { source_date_epoch: source_date_epoch::from_env(), ..Default::default() };
                 write_output(dest, |w| {
                     rbuild_archive::write_oci_index_archive(store, &per_platform, &names, w, &opts)
                         .map_err(archive_failure)
@@ -125,7 +131,8 @@ pub fn export(
                     fs::create_dir_all(&dir)
                         .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
                     let (_, config) = store.image_config(id)?;
-                    let view = view_of(store, &config.rootfs.diff_ids).map_err(|e| Failure::new(e.message.clone()))?;
+                    let view = view_of(store, &config.rootfs.diff_ids)
+                        .map_err(|e| Failure::new(e.message.clone()))?;
                     view.export_dir(&dir).map_err(|e| Failure::caused_by(&e))?;
                 }
             }
@@ -133,7 +140,9 @@ pub fn export(
                 progress.line(&format!("exporting root filesystems tar to {}", dest.display()));
                 write_output(dest, |w| write_platform_tars(store, images, w))?;
             }
-            Output::DockerArchive(_) => unreachable!("refused with several platforms when the flags were read"),
+            Output::DockerArchive(_) => {
+                unreachable!("refused with several platforms when the flags were read")
+            }
         }
     }
     Ok(())
@@ -141,7 +150,11 @@ pub fn export(
 
 /// One tar with a `linux_arm64/` directory per platform: each platform's
 /// flat root filesystem tar, its entries moved under the directory.
-fn write_platform_tars(store: &Store, images: &PlatformImages, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+fn write_platform_tars(
+    store: &Store,
+    images: &PlatformImages,
+    out: &mut dyn std::io::Write,
+) -> Result<(), Failure> {
     let mut builder = tar::Builder::new(out);
     for (platform, id) in &images.images {
         let (_, config) = store.image_config(id)?;

@@ -56,7 +56,8 @@ impl Request {
             }
         }
         if platforms.len() > 1
-            && let Some(Output::DockerArchive(_)) = outputs.iter().find(|o| matches!(o, Output::DockerArchive(_)))
+            && let Some(Output::DockerArchive(_)) =
+                outputs.iter().find(|o| matches!(o, Output::DockerArchive(_)))
         {
             let specs: Vec<String> = platforms.iter().map(Platform::spec).collect();
             return Err(Failure::new(format!(

@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use rbuild_test_support::prereq::{base, busybox_static, docker, reachable, registry, root, tool};
+pub use rbuild_test_support::prereq::{
+    arm64_emulation, base, busybox_static, docker, reachable, registry, root, tool,
+};
 pub use rbuild_test_support::{Need, busybox_rootfs, require};
 
 pub const RBUILD: &str = env!("CARGO_BIN_EXE_rbuild");

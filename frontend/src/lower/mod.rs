@@ -166,7 +166,11 @@ mod tests {
     struct Images;
 
     impl BaseResolver for Images {
-        fn resolve(&mut self, reference: &str, _platform: &crate::graph::Platform) -> Result<ImageMeta, ResolveError> {
+        fn resolve(
+            &mut self,
+            reference: &str,
+            _platform: &crate::graph::Platform,
+        ) -> Result<ImageMeta, ResolveError> {
             let mut meta = ImageMeta::default();
             if reference == "onbuild:side" {
                 meta.onbuild = vec!["COPY --from=side /out /in".into()];

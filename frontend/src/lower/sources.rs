@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use super::build_args::declare_globals;
-use super::platform::platform_args;
 use super::options::LowerOptions;
+use super::platform::platform_args;
 use crate::error::FrontendError;
 use crate::instructions::{self, Instruction, Kind};
 use crate::parser::Ast;

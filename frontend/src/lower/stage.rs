@@ -90,7 +90,11 @@ mod tests {
     struct Images(Vec<String>);
 
     impl BaseResolver for Images {
-        fn resolve(&mut self, reference: &str, _platform: &crate::graph::Platform) -> Result<ImageMeta, ResolveError> {
+        fn resolve(
+            &mut self,
+            reference: &str,
+            _platform: &crate::graph::Platform,
+        ) -> Result<ImageMeta, ResolveError> {
             self.0.push(reference.to_string());
             let mut meta = ImageMeta::default();
             match reference {
