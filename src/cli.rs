@@ -392,6 +392,9 @@ pub struct SaveArgs {
     /// Compress the archive
     #[arg(long, value_enum)]
     pub compress: Option<Compress>,
+    /// The platform to save of a multi-platform image (linux/arm64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 }
