@@ -38,7 +38,8 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
     let catalog = Catalog::read(store)?;
     // Multi-platform names: each platform's image is listed under the name,
     // with a PLATFORM column.
-    let mut platforms: std::collections::BTreeMap<rbuild_oci::Digest, Vec<(String, String)>> = Default::default();
+    let mut platforms: std::collections::BTreeMap<rbuild_oci::Digest, Vec<(String, String)>> =
+        Default::default();
     for (name, images) in store.platform_images()? {
         for (spec, id) in images {
             platforms.entry(id).or_default().push((name.clone(), spec));
@@ -94,7 +95,8 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
     for (image, tags, digests) in &listed {
         let size = sizes.image(&image.config);
         for (repository, tag, digest) in row_names(tags, digests, args.digests) {
-            let full = format!("{}:{tag}", Reference::parse(&repository).map(|r| r.name()).unwrap_or_default());
+            let full =
+                format!("{}:{tag}", Reference::parse(&repository).map(|r| r.name()).unwrap_or_default());
             let platform = platforms
                 .get(&image.id())
                 .and_then(|p| p.iter().find(|(name, _)| *name == full))

@@ -10,7 +10,10 @@ use crate::report::Failure;
 
 /// The images of a multi-platform name (`app:v1` built with `--platform
 /// linux/amd64,linux/arm64`) by platform; empty for any other query.
-pub fn platform_images(store: &Store, query: &str) -> Result<std::collections::BTreeMap<String, Digest>, Failure> {
+pub fn platform_images(
+    store: &Store,
+    query: &str,
+) -> Result<std::collections::BTreeMap<String, Digest>, Failure> {
     match Reference::parse(query) {
         Ok(r) if r.digest.is_none() => Ok(store.platforms_of(&r.canonical())?),
         _ => Ok(Default::default()),

@@ -48,7 +48,11 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
 }
 
 /// The images and tags the arguments name, in order, each image once.
-fn select_images(store: &Store, queries: &[String], platform: Option<&str>) -> Result<Vec<ExportImage>, Failure> {
+fn select_images(
+    store: &Store,
+    queries: &[String],
+    platform: Option<&str>,
+) -> Result<Vec<ExportImage>, Failure> {
     let refs = store.refs()?.refs;
     let mut images: Vec<ExportImage> = Vec::new();
     let mut add = |id, tags: Vec<String>| match images.iter_mut().find(|i| i.id == id) {

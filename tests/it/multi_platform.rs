@@ -158,12 +158,31 @@ fn amd64_and_arm64_are_built_pushed_as_an_index_and_run_on_their_platforms() {
     assert_eq!(ran.trim(), "aarch64");
     let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
 
-    let images = rb(&env, &["images", "rbuild-it/multi"]).ok();
+    let images = rb(&env, &["images", &registry.at("rbuild-it/multi")]).ok();
+    let rows: Vec<&str> = images.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "a row per platform:\n{}", images.stdout);
+    let header: Vec<&str> = images.stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..3], ["REPOSITORY", "TAG", "PLATFORM"], "{}", images.stdout);
+    assert!(rows.iter().any(|r| r.contains(" v1 ") && r.contains("linux/amd64")), "{}", images.stdout);
+    assert!(rows.iter().any(|r| r.contains(" v1 ") && r.contains("linux/arm64")), "{}", images.stdout);
+    let inspected = rb(&env, &["inspect", "-f", "{{.Architecture}}", &image]).ok();
+    assert_eq!(inspected.stdout.lines().collect::<Vec<_>>(), ["amd64", "arm64"]);
+    let archive = env.path("arm64.tar");
+    let refused = rb(&env, &["save", "-o", archive.to_str().unwrap(), &image]).failed();
     assert!(
-        images.stdout.contains("linux/amd64") && images.stdout.contains("linux/arm64"),
+        refused.stderr.contains("multi-platform image (linux/amd64, linux/arm64)")
+            && refused.stderr.contains("--platform"),
         "{}",
-        images.stdout
+        refused.stderr
     );
+    assert!(!archive.exists());
+    rb(&env, &["save", "--platform", "linux/arm64", "-o", archive.to_str().unwrap(), &image]).ok();
+    let loaded = sh(&format!(
+        "docker load -i {} >/dev/null && docker image inspect -f '{{{{.Architecture}}}}' {image}",
+        archive.display()
+    ));
+    assert_eq!(loaded.trim(), "arm64", "the saved image is the arm64 one");
+    let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
 
     let again = rb(&env, &["build", "--platform", "linux/amd64,linux/arm64", "-t", &image, "app"]).ok();
     assert!(again.run_lines().is_empty(), "an unchanged rebuild runs nothing:\n{}", again.stderr);
