@@ -1,48 +1,71 @@
-//! Steps being worked on in this process, by cache key. The graphs of a
+//! Steps being worked on in one build, by cache key. The graphs of a
 //! multi-platform build are solved at once, and a stage that does not
 //! depend on the platform has the same keys in each: whoever claims a key
-//! first runs the step, the others wait and then find it in the cache.
+//! first runs the step, the others wait and then find it in the cache —
+//! even under `--no-cache`, which asks to run each step, not to run it once
+//! per platform (a claim says whether the key already ran in this build).
 
 use std::collections::HashSet;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rbuild_oci::digest::Digest;
 
-struct Claims {
-    keys: Mutex<HashSet<Digest>>,
+#[derive(Default)]
+struct State {
+    /// Keys someone holds now.
+    held: HashSet<Digest>,
+    /// Keys whose step ran (and was committed) in this build.
+    ran: HashSet<Digest>,
+}
+
+/// The claims of one build, shared by the solvers of its platforms.
+#[derive(Default)]
+pub struct InFlight {
+    state: Mutex<State>,
     released: Condvar,
 }
 
-fn claims() -> &'static Claims {
-    static CLAIMS: OnceLock<Claims> = OnceLock::new();
-    CLAIMS.get_or_init(|| Claims { keys: Mutex::new(HashSet::new()), released: Condvar::new() })
-}
-
-fn locked(c: &Claims) -> MutexGuard<'_, HashSet<Digest>> {
-    c.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InFlight")
+    }
 }
 
 /// Holds a key until dropped.
-pub struct Claim {
+pub struct Claim<'a> {
+    owner: &'a InFlight,
     key: Digest,
+    /// The step ran under an earlier claim of this build.
+    pub ran_before: bool,
 }
 
-/// Claims `key`, waiting while another thread holds it.
-pub fn claim(key: Digest) -> Claim {
-    let c = claims();
-    let mut keys = locked(c);
-    while keys.contains(&key) {
-        keys = c.released.wait(keys).unwrap_or_else(|poisoned| poisoned.into_inner());
+impl InFlight {
+    fn locked(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-    keys.insert(key);
-    Claim { key }
+
+    /// Claims `key`, waiting while another thread holds it.
+    pub fn claim(&self, key: Digest) -> Claim<'_> {
+        let mut state = self.locked();
+        while state.held.contains(&key) {
+            state = self.released.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.held.insert(key);
+        Claim { owner: self, key, ran_before: state.ran.contains(&key) }
+    }
 }
 
-impl Drop for Claim {
+impl Claim<'_> {
+    /// The step ran and its result is in the cache.
+    pub fn ran(&self) {
+        self.owner.locked().ran.insert(self.key);
+    }
+}
+
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let c = claims();
-        locked(c).remove(&self.key);
-        c.released.notify_all();
+        self.owner.locked().held.remove(&self.key);
+        self.owner.released.notify_all();
     }
 }
 
@@ -56,13 +79,14 @@ mod tests {
     #[test]
     fn a_claimed_key_is_worked_on_by_one_thread_at_a_time() {
         let key = Digest::of(b"in-flight test key");
+        let flight = InFlight::default();
         let inside = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..4 {
-                let (inside, most) = (inside.clone(), most.clone());
+                let (inside, most, flight) = (inside.clone(), most.clone(), &flight);
                 s.spawn(move || {
-                    let _c = claim(key);
+                    let _c = flight.claim(key);
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(20));
@@ -71,7 +95,12 @@ mod tests {
             }
         });
         assert_eq!(most.load(Ordering::SeqCst), 1);
-        let _other = claim(Digest::of(b"another key"));
-        drop(claim(key));
+        let _other = flight.claim(Digest::of(b"another key"));
+        let first = flight.claim(key);
+        assert!(!first.ran_before);
+        first.ran();
+        drop(first);
+        assert!(flight.claim(key).ran_before, "a later claim learns the step ran");
+        assert!(!InFlight::default().claim(key).ran_before, "another build knows nothing of it");
     }
 }

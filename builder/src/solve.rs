@@ -21,7 +21,6 @@ use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
 use crate::execute::execute;
 use crate::explain;
-use crate::in_flight;
 use crate::keys::{KeyBuilder, chain_key, for_platform, step_key};
 use crate::meta::config_from_meta;
 use crate::options::BuildOptions;
@@ -321,7 +320,8 @@ impl Shared<'_> {
         // Two graphs of a multi-platform build (or two identical stages)
         // may reach the same key at once: the second waits for the first
         // and then finds its result in the cache.
-        let _claim = (!self.opts.explain_only).then(|| in_flight::claim(key));
+        let claim = (!self.opts.explain_only).then(|| self.opts.in_flight.claim(key));
+        let ran_in_this_build = claim.as_ref().is_some_and(|c| c.ran_before);
         let site = explain::site_id(&self.opts.site_prefix, &place.stage.label, place.id.number);
         let previous = explain::load_site(self.store, &site);
         // Built only when needed: listing the files a step read costs a
@@ -332,7 +332,9 @@ impl Shared<'_> {
             files: self.context_files(place.step),
             base_image: place.situation.base_image.filter(|_| place.situation.first_step),
         };
-        let forced = if self.opts.no_cache {
+        let forced = if ran_in_this_build {
+            None
+        } else if self.opts.no_cache {
             Some("--no-cache")
         } else if self.opts.no_cache_stages.contains(&place.stage.index) {
             Some("--no-cache-filter")
@@ -380,7 +382,11 @@ impl Shared<'_> {
                     self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
-                self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?
+                let ran = self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?;
+                if let Some(c) = &claim {
+                    c.ran();
+                }
+                ran
             }
         };
         self.report(key, &inputs, place, &outcome, t0);

@@ -78,9 +78,11 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         plans[0].graph.source_date_epoch.as_deref(),
     )?;
     let mut options = Vec::new();
+    let in_flight = Arc::new(rbuild_builder::options::InFlight::default());
     for (planned, platform) in plans.iter().zip(&request.platforms) {
         let mut opts =
             build_options(args, request, &dockerfile, &planned.graph, cache_sources.clone(), epoch)?;
+        opts.in_flight = in_flight.clone();
         if multi {
             // Each platform explains its misses against its own last build.
             opts.site_prefix = Digest::of(format!("{}\0{platform}", opts.site_prefix).as_bytes()).hex();
@@ -257,6 +259,7 @@ fn build_options(
         snapshotter: Arc::new(OverlaySnapshotter),
         http: Arc::new(UrlDownloads::default()),
         run: request.run.settings.clone(),
+        in_flight: Default::default(),
     })
 }
 
