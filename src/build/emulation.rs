@@ -41,7 +41,7 @@ enum Entry {
 fn entry(dir: &Path, platform: &Platform) -> Entry {
     let name = format!("qemu-{}", qemu_arch(platform));
     let Ok(text) = fs::read_to_string(dir.join(&name)) else { return Entry::Missing };
-    if !text.lines().next().is_some_and(|l| l.trim() == "enabled") {
+    if text.lines().next().is_none_or(|l| l.trim() != "enabled") {
         return Entry::Unusable(format!("{name} is registered but disabled"));
     }
     let flags = text.lines().find_map(|l| l.strip_prefix("flags:")).unwrap_or("").trim().to_string();
