@@ -184,9 +184,77 @@ fn amd64_and_arm64_are_built_pushed_as_an_index_and_run_on_their_platforms() {
     assert_eq!(loaded.trim(), "arm64", "the saved image is the arm64 one");
     let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
 
-    let again = rb(&env, &["build", "--platform", "linux/amd64,linux/arm64", "-t", &image, "app"]).ok();
+    let (local, rootfs_tar, oci) = (env.path("out"), env.path("rootfs.tar"), env.path("app.oci.tar"));
+    let cache = env.path("cache");
+    let again = rb(
+        &env,
+        &[
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            &image,
+            "-o",
+            &format!("type=local,dest={}", local.display()),
+            "-o",
+            &format!("type=tar,dest={}", rootfs_tar.display()),
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+            "--cache-to",
+            &format!("type=local,dest={},mode=max", cache.display()),
+            "app",
+        ],
+    )
+    .ok();
     assert!(again.run_lines().is_empty(), "an unchanged rebuild runs nothing:\n{}", again.stderr);
     assert!(again.stderr.contains("0 steps run"), "{}", again.stderr);
+
+    // One directory per platform, as BuildKit writes them.
+    assert_eq!(read(&local.join("linux_amd64/arch")), "x86_64");
+    assert_eq!(read(&local.join("linux_arm64/arch")), "aarch64");
+    let listed = sh(&format!("tar -tf {}", rootfs_tar.display()));
+    assert!(
+        listed.lines().any(|l| l == "linux_arm64/arch") && listed.lines().any(|l| l == "linux_amd64/arch"),
+        "{listed}"
+    );
+    assert_eq!(sh(&format!("tar -xOf {} linux_arm64/arch", rootfs_tar.display())).trim(), "aarch64");
+    // The OCI archive names an image index holding both platforms.
+    let top: serde_json::Value =
+        serde_json::from_str(&sh(&format!("tar -xOf {} index.json", oci.display()))).unwrap();
+    let nested = &top["manifests"][0];
+    assert_eq!(nested["mediaType"], "application/vnd.oci.image.index.v1+json", "{top}");
+    assert_eq!(nested["annotations"]["org.opencontainers.image.ref.name"], image.as_str());
+    let blob = nested["digest"].as_str().unwrap().replace("sha256:", "blobs/sha256/");
+    let index: serde_json::Value =
+        serde_json::from_str(&sh(&format!("tar -xOf {} {blob}", oci.display()))).unwrap();
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"], "{index}");
+
+    // The exported cache serves every platform to a fresh store.
+    let fresh = Env::new();
+    fresh.context("app", &[("Dockerfile", &app_dockerfile(&base_list)), ("assets/a.txt", "shared\n")]);
+    let from_cache = rb(
+        &fresh,
+        &[
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--cache-from",
+            &format!("type=local,src={}", cache.display()),
+            "app",
+        ],
+    )
+    .ok();
+    assert!(
+        from_cache.run_lines().is_empty(),
+        "every platform's steps come from the cache:\n{}",
+        from_cache.stderr
+    );
 }
 
 #[test]
