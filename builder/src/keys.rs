@@ -327,6 +327,24 @@ mod tests {
         assert_eq!(inputs[0].kind, "parent");
     }
 
+    #[test]
+    fn only_foreign_run_steps_add_their_platform() {
+        let (graph, _) = Fixture::new(&[("a", "1")]).plan("FROM scratch\nCOPY a /a\nRUN true\n", &[]);
+        let steps = &graph.stages[0].steps;
+        let (copy, run) = (&steps[0], &steps[1]);
+        let key = Digest::of(b"key");
+        let host = Platform::host();
+        let foreign = Platform::parse(if host.architecture == "s390x" { "linux/arm64" } else { "linux/s390x" })
+            .unwrap();
+        assert_eq!(for_platform(run, &host, key, Vec::new()).0, key, "a native RUN keeps its key");
+        assert_eq!(for_platform(copy, &foreign, key, Vec::new()).0, key, "a COPY is the same everywhere");
+        let (foreign_key, inputs) = for_platform(run, &foreign, key, Vec::new());
+        assert_ne!(foreign_key, key);
+        assert!(inputs.iter().any(|i| i.name == "platform" && i.value == foreign.spec()), "{inputs:?}");
+        let other = Platform::parse("linux/riscv64").unwrap();
+        assert_ne!(for_platform(run, &other, key, Vec::new()).0, foreign_key, "each platform its own key");
+    }
+
     /// The keys of the target stage's filesystem steps, in order, each on
     /// top of `parent`; stage `i` of the graph has the key `stage-i`.
     fn keys_of(fixture: &Fixture, dockerfile: &str, args: &[(&str, &str)], parent: &[u8]) -> Vec<Digest> {
