@@ -97,6 +97,9 @@ pub struct PullArgs {
     /// Print only the image reference
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// The platform to pull of a multi-platform image (default: the host's)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]

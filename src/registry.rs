@@ -143,9 +143,16 @@ impl UrlFetcher for UrlDownloads {
 
 pub fn pull_command(store: &Store, args: PullArgs) -> Result<(), Failure> {
     let reference = parse_reference(&args.image)?;
+    let platform = match &args.platform {
+        Some(p) => Platform::parse(p).map_err(|e| {
+            Failure::new(format!("--platform: {e}"))
+                .hint("name a platform as os/arch[/variant], e.g. linux/arm64")
+        })?,
+        None => Platform::host(),
+    };
     let registries = Registries::new(&args.registry.insecure_registry, transfer_progress(args.quiet, false));
     let session = registries.session().map_err(failure)?;
-    let outcome = pull::pull(&session, store, &reference, &Platform::host()).map_err(failure)?;
+    let outcome = pull::pull(&session, store, &reference, &platform).map_err(failure)?;
     if !args.quiet {
         let status = if outcome.layers_downloaded == 0 && outcome.replaced.is_none() {
             format!("Status: Image is up to date for {}", reference.familiar())

@@ -334,8 +334,9 @@ mod tests {
         let (copy, run) = (&steps[0], &steps[1]);
         let key = Digest::of(b"key");
         let host = Platform::host();
-        let foreign = Platform::parse(if host.architecture == "s390x" { "linux/arm64" } else { "linux/s390x" })
-            .unwrap();
+        let foreign =
+            Platform::parse(if host.architecture == "s390x" { "linux/arm64" } else { "linux/s390x" })
+                .unwrap();
         assert_eq!(for_platform(run, &host, key, Vec::new()).0, key, "a native RUN keeps its key");
         assert_eq!(for_platform(copy, &foreign, key, Vec::new()).0, key, "a COPY is the same everywhere");
         let (foreign_key, inputs) = for_platform(run, &foreign, key, Vec::new());

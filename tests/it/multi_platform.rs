@@ -235,6 +235,11 @@ fn amd64_and_arm64_are_built_pushed_as_an_index_and_run_on_their_platforms() {
         .collect();
     assert_eq!(archs, ["amd64", "arm64"], "{index}");
 
+    let puller = Env::new();
+    rb(&puller, &["pull", "--platform", "linux/arm64", &image]).ok();
+    let pulled = rb(&puller, &["inspect", "-f", "{{.Architecture}}", &image]).ok();
+    assert_eq!(pulled.stdout.trim(), "arm64", "pull --platform takes that platform's entry");
+
     // The exported cache serves every platform to a fresh store.
     let fresh = Env::new();
     fresh.context("app", &[("Dockerfile", &app_dockerfile(&base_list)), ("assets/a.txt", "shared\n")]);
