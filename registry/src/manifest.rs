@@ -143,8 +143,10 @@ pub(crate) fn choose_platform<'a>(
 }
 
 /// An OCI image index naming one manifest per platform, serialised with a
-/// fixed field order like [`image_manifest_json`].
-pub(crate) fn image_index_json(manifests: &[Descriptor]) -> Vec<u8> {
+/// fixed field order like [`image_manifest_json`]; `media_type` is
+/// [`OCI_INDEX`], or [`DOCKER_LIST`] for a registry that takes only Docker
+/// manifest lists (the same document under Docker's name).
+pub(crate) fn image_index_json(manifests: &[Descriptor], media_type: &'static str) -> Vec<u8> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct ImageIndex<'a> {
@@ -152,8 +154,7 @@ pub(crate) fn image_index_json(manifests: &[Descriptor]) -> Vec<u8> {
         media_type: &'static str,
         manifests: &'a [Descriptor],
     }
-    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type: OCI_INDEX, manifests })
-        .expect("index serializes")
+    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type, manifests }).expect("index serializes")
 }
 
 /// An OCI image manifest, serialised with fixed field order so the same
@@ -217,6 +218,18 @@ mod tests {
             err,
             "bb:multi has no image for linux/s390x; it has: linux/arm/v6, linux/arm/v7, linux/arm64"
         );
+    }
+
+    #[test]
+    fn an_index_names_each_platform_and_parses_back_as_a_list() {
+        let entries = vec![entry("amd64", "linux", OCI_MANIFEST), entry("arm64", "linux", OCI_MANIFEST)];
+        for media_type in [OCI_INDEX, DOCKER_LIST] {
+            let json = image_index_json(&entries, media_type);
+            let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(value["mediaType"], media_type);
+            assert_eq!(value["manifests"][1]["platform"]["architecture"], "arm64");
+            assert!(matches!(parse(&json, "r", "m").unwrap(), Parsed::List(l) if l == entries));
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! from another repository of the same registry known to hold it; else
 //! compress it with the parallel, deterministic gzip ([`gzip`]) into
 //! scratch and upload it in one streamed request. Several layers move at
-//! once. Then the config, then the OCI image manifest under the tag. The
+//! once. Then the config, then the OCI image manifest under the tag (for a
+//! multi-platform image, each platform's manifest under its digest, then an
+//! OCI image index, or a Docker manifest list, under the tag). The
 //! compressed digest of every layer is remembered, so the next push of the
 //! same layer is a HEAD request.
 
@@ -14,7 +16,9 @@ use std::io::{BufWriter, Write};
 
 use super::error::{RegistryError, Result};
 use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
-use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, PlatformJson};
+use super::manifest::{
+    self, DOCKER_LIST, Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, PlatformJson,
+};
 use super::progress::short_id;
 use super::session::Session;
 use super::transfers::try_map_bounded;
@@ -88,8 +92,16 @@ pub fn push_index(
         });
         entries.push(entry);
     }
-    let index_json = manifest::image_index_json(&entries);
-    session.put_manifest(target, &index_json, OCI_INDEX)?;
+    let mut index_json = manifest::image_index_json(&entries, OCI_INDEX);
+    if let Err(refused) = session.put_manifest(target, &index_json, OCI_INDEX) {
+        // A registry that takes only Docker's types: the same list under
+        // Docker's media type; if that fails too, the first error says why.
+        if matches!(refused, RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. }) {
+            return Err(refused);
+        }
+        index_json = manifest::image_index_json(&entries, DOCKER_LIST);
+        session.put_manifest(target, &index_json, DOCKER_LIST).map_err(|_| refused)?;
+    }
     let digest = Digest::of(&index_json);
     session.progress().note(&format!(
         "{}: index digest: {digest} size: {}",
