@@ -6,6 +6,8 @@
 #   busybox.docker.tar   that root filesystem `docker import`ed as
 #                        busybox:local and `docker save`d: Docker's own archive
 #   busybox.oci.tar      the same image as an OCI archive, by skopeo
+#   busybox-arm64-rootfs.tar  the same layout from Debian's busybox-static:arm64
+#                        (multi-platform tests; `dpkg --add-architecture arm64`)
 #   bookworm-rootfs.tar  a Debian bookworm minbase from debootstrap, from the
 #                        mirror apt on this machine already uses
 #   bookworm.docker.tar  that root filesystem imported as debian:bookworm and saved
@@ -78,4 +80,28 @@ if want busybox.oci.tar && [ ! -f busybox.oci.tar ]; then
   skopeo copy -q docker-archive:busybox.docker.tar oci-archive:busybox.oci.tar.part:busybox:local
   mv busybox.oci.tar.part busybox.oci.tar
 fi
+if want busybox-arm64-rootfs.tar && [ ! -f busybox-arm64-rootfs.tar ]; then
+  echo "bases: busybox-arm64-rootfs.tar (busybox-static:arm64)"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update -qq
+  fi
+  rm -rf busybox-arm64.work && mkdir -p busybox-arm64.work/deb busybox-arm64.work/root/{bin,etc,tmp,root,home/app}
+  (cd busybox-arm64.work/deb && apt-get download -qq busybox-static:arm64)
+  dpkg-deb -x busybox-arm64.work/deb/busybox-static_*_arm64.deb busybox-arm64.work/x
+  root=busybox-arm64.work/root
+  cp busybox-arm64.work/x/bin/busybox "$root/bin/busybox"
+  # The host's busybox lists the applets: the arm64 one cannot run here
+  # without the emulator.
+  for applet in $(/bin/busybox --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\napp:x:1000:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$root" -cf busybox-arm64-rootfs.tar.part .
+  mv busybox-arm64-rootfs.tar.part busybox-arm64-rootfs.tar
+  rm -rf busybox-arm64.work
+fi
+
 echo "bases: ready in $bases ($((SECONDS - started)) s)"

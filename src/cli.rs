@@ -98,6 +98,9 @@ pub struct PullArgs {
     /// Print only the image reference
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// The platform to pull of a multi-platform image (default: the host's)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
@@ -393,6 +396,9 @@ pub struct SaveArgs {
     /// Compress the archive
     #[arg(long, value_enum)]
     pub compress: Option<Compress>,
+    /// The platform to save of a multi-platform image (linux/arm64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 }
@@ -491,7 +497,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "ID[=SOCKET|KEYFILE]")]
     pub ssh: Vec<String>,
 
-    /// Target platform (only the host platform is supported)
+    /// Target platforms, comma-separated (linux/amd64,linux/arm64); foreign RUN steps need QEMU (qemu-user-static)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
 

@@ -43,7 +43,11 @@ struct LenientResolver {
 }
 
 impl BaseResolver for LenientResolver {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+    fn resolve(
+        &mut self,
+        reference: &str,
+        _platform: &rbuild_frontend::graph::Platform,
+    ) -> Result<ImageMeta, ResolveError> {
         let found = self.store.as_ref().and_then(|s| {
             let canonical = rbuild_oci::reference::Reference::parse(reference).ok().map(|r| r.canonical());
             let id = s.resolve_image(reference, canonical.as_deref()).ok()?;

@@ -12,6 +12,15 @@ use rbuild_builder::progress::{Event, Progress, StepId};
 
 use crate::cli::ProgressMode;
 
+/// A step as progress tells steps apart: its stage's index and label (the
+/// graphs of a multi-platform build share stage indexes, not labels) and
+/// its number.
+type StepKey = (usize, String, usize);
+
+fn step_key(step: &StepId) -> StepKey {
+    (step.stage, step.label.clone(), step.number)
+}
+
 /// Picks the renderer for a mode (`auto`: a live view on a terminal, else plain).
 pub fn renderer(mode: ProgressMode, quiet: bool) -> Box<dyn Renderer> {
     let mode = match (mode, quiet) {
@@ -56,9 +65,9 @@ struct Plain {
 
 #[derive(Default)]
 struct PlainState {
-    numbers: HashMap<(usize, usize), usize>,
+    numbers: HashMap<StepKey, usize>,
     next: usize,
-    started: HashMap<(usize, usize), Instant>,
+    started: HashMap<StepKey, Instant>,
 }
 
 impl Plain {
@@ -68,7 +77,7 @@ impl Plain {
 
     fn number(state: &mut PlainState, step: &StepId) -> usize {
         let next = state.next;
-        let n = *state.numbers.entry((step.stage, step.number)).or_insert(next);
+        let n = *state.numbers.entry(step_key(step)).or_insert(next);
         if n == next {
             state.next += 1;
         }
@@ -91,7 +100,7 @@ impl Progress for Plain {
             }
             Event::Started { step, reason } => {
                 let n = Self::number(&mut st, &step);
-                st.started.insert((step.stage, step.number), Instant::now());
+                st.started.insert(step_key(&step), Instant::now());
                 self.print(&format!("#{n} {}", step.title()));
                 self.print(&format!("#{n} running because: {reason}"));
             }
@@ -102,7 +111,7 @@ impl Progress for Plain {
             }
             Event::Log { step, line } => {
                 let n = Self::number(&mut st, &step);
-                let t = st.started.get(&(step.stage, step.number)).map(|s| s.elapsed()).unwrap_or_default();
+                let t = st.started.get(&step_key(&step)).map(|s| s.elapsed()).unwrap_or_default();
                 self.print(&format!("#{n} {:.3} {line}", t.as_secs_f64()));
             }
             Event::Done { step, elapsed } => {
@@ -133,7 +142,7 @@ impl Renderer for Plain {
 struct Live {
     start: Instant,
     multi: MultiProgress,
-    bars: Mutex<HashMap<(usize, usize), (ProgressBar, Instant)>>,
+    bars: Mutex<HashMap<StepKey, (ProgressBar, Instant)>>,
 }
 
 impl Live {
@@ -150,12 +159,12 @@ impl Live {
     /// `=> [app 3/4] RUN make  ran 0.6s`.
     fn finish_bar(
         &self,
-        bars: &mut HashMap<(usize, usize), (ProgressBar, Instant)>,
+        bars: &mut HashMap<StepKey, (ProgressBar, Instant)>,
         step: &StepId,
         elapsed: Duration,
         outcome: &str,
     ) {
-        if let Some((bar, _)) = bars.remove(&(step.stage, step.number)) {
+        if let Some((bar, _)) = bars.remove(&step_key(step)) {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
@@ -181,10 +190,10 @@ impl Progress for Live {
                 );
                 bar.set_prefix(step.title());
                 bar.enable_steady_tick(Duration::from_millis(100));
-                bars.insert((step.stage, step.number), (bar, Instant::now()));
+                bars.insert(step_key(&step), (bar, Instant::now()));
             }
             Event::Log { step, line } => {
-                if let Some((bar, _)) = bars.get(&(step.stage, step.number)) {
+                if let Some((bar, _)) = bars.get(&step_key(&step)) {
                     let short: String = line.chars().take(80).collect();
                     bar.set_message(short);
                 }

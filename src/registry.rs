@@ -16,6 +16,7 @@ use rbuild_cache::Store;
 use rbuild_cache::index::CacheRecord;
 use rbuild_frontend::lower::ResolveError;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::ImportedCache;
 use rbuild_registry::credentials::{Credentials, DockerConfig, StoredIn, server_key};
@@ -88,11 +89,11 @@ pub struct Fetcher<'a> {
 }
 
 impl ImageFetcher for Fetcher<'_> {
-    fn fetch(&self, reference: &Reference) -> Result<Digest, ResolveError> {
+    fn fetch(&self, reference: &Reference, platform: &Platform) -> Result<Digest, ResolveError> {
         let to_resolve_error = |e: RegistryError| ResolveError { hint: e.hint(), message: e.to_string() };
         let session = self.registries.session().map_err(to_resolve_error)?;
         session.progress().note(&format!("pulling {}", reference.familiar()));
-        pull::pull(&session, self.store, reference).map(|o| o.id).map_err(to_resolve_error)
+        pull::pull(&session, self.store, reference, platform).map(|o| o.id).map_err(to_resolve_error)
     }
 }
 
@@ -142,9 +143,16 @@ impl UrlFetcher for UrlDownloads {
 
 pub fn pull_command(store: &Store, args: PullArgs) -> Result<(), Failure> {
     let reference = parse_reference(&args.image)?;
+    let platform = match &args.platform {
+        Some(p) => Platform::parse(p).map_err(|e| {
+            Failure::new(format!("--platform: {e}"))
+                .hint("name a platform as os/arch[/variant], e.g. linux/arm64")
+        })?,
+        None => Platform::host(),
+    };
     let registries = Registries::new(&args.registry.insecure_registry, transfer_progress(args.quiet, false));
     let session = registries.session().map_err(failure)?;
-    let outcome = pull::pull(&session, store, &reference).map_err(failure)?;
+    let outcome = pull::pull(&session, store, &reference, &platform).map_err(failure)?;
     if !args.quiet {
         let status = if outcome.layers_downloaded == 0 && outcome.replaced.is_none() {
             format!("Status: Image is up to date for {}", reference.familiar())

@@ -129,7 +129,7 @@ fn docker_accepts_parent(child: &ImageConfig, parent: &ImageConfig) -> bool {
         && child.rootfs.diff_ids.starts_with(&parent.rootfs.diff_ids)
 }
 
-fn parse_export_tag(tag: &str) -> Result<Reference> {
+pub(crate) fn parse_export_tag(tag: &str) -> Result<Reference> {
     let reference = Reference::parse(tag)
         .map_err(|e| ArchiveError::InvalidTag { tag: tag.to_string(), reason: e.reason.to_string() })?;
     if reference.digest.is_some() {

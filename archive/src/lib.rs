@@ -36,4 +36,4 @@ pub use error::{ArchiveError, NotALayer};
 pub use export::{ExportImage, ExportOptions, LayerBlobCompression};
 pub use import::{ImportOptions, import_rootfs};
 pub use load::{LoadInput, LoadedImage, ReplacedTag, load};
-pub use oci::write_oci_archive;
+pub use oci::{write_oci_archive, write_oci_index_archive};

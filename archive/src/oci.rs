@@ -64,6 +64,51 @@ pub fn write_oci_archive<W: Write>(
     Ok(())
 }
 
+/// Writes the images of one multi-platform build (one per platform, given
+/// untagged) as an OCI layout in a tar: their manifests go into an image
+/// index blob, and `index.json` names that index once per tag (or once,
+/// unnamed), as BuildKit's multi-platform OCI export does.
+pub fn write_oci_index_archive<W: Write>(
+    store: &Store,
+    platforms: &[ExportImage],
+    tags: &[String],
+    out: W,
+    opts: &ExportOptions,
+) -> Result<()> {
+    let images = plan_images(store, platforms)?;
+    let blobs = LayerBlobs::prepare(store, &images, opts.oci_layer_compression)?;
+    let manifests = images.iter().map(|i| manifest_for(i, &blobs)).collect::<Result<Vec<_>>>()?;
+    let nested = index_for(&images, &manifests, RefNameStyle::FamiliarReference, opts)?;
+    let nested_digest = Digest::of(&nested);
+    let mut entries = Vec::new();
+    let descriptor = Descriptor::new(MediaType::ImageIndex, nested.len() as u64, oci_digest(&nested_digest)?);
+    if tags.is_empty() {
+        entries.push(descriptor.clone());
+    }
+    for tag in tags {
+        let tag = super::export::parse_export_tag(tag)?;
+        let mut named = descriptor.clone();
+        named.set_annotations(Some(HashMap::from([
+            (IMAGE_NAME_ANNOTATION.to_string(), tag.canonical()),
+            (REF_NAME_ANNOTATION.to_string(), tag.familiar()),
+        ])));
+        entries.push(named);
+    }
+    let top = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(entries)
+        .build()
+        .map_err(oci_json_error)?;
+    let mut tar = TarOut::new(out, opts.source_date_epoch);
+    tar.bytes(LAYOUT_FILE, LAYOUT_JSON)?;
+    tar.bytes(INDEX_FILE, &canonical_json(&top)?)?;
+    write_blobs(&mut tar, &images, &manifests, &blobs)?;
+    tar.bytes(&blob_path(&nested_digest), &nested)?;
+    tar.finish()?;
+    Ok(())
+}
+
 /// What `org.opencontainers.image.ref.name` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RefNameStyle {

@@ -16,6 +16,7 @@
 use rbuild_cache::index::KeyInput;
 use rbuild_frontend::graph::{CopyOp, CopySource, FileMode, Mount, MountSource, Op, RunOp, Security, Step};
 use rbuild_oci::digest::{Digest, Hasher};
+use rbuild_oci::platform::Platform;
 
 use crate::context::{ContextError, EntryKind};
 use crate::copy::items::parents_from_context;
@@ -113,6 +114,27 @@ pub fn chain_key(step: &Step, parent: &Digest, key: &Digest) -> Digest {
     }
 }
 
+/// A RUN in a stage for a platform the host does not run natively gives
+/// another result than the same RUN natively (another binary runs, under an
+/// emulator): its key adds the platform. Native steps keep their keys, so a
+/// `$BUILDPLATFORM` stage has the same keys in every platform's graph.
+pub fn for_platform(
+    step: &Step,
+    platform: &Platform,
+    key: Digest,
+    inputs: Vec<KeyInput>,
+) -> (Digest, Vec<KeyInput>) {
+    if !matches!(step.op, Op::Run(_)) || *platform == Platform::host() {
+        return (key, inputs);
+    }
+    let mut k = KeyBuilder::new("run-on-platform");
+    k.input("run", "", &key.to_string()).field("platform", &platform.spec());
+    let (key, mut own) = k.finish();
+    let mut all = inputs;
+    all.append(&mut own);
+    (key, all)
+}
+
 /// The cache key of a filesystem step and the inputs it was made from.
 pub fn step_key(
     env: &ExecEnv<'_>,
@@ -182,7 +204,7 @@ pub fn mount_key(env: &ExecEnv<'_>, m: &Mount, k: &mut KeyBuilder) -> Result<(),
                     None => k.input("stage", &i.to_string(), &env.stages.wait_for(*i)?.key.to_string()),
                 },
                 MountSource::Image(r) => {
-                    let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
+                    let id = env.bases.get(r.as_str()).map(|d| d.to_string()).unwrap_or_default();
                     k.input("image", r, &id)
                 }
             }
@@ -264,7 +286,7 @@ fn copy_sources_key(env: &ExecEnv<'_>, c: &CopyOp, k: &mut KeyBuilder) -> Result
             k.list("paths", &c.paths.iter().map(|p| p.path.clone()).collect::<Vec<_>>());
         }
         CopySource::Image(r) => {
-            let id = env.bases.get(r).map(|d| d.to_string()).unwrap_or_default();
+            let id = env.bases.get(r.as_str()).map(|d| d.to_string()).unwrap_or_default();
             k.input("image", r, &id);
             k.list("paths", &c.paths.iter().map(|p| p.path.clone()).collect::<Vec<_>>());
         }
@@ -311,6 +333,25 @@ mod tests {
         with_parent.parent(&Digest::of(b"p"));
         let (_, inputs) = with_parent.finish();
         assert_eq!(inputs[0].kind, "parent");
+    }
+
+    #[test]
+    fn only_foreign_run_steps_add_their_platform() {
+        let (graph, _) = Fixture::new(&[("a", "1")]).plan("FROM scratch\nCOPY a /a\nRUN true\n", &[]);
+        let steps = &graph.stages[0].steps;
+        let (copy, run) = (&steps[0], &steps[1]);
+        let key = Digest::of(b"key");
+        let host = Platform::host();
+        let foreign =
+            Platform::parse(if host.architecture == "s390x" { "linux/arm64" } else { "linux/s390x" })
+                .unwrap();
+        assert_eq!(for_platform(run, &host, key, Vec::new()).0, key, "a native RUN keeps its key");
+        assert_eq!(for_platform(copy, &foreign, key, Vec::new()).0, key, "a COPY is the same everywhere");
+        let (foreign_key, inputs) = for_platform(run, &foreign, key, Vec::new());
+        assert_ne!(foreign_key, key);
+        assert!(inputs.iter().any(|i| i.name == "platform" && i.value == foreign.spec()), "{inputs:?}");
+        let other = Platform::parse("linux/riscv64").unwrap();
+        assert_ne!(for_platform(run, &other, key, Vec::new()).0, foreign_key, "each platform its own key");
     }
 
     /// The keys of the target stage's filesystem steps, in order, each on

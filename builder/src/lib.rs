@@ -15,6 +15,7 @@ pub mod error;
 pub mod execute;
 pub mod explain;
 pub mod git;
+pub mod in_flight;
 pub mod keys;
 pub mod meta;
 pub mod options;

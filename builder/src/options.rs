@@ -15,6 +15,7 @@ use rbuild_oci::digest::Digest;
 
 pub use crate::download::UrlFetcher;
 pub use crate::git::GitFetcher;
+pub use crate::in_flight::InFlight;
 pub use crate::run_settings::RunSettings;
 pub use crate::sandbox::Isolation;
 pub use crate::snapshot::Snapshotter;
@@ -59,6 +60,9 @@ pub struct BuildOptions {
     pub git: Arc<dyn GitFetcher>,
     /// `--add-host`, `--ulimit`, `--shm-size`: given to every RUN.
     pub run: RunSettings,
+    /// The steps this build is running or ran, shared by the solvers of a
+    /// multi-platform build's graphs.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Cached steps from outside the store (an imported registry or directory

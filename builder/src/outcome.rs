@@ -6,9 +6,18 @@ use std::collections::BTreeMap;
 
 use rbuild_oci::config::{History, ImageConfig};
 use rbuild_oci::digest::Digest;
+use rbuild_oci::platform::Platform;
 
-/// Base images already resolved while planning: reference as written → ID.
+/// Base images already resolved while planning: reference as written → ID
+/// for the graph's target platform, [`base_key`] for a stage on another.
 pub type BaseImages = BTreeMap<String, Digest>;
+
+/// Where [`BaseImages`] keeps `reference` resolved for `platform`: the
+/// reference itself for the target platform (COPY --from and mounts read
+/// images for it), the reference and the platform otherwise.
+pub fn base_key(reference: &str, platform: &Platform, target: &Platform) -> String {
+    if platform == target { reference.to_string() } else { format!("{reference} for {platform}") }
+}
 
 /// What happened to one filesystem step (for `--metadata-file`).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -10,7 +10,8 @@ use rbuild_frontend::parser::{self, Ast};
 use rbuild_oci::reference::Reference;
 
 use crate::meta::meta_from_config;
-use crate::outcome::BaseImages;
+use crate::outcome::{BaseImages, base_key};
+use rbuild_oci::platform::Platform;
 
 pub struct Plan {
     pub ast: Ast,
@@ -21,8 +22,9 @@ pub struct Plan {
 /// Brings into the store an image it lacks (a registry pull), so the
 /// planner itself needs no network code.
 pub trait ImageFetcher {
-    /// Fetches `reference` (normalised) into the store; returns its image ID.
-    fn fetch(&self, reference: &Reference) -> Result<rbuild_oci::Digest, ResolveError>;
+    /// Fetches `reference` (normalised) for `platform` into the store
+    /// (from an index, the entry for it); returns its image ID.
+    fn fetch(&self, reference: &Reference, platform: &Platform) -> Result<rbuild_oci::Digest, ResolveError>;
 }
 
 /// How [`plan_with`] finds images the Dockerfile names.
@@ -41,6 +43,8 @@ struct StoreResolver<'a> {
     found: BaseImages,
     fetcher: Option<&'a dyn ImageFetcher>,
     refresh: bool,
+    /// The graph's target platform (see [`base_key`]).
+    target: Platform,
 }
 
 /// What to tell a user whose FROM names an image the store does not have.
@@ -51,8 +55,9 @@ pub fn missing_image_hint(reference: &str) -> String {
 }
 
 impl StoreResolver<'_> {
-    fn lookup(&mut self, reference: &str) -> Result<rbuild_oci::Digest, ResolveError> {
-        if let Some(id) = self.found.get(reference) {
+    fn lookup(&mut self, reference: &str, platform: &Platform) -> Result<rbuild_oci::Digest, ResolveError> {
+        let key = base_key(reference, platform, &self.target);
+        if let Some(id) = self.found.get(&key) {
             return Ok(*id);
         }
         let parsed = Reference::parse(reference).map_err(|e| ResolveError {
@@ -64,9 +69,24 @@ impl StoreResolver<'_> {
         let local = self.store.resolve_image(reference, Some(&parsed.canonical()));
         // An image named by its ID (or a prefix of it) is never fetched.
         let by_id = matches!(&local, Ok(id) if self.names_an_id(reference, &parsed, id));
+        let local = match local {
+            Ok(id) if !by_id => self.for_platform(&parsed, id, platform),
+            Ok(id) => self.check_platform(reference, id, platform).map(|_| id),
+            Err(e) => Err(e),
+        };
+        // Said instead of "not in the store" when the store has the name
+        // for other platforms only.
+        let missing = match &local {
+            Err(rbuild_cache::StoreError::Resolve(rbuild_cache::store::ResolveError::NotFound(m)))
+                if m.contains(" is for ") =>
+            {
+                m.clone()
+            }
+            _ => format!("image {reference} is not in the store"),
+        };
         let id = match (local, self.fetcher) {
             (Ok(_), Some(fetcher)) if self.refresh && !by_id => {
-                fetcher.fetch(&parsed).map_err(|e| ResolveError {
+                fetcher.fetch(&parsed, platform).map_err(|e| ResolveError {
                     message: format!("--pull: cannot check {reference} for a newer version: {}", e.message),
                     hint: Some(format!(
                         "the store has {reference}; build without --pull to use it{}",
@@ -75,27 +95,70 @@ impl StoreResolver<'_> {
                 })?
             }
             (Ok(id), _) => id,
-            (Err(rbuild_cache::StoreError::Resolve(_)), Some(fetcher)) => {
-                fetcher.fetch(&parsed).map_err(|e| ResolveError {
-                    message: format!(
-                        "image {reference} is not in the store, and pulling it failed: {}",
-                        e.message
-                    ),
+            (Err(rbuild_cache::StoreError::Resolve(_)), Some(fetcher)) if !by_id => {
+                fetcher.fetch(&parsed, platform).map_err(|e| ResolveError {
+                    message: format!("{missing}, and pulling it failed: {}", e.message),
                     // The message says why the pull failed; the hint lists
                     // every way to get the image.
                     hint: Some(missing_image_hint(reference)),
                 })?
             }
             (Err(rbuild_cache::StoreError::Resolve(_)), None) => {
-                return Err(ResolveError {
-                    message: format!("image {reference} is not in the store"),
-                    hint: Some(missing_image_hint(reference)),
-                });
+                return Err(ResolveError { message: missing, hint: Some(missing_image_hint(reference)) });
             }
             (Err(other), _) => return Err(ResolveError { message: other.to_string(), hint: None }),
         };
-        self.found.insert(reference.to_string(), id);
+        self.found.insert(key, id);
         Ok(id)
+    }
+
+    /// The image `parsed` names for `platform`: the tagged one when it is
+    /// for that platform, else the name's entry for it in the store's
+    /// platform index; a "not found" error when the store has neither, so
+    /// it is fetched.
+    fn for_platform(
+        &self,
+        parsed: &Reference,
+        tagged: rbuild_oci::Digest,
+        platform: &Platform,
+    ) -> Result<rbuild_oci::Digest, rbuild_cache::StoreError> {
+        if image_platform_matches(self.store, &tagged, platform)? {
+            return Ok(tagged);
+        }
+        let entries = self.store.platforms_of(&parsed.canonical())?;
+        let entry = entries.iter().find(|(spec, _)| Platform::parse(spec).is_ok_and(|p| p == *platform));
+        if let Some((_, id)) = entry
+            && self.store.image_record(id)?.is_some()
+        {
+            return Ok(*id);
+        }
+        let (_, config) = self.store.image_config(&tagged)?;
+        let mut has: Vec<String> = entries.into_keys().collect();
+        if has.is_empty() {
+            has.push(format!("{}/{}", config.os, config.architecture));
+        }
+        Err(rbuild_cache::StoreError::Resolve(rbuild_cache::store::ResolveError::NotFound(format!(
+            "image {} in the store is for {}, not {platform}",
+            parsed.familiar(),
+            has.join(", ")
+        ))))
+    }
+
+    /// An image named by its ID must be for the stage's platform.
+    fn check_platform(
+        &self,
+        reference: &str,
+        id: rbuild_oci::Digest,
+        platform: &Platform,
+    ) -> Result<(), rbuild_cache::StoreError> {
+        if image_platform_matches(self.store, &id, platform)? {
+            return Ok(());
+        }
+        let (_, config) = self.store.image_config(&id)?;
+        Err(rbuild_cache::StoreError::Resolve(rbuild_cache::store::ResolveError::NotFound(format!(
+            "image {reference} is for {}/{}, not {platform}",
+            config.os, config.architecture
+        ))))
     }
 
     /// Whether `reference` named image `id` by its ID or an ID prefix
@@ -106,9 +169,25 @@ impl StoreResolver<'_> {
     }
 }
 
+/// Whether image `id` runs on `platform` (an image whose config names no
+/// architecture is taken to run anywhere, as Docker does).
+fn image_platform_matches(
+    store: &Store,
+    id: &rbuild_oci::Digest,
+    platform: &Platform,
+) -> Result<bool, rbuild_cache::StoreError> {
+    let (_, config) = store.image_config(id)?;
+    Ok(config.architecture.is_empty()
+        || platform.matches(
+            if config.os.is_empty() { "linux" } else { &config.os },
+            &config.architecture,
+            config.variant.as_deref(),
+        ))
+}
+
 impl BaseResolver for StoreResolver<'_> {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
-        let id = self.lookup(reference)?;
+    fn resolve(&mut self, reference: &str, platform: &Platform) -> Result<ImageMeta, ResolveError> {
+        let id = self.lookup(reference, platform)?;
         let (_, config) =
             self.store.image_config(&id).map_err(|e| ResolveError { message: e.to_string(), hint: None })?;
         Ok(meta_from_config(&config.config))
@@ -119,7 +198,13 @@ impl BaseResolver for StoreResolver<'_> {
 /// `images.fetcher`: for readers of base images outside a plan (the build
 /// checks, which look at stages a plan does not lower).
 pub fn store_resolver<'a>(store: &'a Store, images: &PlanOptions<'a>) -> impl BaseResolver + 'a {
-    StoreResolver { store, found: BaseImages::new(), fetcher: images.fetcher, refresh: false }
+    StoreResolver {
+        store,
+        found: BaseImages::new(),
+        fetcher: images.fetcher,
+        refresh: false,
+        target: Platform::host(),
+    }
 }
 
 /// Parses and lowers `dockerfile`; every error carries a span. Images must
@@ -141,8 +226,13 @@ pub fn plan_with(
         span: e.span,
         hint: e.hint,
     })?;
-    let mut resolver =
-        StoreResolver { store, found: BaseImages::new(), fetcher: images.fetcher, refresh: images.refresh };
+    let mut resolver = StoreResolver {
+        store,
+        found: BaseImages::new(),
+        fetcher: images.fetcher,
+        refresh: images.refresh,
+        target: opts.platform.clone(),
+    };
     let graph = lower(&ast, opts, &mut resolver)?;
     for stage in graph.stages.iter().filter(|s| s.needed) {
         for step in &stage.steps {
@@ -165,7 +255,9 @@ pub fn plan_with(
                 _ => {}
             }
             for image in images {
-                resolver.lookup(image).map_err(|e| not_a_stage_or_image(&graph, image, e, step.span))?;
+                resolver
+                    .lookup(image, &graph.platform)
+                    .map_err(|e| not_a_stage_or_image(&graph, image, e, step.span))?;
             }
         }
     }

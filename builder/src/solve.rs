@@ -12,7 +12,7 @@ use rbuild_cache::Store;
 use rbuild_cache::index::{CacheRecord, KeyInput};
 use rbuild_frontend::graph::{Base, CopySource, Op, Stage, Step, StepGraph};
 use rbuild_layer::WriteOptions;
-use rbuild_oci::config::{History, ImageConfig, RootFs, host_architecture};
+use rbuild_oci::config::{History, ImageConfig, RootFs};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::timefmt::Timestamp;
 
@@ -21,10 +21,10 @@ use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
 use crate::execute::execute;
 use crate::explain;
-use crate::keys::{KeyBuilder, chain_key, step_key};
+use crate::keys::{KeyBuilder, chain_key, for_platform, step_key};
 use crate::meta::config_from_meta;
 use crate::options::BuildOptions;
-use crate::outcome::{BaseImages, BuildOutput, StageResult, StepReport};
+use crate::outcome::{BaseImages, BuildOutput, StageResult, StepReport, base_key};
 use crate::progress::{Event, Progress, StepId};
 use crate::snapshot::lowers_of;
 
@@ -128,10 +128,13 @@ fn assemble(stage: &Stage, result: &StageResult, opts: &BuildOptions) -> BuildOu
         architecture: base
             .map(|b| b.architecture.clone())
             .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| host_architecture().into()),
-        os: base.map(|b| b.os.clone()).filter(|o| !o.is_empty()).unwrap_or_else(|| "linux".into()),
+            .unwrap_or_else(|| stage.platform.architecture.clone()),
+        os: base.map(|b| b.os.clone()).filter(|o| !o.is_empty()).unwrap_or_else(|| stage.platform.os.clone()),
         os_version: None,
-        variant: base.and_then(|b| b.variant.clone()),
+        variant: match base {
+            Some(b) => b.variant.clone(),
+            None => stage.platform.variant.clone(),
+        },
         config: config_from_meta(&stage.meta),
         rootfs: RootFs { fs_type: "layers".into(), diff_ids: result.layers.clone() },
         history: result.history.clone(),
@@ -212,8 +215,11 @@ impl Shared<'_> {
     fn start(&self, stage: &Stage) -> Result<StageResult, BuildError> {
         let started = match &stage.base {
             Base::Scratch => {
-                let mut k = KeyBuilder::new("scratch");
-                k.field("platform", host_architecture());
+                // No platform: the empty filesystem is the same for every
+                // platform, so COPY-only scratch stages are shared between
+                // the platforms of a build (a RUN on a foreign platform adds
+                // its platform to its own key).
+                let k = KeyBuilder::new("scratch");
                 StageResult {
                     key: k.finish().0,
                     layers: Vec::new(),
@@ -231,7 +237,8 @@ impl Shared<'_> {
     }
 
     fn start_from_image(&self, stage: &Stage, reference: &str) -> Result<StageResult, BuildError> {
-        let id = *self.bases.get(reference).ok_or_else(|| {
+        let key = base_key(reference, &stage.platform, &self.graph.platform);
+        let id = *self.bases.get(&key).ok_or_else(|| {
             BuildError::new(format!("base image {reference} was not resolved")).at(stage.span)
         })?;
         let (_, config) = self.store.image_config(&id)?;
@@ -309,6 +316,12 @@ impl Shared<'_> {
     fn run_step(&self, place: &StepPlace<'_>, state: &mut StageResult) -> Result<(), BuildError> {
         let parent_key = state.key;
         let (key, inputs) = step_key(&self.env(), place.step, &parent_key)?;
+        let (key, inputs) = for_platform(place.step, &place.stage.platform, key, inputs);
+        // Two graphs of a multi-platform build (or two identical stages)
+        // may reach the same key at once: the second waits for the first
+        // and then finds its result in the cache.
+        let claim = (!self.opts.explain_only).then(|| self.opts.in_flight.claim(key));
+        let ran_in_this_build = claim.as_ref().is_some_and(|c| c.ran_before);
         let site = explain::site_id(&self.opts.site_prefix, &place.stage.label, place.id.number);
         let previous = explain::load_site(self.store, &site);
         // Built only when needed: listing the files a step read costs a
@@ -319,7 +332,9 @@ impl Shared<'_> {
             files: self.context_files(place.step),
             base_image: place.situation.base_image.filter(|_| place.situation.first_step),
         };
-        let forced = if self.opts.no_cache {
+        let forced = if ran_in_this_build {
+            None
+        } else if self.opts.no_cache {
             Some("--no-cache")
         } else if self.opts.no_cache_stages.contains(&place.stage.index) {
             Some("--no-cache-filter")
@@ -367,7 +382,11 @@ impl Shared<'_> {
                     self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
-                self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?
+                let ran = self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?;
+                if let Some(c) = &claim {
+                    c.ran();
+                }
+                ran
             }
         };
         self.report(key, &inputs, place, &outcome, t0);

@@ -123,6 +123,7 @@ impl Fixture {
 
     pub fn options(&self) -> BuildOptions {
         BuildOptions {
+            in_flight: Default::default(),
             no_cache: false,
             emptied_cache_mounts: Default::default(),
             no_cache_stages: Default::default(),

@@ -138,13 +138,16 @@ pub fn prune_images(
     selected: &dyn Fn(&CatalogImage) -> bool,
 ) -> Result<Vec<PrunedImage>> {
     let catalog = Catalog::read(store)?;
+    // A platform's image of a multi-platform name is named through the
+    // name's index, not dangling.
+    let indexed = store.platform_image_ids()?;
     let candidates: Vec<&CatalogImage> = catalog
         .images
         .iter()
         .filter(|image| {
             let has_children = !catalog.children(&image.id()).is_empty();
             let in_scope = match scope {
-                PruneScope::Dangling => !image.is_tagged() && !has_children,
+                PruneScope::Dangling => !image.is_tagged() && !has_children && !indexed.contains(&image.id()),
                 PruneScope::Unused => image.is_tagged() || !has_children,
             };
             in_scope && selected(image)
@@ -224,6 +227,9 @@ pub fn remove_untagged_bases(store: &Store, mut parent: Option<Digest>) -> Resul
 /// Removes an image unless a tag points at it, checking under the tag lock
 /// so a concurrent `rbuild tag` cannot lose its image.
 pub fn remove_if_untagged(store: &Store, id: &Digest) -> Result<bool> {
+    if store.platform_image_ids()?.contains(id) {
+        return Ok(false);
+    }
     store
         .update_refs(|refs| if refs.tags_of(id).is_empty() { Some(store.remove_image(id)) } else { None })?
         .map_or(Ok(false), |removed| removed.map(|()| true))

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::span::Span;
+pub use rbuild_oci::platform::Platform;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepGraph {
@@ -16,6 +17,8 @@ pub struct StepGraph {
     /// build arg that overrides it), when declared and not empty: the
     /// build's clock unless the caller is given one (BuildKit's rule).
     pub source_date_epoch: Option<String>,
+    /// The target platform the graph was lowered for.
+    pub platform: Platform,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,9 @@ pub struct Stage {
     pub meta: ImageMeta,
     /// The stage's own `FROM` text after expansion (`FROM busybox AS deps`).
     pub from_text: String,
+    /// The platform the stage's image is for: its `FROM --platform=…`, else
+    /// its base stage's, else the build's target platform.
+    pub platform: Platform,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,7 +56,7 @@ impl RegistryError {
                 "the registry served content that does not match its digest; nothing was stored. Try again, or report it to the registry's operator".into(),
             ),
             RegistryError::NoPlatform { .. } => {
-                Some("rbuild uses images for the host's platform only; push an image built for it".into())
+                Some("choose one of the platforms it has with --platform, or push an image built for the one you want".into())
             }
             RegistryError::Credentials(_) => {
                 Some("check ~/.docker/config.json (or $DOCKER_CONFIG/config.json) and its credential helpers".into())

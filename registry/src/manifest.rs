@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::{RegistryError, Result};
-use rbuild_oci::config::host_architecture;
 use rbuild_oci::digest::Digest;
+use rbuild_oci::platform::Platform;
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -112,21 +112,25 @@ pub(crate) fn parse(bytes: &[u8], registry: &str, what: &str) -> Result<Parsed> 
     }
 }
 
-/// The list entry for this machine (linux and the host's architecture;
-/// attestations and other artifacts are never chosen).
-pub(crate) fn choose_platform<'a>(entries: &'a [Descriptor], reference: &str) -> Result<&'a Descriptor> {
-    let arch = host_architecture();
+/// The list entry for `wanted` (attestations and other artifacts are
+/// never chosen); without a wanted variant the plainest entry wins.
+pub(crate) fn choose_platform<'a>(
+    entries: &'a [Descriptor],
+    reference: &str,
+    wanted: &Platform,
+) -> Result<&'a Descriptor> {
     let usable: Vec<&Descriptor> = entries
         .iter()
         .filter(|e| !matches!(&e.platform, Some(p) if p.os == "unknown"))
         .filter(|e| e.media_type == OCI_MANIFEST || e.media_type == DOCKER_MANIFEST)
         .collect();
-    let matching = usable
+    let mut candidates: Vec<&Descriptor> = usable
         .iter()
         .copied()
-        .filter(|e| e.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch));
-    // Prefer the plainest variant for arm (v8 before others), else the first.
-    let mut candidates: Vec<&Descriptor> = matching.collect();
+        .filter(|e| {
+            e.platform.as_ref().is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
+        })
+        .collect();
     candidates.sort_by_key(|e| e.platform.as_ref().and_then(|p| p.variant.clone()).is_some());
     if let Some(found) = candidates.first() {
         return Ok(found);
@@ -135,9 +139,24 @@ pub(crate) fn choose_platform<'a>(entries: &'a [Descriptor], reference: &str) ->
         usable.iter().filter_map(|e| e.platform.as_ref().map(|p| p.spec())).collect();
     Err(RegistryError::NoPlatform {
         reference: reference.to_string(),
-        wanted: format!("linux/{arch}"),
+        wanted: wanted.spec(),
         available: if available.is_empty() { "no platforms".into() } else { available.join(", ") },
     })
+}
+
+/// An OCI image index naming one manifest per platform, serialised with a
+/// fixed field order like [`image_manifest_json`]; `media_type` is
+/// [`OCI_INDEX`], or [`DOCKER_LIST`] for a registry that takes only Docker
+/// manifest lists (the same document under Docker's name).
+pub(crate) fn image_index_json(manifests: &[Descriptor], media_type: &'static str) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ImageIndex<'a> {
+        schema_version: u32,
+        media_type: &'static str,
+        manifests: &'a [Descriptor],
+    }
+    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type, manifests }).expect("index serializes")
 }
 
 /// An OCI image manifest, serialised with fixed field order (and
@@ -184,15 +203,48 @@ mod tests {
 
     #[test]
     fn the_host_entry_of_a_list_is_chosen_and_a_missing_one_is_named() {
-        let host = host_architecture();
+        let host = rbuild_oci::config::host_architecture();
         let list = vec![
             entry("unknown", "unknown", OCI_MANIFEST),
             entry("s390x", "linux", DOCKER_MANIFEST),
             entry(host, "linux", DOCKER_MANIFEST),
         ];
-        assert_eq!(choose_platform(&list, "x").unwrap().digest, list[2].digest);
-        let err = choose_platform(&list[..2], "app:v1").unwrap_err().to_string();
+        let host_platform = Platform::host();
+        assert_eq!(choose_platform(&list, "x", &host_platform).unwrap().digest, list[2].digest);
+        let err = choose_platform(&list[..2], "app:v1", &host_platform).unwrap_err().to_string();
         assert!(err.contains(&format!("linux/{host}")) && err.contains("linux/s390x"), "{err}");
+    }
+
+    #[test]
+    fn the_wanted_platform_and_variant_are_chosen() {
+        let mut v6 = entry("arm", "linux", OCI_MANIFEST);
+        v6.platform.as_mut().unwrap().variant = Some("v6".into());
+        let mut v7 = entry("arm", "linux", OCI_MANIFEST);
+        v7.digest = Digest::of(b"v7").to_string();
+        v7.platform.as_mut().unwrap().variant = Some("v7".into());
+        let arm64 = entry("arm64", "linux", OCI_MANIFEST);
+        let list = vec![v6, v7, arm64];
+        let want = |s: &str| Platform::parse(s).unwrap();
+        assert_eq!(choose_platform(&list, "x", &want("linux/arm/v7")).unwrap().digest, list[1].digest);
+        assert_eq!(choose_platform(&list, "x", &want("linux/arm/v6")).unwrap().digest, list[0].digest);
+        assert_eq!(choose_platform(&list, "x", &want("linux/aarch64")).unwrap().digest, list[2].digest);
+        let err = choose_platform(&list, "bb:multi", &want("linux/s390x")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bb:multi has no image for linux/s390x; it has: linux/arm/v6, linux/arm/v7, linux/arm64"
+        );
+    }
+
+    #[test]
+    fn an_index_names_each_platform_and_parses_back_as_a_list() {
+        let entries = vec![entry("amd64", "linux", OCI_MANIFEST), entry("arm64", "linux", OCI_MANIFEST)];
+        for media_type in [OCI_INDEX, DOCKER_LIST] {
+            let json = image_index_json(&entries, media_type);
+            let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(value["mediaType"], media_type);
+            assert_eq!(value["manifests"][1]["platform"]["architecture"], "arm64");
+            assert!(matches!(parse(&json, "r", "m").unwrap(), Parsed::List(l) if l == entries));
+        }
     }
 
     #[test]

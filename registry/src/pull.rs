@@ -28,6 +28,7 @@ use rbuild_cache::store::Store;
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::IoContext;
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 
 /// What a pull did.
@@ -49,8 +50,16 @@ pub fn remote_digest(session: &Session, reference: &Reference) -> Result<Digest>
     Ok(session.fetch_manifest(reference)?.1)
 }
 
-/// Pulls `reference` into the store and tags it (when it names a tag).
-pub fn pull(session: &Session, store: &Store, reference: &Reference) -> Result<PullOutcome> {
+/// Pulls `reference` for `platform` into the store and tags it (when it
+/// names a tag). A pull for another platform than the host's records the
+/// image in the store's platform index under the name, and moves the tag
+/// only when the name had none.
+pub fn pull(
+    session: &Session,
+    store: &Store,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<PullOutcome> {
     let _gc = store.gc_guard(false)?;
     let progress = session.progress();
     let shown = reference.familiar();
@@ -58,7 +67,7 @@ pub fn pull(session: &Session, store: &Store, reference: &Reference) -> Result<P
     let (config_desc, layer_descs) = match manifest::parse(&bytes, &reference.registry, &shown)? {
         Parsed::Image { config, layers } => (config, layers),
         Parsed::List(entries) => {
-            let entry = manifest::choose_platform(&entries, &shown)?;
+            let entry = manifest::choose_platform(&entries, &shown, platform)?;
             let child = Reference { tag: None, digest: Some(entry.sha256()?), ..reference.clone() };
             let (bytes, _) = session.fetch_manifest(&child)?;
             match manifest::parse(&bytes, &reference.registry, &shown)? {
@@ -82,6 +91,15 @@ pub fn pull(session: &Session, store: &Store, reference: &Reference) -> Result<P
         registry: reference.registry.clone(),
         message: format!("the config of {shown} is not a valid image config: {e}"),
     })?;
+    if !config.architecture.is_empty()
+        && !platform.matches(&config.os, &config.architecture, config.variant.as_deref())
+    {
+        return Err(RegistryError::NoPlatform {
+            reference: shown,
+            wanted: platform.spec(),
+            available: format!("{}/{}", config.os, config.architecture),
+        });
+    }
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != layer_descs.len() {
         return Err(RegistryError::Protocol {
@@ -104,13 +122,35 @@ pub fn pull(session: &Session, store: &Store, reference: &Reference) -> Result<P
         store.update_image_record(&record)?;
     }
     let replaced = match &reference.tag {
-        Some(_) => store
-            .tag(&Reference { digest: None, ..reference.clone() }.canonical(), &id)?
-            .filter(|old| *old != id),
+        Some(_) => tag_for_platform(
+            store,
+            &Reference { digest: None, ..reference.clone() }.canonical(),
+            id,
+            platform,
+        )?,
         None => None,
     };
     progress.note(&format!("Digest: {top_digest}"));
     Ok(PullOutcome { id, repo_digest, layers_downloaded: counts.0, layers_present: counts.1, replaced })
+}
+
+/// Points `name` at `id` pulled for `platform`: the host's image takes the
+/// tag; another platform's goes into the platform index (taking the tag
+/// only when the name had none). Returns the image the tag pointed at
+/// before, when it moved.
+fn tag_for_platform(store: &Store, name: &str, id: Digest, platform: &Platform) -> Result<Option<Digest>> {
+    let host = *platform == Platform::host();
+    store.update_platform_images(|m| {
+        // A name with platforms recorded keeps every platform's image.
+        if !host || m.contains_key(name) {
+            m.entry(name.to_string()).or_default().insert(platform.spec(), id);
+        }
+    })?;
+    let moved = store.update_refs(|refs| match refs.refs.get(name) {
+        Some(_) if !host => None,
+        _ => refs.refs.insert(name.to_string(), id),
+    })?;
+    Ok(moved.filter(|old| *old != id))
 }
 
 /// Downloads the missing layers, `parallel_transfers` at a time. Returns

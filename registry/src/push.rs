@@ -5,7 +5,9 @@
 //! from another repository of the same registry known to hold it; else
 //! compress it with the parallel, deterministic gzip ([`gzip`]) into
 //! scratch and upload it in one streamed request. Several layers move at
-//! once. Then the config, then the OCI image manifest under the tag. The
+//! once. Then the config, then the OCI image manifest under the tag (for a
+//! multi-platform image, each platform's manifest under its digest, then an
+//! OCI image index, or a Docker manifest list, under the tag). The
 //! compressed digest of every layer is remembered, so the next push of the
 //! same layer is a HEAD request.
 
@@ -14,7 +16,9 @@ use std::io::{BufWriter, Write};
 
 use super::error::{RegistryError, Result};
 use super::known_blobs::{KnownBlob, known_blobs, remember_blob};
-use super::manifest::{self, Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
+use super::manifest::{
+    self, DOCKER_LIST, Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, PlatformJson,
+};
 use super::progress::short_id;
 use super::session::Session;
 use super::transfers::try_map_bounded;
@@ -22,6 +26,7 @@ use rbuild_cache::store::Store;
 use rbuild_oci::compress::parallel_gzip as gzip;
 use rbuild_oci::digest::{Digest, HashingWriter};
 use rbuild_oci::io_error::IoContext;
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 
 /// What a push did.
@@ -47,12 +52,81 @@ pub(crate) enum LayerFate {
 /// Pushes image `id` to `target` (which must name a tag).
 pub fn push(session: &Session, store: &Store, id: &Digest, target: &Reference) -> Result<PushOutcome> {
     let _gc = store.gc_guard(false)?;
+    needs_tag(target)?;
+    push_image(session, store, id, target, false)
+}
+
+fn needs_tag(target: &Reference) -> Result<()> {
     if target.tag.is_none() {
         return Err(RegistryError::InvalidReference {
             input: target.familiar(),
             message: "a push needs a tag to put the image under".into(),
         });
     }
+    Ok(())
+}
+
+/// Pushes one image per platform, each manifest by its digest, then an OCI
+/// image index naming them under `target`'s tag (BuildKit's and Buildah's
+/// multi-platform push). Returns the index's digest and size.
+pub fn push_index(
+    session: &Session,
+    store: &Store,
+    images: &[(Platform, Digest)],
+    target: &Reference,
+) -> Result<PushOutcome> {
+    let _gc = store.gc_guard(false)?;
+    needs_tag(target)?;
+    let mut entries = Vec::new();
+    let mut layers = (0, 0, 0);
+    for (platform, id) in images {
+        let pushed = push_image(session, store, id, target, true)?;
+        layers.0 += pushed.layers_uploaded;
+        layers.1 += pushed.layers_mounted;
+        layers.2 += pushed.layers_present;
+        let mut entry = Descriptor::new(OCI_MANIFEST, &pushed.digest, pushed.size);
+        entry.platform = Some(PlatformJson {
+            architecture: platform.architecture.clone(),
+            os: platform.os.clone(),
+            variant: platform.variant.clone(),
+        });
+        entries.push(entry);
+    }
+    let mut index_json = manifest::image_index_json(&entries, OCI_INDEX);
+    if let Err(refused) = session.put_manifest(target, &index_json, OCI_INDEX) {
+        // A registry that takes only Docker's types: the same list under
+        // Docker's media type; if that fails too, the first error says why.
+        if matches!(refused, RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. }) {
+            return Err(refused);
+        }
+        index_json = manifest::image_index_json(&entries, DOCKER_LIST);
+        session.put_manifest(target, &index_json, DOCKER_LIST).map_err(|_| refused)?;
+    }
+    let digest = Digest::of(&index_json);
+    session.progress().note(&format!(
+        "{}: index digest: {digest} size: {}",
+        target.tag.as_deref().unwrap_or_default(),
+        index_json.len()
+    ));
+    Ok(PushOutcome {
+        digest,
+        size: index_json.len() as u64,
+        layers_uploaded: layers.0,
+        layers_mounted: layers.1,
+        layers_present: layers.2,
+    })
+}
+
+/// Pushes the layers, config and manifest of `id`; the manifest goes under
+/// `target`'s tag, or under its own digest when `by_digest` (an index's
+/// entry).
+fn push_image(
+    session: &Session,
+    store: &Store,
+    id: &Digest,
+    target: &Reference,
+    by_digest: bool,
+) -> Result<PushOutcome> {
     let (config_json, config) = store.image_config(id)?;
     for diff_id in &config.rootfs.diff_ids {
         store.require_layer(diff_id)?;
@@ -64,8 +138,13 @@ pub fn push(session: &Session, store: &Store, id: &Digest, target: &Reference) -
     // The build's `--annotation`s, kept in the image's record.
     let annotations = store.image_record(id)?.map(|r| r.annotations).unwrap_or_default();
     let manifest_json = manifest::image_manifest_json(&config_desc, &layers, &annotations);
-    session.put_manifest(target, &manifest_json, OCI_MANIFEST)?;
     let digest = Digest::of(&manifest_json);
+    let put_as = if by_digest {
+        Reference { tag: None, digest: Some(digest), ..target.clone() }
+    } else {
+        target.clone()
+    };
+    session.put_manifest(&put_as, &manifest_json, OCI_MANIFEST)?;
     let repo_digest = format!("{}@{digest}", target.name());
     if let Some(mut record) = store.image_record(id)?
         && !record.repo_digests.contains(&repo_digest)

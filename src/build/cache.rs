@@ -50,24 +50,30 @@ pub fn import(
 }
 
 /// Writes the records (and layers) of the build's steps to every
-/// `--cache-to` destination.
+/// `--cache-to` destination: of every platform's build, each step once.
 pub fn export(
     store: &Store,
     registries: &Registries,
-    built: &BuildOutput,
-    graph: &StepGraph,
+    builds: &[(&BuildOutput, &StepGraph)],
     destinations: &[CacheTo],
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
-    let chain = target_chain(graph);
+    let chain: Vec<String> = builds.iter().flat_map(|(_, graph)| target_chain(graph)).collect();
     for export in destinations {
-        let keys: Vec<Digest> = built
-            .steps
-            .iter()
-            .filter(|s| export.mode == CacheMode::Max || chain.contains(&s.stage))
-            .map(|s| s.key)
-            .collect();
-        let mounts = MountExport { ids: mount_ids(graph, &export.mounts), max_size: export.max_mount_size };
+        let mut keys: Vec<Digest> = Vec::new();
+        let steps = builds.iter().flat_map(|(built, _)| &built.steps);
+        for s in steps.filter(|s| export.mode == CacheMode::Max || chain.contains(&s.stage)) {
+            if !keys.contains(&s.key) {
+                keys.push(s.key);
+            }
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for id in builds.iter().flat_map(|(_, graph)| mount_ids(graph, &export.mounts)) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mounts = MountExport { ids, max_size: export.max_mount_size };
         let session = session_for(&export.location, registries)?;
         let summary = build_cache::export(session.as_deref(), store, &keys, &export.location, &mounts)
             .map_err(registry::failure)?;

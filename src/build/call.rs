@@ -96,7 +96,7 @@ pub fn run(store: &Store, args: &BuildArgs, request: &Request, call: Call) -> Re
         }
         Method::Outline => {
             let registries = registries(args);
-            let planned = super::plan(store, args, request, &dockerfile, &registries)?;
+            let planned = super::plan(store, args, request, &dockerfile, &registries, &request.platforms[0])?;
             let found = outline(&planned.ast, &planned.graph);
             print!("{}", if call.json { pretty(&outline_json(&found)) } else { outline_text(&found) });
             Ok(())
@@ -146,7 +146,8 @@ fn check(
     if report.error.is_none() {
         // What a build would stop at besides the rules (an unknown --from
         // stage, a bad mount), as BuildKit's check reports it too.
-        report.error = super::plan_frontend(store, args, request, dockerfile, &registries)?.err();
+        report.error =
+            super::plan_frontend(store, args, request, dockerfile, &registries, &request.platforms[0])?.err();
     }
     print!(
         "{}",

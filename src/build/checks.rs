@@ -56,11 +56,11 @@ struct SkipNamedContexts<'a, R> {
 }
 
 impl<R: BaseResolver> BaseResolver for SkipNamedContexts<'_, R> {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+    fn resolve(&mut self, reference: &str, platform: &Platform) -> Result<ImageMeta, ResolveError> {
         if self.names.iter().any(|n| n.eq_ignore_ascii_case(reference)) {
             return Err(ResolveError { message: format!("{reference} is a build context"), hint: None });
         }
-        self.inner.resolve(reference)
+        self.inner.resolve(reference, platform)
     }
 }
 

@@ -1,15 +1,19 @@
 //! `rbuild build`, step by step: parse the flags ([`request`]), read the
 //! Dockerfile and `.dockerignore`, plan (lower the Dockerfile and pull the
 //! base images it lacks), open the context, import caches ([`cache`]),
-//! solve, then store and tag the image, write the `-o` outputs, push,
-//! export caches and report ([`publish`]).
+//! solve (every `--platform` at once, after checking foreign RUN steps have
+//! an emulator: [`emulation`]), then store and tag the image, write the `-o` outputs, push,
+//! export caches and report ([`publish`]; a multi-platform image's index
+//! in [`platforms`]).
 
 mod annotations;
 mod cache;
 mod call;
 mod checks;
+mod emulation;
 mod isolation;
 mod named_contexts;
+mod platforms;
 mod publish;
 mod request;
 mod run_flags;
@@ -25,12 +29,14 @@ use rbuild_builder::context::BuildContext;
 use rbuild_builder::dockerignore::{self, DockerIgnore};
 use rbuild_builder::error::BuildError;
 use rbuild_builder::options::{BuildOptions, CacheSource};
+use rbuild_builder::outcome::{BuildOutput, StepReport};
 use rbuild_builder::plan::{Plan, PlanOptions, plan_with};
 use rbuild_builder::snapshot::OverlaySnapshotter;
 use rbuild_builder::snapshot::select::select as select_snapshotter;
 use rbuild_builder::solve;
 use rbuild_cache::Store;
 use rbuild_frontend::error::FrontendError;
+use rbuild_frontend::graph::StepGraph;
 use rbuild_frontend::lower::{LowerOptions, Platform};
 use rbuild_oci::digest::Digest;
 
@@ -64,8 +70,19 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     );
     let dockerfile = Dockerfile::for_build(args.file.as_deref(), &request.context)?;
     let ignore = read_dockerignore(&request.context, &dockerfile.path)?;
-    let planned = plan(store, args, request, &dockerfile, &registries)?;
-    let lint = lint(store, args, request, &dockerfile, &planned, &ignore, &registries)?;
+    let multi = request.platforms.len() > 1;
+    let mut plans = Vec::new();
+    for platform in &request.platforms {
+        let mut planned = plan(store, args, request, &dockerfile, &registries, platform)?;
+        if multi {
+            platforms::label_stages(&mut planned.graph);
+        }
+        plans.push(planned);
+    }
+    emulation::check(&plans.iter().map(|p| &p.graph).collect::<Vec<_>>())?;
+    // The checks read the Dockerfile; which stages a build needs does not
+    // depend on the platform, so the first graph says.
+    let lint = lint(store, args, request, &dockerfile, &plans[0], &ignore, &registries)?;
     recorder.check_warnings(
         lint.violations
             .iter()
@@ -78,24 +95,42 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     for caveat in &chosen.caveats {
         progress.line(caveat);
     }
-    for w in &planned.graph.warnings {
+    for w in &plans[0].graph.warnings {
         progress.line(&dockerfile.warning(w));
     }
     let context = open_context(store, &request.context, &ignore)?;
     let cache_sources = cache::import(&request.cache_from, &registries, progress.as_ref())?;
     let epoch = source_date_epoch::for_build(
         &request::build_args(&args.build_args),
-        planned.graph.source_date_epoch.as_deref(),
+        plans[0].graph.source_date_epoch.as_deref(),
     )?;
-    let no_cache = run_flags::no_cache_stages(&args.no_cache_filter, &planned.graph)?;
+    // Stage indexes are the same in every platform's graph (one Dockerfile).
+    let no_cache = run_flags::no_cache_stages(&args.no_cache_filter, &plans[0].graph)?;
     for name in &no_cache.unknown {
-        progress.line(&run_flags::unknown_stage_warning(name, &planned.graph));
+        progress.line(&run_flags::unknown_stage_warning(name, &plans[0].graph));
     }
-    let opts =
-        build_options(args, request, &dockerfile, no_cache.stages, cache_sources, epoch, chosen.isolation)?;
     let snapshots = select_snapshotter(args.snapshotter, store, &helper_exe()?);
     progress.line(&snapshots.describe());
-    let opts = BuildOptions { snapshotter: snapshots.snapshotter, ..opts };
+    let mut options = Vec::new();
+    let in_flight = Arc::new(rbuild_builder::options::InFlight::default());
+    for platform in &request.platforms {
+        let mut opts = build_options(
+            args,
+            request,
+            &dockerfile,
+            no_cache.stages.clone(),
+            cache_sources.clone(),
+            epoch,
+            chosen.isolation.clone(),
+        )?;
+        opts.snapshotter = snapshots.snapshotter.clone();
+        opts.in_flight = in_flight.clone();
+        if multi {
+            // Each platform explains its misses against its own last build.
+            opts.site_prefix = Digest::of(format!("{}\0{platform}", opts.site_prefix).as_bytes()).hex();
+        }
+        options.push(opts);
+    }
     // Held until the image is stored, tagged and exported: the solver's own
     // hold ends with the steps, and a prune in between would see the new
     // config blob and layers belonging to no image yet and remove them.
@@ -105,56 +140,100 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     let durable = rbuild_cache::store::SyncBatch::begin();
     // Started once the Dockerfile is known good; stopped when the build ends.
     let ssh_agents = ssh_agents::SshAgents::start(&request.ssh)?;
-    let opts = BuildOptions { ssh: ssh_agents.sockets.clone(), ..opts };
-    let mut finished = Vec::new();
-    let solved = solve::build(
-        store,
-        &planned.graph,
-        &context,
-        &planned.bases,
-        &opts,
-        progress.as_ref(),
-        &mut finished,
-    );
-    recorder.steps(&finished);
-    let mut built = solved.map_err(|e| step_failure(&dockerfile, &e))?;
+    for opts in &mut options {
+        opts.ssh = ssh_agents.sockets.clone();
+    }
+    // Every platform's graph at once; steps they share run once (see
+    // rbuild_builder::in_flight).
+    let solved: Vec<(Result<BuildOutput, BuildError>, Vec<StepReport>)> = std::thread::scope(|scope| {
+        let running: Vec<_> = plans
+            .iter()
+            .zip(&options)
+            .map(|(planned, opts)| {
+                let (context, progress) = (&context, progress.as_ref());
+                scope.spawn(move || {
+                    let mut finished = Vec::new();
+                    let r = solve::build(
+                        store,
+                        &planned.graph,
+                        context,
+                        &planned.bases,
+                        opts,
+                        progress,
+                        &mut finished,
+                    );
+                    (r, finished)
+                })
+            })
+            .collect();
+        running.into_iter().map(|h| h.join().expect("a platform's solver panicked")).collect()
+    });
+    recorder.steps(&solved.iter().flat_map(|(_, f)| f.iter().cloned()).collect::<Vec<_>>());
+    let mut builds = Vec::new();
+    for (result, _) in solved {
+        builds.push(result.map_err(|e| step_failure(&dockerfile, &e))?);
+    }
     if let Err(e) = context.save_cache() {
         tracing::warn!("could not save the stat cache: {e}");
     }
+    let (run, cached) = builds.iter().fold((0, 0), |(r, c), b| (r + b.steps_run, c + b.steps_cached));
     if args.explain {
-        progress.line(&format!("{} steps would run, {} are cached", built.steps_run, built.steps_cached));
+        progress.line(&format!("{run} steps would run, {cached} are cached"));
         return Ok(());
     }
-    publish::add_labels(&mut built, &args.labels);
-    let id = publish::store_and_tag(
-        store,
-        &built,
-        &request.tags,
-        &request.annotations.manifest,
-        progress.as_ref(),
-    )?;
-    durable.finish().map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
-    recorder.image(id);
-    for o in &request.outputs {
-        output::export(store, &id, &built.config, &request.tags, &request.annotations, o, progress.as_ref())?;
+    for built in &mut builds {
+        publish::add_labels(built, &args.labels);
     }
-    publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
-    cache::export(store, &registries, &built, &planned.graph, &request.cache_to, progress.as_ref())?;
+    let id = if multi {
+        let images = platforms::store(store, &request.platforms, &builds, &request.tags, progress.as_ref())?;
+        durable
+            .finish()
+            .map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
+        recorder.image(images.representative());
+        platforms::export(store, &images, &request.tags, &request.outputs, progress.as_ref())?;
+        platforms::name_and_push(store, &registries, &images, request, args.push, progress.as_ref())?;
+        images.representative()
+    } else {
+        let built = &builds[0];
+        let id = publish::store_and_tag(
+            store,
+            built,
+            &request.tags,
+            &request.annotations.manifest,
+            progress.as_ref(),
+        )?;
+        durable
+            .finish()
+            .map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
+        recorder.image(id);
+        for o in &request.outputs {
+            output::export(
+                store,
+                &id,
+                &built.config,
+                &request.tags,
+                &request.annotations,
+                o,
+                progress.as_ref(),
+            )?;
+        }
+        publish::name_and_push(store, &registries, &id, request, args.push, progress.as_ref())?;
+        id
+    };
+    let exported: Vec<(&BuildOutput, &StepGraph)> =
+        builds.iter().zip(plans.iter().map(|p| &p.graph)).collect();
+    cache::export(store, &registries, &exported, &request.cache_to, progress.as_ref())?;
     if let Some(path) = &args.iidfile {
         publish::write_iidfile(path, &id)?;
     }
     if let Some(path) = &args.metadata_file {
-        publish::write_metadata(path, &id, &request.tags, &built)?;
+        publish::write_metadata(path, &id, &request.tags, &builds[0])?;
     }
     for v in &lint.violations {
         progress.line(&format!("warning: {}", checks::render(&dockerfile, v).trim_end()));
     }
-    progress.line(&format!(
-        "{} steps run, {} cached{}",
-        built.steps_run,
-        built.steps_cached,
-        records::cache_saved_note(&built.steps)
-    ));
+    let steps: Vec<StepReport> = builds.iter().flat_map(|b| b.steps.iter().cloned()).collect();
+    progress.line(&format!("{run} steps run, {cached} cached{}", records::cache_saved_note(&steps)));
     progress.finish();
     if args.quiet {
         println!("{id}");
@@ -175,16 +254,18 @@ fn read_dockerignore(context: &Path, dockerfile: &Path) -> Result<DockerIgnore, 
     }
 }
 
-/// Lowers the Dockerfile for the host platform and resolves its base
-/// images, pulling those the store lacks (all of them with `--pull`).
+/// Lowers the Dockerfile for `platform` (the host being the build
+/// platform) and resolves its base images, pulling those the store lacks
+/// (all of them with `--pull`).
 fn plan(
     store: &Store,
     args: &BuildArgs,
     request: &Request,
     dockerfile: &Dockerfile,
     registries: &Registries,
+    platform: &Platform,
 ) -> Result<Plan, Failure> {
-    plan_frontend(store, args, request, dockerfile, registries)?.map_err(|e| dockerfile.failure(e))
+    plan_frontend(store, args, request, dockerfile, registries, platform)?.map_err(|e| dockerfile.failure(e))
 }
 
 /// [`plan`], with an error in the Dockerfile kept as the frontend's (the
@@ -195,24 +276,18 @@ fn plan_frontend(
     request: &Request,
     dockerfile: &Dockerfile,
     registries: &Registries,
+    platform: &Platform,
 ) -> Result<Result<Plan, FrontendError>, Failure> {
     let lower_opts = LowerOptions {
         build_args: request::build_args(&args.build_args),
         target: args.target.clone(),
-        platform: Platform::host(),
+        platform: platform.clone(),
+        build_platform: Platform::host(),
         allow_insecure: request.run.entitlements.insecure,
         allow_network_host: request.run.entitlements.network_host,
         default_network: request.run.network,
         named_contexts: named_contexts::prepare(store, &request.named_contexts)?,
     };
-    if let Some(p) = &args.platform
-        && p != &lower_opts.platform.spec()
-    {
-        return Err(Failure::new(format!(
-            "platform {p} is not supported: rbuild builds for the host platform {}",
-            lower_opts.platform.spec()
-        )));
-    }
     let fetcher = Fetcher { registries, store };
     let images = PlanOptions { fetcher: Some(&fetcher), refresh: args.pull };
     Ok(plan_with(store, &dockerfile.text, &lower_opts, &images))
@@ -295,6 +370,7 @@ fn build_options(
         http: Arc::new(UrlDownloads::default()),
         git: Arc::new(crate::git_remote::GitCli::default()),
         run: request.run.settings.clone(),
+        in_flight: Default::default(),
     })
 }
 

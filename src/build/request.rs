@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
 use rbuild_registry::build_cache::{self, CacheFrom, CacheTo};
-
-use rbuild_frontend::lower::Platform;
 
 use super::annotations::Annotations;
 use super::run_flags::RunFlags;
@@ -38,6 +37,8 @@ pub struct Request {
     pub ssh: Vec<super::ssh_agents::SshSpec>,
     /// `--annotation`s, for the host platform's image.
     pub annotations: Annotations,
+    /// `--platform`: the target platforms, the host's when not given.
+    pub platforms: Vec<Platform>,
 }
 
 impl Request {
@@ -45,6 +46,14 @@ impl Request {
     /// outputs, caches, then names.
     pub fn parse(args: &BuildArgs) -> Result<Request, Failure> {
         let context = context_dir(&args.context)?;
+        let platforms = match &args.platform {
+            Some(list) => Platform::parse_list(list).map_err(|e| {
+                Failure::new(format!("--platform: {e}")).hint(
+                    "name platforms as os/arch[/variant], comma-separated: --platform linux/amd64,linux/arm64,linux/arm/v7",
+                )
+            })?,
+            None => vec![Platform::host()],
+        };
         let mut outputs = Vec::new();
         let mut image_outputs = Vec::new();
         for o in &args.output {
@@ -52,6 +61,21 @@ impl Request {
                 Some(image) => image_outputs.push(image?),
                 None => outputs.push(parse_output(o)?),
             }
+        }
+        if platforms.len() > 1
+            && let Some(Output::DockerArchive(_)) =
+                outputs.iter().find(|o| matches!(o, Output::DockerArchive(_)))
+        {
+            let specs: Vec<String> = platforms.iter().map(Platform::spec).collect();
+            return Err(Failure::new(format!(
+                "-o type=docker holds one image, and this build is for {} platforms ({})",
+                platforms.len(),
+                specs.join(", ")
+            ))
+            .hint(format!(
+                "build one platform for a docker archive (--platform {}), or use -o type=oci,dest=FILE, which holds an index of every platform",
+                specs[0]
+            )));
         }
         let cache_to = args
             .cache_to
@@ -83,6 +107,7 @@ impl Request {
             named_contexts,
             ssh,
             annotations,
+            platforms,
         })
     }
 }

@@ -14,7 +14,7 @@ use rbuild_cache::Store;
 use rbuild_cache::usage::{Catalog, CatalogImage, LayerSizes};
 use rbuild_oci::timefmt::Timestamp;
 
-use super::lookup::{familiar, no_such_image, resolve_image};
+use super::lookup::{familiar, no_such_image, platform_images, resolve_image};
 use super::tag::last_tag_time;
 use super::template::{GoTemplate, from_json, from_json_field, omitempty_object};
 use crate::cli::InspectArgs;
@@ -30,6 +30,16 @@ pub fn inspect(store: &Store, args: InspectArgs) -> Result<(), Failure> {
     let mut documents = Vec::new();
     let mut failures = Vec::new();
     for query in &args.images {
+        // A multi-platform name shows every platform's image.
+        let members = platform_images(store, query)?;
+        if !members.is_empty() {
+            for id in members.values() {
+                if let Some(image) = catalog.get(id) {
+                    documents.push(document(store, image, &mut sizes));
+                }
+            }
+            continue;
+        }
         let found = resolve_image(store, query)
             .and_then(|id| catalog.get(&id).ok_or_else(|| no_such_image(query)).cloned());
         match found {

@@ -21,6 +21,12 @@ const DEFAULT_FORMAT: &str = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSinc
 const DEFAULT_FORMAT_WITH_DIGEST: &str =
     "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
+/// When a multi-platform name is listed, each of its rows says its platform.
+const DEFAULT_FORMAT_WITH_PLATFORM: &str =
+    "{{.Repository}}\t{{.Tag}}\t{{.Platform}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const DEFAULT_FORMAT_WITH_DIGEST_AND_PLATFORM: &str =
+    "{{.Repository}}\t{{.Tag}}\t{{.Platform}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
 /// The filters `docker images` knows.
 const FILTER_KEYS: &[&str] = &["dangling", "label", "before", "since", "reference", "until"];
 
@@ -30,6 +36,15 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
         filters.add("reference", repository);
     }
     let catalog = Catalog::read(store)?;
+    // Multi-platform names: each platform's image is listed under the name,
+    // with a PLATFORM column.
+    let mut platforms: std::collections::BTreeMap<rbuild_oci::Digest, Vec<(String, String)>> =
+        Default::default();
+    for (name, images) in store.platform_images()? {
+        for (spec, id) in images {
+            platforms.entry(id).or_default().push((name.clone(), spec));
+        }
+    }
     let selection = Selection::from_filters(store, &catalog, &filters)?;
     let mut sizes = LayerSizes::new(store);
 
@@ -38,9 +53,11 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
         if !selection.accepts(image) {
             continue;
         }
-        let tags: Vec<Reference> = image
-            .tags
-            .iter()
+        let index_names = platforms.get(&image.id()).into_iter().flatten().map(|(name, _)| name);
+        let mut names: Vec<&String> = image.tags.iter().collect();
+        names.extend(index_names.filter(|n| !image.tags.contains(n)));
+        let tags: Vec<Reference> = names
+            .into_iter()
             .filter_map(|t| Reference::parse(t).ok())
             .filter(|r| selection.reference_matches(r))
             .collect();
@@ -78,7 +95,13 @@ pub fn list(store: &Store, args: ImagesArgs) -> Result<(), Failure> {
     for (image, tags, digests) in &listed {
         let size = sizes.image(&image.config);
         for (repository, tag, digest) in row_names(tags, digests, args.digests) {
-            rows.push(Row { image, repository, tag, digest, size, no_trunc: args.no_trunc });
+            let full =
+                format!("{}:{tag}", Reference::parse(&repository).map(|r| r.name()).unwrap_or_default());
+            let platform = platforms
+                .get(&image.id())
+                .and_then(|p| p.iter().find(|(name, _)| *name == full))
+                .map(|(_, spec)| spec.clone());
+            rows.push(Row { image, repository, tag, digest, size, no_trunc: args.no_trunc, platform });
         }
     }
     print_rows(&rows, &args)
@@ -177,6 +200,8 @@ struct Row<'a> {
     digest: String,
     size: u64,
     no_trunc: bool,
+    /// For a multi-platform name: the platform this image is for.
+    platform: Option<String>,
 }
 
 impl Row<'_> {
@@ -189,6 +214,7 @@ impl Row<'_> {
             ("CreatedSince", time_ago(created).into()),
             ("Digest", self.digest.clone().into()),
             ("ID", if self.no_trunc { id } else { short_id(&id) }.into()),
+            ("Platform", self.platform.clone().unwrap_or_default().into()),
             ("Repository", self.repository.clone().into()),
             ("SharedSize", "N/A".into()),
             ("Size", image_size(self.size).into()),
@@ -207,6 +233,7 @@ fn header_value() -> Value {
         ("CreatedSince", "CREATED".into()),
         ("Digest", "DIGEST".into()),
         ("ID", "IMAGE ID".into()),
+        ("Platform", "PLATFORM".into()),
         ("Repository", "REPOSITORY".into()),
         ("SharedSize", "SHARED SIZE".into()),
         ("Size", "SIZE".into()),
@@ -217,7 +244,13 @@ fn header_value() -> Value {
 }
 
 fn print_rows(rows: &[Row<'_>], args: &ImagesArgs) -> Result<(), Failure> {
-    let columns = if args.digests { DEFAULT_FORMAT_WITH_DIGEST } else { DEFAULT_FORMAT };
+    let multi = rows.iter().any(|r| r.platform.is_some());
+    let columns = match (args.digests, multi) {
+        (false, false) => DEFAULT_FORMAT,
+        (true, false) => DEFAULT_FORMAT_WITH_DIGEST,
+        (false, true) => DEFAULT_FORMAT_WITH_PLATFORM,
+        (true, true) => DEFAULT_FORMAT_WITH_DIGEST_AND_PLATFORM,
+    };
     let format = RowFormat::parse(args.format.as_deref(), columns, args.quiet)?;
     format.print(&header_value(), rows.iter().map(|row| row.value()))
 }

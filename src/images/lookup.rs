@@ -8,6 +8,56 @@ use rbuild_oci::reference::Reference;
 
 use crate::report::Failure;
 
+/// The images of a multi-platform name (`app:v1` built with `--platform
+/// linux/amd64,linux/arm64`) by platform; empty for any other query.
+pub fn platform_images(
+    store: &Store,
+    query: &str,
+) -> Result<std::collections::BTreeMap<String, Digest>, Failure> {
+    match Reference::parse(query) {
+        Ok(r) if r.digest.is_none() => Ok(store.platforms_of(&r.canonical())?),
+        _ => Ok(Default::default()),
+    }
+}
+
+/// The image `query` names for `platform` (`--platform` of `save`): a
+/// multi-platform name needs one, and must have it.
+pub fn resolve_for_platform(store: &Store, query: &str, platform: Option<&str>) -> Result<Digest, Failure> {
+    let members = platform_images(store, query)?;
+    let has = || members.keys().cloned().collect::<Vec<_>>().join(", ");
+    match platform {
+        None if members.len() > 1 => Err(Failure::new(format!(
+            "{query} is a multi-platform image ({}), and a docker archive holds one image",
+            has()
+        ))
+        .hint(format!("choose one with --platform {}", members.keys().next().cloned().unwrap_or_default()))),
+        None => resolve_image(store, query),
+        Some(wanted) => {
+            let wanted = rbuild_oci::platform::Platform::parse(wanted)
+                .map_err(|e| Failure::new(format!("--platform: {e}")))?;
+            if members.is_empty() {
+                let id = resolve_image(store, query)?;
+                let (_, config) = store.image_config(&id)?;
+                if wanted.matches(&config.os, &config.architecture, config.variant.as_deref()) {
+                    return Ok(id);
+                }
+                return Err(Failure::new(format!(
+                    "{query} is an image for {}/{}, not {wanted}",
+                    config.os, config.architecture
+                )));
+            }
+            members
+                .iter()
+                .find(|(spec, _)| rbuild_oci::platform::Platform::parse(spec).is_ok_and(|p| p == wanted))
+                .map(|(_, id)| *id)
+                .ok_or_else(|| {
+                    Failure::new(format!("{query} has no image for {wanted}; it has: {}", has()))
+                        .hint("choose one of the platforms it has with --platform")
+                })
+        }
+    }
+}
+
 /// Finds an image the way `docker` does: by tag (`app`, `app:v1`,
 /// `docker.io/library/app:v1`), by repo digest (`app@sha256:…`), by full ID
 /// (`sha256:…` or bare hex), or by a unique prefix of the ID.

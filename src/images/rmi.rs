@@ -40,8 +40,30 @@ pub fn rmi(store: &Store, args: RmiArgs) -> Result<(), Failure> {
 }
 
 /// Removes what one argument names; returns the layer lists of the images
-/// it deleted (for reporting the layers garbage collection then frees).
+/// it deleted (for reporting the layers garbage collection then frees). A
+/// multi-platform name goes with its index: the other platforms' images
+/// are deleted too unless something else names them.
 fn remove_one(store: &Store, query: &str, args: &RmiArgs) -> Result<Vec<Vec<Digest>>, Failure> {
+    let name = parse_reference(query).ok().map(|r| r.canonical());
+    let members = match &name {
+        Some(n) => store.platforms_of(n)?,
+        None => Default::default(),
+    };
+    let mut deleted = remove_tagged(store, query, args)?;
+    if let Some(n) = name.filter(|_| !members.is_empty()) {
+        store.update_platform_images(|m| m.remove(&n))?;
+        for id in members.values() {
+            let layers = store.image_config(id).map(|(_, c)| c.rootfs.diff_ids).unwrap_or_default();
+            if store.image_record(id)?.is_some() && gc::remove_if_untagged(store, id)? {
+                println!("Deleted: {id}");
+                deleted.push(layers);
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+fn remove_tagged(store: &Store, query: &str, args: &RmiArgs) -> Result<Vec<Vec<Digest>>, Failure> {
     let id = resolve_image(store, query)?;
     let catalog = Catalog::read(store)?;
     let tags = catalog.get(&id).map(|i| i.tags.clone()).unwrap_or_default();

@@ -19,7 +19,7 @@ use rbuild_cache::Store;
 use rbuild_oci::compress::parallel_gzip::{self, ParallelGzWriter};
 use rbuild_oci::reference::Reference;
 
-use super::lookup::{familiar, resolve_image};
+use super::lookup::{familiar, platform_images, resolve_for_platform};
 use super::progress::{ByteProgress, ProgressWriter};
 use crate::cli::{Compress, SaveArgs};
 use crate::output::file::write_output;
@@ -29,7 +29,7 @@ use crate::report::Failure;
 pub(super) const ZSTD_LEVEL: i32 = 3;
 
 pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
-    let images = select_images(store, &args.images)?;
+    let images = select_images(store, &args.images, args.platform.as_deref())?;
     let compression = args.compress.or_else(|| args.output.as_deref().and_then(compression_for_name));
     let expected = expected_size(store, &images);
     match &args.output {
@@ -48,7 +48,11 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<(), Failure> {
 }
 
 /// The images and tags the arguments name, in order, each image once.
-fn select_images(store: &Store, queries: &[String]) -> Result<Vec<ExportImage>, Failure> {
+fn select_images(
+    store: &Store,
+    queries: &[String],
+    platform: Option<&str>,
+) -> Result<Vec<ExportImage>, Failure> {
     let refs = store.refs()?.refs;
     let mut images: Vec<ExportImage> = Vec::new();
     let mut add = |id, tags: Vec<String>| match images.iter_mut().find(|i| i.id == id) {
@@ -74,10 +78,11 @@ fn select_images(store: &Store, queries: &[String]) -> Result<Vec<ExportImage>, 
                 continue;
             }
         }
-        let id = resolve_image(store, query)?;
+        let id = resolve_for_platform(store, query, platform)?;
+        let multi = !platform_images(store, query)?.is_empty();
         let by_tag = Reference::parse(query)
             .ok()
-            .filter(|r| r.digest.is_none() && refs.get(&r.canonical()) == Some(&id))
+            .filter(|r| r.digest.is_none() && (multi || refs.get(&r.canonical()) == Some(&id)))
             .map(|r| r.familiar());
         add(id, by_tag.into_iter().collect());
     }

@@ -142,6 +142,22 @@ pub fn default_network() -> Need {
     })
 }
 
+/// QEMU's arm64 emulator registered in binfmt_misc with the `F` flag
+/// (Debian's `qemu-user-static`; scripts/deps.sh registers it), so arm64
+/// binaries run inside a build's sandbox.
+pub fn arm64_emulation() -> Need {
+    let entry = std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").map_err(|_| {
+        Missing::new("qemu-aarch64 is not registered in binfmt_misc (scripts/deps.sh installs qemu-user-static and registers it)")
+    })?;
+    let enabled = entry.lines().next() == Some("enabled");
+    let f_flag = entry.lines().any(|l| l.strip_prefix("flags:").is_some_and(|f| f.contains('F')));
+    if enabled && f_flag {
+        Ok(())
+    } else {
+        Err(Missing::new("qemu-aarch64 is registered in binfmt_misc but disabled or without the F flag"))
+    }
+}
+
 /// Debian's Distribution registry and `htpasswd`, for a registry on 127.0.0.1.
 pub fn registry() -> Need {
     tools(&["docker-registry", "htpasswd"])

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub use rbuild_test_support::prereq::{
-    base, busybox_static, default_network, docker, reachable, registry, root, tool, tools,
+    arm64_emulation, base, busybox_static, default_network, docker, reachable, registry, root, tool, tools,
 };
 pub use rbuild_test_support::{Need, busybox_rootfs, require};
 

@@ -53,6 +53,7 @@ mod isolation;
 mod lang_copy;
 mod lang_docker;
 mod lang_run;
+mod multi_platform;
 mod registry;
 mod reproducible;
 mod rootless;

@@ -20,11 +20,13 @@ mod atomic;
 mod blobs;
 mod images;
 mod layers;
+mod platforms;
 mod refs;
 
 pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
 pub use images::{ImageRecord, ResolveError};
 pub use layers::{LayerMeta, LayerRef, sha256_of_file};
+pub use platforms::PlatformMap;
 pub use refs::RefMap;
 
 use std::fs::{self, File, OpenOptions};

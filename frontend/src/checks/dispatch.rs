@@ -79,7 +79,7 @@ impl Walk<'_> {
         // ordinary build need not have them.
         if checked
             && !reference.eq_ignore_ascii_case("scratch")
-            && let Ok(meta) = bases.resolve(&reference)
+            && let Ok(meta) = bases.resolve(&reference, self.input.platform)
         {
             start.scope.env = meta.env;
             start.has_shell = !meta.shell.is_empty();

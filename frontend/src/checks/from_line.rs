@@ -27,7 +27,7 @@ pub(super) struct Globals {
 
 impl Globals {
     pub(super) fn new(file: &File<'_>, input: &CheckInput<'_>, lexer: &Lexer) -> Globals {
-        let mut predefined = input.platform.args();
+        let mut predefined = crate::lower::platform::platform_args(input.platform, input.platform);
         let target_stage = input
             .target
             .map(str::to_string)

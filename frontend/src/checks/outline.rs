@@ -221,7 +221,7 @@ mod tests {
     struct AnyImage;
 
     impl BaseResolver for AnyImage {
-        fn resolve(&mut self, _: &str) -> Result<ImageMeta, ResolveError> {
+        fn resolve(&mut self, _: &str, _: &crate::lower::Platform) -> Result<ImageMeta, ResolveError> {
             Ok(ImageMeta::default())
         }
     }

@@ -13,7 +13,7 @@ use crate::parser::parse;
 struct Images;
 
 impl BaseResolver for Images {
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+    fn resolve(&mut self, reference: &str, _: &crate::lower::Platform) -> Result<ImageMeta, ResolveError> {
         let mut meta =
             ImageMeta { env: vec![("PATH".into(), crate::lower::DEFAULT_PATH.into())], ..Default::default() };
         if reference == "shell:img" {

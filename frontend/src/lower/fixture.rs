@@ -29,6 +29,7 @@ impl Fixture {
                 build_args: BTreeMap::new(),
                 target: None,
                 platform: linux_amd64(),
+                build_platform: linux_amd64(),
                 allow_insecure: false,
                 allow_network_host: false,
                 default_network: crate::graph::Network::Default,

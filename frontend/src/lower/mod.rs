@@ -43,7 +43,7 @@ mod instruction;
 mod onbuild;
 mod options;
 mod plan;
-mod platform;
+pub(crate) mod platform;
 mod ports;
 mod references;
 mod run;
@@ -94,7 +94,7 @@ pub fn lower(
     warnings.extend(unused_build_arg_warnings(&opts.build_args, &used_build_args));
     let source_date_epoch =
         sources.globals.lookup("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()).map(str::to_string);
-    Ok(StepGraph { stages, target, warnings, source_date_epoch })
+    Ok(StepGraph { stages, target, warnings, source_date_epoch, platform: opts.platform.clone() })
 }
 
 /// What the lowering passes share: everything a stage may read but its
@@ -169,7 +169,11 @@ mod tests {
     struct Images;
 
     impl BaseResolver for Images {
-        fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+        fn resolve(
+            &mut self,
+            reference: &str,
+            _platform: &crate::graph::Platform,
+        ) -> Result<ImageMeta, ResolveError> {
             let mut meta = ImageMeta::default();
             if reference == "onbuild:side" {
                 meta.onbuild = vec!["COPY --from=side /out /in".into()];
@@ -187,6 +191,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: target.map(str::to_string),
             platform: linux_amd64(),
+            build_platform: linux_amd64(),
             allow_insecure: false,
             allow_network_host: false,
             default_network: crate::graph::Network::Default,

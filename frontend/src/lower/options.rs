@@ -15,7 +15,10 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct LowerOptions {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
+    /// The target platform: what the image is for.
     pub platform: Platform,
+    /// The build platform: where `$BUILDPLATFORM` stages run (the host).
+    pub build_platform: Platform,
     /// `--allow security.insecure`: `RUN --security=insecure` may run
     /// outside the sandbox's seccomp filter and masks.
     pub allow_insecure: bool,
@@ -44,6 +47,7 @@ impl Default for LowerOptions {
             build_args: BTreeMap::new(),
             target: None,
             platform: Platform::host(),
+            build_platform: Platform::host(),
             allow_insecure: false,
             allow_network_host: false,
             default_network: Network::Default,
@@ -57,7 +61,9 @@ impl Default for LowerOptions {
 pub trait BaseResolver {
     /// The metadata of image `reference` (as written, expanded). `Err` is
     /// shown to the user at the FROM line.
-    fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError>;
+    /// `platform` is the stage's: an image index is resolved to its entry
+    /// for it, and an image for another platform is an error.
+    fn resolve(&mut self, reference: &str, platform: &Platform) -> Result<ImageMeta, ResolveError>;
 }
 
 /// Why a base image could not be resolved, and what to do about it.

@@ -35,7 +35,8 @@ pub(super) fn plan_stages(
 ) -> Result<Plan, FrontendError> {
     let mut plan = Plan { stages: Vec::new(), names: BTreeMap::new() };
     for (index, src) in sources.iter().enumerate() {
-        let stage = plan_stage(index, src, lexer, globals, platform, contexts, &mut plan.names)?;
+        let stage =
+            plan_stage(index, src, lexer, globals, platform, contexts, &plan.stages, &mut plan.names)?;
         plan.stages.push(stage);
     }
     Ok(plan)
@@ -48,8 +49,9 @@ fn plan_stage(
     src: &StageSource,
     lexer: &Lexer,
     globals: &Vars,
-    platform: &Platform,
+    target: &Platform,
     contexts: &BTreeMap<String, NamedContext>,
+    earlier: &[Stage],
     names: &mut BTreeMap<String, usize>,
 ) -> Result<Stage, FrontendError> {
     let Kind::From { image, name, platform: wanted } = &src.from.kind else {
@@ -60,11 +62,13 @@ fn plan_stage(
         return Err(FrontendError::new("FROM names an empty image", image.span)
             .with_hint("check the build args used in the image name"));
     }
-    if let Some(p) = wanted {
-        check_platform(p, lexer, globals, platform)?;
-    }
     // Resolved before this stage's own name is known: `FROM x AS x` names an image.
     let base = base_of(&image_ref, names, contexts, index, image.span)?;
+    let platform = match (wanted, &base) {
+        (Some(p), _) => stage_platform(p, lexer, globals)?,
+        (None, Base::Stage(i)) => earlier[*i].platform.clone(),
+        (None, _) => target.clone(),
+    };
     let stage_name = name.as_ref().map(|n| n.text.to_ascii_lowercase());
     if let Some(n) = &stage_name {
         add_name(n, name.as_ref().map_or(src.from.span, |w| w.span), index, names)?;
@@ -85,26 +89,19 @@ fn plan_stage(
         steps: Vec::new(),
         meta: ImageMeta::default(),
         from_text,
+        platform,
     })
 }
 
-/// `FROM --platform=…` (expanded with the global args) must be the platform
-/// rbuild builds for.
-fn check_platform(
-    wanted: &Word,
-    lexer: &Lexer,
-    globals: &Vars,
-    host: &Platform,
-) -> Result<(), FrontendError> {
+/// The platform `FROM --platform=…` names, expanded with the global args
+/// (`$BUILDPLATFORM`, `$TARGETPLATFORM`, …) and normalised.
+fn stage_platform(wanted: &Word, lexer: &Lexer, globals: &Vars) -> Result<Platform, FrontendError> {
     let want = expand(lexer, wanted, globals)?;
-    if host.accepts(&want) {
-        return Ok(());
-    }
-    Err(FrontendError::new(
-        format!("platform {want:?} is not supported: rbuild builds for the host platform {}", host.spec()),
-        wanted.span,
-    )
-    .with_hint(format!("remove --platform or use --platform={}", host.spec())))
+    Platform::parse(&want).map_err(|e| {
+        FrontendError::new(e.to_string(), wanted.span).with_hint(
+            "name a platform as os/arch[/variant] (linux/amd64, linux/arm64, linux/arm/v7) or use $BUILDPLATFORM or $TARGETPLATFORM",
+        )
+    })
 }
 
 /// `scratch` (in any case), an earlier stage by name, a named context, or
@@ -217,6 +214,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: None,
             platform: linux_amd64(),
+            build_platform: linux_amd64(),
             allow_insecure: false,
             allow_network_host: false,
             default_network: crate::graph::Network::Default,
@@ -284,14 +282,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_host_platform_can_be_built() {
-        assert!(plan("ARG P=linux/amd64\nFROM --platform=$P img\nFROM --platform=linux img\n", &[]).is_ok());
-        let e = plan("FROM --platform=linux/arm64 img\n", &[]).err().unwrap();
-        assert_eq!(
-            e.message,
-            "platform \"linux/arm64\" is not supported: rbuild builds for the host platform linux/amd64"
-        );
-        assert_eq!(e.hint.as_deref(), Some("remove --platform or use --platform=linux/amd64"));
+    fn a_stage_gets_its_platform_from_the_flag_its_base_stage_or_the_target() {
+        let src = "FROM --platform=$BUILDPLATFORM img AS build\nFROM build AS more\nFROM --platform=linux/aarch64 img\nFROM img\n";
+        let p = plan(src, &[]).unwrap();
+        let specs: Vec<String> = p.stages.iter().map(|s| s.platform.spec()).collect();
+        assert_eq!(specs, ["linux/amd64", "linux/amd64", "linux/arm64", "linux/amd64"]);
+        let e = plan("FROM --platform=linux/sparc img\n", &[]).err().unwrap();
+        assert!(e.message.contains("unknown architecture \"sparc\""), "{}", e.message);
+        assert!(e.hint.as_deref().unwrap().contains("os/arch"), "{:?}", e.hint);
         assert_eq!(e.span, Span::new(Pos::new(1, 6), Pos::new(1, 28)), "the span is the flag");
     }
 

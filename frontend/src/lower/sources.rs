@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::build_args::declare_globals;
 use super::options::LowerOptions;
+use super::platform::platform_args;
 use crate::error::FrontendError;
 use crate::instructions::{self, Instruction, Kind};
 use crate::parser::Ast;
@@ -38,7 +39,7 @@ pub(super) fn read_sources(
 ) -> Result<Sources, FrontendError> {
     // The platform args and TARGETSTAGE are in the global scope without
     // being declared.
-    let mut globals = Vars::from(opts.platform.args());
+    let mut globals = Vars::from(platform_args(&opts.build_platform, &opts.platform));
     globals.set("TARGETSTAGE", &target_stage_name(ast, opts));
     let mut stages: Vec<StageSource> = Vec::new();
     for node in &ast.nodes {
@@ -91,6 +92,7 @@ mod tests {
             build_args: build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             target: None,
             platform: linux_amd64(),
+            build_platform: linux_amd64(),
             allow_insecure: false,
             allow_network_host: false,
             default_network: crate::graph::Network::Default,
@@ -121,6 +123,7 @@ mod tests {
                 build_args: Default::default(),
                 target: target.map(str::to_string),
                 platform: linux_amd64(),
+                build_platform: linux_amd64(),
                 ..LowerOptions::default()
             };
             let sources = read_sources(&parse(src).unwrap(), &opts, &Lexer::new('\\'), &mut BTreeSet::new());

@@ -48,7 +48,7 @@ fn base_state(
         Base::Scratch => (ImageMeta { workdir: "/".into(), ..ImageMeta::default() }, StageEnd::default()),
         Base::Stage(i) => (stages[*i].meta.clone(), ends[*i].clone()),
         Base::Image(r) => {
-            let meta = resolver.resolve(r).map_err(|e| FrontendError {
+            let meta = resolver.resolve(r, &stage.platform).map_err(|e| FrontendError {
                 message: e.message,
                 span: stage.span,
                 hint: e.hint,
@@ -90,7 +90,11 @@ mod tests {
     struct Images(Vec<String>);
 
     impl BaseResolver for Images {
-        fn resolve(&mut self, reference: &str) -> Result<ImageMeta, ResolveError> {
+        fn resolve(
+            &mut self,
+            reference: &str,
+            _platform: &crate::graph::Platform,
+        ) -> Result<ImageMeta, ResolveError> {
             self.0.push(reference.to_string());
             let mut meta = ImageMeta::default();
             match reference {

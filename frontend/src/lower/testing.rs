@@ -21,5 +21,5 @@ pub(super) fn instruction(src: &str) -> Instruction {
 
 /// A fixed platform, so tests do not depend on the machine.
 pub(super) fn linux_amd64() -> Platform {
-    Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
+    Platform::parse("linux/amd64").expect("a known platform")
 }
