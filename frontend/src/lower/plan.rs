@@ -35,15 +35,14 @@ pub(super) fn plan_stages(
 ) -> Result<Plan, FrontendError> {
     let mut plan = Plan { stages: Vec::new(), names: BTreeMap::new() };
     for (index, src) in sources.iter().enumerate() {
-        let stage =
-            plan_stage(index, src, lexer, globals, platform, contexts, &plan.stages, &mut plan.names)?;
+        let stage = plan_stage(index, src, lexer, globals, platform, contexts, &mut plan)?;
         plan.stages.push(stage);
     }
     Ok(plan)
 }
 
-/// One stage's header: its base, its name (added to `names`) and the
-/// earlier stages it reads.
+/// One stage's header: its base, its name (added to the plan's names) and
+/// the earlier stages it reads.
 fn plan_stage(
     index: usize,
     src: &StageSource,
@@ -51,9 +50,9 @@ fn plan_stage(
     globals: &Vars,
     target: &Platform,
     contexts: &BTreeMap<String, NamedContext>,
-    earlier: &[Stage],
-    names: &mut BTreeMap<String, usize>,
+    plan: &mut Plan,
 ) -> Result<Stage, FrontendError> {
+    let (earlier, names) = (&plan.stages, &mut plan.names);
     let Kind::From { image, name, platform: wanted } = &src.from.kind else {
         unreachable!("stages start with FROM")
     };
