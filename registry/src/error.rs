@@ -21,6 +21,8 @@ pub enum RegistryError {
     NoPlatform { reference: String, wanted: String, available: String },
     #[error("registry {registry} answered with an error: {message}")]
     Protocol { registry: String, message: String },
+    #[error("cannot set up TLS for registries: {0}")]
+    NoTrustRoots(String),
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// A cache mount that could not be installed (in use, a bad tar).
@@ -58,6 +60,12 @@ impl RegistryError {
             RegistryError::NoPlatform { .. } => {
                 Some("choose one of the platforms it has with --platform, or push an image built for the one you want".into())
             }
+            RegistryError::NoTrustRoots(_) => Some(
+                "install the system's CA certificates (apt-get install ca-certificates; in a container, \
+                 into its image or by mounting the host's /etc/ssl/certs), or point SSL_CERT_FILE or \
+                 SSL_CERT_DIR at a bundle (every registry needs them, even one on plain HTTP)"
+                    .into(),
+            ),
             RegistryError::Credentials(_) => {
                 Some("check ~/.docker/config.json (or $DOCKER_CONFIG/config.json) and its credential helpers".into())
             }

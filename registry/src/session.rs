@@ -130,7 +130,12 @@ impl Session {
             user_agent: concat!("rbuild/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        let client = oci_client::Client::new(config);
+        // oci-client makes a default reqwest client beside the configured
+        // one, and that panics where the system has no CA certificates (a
+        // bare container), even for a registry on plain HTTP: asked first.
+        system_trust_roots()?;
+        let client =
+            oci_client::Client::try_from(config).map_err(|e| RegistryError::NoTrustRoots(error_chain(&e)))?;
         let auth = match DockerConfig::load(&self.settings.docker_config_dir)?.credentials_for(registry)? {
             Some(c) => RegistryAuth::Basic(c.username, c.secret),
             None => RegistryAuth::Anonymous,
@@ -512,6 +517,21 @@ fn is_transient(e: &OciDistributionError) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the system has CA certificates (as reqwest's platform verifier
+/// loads them: /etc/ssl/certs, or SSL_CERT_FILE / SSL_CERT_DIR), asked once.
+fn system_trust_roots() -> Result<()> {
+    static FOUND: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        if !loaded.certs.is_empty() {
+            return Ok(());
+        }
+        let why = loaded.errors.first().map(|e| format!(" ({e})")).unwrap_or_default();
+        Err(format!("no CA certificates were found on this system{why}"))
+    });
+    found.clone().map_err(RegistryError::NoTrustRoots)
 }
 
 /// Every message of an error and its sources, joined.

@@ -313,3 +313,25 @@ fn root_without_cap_sys_admin_uses_the_sandbox_through_a_user_namespace_where_se
     .ok();
     assert_eq!(read(env.path("iid")), read(host_id), "the same image as on the host");
 }
+
+/// A bare image (Debian's, without ca-certificates) has no CA certificates:
+/// a registry command there stops with an error that says so and how to
+/// fix it, not with a panic inside the HTTP client, for a registry on
+/// plain HTTP as much as for one on HTTPS. Nothing is contacted.
+#[test]
+fn registries_without_ca_certificates_are_a_clear_error_not_a_panic() {
+    require!(root(), busybox_static(), docker(), debian_in_docker());
+    let env = host_with_app();
+    for reference in ["registry.example/app:1", "127.0.0.1:5999/app:1"] {
+        let run = in_container(
+            env.work.path(),
+            &[],
+            &format!("test ! -e /etc/ssl/certs/ca-certificates.crt; rbuild --root /store pull {reference}"),
+        );
+        assert_eq!(run.code, 1, "{reference}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{reference}: {}", run.stderr);
+        for expected in ["no CA certificates were found on this system", "apt-get install ca-certificates"] {
+            assert!(run.stderr.contains(expected), "{reference}: expected {expected:?} in:\n{}", run.stderr);
+        }
+    }
+}
