@@ -148,9 +148,17 @@ impl Slirp {
 
 impl Drop for Slirp {
     /// slirp4netns keeps no state worth a clean shutdown: the step is over.
+    /// Its exit is not waited for: closing its tap device makes the kernel
+    /// unregister the step's `eth0`, tens of milliseconds that would
+    /// otherwise sit between the step's end and its commit. The helper
+    /// exits next, and init (or a subreaper) reaps the orphan, except
+    /// where rbuild itself is PID 1 (a container's entrypoint), which
+    /// reaps no orphans: then it is waited for here.
     fn drop(&mut self) {
         let _ = kill(self.pid, Signal::SIGKILL);
-        let _ = waitpid(self.pid, None);
+        if nix::unistd::getppid() == Pid::from_raw(1) {
+            let _ = waitpid(self.pid, None);
+        }
     }
 }
 
