@@ -446,4 +446,13 @@ fn annotations_reach_each_platform_manifest_the_pushed_index_and_the_oci_index()
     let arm64: serde_json::Value =
         serde_json::from_str(&sh(&format!("tar -xOf {} {arm64_blob}", oci.display()))).unwrap();
     assert_eq!(arm64["annotations"]["com.example.arch"], "arm64-only", "{arm64}");
+
+    // The manifest annotations live in the store's image records: a later
+    // push of the (amd64) image writes them again.
+    let again = registry.at("rbuild-it/annotated:again");
+    rb(&env, &["tag", &image, &again]).ok();
+    rb(&env, &["push", &again]).ok();
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{again}"));
+    let pushed: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(pushed["annotations"], serde_json::json!({"org.opencontainers.image.title": "app"}), "{raw}");
 }
