@@ -107,7 +107,8 @@ impl Annotations {
         pushes: bool,
     ) -> Result<(), Failure> {
         let oci_archive = outputs.iter().any(|o| matches!(o, Output::OciArchive(_)));
-        if !self.index_descriptor.is_empty() && !(multi_platform && oci_archive) {
+        let nests_an_index = multi_platform && oci_archive;
+        if !self.index_descriptor.is_empty() && !nests_an_index {
             return Err(Failure::new(
                 "--annotation index-descriptor:… goes on an OCI archive's entry for a nested image index, and \
                  only a multi-platform build with -o type=oci writes one, so this annotation would be lost",
@@ -118,7 +119,8 @@ impl Annotations {
             ));
         }
         let index_wanted = !self.index.is_empty() || !self.manifest_descriptor.is_empty();
-        if index_wanted && !oci_archive && !(multi_platform && pushes) {
+        let pushes_an_index = multi_platform && pushes;
+        if index_wanted && !oci_archive && !pushes_an_index {
             return Err(Failure::new(
                 "--annotation index:… and manifest-descriptor:… need an image index, and this build writes \
                  none (a one-platform push, the store and a docker archive hold the manifest alone)",
