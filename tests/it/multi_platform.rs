@@ -321,6 +321,24 @@ fn bad_platform_input_is_a_clear_error_and_stores_and_pushes_nothing() {
     assert!(!dest.exists());
     nothing_changed("a list with type=docker");
 
+    // Annotations for a part this build would not write are refused.
+    let multi = ["build", "--platform", "linux/amd64,linux/arm64", "-t", &target];
+    let nested =
+        rb(&env, &[&multi[..], &["--push", "--annotation", "index-descriptor:k=v", "app"]].concat()).failed();
+    assert!(
+        nested.stderr.contains("index-descriptor") && nested.stderr.contains("-o type=oci,dest=FILE"),
+        "{}",
+        nested.stderr
+    );
+    nothing_changed("an index descriptor without an OCI archive");
+    let index = rb(&env, &[&multi[..], &["--annotation", "index:k=v", "app"]].concat()).failed();
+    assert!(
+        index.stderr.contains("need an image index") && index.stderr.contains("push several platforms"),
+        "{}",
+        index.stderr
+    );
+    nothing_changed("an index annotation without a push or an OCI archive");
+
     // The platform the base lacks comes first: a base pulled for an earlier
     // platform would stay in the store, as a `docker pull` would.
     let lacking =
