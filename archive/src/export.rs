@@ -52,6 +52,12 @@ pub struct ExportOptions {
     /// `--annotation manifest-descriptor:…`: on each manifest entry of an
     /// OCI archive's `index.json`.
     pub manifest_descriptor_annotations: BTreeMap<String, String>,
+    /// More `manifest-descriptor` annotations for one image's entry only
+    /// (a multi-platform build's `manifest-descriptor[os/arch]:…`).
+    pub manifest_descriptor_annotations_by_image: BTreeMap<Digest, BTreeMap<String, String>>,
+    /// `--annotation index-descriptor:…`: on `index.json`'s entries for
+    /// the nested index of [`super::write_oci_index_archive`].
+    pub index_descriptor_annotations: BTreeMap<String, String>,
 }
 
 /// One image of an export, read from the store.

@@ -81,17 +81,23 @@ pub fn write_oci_index_archive<W: Write>(
     let nested = index_for(&images, &manifests, RefNameStyle::FamiliarReference, opts)?;
     let nested_digest = Digest::of(&nested);
     let mut entries = Vec::new();
-    let descriptor = Descriptor::new(MediaType::ImageIndex, nested.len() as u64, oci_digest(&nested_digest)?);
+    let mut descriptor =
+        Descriptor::new(MediaType::ImageIndex, nested.len() as u64, oci_digest(&nested_digest)?);
+    let descriptor_annotations: HashMap<String, String> =
+        opts.index_descriptor_annotations.clone().into_iter().collect();
+    if !descriptor_annotations.is_empty() {
+        descriptor.set_annotations(Some(descriptor_annotations.clone()));
+    }
     if tags.is_empty() {
         entries.push(descriptor.clone());
     }
     for tag in tags {
         let tag = super::export::parse_export_tag(tag)?;
         let mut named = descriptor.clone();
-        named.set_annotations(Some(HashMap::from([
-            (IMAGE_NAME_ANNOTATION.to_string(), tag.canonical()),
-            (REF_NAME_ANNOTATION.to_string(), tag.familiar()),
-        ])));
+        let mut annotations = descriptor_annotations.clone();
+        annotations.insert(IMAGE_NAME_ANNOTATION.to_string(), tag.canonical());
+        annotations.insert(REF_NAME_ANNOTATION.to_string(), tag.familiar());
+        named.set_annotations(Some(annotations));
         entries.push(named);
     }
     let top = ImageIndexBuilder::default()
@@ -163,8 +169,11 @@ pub(crate) fn index_for(
             oci_digest(&manifest.digest)?,
         );
         descriptor.set_platform(platform_of(&image.config));
-        let descriptor_annotations: HashMap<String, String> =
+        let mut descriptor_annotations: HashMap<String, String> =
             opts.manifest_descriptor_annotations.clone().into_iter().collect();
+        if let Some(own) = opts.manifest_descriptor_annotations_by_image.get(&image.id) {
+            descriptor_annotations.extend(own.clone());
+        }
         if !descriptor_annotations.is_empty() {
             descriptor.set_annotations(Some(descriptor_annotations.clone()));
         }

@@ -148,15 +148,22 @@ pub(crate) fn choose_platform<'a>(
 /// fixed field order like [`image_manifest_json`]; `media_type` is
 /// [`OCI_INDEX`], or [`DOCKER_LIST`] for a registry that takes only Docker
 /// manifest lists (the same document under Docker's name).
-pub(crate) fn image_index_json(manifests: &[Descriptor], media_type: &'static str) -> Vec<u8> {
+pub(crate) fn image_index_json(
+    manifests: &[Descriptor],
+    annotations: &BTreeMap<String, String>,
+    media_type: &'static str,
+) -> Vec<u8> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct ImageIndex<'a> {
         schema_version: u32,
         media_type: &'static str,
         manifests: &'a [Descriptor],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        annotations: &'a BTreeMap<String, String>,
     }
-    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type, manifests }).expect("index serializes")
+    serde_json::to_vec(&ImageIndex { schema_version: 2, media_type, manifests, annotations })
+        .expect("index serializes")
 }
 
 /// An OCI image manifest, serialised with fixed field order (and
@@ -239,7 +246,7 @@ mod tests {
     fn an_index_names_each_platform_and_parses_back_as_a_list() {
         let entries = vec![entry("amd64", "linux", OCI_MANIFEST), entry("arm64", "linux", OCI_MANIFEST)];
         for media_type in [OCI_INDEX, DOCKER_LIST] {
-            let json = image_index_json(&entries, media_type);
+            let json = image_index_json(&entries, &BTreeMap::new(), media_type);
             let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
             assert_eq!(value["mediaType"], media_type);
             assert_eq!(value["manifests"][1]["platform"]["architecture"], "arm64");

@@ -11,6 +11,7 @@
 //! compressed digest of every layer is remembered, so the next push of the
 //! same layer is a HEAD request.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
@@ -66,6 +67,14 @@ fn needs_tag(target: &Reference) -> Result<()> {
     Ok(())
 }
 
+/// The `--annotation`s of a pushed index: on the index itself, and on
+/// each platform's entry (same order as the images).
+#[derive(Debug, Clone, Default)]
+pub struct IndexAnnotations {
+    pub index: BTreeMap<String, String>,
+    pub descriptors: Vec<BTreeMap<String, String>>,
+}
+
 /// Pushes one image per platform, each manifest by its digest, then an OCI
 /// image index naming them under `target`'s tag (BuildKit's and Buildah's
 /// multi-platform push). Returns the index's digest and size.
@@ -74,12 +83,13 @@ pub fn push_index(
     store: &Store,
     images: &[(Platform, Digest)],
     target: &Reference,
+    annotations: &IndexAnnotations,
 ) -> Result<PushOutcome> {
     let _gc = store.gc_guard(false)?;
     needs_tag(target)?;
     let mut entries = Vec::new();
     let mut layers = (0, 0, 0);
-    for (platform, id) in images {
+    for (i, (platform, id)) in images.iter().enumerate() {
         let pushed = push_image(session, store, id, target, true)?;
         layers.0 += pushed.layers_uploaded;
         layers.1 += pushed.layers_mounted;
@@ -90,16 +100,17 @@ pub fn push_index(
             os: platform.os.clone(),
             variant: platform.variant.clone(),
         });
+        entry.annotations = annotations.descriptors.get(i).filter(|a| !a.is_empty()).cloned();
         entries.push(entry);
     }
-    let mut index_json = manifest::image_index_json(&entries, OCI_INDEX);
+    let mut index_json = manifest::image_index_json(&entries, &annotations.index, OCI_INDEX);
     if let Err(refused) = session.put_manifest(target, &index_json, OCI_INDEX) {
         // A registry that takes only Docker's types: the same list under
         // Docker's media type; if that fails too, the first error says why.
         if matches!(refused, RegistryError::Unreachable { .. } | RegistryError::Unauthorized { .. }) {
             return Err(refused);
         }
-        index_json = manifest::image_index_json(&entries, DOCKER_LIST);
+        index_json = manifest::image_index_json(&entries, &annotations.index, DOCKER_LIST);
         session.put_manifest(target, &index_json, DOCKER_LIST).map_err(|_| refused)?;
     }
     let digest = Digest::of(&index_json);

@@ -3,10 +3,12 @@
 //! type), the index (`index`), the index's descriptors of the manifest
 //! (`manifest-descriptor`) or the layout's descriptor of an index
 //! (`index-descriptor`); `[os/arch]` limits one to that platform's
-//! components. As in buildx, asking for a component the build does not
-//! produce is an error: rbuild builds one platform, writes an index only
-//! in an OCI archive (`index.json`, whose entries are the manifest's
-//! descriptors), and never nests one index in another.
+//! components. They are parsed once per target platform. As in buildx,
+//! asking for a component the build does not produce is an error: a
+//! one-platform build writes an index only in an OCI archive (`index.json`,
+//! whose entries are the manifest's descriptors) and nests none; a
+//! multi-platform build pushes an index and writes one nested in an OCI
+//! archive's `index.json` (the `index-descriptor`'s place).
 
 use std::collections::BTreeMap;
 
@@ -23,8 +25,11 @@ pub struct Annotations {
     pub manifest: BTreeMap<String, String>,
     /// Into an OCI archive's `index.json`.
     pub index: BTreeMap<String, String>,
-    /// Onto the manifest's entries in `index.json`.
+    /// Onto the manifest's entries in `index.json` (and in a pushed index).
     pub manifest_descriptor: BTreeMap<String, String>,
+    /// Onto an OCI archive's `index.json` entry for the nested index of a
+    /// multi-platform build.
+    pub index_descriptor: BTreeMap<String, String>,
 }
 
 const EXAMPLE: &str = "for example: --annotation org.opencontainers.image.title=app, or --annotation \
@@ -81,13 +86,7 @@ impl Annotations {
                 "manifest" => &mut self.manifest,
                 "index" => &mut self.index,
                 "manifest-descriptor" => &mut self.manifest_descriptor,
-                "index-descriptor" => {
-                    return Err(Failure::new(format!(
-                        "--annotation {raw:?}: rbuild writes no index-descriptor (it never nests an index in an \
-                         OCI layout), so this annotation would be lost"
-                    ))
-                    .hint("annotate the index itself: --annotation index:KEY=VALUE with -o type=oci,dest=FILE"));
-                }
+                "index-descriptor" => &mut self.index_descriptor,
                 other => {
                     return Err(malformed(raw, &format!("unknown annotation type {other:?}")));
                 }
@@ -97,17 +96,53 @@ impl Annotations {
         Ok(())
     }
 
-    /// Index and descriptor annotations need an index: an OCI archive.
-    pub fn check_outputs(&self, outputs: &[Output]) -> Result<(), Failure> {
+    /// Index and descriptor annotations need an index: an OCI archive, or
+    /// (`pushes_index`) a multi-platform push; an index descriptor needs
+    /// an index nested in an OCI archive, which only a multi-platform
+    /// build writes.
+    pub fn check_outputs(
+        &self,
+        outputs: &[Output],
+        multi_platform: bool,
+        pushes: bool,
+    ) -> Result<(), Failure> {
+        let oci_archive = outputs.iter().any(|o| matches!(o, Output::OciArchive(_)));
+        let nests_an_index = multi_platform && oci_archive;
+        if !self.index_descriptor.is_empty() && !nests_an_index {
+            return Err(Failure::new(
+                "--annotation index-descriptor:… goes on an OCI archive's entry for a nested image index, and \
+                 only a multi-platform build with -o type=oci writes one, so this annotation would be lost",
+            )
+            .hint(
+                "build several platforms (--platform linux/amd64,linux/arm64) with -o type=oci,dest=FILE, or \
+                 annotate the index itself: --annotation index:KEY=VALUE",
+            ));
+        }
         let index_wanted = !self.index.is_empty() || !self.manifest_descriptor.is_empty();
-        if index_wanted && !outputs.iter().any(|o| matches!(o, Output::OciArchive(_))) {
+        let pushes_an_index = multi_platform && pushes;
+        if index_wanted && !oci_archive && !pushes_an_index {
             return Err(Failure::new(
                 "--annotation index:… and manifest-descriptor:… need an image index, and this build writes \
-                 none (a push, the store and a docker archive hold the manifest alone)",
+                 none (a one-platform push, the store and a docker archive hold the manifest alone)",
             )
-            .hint("add -o type=oci,dest=FILE, whose index.json is the index; or annotate the manifest"));
+            .hint(
+                "add -o type=oci,dest=FILE, whose index.json is the index, or push several platforms; or \
+                 annotate the manifest",
+            ));
         }
         Ok(())
+    }
+
+    /// What goes into the index of a multi-platform build, gathered over
+    /// every platform's parse (an `index[os/arch]:` one counts when its
+    /// platform is built).
+    pub fn for_index(per_platform: &[Annotations]) -> Annotations {
+        let mut merged = Annotations::default();
+        for a in per_platform {
+            merged.index.extend(a.index.clone());
+            merged.index_descriptor.extend(a.index_descriptor.clone());
+        }
+        merged
     }
 }
 
@@ -175,9 +210,15 @@ mod tests {
         ] {
             assert!(parse(&[bad]).is_err(), "{bad}");
         }
-        assert!(parse(&["index-descriptor:k=v"]).is_err());
+        let oci = [Output::OciArchive("x.tar".into())];
+        let nested = parse(&["index-descriptor:k=v"]).unwrap();
+        assert!(nested.check_outputs(&oci, false, true).is_err(), "one platform nests no index");
+        assert!(nested.check_outputs(&[], true, true).is_err(), "a push has no index descriptor");
+        assert!(nested.check_outputs(&oci, true, false).is_ok());
         let index = parse(&["index:k=v"]).unwrap();
-        assert!(index.check_outputs(&[]).is_err());
-        assert!(index.check_outputs(&[Output::OciArchive("x.tar".into())]).is_ok());
+        assert!(index.check_outputs(&[], false, true).is_err());
+        assert!(index.check_outputs(&oci, false, false).is_ok());
+        assert!(index.check_outputs(&[], true, true).is_ok(), "a multi-platform push is an index");
+        assert!(index.check_outputs(&[], true, false).is_err());
     }
 }

@@ -185,12 +185,12 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
         publish::add_labels(built, &args.labels);
     }
     let id = if multi {
-        let images = platforms::store(store, &request.platforms, &builds, &request.tags, progress.as_ref())?;
+        let images = platforms::store(store, request, &builds, progress.as_ref())?;
         durable
             .finish()
             .map_err(|e| Failure::new(format!("cannot make the build's records durable: {e}")))?;
         recorder.image(images.representative());
-        platforms::export(store, &images, &request.tags, &request.outputs, progress.as_ref())?;
+        platforms::export(store, &images, request, progress.as_ref())?;
         platforms::name_and_push(store, &registries, &images, request, args.push, progress.as_ref())?;
         images.representative()
     } else {
@@ -199,7 +199,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
             store,
             built,
             &request.tags,
-            &request.annotations.manifest,
+            &request.annotations[0].manifest,
             progress.as_ref(),
         )?;
         durable
@@ -212,7 +212,7 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
                 &id,
                 &built.config,
                 &request.tags,
-                &request.annotations,
+                &request.annotations[0],
                 o,
                 progress.as_ref(),
             )?;

@@ -2,8 +2,10 @@
 //! stored as an index under each tag (the store's platform index, the tag
 //! itself on the host's image), written out (`-o type=oci`: an OCI index;
 //! `-o type=local|tar`: one `linux_arm64/` directory per platform), and
-//! pushed as an image index.
+//! pushed as an image index; `--annotation`s go to each platform's
+//! manifest (kept in its image record), the index and their descriptors.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -15,7 +17,10 @@ use rbuild_frontend::graph::StepGraph;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::platform::Platform;
 use rbuild_oci::reference::Reference;
+use rbuild_registry::push::IndexAnnotations;
 
+use super::annotations::Annotations;
+use super::publish;
 use super::request::Request;
 use crate::output::{Output, file::write_output};
 use crate::progress::Renderer;
@@ -41,6 +46,8 @@ pub fn label_stages(graph: &mut StepGraph) {
 /// The stored images of a multi-platform build, in `--platform` order.
 pub struct PlatformImages {
     pub images: Vec<(Platform, Digest)>,
+    /// The `--annotation`s of each image (same order).
+    pub annotations: Vec<Annotations>,
 }
 
 impl PlatformImages {
@@ -49,24 +56,31 @@ impl PlatformImages {
         let host = Platform::host();
         self.images.iter().find(|(p, _)| *p == host).unwrap_or(&self.images[0]).1
     }
+
+    /// Each image's `manifest-descriptor` annotations, for its entry in an
+    /// index.
+    fn descriptor_annotations(&self) -> impl Iterator<Item = (Digest, BTreeMap<String, String>)> + '_ {
+        self.images.iter().zip(&self.annotations).map(|((_, id), a)| (*id, a.manifest_descriptor.clone()))
+    }
 }
 
-/// Stores every platform's image and makes each tag an index of them.
+/// Stores every platform's image, with its manifest annotations, and makes
+/// each tag an index of them.
 pub fn store(
     store: &Store,
-    platforms: &[Platform],
+    request: &Request,
     builds: &[BuildOutput],
-    tags: &[Reference],
     progress: &dyn Renderer,
 ) -> Result<PlatformImages, Failure> {
     let mut images = Vec::new();
-    for (platform, built) in platforms.iter().zip(builds) {
+    for ((platform, built), annotations) in request.platforms.iter().zip(builds).zip(&request.annotations) {
         let id = store.put_image(&built.config_json, built.parent)?;
+        publish::keep_manifest_annotations(store, &id, &annotations.manifest)?;
         progress.line(&format!("writing image {id} for {platform}"));
         images.push((platform.clone(), id));
     }
-    let images = PlatformImages { images };
-    let names: Vec<String> = tags.iter().map(Reference::canonical).collect();
+    let images = PlatformImages { images, annotations: request.annotations.clone() };
+    let names: Vec<String> = request.tags.iter().map(Reference::canonical).collect();
     name(store, &images, &names, progress)?;
     Ok(images)
 }
@@ -102,19 +116,24 @@ fn name(
 pub fn export(
     store: &Store,
     images: &PlatformImages,
-    tags: &[Reference],
-    outputs: &[Output],
+    request: &Request,
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
-    for output in outputs {
+    for output in &request.outputs {
         match output {
             Output::OciArchive(dest) => {
                 progress.line(&format!("exporting OCI index archive to {}", dest.display()));
                 let per_platform: Vec<ExportImage> =
                     images.images.iter().map(|(_, id)| ExportImage { id: *id, tags: Vec::new() }).collect();
-                let names: Vec<String> = tags.iter().map(Reference::familiar).collect();
-                let opts =
-                    ExportOptions { source_date_epoch: source_date_epoch::from_env(), ..Default::default() };
+                let names: Vec<String> = request.tags.iter().map(Reference::familiar).collect();
+                let index = Annotations::for_index(&images.annotations);
+                let opts = ExportOptions {
+                    source_date_epoch: source_date_epoch::from_env(),
+                    index_annotations: index.index,
+                    index_descriptor_annotations: index.index_descriptor,
+                    manifest_descriptor_annotations_by_image: images.descriptor_annotations().collect(),
+                    ..Default::default()
+                };
                 write_output(dest, |w| {
                     rbuild_archive::write_oci_index_archive(store, &per_platform, &names, w, &opts)
                         .map_err(archive_failure)
@@ -212,7 +231,11 @@ pub fn name_and_push(
     for target in &to_push {
         let session = registries.session().map_err(registry::failure)?;
         progress.line(&format!("pushing {} ({} platforms)", target.familiar(), images.images.len()));
-        let pushed = rbuild_registry::push::push_index(&session, store, &images.images, target)
+        let annotations = IndexAnnotations {
+            index: Annotations::for_index(&images.annotations).index,
+            descriptors: images.descriptor_annotations().map(|(_, a)| a).collect(),
+        };
+        let pushed = rbuild_registry::push::push_index(&session, store, &images.images, target, &annotations)
             .map_err(registry::failure)?;
         progress.line(&format!("pushed {}@{}", target.familiar(), pushed.digest));
     }

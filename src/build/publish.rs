@@ -42,17 +42,29 @@ pub fn store_and_tag(
 ) -> Result<Digest, Failure> {
     let names: Vec<String> = tags.iter().map(Reference::canonical).collect();
     let id = store.put_image_tagged(&built.config_json, built.parent, &names)?;
-    if let Some(mut record) = store.image_record(&id)?
-        && record.annotations != *annotations
-    {
-        record.annotations = annotations.clone();
-        store.update_image_record(&record)?;
-    }
+    keep_manifest_annotations(store, &id, annotations)?;
     progress.line(&format!("writing image {id}"));
     for name in &names {
         progress.line(&format!("naming to {name}"));
     }
     Ok(id)
+}
+
+/// Records `annotations` as the manifest annotations of the stored image
+/// `id` (none replaces an earlier build's), so every later export and push
+/// writes them.
+pub fn keep_manifest_annotations(
+    store: &Store,
+    id: &Digest,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    if let Some(mut record) = store.image_record(id)?
+        && record.annotations != *annotations
+    {
+        record.annotations = annotations.clone();
+        store.update_image_record(&record)?;
+    }
+    Ok(())
 }
 
 /// Tags the image with the names of `-o type=image` outputs, then pushes:

@@ -35,8 +35,8 @@ pub struct Request {
     pub named_contexts: Vec<super::named_contexts::ContextSpec>,
     /// `--ssh` agents, checked for form only (agents start with the build).
     pub ssh: Vec<super::ssh_agents::SshSpec>,
-    /// `--annotation`s, for the host platform's image.
-    pub annotations: Annotations,
+    /// `--annotation`s, parsed for each of `platforms` (same order).
+    pub annotations: Vec<Annotations>,
     /// `--platform`: the target platforms, the host's when not given.
     pub platforms: Vec<Platform>,
 }
@@ -94,8 +94,14 @@ impl Request {
         let run = RunFlags::parse(args)?;
         let named_contexts = super::named_contexts::parse(&args.build_context)?;
         let ssh = super::ssh_agents::parse(&args.ssh)?;
-        let annotations = Annotations::parse(&args.annotations, &Platform::host())?;
-        annotations.check_outputs(&outputs)?;
+        let annotations = platforms
+            .iter()
+            .map(|p| Annotations::parse(&args.annotations, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pushes = args.push || image_outputs.iter().any(|o| o.push);
+        for a in &annotations {
+            a.check_outputs(&outputs, platforms.len() > 1, pushes)?;
+        }
         Ok(Request {
             context,
             outputs,

@@ -321,6 +321,24 @@ fn bad_platform_input_is_a_clear_error_and_stores_and_pushes_nothing() {
     assert!(!dest.exists());
     nothing_changed("a list with type=docker");
 
+    // Annotations for a part this build would not write are refused.
+    let multi = ["build", "--platform", "linux/amd64,linux/arm64", "-t", &target];
+    let nested =
+        rb(&env, &[&multi[..], &["--push", "--annotation", "index-descriptor:k=v", "app"]].concat()).failed();
+    assert!(
+        nested.stderr.contains("index-descriptor") && nested.stderr.contains("-o type=oci,dest=FILE"),
+        "{}",
+        nested.stderr
+    );
+    nothing_changed("an index descriptor without an OCI archive");
+    let index = rb(&env, &[&multi[..], &["--annotation", "index:k=v", "app"]].concat()).failed();
+    assert!(
+        index.stderr.contains("need an image index") && index.stderr.contains("push several platforms"),
+        "{}",
+        index.stderr
+    );
+    nothing_changed("an index annotation without a push or an OCI archive");
+
     // The platform the base lacks comes first: a base pulled for an earlier
     // platform would stay in the store, as a `docker pull` would.
     let lacking =
@@ -363,4 +381,96 @@ fn bad_platform_input_is_a_clear_error_and_stores_and_pushes_nothing() {
     );
     assert!(missing.run_lines().is_empty(), "nothing ran:\n{}", missing.stderr);
     nothing_changed("a missing emulator");
+}
+
+/// `--annotation` in a multi-platform build, as buildx places them: the
+/// manifest ones (one only for arm64) in each platform's manifest, `index`
+/// on the pushed index and the OCI archive's nested index,
+/// `manifest-descriptor[linux/amd64]` on that platform's entry only, and
+/// `index-descriptor` on `index.json`'s entry for the nested index. All
+/// read back with skopeo and tar. COPY-only, so no emulator is needed.
+#[test]
+fn annotations_reach_each_platform_manifest_the_pushed_index_and_the_oci_index() {
+    require!(
+        root(),
+        busybox_static(),
+        registry(),
+        tool("skopeo"),
+        tool("umoci"),
+        tool("curl"),
+        base("busybox-arm64-rootfs.tar"),
+    );
+    let registry = TestRegistry::start();
+    let env = Env::with_busybox();
+    let base_list = two_platform_base(&env, &registry);
+    env.context(
+        "app",
+        &[("Dockerfile", &format!("FROM {base_list}\nCOPY a.txt /a.txt\n")), ("a.txt", "a\n")],
+    );
+    let image = registry.at("rbuild-it/annotated:v1");
+    let oci = env.path("annotated.oci.tar");
+    #[rustfmt::skip]
+    rb(&env, &[
+        "build", "--platform", "linux/amd64,linux/arm64", "-t", &image, "--push",
+        "-o", &format!("type=oci,dest={}", oci.display()),
+        "--annotation", "org.opencontainers.image.title=app",
+        "--annotation", "manifest[linux/arm64]:com.example.arch=arm64-only",
+        "--annotation", "index:org.opencontainers.image.vendor=Acme",
+        "--annotation", "manifest-descriptor[linux/amd64]:com.example.doc=amd64-doc",
+        "--annotation", "index-descriptor:com.example.nested=yes",
+        "app",
+    ])
+    .ok();
+
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{image}"));
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(index["annotations"], serde_json::json!({"org.opencontainers.image.vendor": "Acme"}), "{raw}");
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64", "{raw}");
+    assert_eq!(
+        index["manifests"][0]["annotations"],
+        serde_json::json!({"com.example.doc": "amd64-doc"}),
+        "{raw}"
+    );
+    assert!(index["manifests"][1].get("annotations").is_none(), "arm64's entry has none: {raw}");
+    let repository = image.rsplit_once(':').unwrap().0;
+    let manifest_of = |entry: &serde_json::Value| -> serde_json::Value {
+        let digest = entry["digest"].as_str().unwrap();
+        let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{repository}@{digest}"));
+        serde_json::from_str(&raw).unwrap()
+    };
+    assert_eq!(
+        manifest_of(&index["manifests"][1])["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app", "com.example.arch": "arm64-only"}),
+    );
+    assert_eq!(
+        manifest_of(&index["manifests"][0])["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app"}),
+        "the arm64-only annotation stays off amd64's manifest"
+    );
+
+    let top: serde_json::Value =
+        serde_json::from_str(&sh(&format!("tar -xOf {} index.json", oci.display()))).unwrap();
+    let nested = &top["manifests"][0];
+    assert_eq!(nested["annotations"]["com.example.nested"], "yes", "{top}");
+    assert_eq!(nested["annotations"]["org.opencontainers.image.ref.name"], image.as_str(), "{top}");
+    assert!(top.get("annotations").is_none(), "index annotations go on the image's index: {top}");
+    let blob = nested["digest"].as_str().unwrap().replace("sha256:", "blobs/sha256/");
+    let archived: serde_json::Value =
+        serde_json::from_str(&sh(&format!("tar -xOf {} {blob}", oci.display()))).unwrap();
+    assert_eq!(archived["annotations"], index["annotations"], "{archived}");
+    assert_eq!(archived["manifests"][0]["annotations"], index["manifests"][0]["annotations"], "{archived}");
+    assert!(archived["manifests"][1].get("annotations").is_none(), "{archived}");
+    let arm64_blob = archived["manifests"][1]["digest"].as_str().unwrap().replace("sha256:", "blobs/sha256/");
+    let arm64: serde_json::Value =
+        serde_json::from_str(&sh(&format!("tar -xOf {} {arm64_blob}", oci.display()))).unwrap();
+    assert_eq!(arm64["annotations"]["com.example.arch"], "arm64-only", "{arm64}");
+
+    // The manifest annotations live in the store's image records: a later
+    // push of the (amd64) image writes them again.
+    let again = registry.at("rbuild-it/annotated:again");
+    rb(&env, &["tag", &image, &again]).ok();
+    rb(&env, &["push", &again]).ok();
+    let raw = sh(&format!("skopeo inspect --raw --tls-verify=false docker://{again}"));
+    let pushed: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(pushed["annotations"], serde_json::json!({"org.opencontainers.image.title": "app"}), "{raw}");
 }
