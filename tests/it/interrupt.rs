@@ -11,7 +11,9 @@ fn interrupt_during_run(signal: nix_signal::Sig) {
     let env = Env::with_busybox();
     // A sleep whose argument no other process on the machine is likely to use.
     let seconds = format!("{}", 100_000 + std::process::id() * 2 + signal.exit_code() as u32);
-    env.dockerfile("ctx", &format!("FROM busybox:local\nRUN echo started; sleep {seconds}\n"));
+    // The step prints "42-started", which its command line (shown in the
+    // step's header) does not contain.
+    env.dockerfile("ctx", &format!("FROM busybox:local\nRUN echo $((6 * 7))-started; sleep {seconds}\n"));
     let before = env.store_snapshot();
     let mut child = Command::new(RBUILD)
         .args(["--root", env.root.path().to_str().unwrap(), "build", "--progress", "plain", "ctx"])
@@ -25,12 +27,15 @@ fn interrupt_during_run(signal: nix_signal::Sig) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let line = lines.next().expect("rbuild ended before the step started").unwrap();
-        if line.contains("started") || Instant::now() > deadline {
+        if line.contains("42-started") || Instant::now() > deadline {
             break;
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(sleepers(&seconds) > 0, "the step should be running");
+    // The shell runs sleep next; on a loaded machine that can take a while.
+    while sleepers(&seconds) == 0 {
+        assert!(Instant::now() < deadline, "the step should be running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     sh(&format!("kill -{} {}", signal.name(), child.id()));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(signal.exit_code()), "exit code for SIG{}", signal.name());
