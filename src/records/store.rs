@@ -52,7 +52,10 @@ pub fn save(store: &Store, record: &BuildRecord) -> io::Result<PathBuf> {
     let dir = records_dir(store);
     fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{:013}-{}.json", record.started_ms, record.id));
-    let tmp = dir.join(format!(".{}.tmp", record.id));
+    // Written in the process's scratch area, which a later rbuild clears
+    // if this one is killed before the rename: no half-written record is
+    // ever left among the records.
+    let tmp = store.temp_path("build-record");
     fs::write(&tmp, serde_json::to_vec(record).expect("a build record serializes"))?;
     fs::rename(&tmp, &path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
