@@ -62,7 +62,7 @@ pub use platform::Platform;
 
 use self::build_args::unused_build_arg_warnings;
 use self::plan::{Plan, mark_needed, plan_stages, select_target};
-use self::references::replace_named_stages;
+use self::sources::replace_named_stages;
 use self::sources::{StageSource, read_sources};
 use self::stage::lower_stage;
 use self::state::{StageCtx, StageEnd};

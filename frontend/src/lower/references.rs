@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use super::options::NamedContext;
-use super::sources::StageSource;
 use crate::error::FrontendError;
 use crate::instructions::{Instruction, Kind, Word};
 use crate::mounts::mount_from;
@@ -98,22 +97,6 @@ pub(super) fn resolve_source(
             .with_hint("target:STAGE must name a stage defined above where the context is used")),
         },
         None => Ok(Source::Image(value.to_string())),
-    }
-}
-
-/// Stages whose name has a `--build-context` are replaced by it, as in
-/// BuildKit: their FROM reads the context and their instructions are
-/// dropped.
-pub(super) fn replace_named_stages(stages: &mut [StageSource], contexts: &BTreeMap<String, NamedContext>) {
-    for stage in stages {
-        let Kind::From { image, name: Some(name), .. } = &mut stage.from.kind else { continue };
-        let replacement = match contexts.get(&name.text.to_ascii_lowercase()) {
-            Some(NamedContext::Image(reference)) => reference,
-            Some(NamedContext::Stage(other)) if !other.eq_ignore_ascii_case(&name.text) => other,
-            _ => continue,
-        };
-        image.text = replacement.clone();
-        stage.body.clear();
     }
 }
 

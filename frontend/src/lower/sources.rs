@@ -3,10 +3,10 @@
 //! scope, and each FROM starts a stage that collects the instructions up to
 //! the next one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::build_args::declare_globals;
-use super::options::LowerOptions;
+use super::options::{LowerOptions, NamedContext};
 use super::platform::platform_args;
 use crate::error::FrontendError;
 use crate::instructions::{self, Instruction, Kind};
@@ -77,6 +77,22 @@ fn target_stage_name(ast: &Ast, opts: &LowerOptions) -> String {
 fn before_first_from(instr: &Instruction) -> FrontendError {
     FrontendError::new(format!("{} before the first FROM", instr.keyword), instr.span)
         .with_hint("only ARG may come before the first FROM; start each stage with FROM <image>")
+}
+
+/// Stages whose name has a `--build-context` are replaced by it, as in
+/// BuildKit: their FROM reads the context and their instructions are
+/// dropped.
+pub(super) fn replace_named_stages(stages: &mut [StageSource], contexts: &BTreeMap<String, NamedContext>) {
+    for stage in stages {
+        let Kind::From { image, name: Some(name), .. } = &mut stage.from.kind else { continue };
+        let replacement = match contexts.get(&name.text.to_ascii_lowercase()) {
+            Some(NamedContext::Image(reference)) => reference,
+            Some(NamedContext::Stage(other)) if !other.eq_ignore_ascii_case(&name.text) => other,
+            _ => continue,
+        };
+        image.text = replacement.clone();
+        stage.body.clear();
+    }
 }
 
 #[cfg(test)]
