@@ -6,7 +6,7 @@
 //! (`cmd` or `CMD`), as BuildKit's do.
 
 use super::config::CheckConfig;
-use super::source::Entry;
+use super::entries::Entry;
 use super::{Reporter, rules};
 use crate::instructions::{Command, Kind};
 use crate::parser::Node;

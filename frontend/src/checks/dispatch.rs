@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::commands::{self, UsedOnce};
+use super::entries::{Entry, File, StageSource};
 use super::from_line::Globals;
-use super::source::{Entry, File, StageSource};
 use super::variables::{NON_ENV_ARGS, Scope};
 use super::{CheckInput, Reporter, expose, ignored};
 use crate::instructions::{CopyArgs, Kind};

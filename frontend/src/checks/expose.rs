@@ -3,7 +3,7 @@
 //! A port is `[IP:][HOSTPORT:]PORT[/PROTO]`; an IPv6 address keeps its
 //! colons, so the last two `:`-parts are the ports.
 
-use super::source::Entry;
+use super::entries::Entry;
 use super::{Reporter, rules};
 
 pub(super) fn check(entry: &Entry<'_>, ports: &[String], reporter: &mut Reporter) {

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::config::CheckConfig;
-use super::source::{Entry, File};
+use super::entries::{Entry, File};
 use super::{CheckInput, Reporter, rules};
 use crate::error::suggest;
 use crate::instructions::Kind;

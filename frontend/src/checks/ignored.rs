@@ -2,7 +2,7 @@
 //! `.dockerignore` leaves out. The ignore file reaches the frontend through
 //! [`IgnoreRules`], so the frontend reads no files itself.
 
-use super::source::Entry;
+use super::entries::Entry;
 use super::{Reporter, rules};
 use crate::mounts::clean;
 

@@ -20,6 +20,7 @@ mod commands;
 mod config;
 mod descriptions;
 mod dispatch;
+mod entries;
 mod expose;
 mod from_line;
 mod ignored;

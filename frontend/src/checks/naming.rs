@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::config::CheckConfig;
-use super::source::{Entry, File};
+use super::entries::{Entry, File};
 use super::{Reporter, rules};
 use crate::parser::Node;
 

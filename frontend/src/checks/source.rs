@@ -1,43 +1,15 @@
-//! The file as the checks see it: every node typed into an instruction,
+//! Reads the file for the checks: every node typed into an instruction,
 //! with the `# check=` settings in force for it, split into the global
 //! ARGs and the stages. The per-instruction rules BuildKit applies while it
 //! types instructions run here, in file order, so findings before an
 //! instruction that cannot be read are still reported.
 
 use super::config::CheckConfig;
+use super::entries::{Entry, File, StageSource};
 use super::{Reporter, commands, descriptions, naming};
 use crate::error::FrontendError;
-use crate::instructions::{self, Instruction, Kind};
-use crate::parser::{Ast, Node};
-
-/// One instruction with its node and its settings.
-pub(super) struct Entry<'a> {
-    pub node: &'a Node,
-    pub instr: Instruction,
-    /// The file's settings plus a `# check=` comment right above.
-    pub config: CheckConfig,
-}
-
-impl Entry<'_> {
-    /// The keyword as written (`From`, `copy`).
-    pub fn written_keyword(&self) -> &str {
-        self.node.original.split_whitespace().next().unwrap_or_default()
-    }
-}
-
-pub(super) struct StageSource<'a> {
-    pub from: Entry<'a>,
-    /// `AS name`, lower-cased as stage names are matched.
-    pub name: Option<String>,
-    pub body: Vec<Entry<'a>>,
-}
-
-pub(super) struct File<'a> {
-    /// The ARGs before the first FROM.
-    pub globals: Vec<Entry<'a>>,
-    /// At least one.
-    pub stages: Vec<StageSource<'a>>,
-}
+use crate::instructions::{self, Kind};
+use crate::parser::Ast;
 
 pub(super) fn read<'a>(
     ast: &'a Ast,

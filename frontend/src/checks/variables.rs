@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use super::source::Entry;
+use super::entries::Entry;
 use super::{Reporter, rules};
 use crate::error::suggest;
 use crate::shell::Lexer;
