@@ -19,7 +19,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::index::CacheRecord;
 use crate::store::{Result, Store};
-use crate::usage::{Catalog, CatalogImage, LayerSizes, forget_layer_size};
+use crate::usage::{Catalog, CatalogImage, LayerSizes};
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::{IoContext, IoError};
 
@@ -88,7 +88,7 @@ pub fn collect_garbage(store: &Store, _lock: &ExclusiveGcLock) -> Result<GcRepor
         }
         let size = sizes.layer(&diff_id);
         store.remove_layer(&diff_id)?;
-        forget_layer_size(store, &diff_id);
+        store.forget_layer_size(&diff_id);
         report.removed_layers.push(RemovedLayer { diff_id, size });
     }
     for blob in store.list_blobs()? {

@@ -8,13 +8,12 @@
 //!   layer by walking its unpacked diff: every regular file's length (a file
 //!   with several hard links once) plus every symlink's target length. The
 //!   same figure comes from the layer tar's headers, so that is what we
-//!   read; it is remembered in `state/layer-sizes/<diffID hex>` because a
+//!   read; it is remembered (`Store::remember_layer_size`) because a
 //!   large layer's headers take a moment to walk.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
-use std::path::PathBuf;
 
 use crate::store::{ImageRecord, LayerRef, Result, Store};
 use rbuild_oci::config::ImageConfig;
@@ -163,36 +162,15 @@ impl<'s> LayerSizes<'s> {
     }
 }
 
-fn size_cache_path(store: &Store, diff_id: &Digest) -> PathBuf {
-    store.state_path(&format!("layer-sizes/{}", diff_id.hex()))
-}
-
-/// The layer's Docker size from the remembered file, else from its tar
-/// (and then remembered; failing to remember only costs time later).
+/// The layer's Docker size as remembered, else from its tar (and then
+/// remembered).
 fn remembered_layer_size(store: &Store, layer: &LayerRef) -> Result<u64> {
-    let path = size_cache_path(store, &layer.meta.diff_id);
-    if let Some(size) = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()) {
+    if let Some(size) = store.remembered_layer_size(&layer.meta.diff_id) {
         return Ok(size);
     }
     let size = docker_size_of_tar(&store.layer_tar(layer)?)?;
-    remember_layer_size(store, &layer.meta.diff_id, size);
+    store.remember_layer_size(&layer.meta.diff_id, size);
     Ok(size)
-}
-
-/// Remembers a layer's Docker size (a commit knows it without reading a
-/// tar). Failing to remember only costs time later.
-pub fn remember_layer_size(store: &Store, diff_id: &Digest, size: u64) {
-    let path = size_cache_path(store, diff_id);
-    if let Some(dir) = path.parent()
-        && fs::create_dir_all(dir).is_ok()
-    {
-        let _ = crate::store::write_file(&path, size.to_string().as_bytes());
-    }
-}
-
-/// Forgets a layer's remembered size (when the layer is deleted).
-pub fn forget_layer_size(store: &Store, diff_id: &Digest) {
-    let _ = fs::remove_file(size_cache_path(store, diff_id));
 }
 
 /// Regular-file bytes plus symlink target lengths, from the tar's headers

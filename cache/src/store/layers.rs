@@ -177,7 +177,7 @@ impl Store {
         let recipe = TarRecipe::of(opts);
         let meta = LayerMeta { diff_id, size, content_size: stats.content_bytes, deferred_tar: Some(recipe) };
         let layer = self.publish_layer(staging, meta)?;
-        crate::usage::remember_layer_size(self, &diff_id, stats.content_bytes + stats.link_target_bytes);
+        self.remember_layer_size(&diff_id, stats.content_bytes + stats.link_target_bytes);
         Ok(Some(layer))
     }
 

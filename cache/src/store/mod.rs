@@ -19,6 +19,7 @@
 mod atomic;
 mod blobs;
 mod images;
+mod layer_sizes;
 mod layers;
 mod platforms;
 mod refs;
