@@ -15,10 +15,10 @@ use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use super::super::spec::{ChrootMode, SandboxSpec, SandboxStatus};
-use super::{SetupResult, ctx, init, masks, mount_root, mountpoints, report, seccomp, standard};
+use super::{SetupResult, ctx, fork_step, init, masks, mount_root, mountpoints, report, seccomp, standard};
 
 pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStatus) -> SetupResult<i32> {
     ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
@@ -41,32 +41,20 @@ pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStat
     // Orphans of the step come to this process, which kills them at the end.
     ctx(nix::sys::prctl::set_child_subreaper(true), || "become the step's subreaper".into())?;
 
-    let (err_read, err_write) =
-        ctx(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), || "create pipe".into())?;
-    // SAFETY: this helper process is single-threaded, so forking is sound.
-    #[allow(unsafe_code)]
-    let fork = unsafe { nix::unistd::fork() };
-    match ctx(fork, || "fork".into())? {
-        ForkResult::Child => {
-            drop(err_read);
+    fork_step(
+        |err_write| {
             let e = enter_root(spec, mode, &root)
                 .err()
                 .unwrap_or_else(|| init::exec_command(spec, filter.as_ref()));
-            report(&err_write, &e);
-            std::process::exit(127);
-        }
-        ForkResult::Parent { child } => {
-            drop(err_write);
+            report(err_write, &e);
+            127
+        },
+        |child| {
             let code = init::reap_until(child);
             kill_leftovers();
-            let mut msg = String::new();
-            let _ = std::io::Read::read_to_string(&mut fs::File::from(err_read), &mut msg);
-            if !msg.is_empty() {
-                return Err(msg);
-            }
-            Ok(code)
-        }
-    }
+            code
+        },
+    )
 }
 
 /// In the step's process: its own session, the root, and Docker's masked

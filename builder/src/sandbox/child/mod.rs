@@ -136,6 +136,22 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
         net::bring_up_loopback()?;
     }
 
+    fork_step(
+        |err_write| match init::init(spec, &root, filter.as_ref(), slirp.as_ref(), err_write) {
+            Ok(code) => code,
+            Err(e) => {
+                report(err_write, &e);
+                125
+            }
+        },
+        wait_for,
+    )
+}
+
+/// Forks the step's process: `step` runs in it, reports a setup error
+/// through the descriptor it is given and returns the exit code; `wait`
+/// waits for it here. A setup error the step reported is the result.
+fn fork_step(step: impl FnOnce(&OwnedFd) -> i32, wait: impl FnOnce(Pid) -> i32) -> SetupResult<i32> {
     let (err_read, err_write) =
         ctx(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), || "create pipe".into())?;
     // SAFETY: this helper process is single-threaded (it never starts a
@@ -145,18 +161,11 @@ fn run(spec: &SandboxSpec, status: &mut SandboxStatus) -> SetupResult<i32> {
     match ctx(fork, || "fork".into())? {
         ForkResult::Child => {
             drop(err_read);
-            let code = match init::init(spec, &root, filter.as_ref(), slirp.as_ref(), &err_write) {
-                Ok(code) => code,
-                Err(e) => {
-                    report(&err_write, &e);
-                    125
-                }
-            };
-            std::process::exit(code);
+            std::process::exit(step(&err_write));
         }
         ForkResult::Parent { child } => {
             drop(err_write);
-            let code = wait_for(child);
+            let code = wait(child);
             let mut msg = String::new();
             let _ = File::from(err_read).read_to_string(&mut msg);
             if !msg.is_empty() {
