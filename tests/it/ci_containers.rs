@@ -60,6 +60,19 @@ fn host_with_app() -> Env {
     env
 }
 
+/// Builds `work/app` on the host with the containers' SOURCE_DATE_EPOCH
+/// and requires the image ID the container wrote to `work/iid`.
+fn assert_host_builds_the_same_image(env: &Env) {
+    let host_id = env.path("host-iid");
+    env.rbuild_with(
+        &["build", "--iidfile", host_id.to_str().unwrap(), "app"],
+        None,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    )
+    .ok();
+    assert_eq!(read(env.path("iid")), read(host_id), "container and host build the same image ID");
+}
+
 fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
 }
@@ -91,14 +104,7 @@ fn app_builds_in_a_default_profile_container_loads_runs_and_matches_the_host() {
     assert_eq!(sh(&format!("docker run --rm {}", tag.0)), "alpha\nbeta\nbuilt-42\n");
 
     // The same inputs on the host (namespaces, overlayfs) give the same image.
-    let host_id = env.path("host-iid");
-    env.rbuild_with(
-        &["build", "--iidfile", host_id.to_str().unwrap(), "app"],
-        None,
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
-    )
-    .ok();
-    assert_eq!(read(env.path("iid")), read(host_id), "container and host build the same image ID");
+    assert_host_builds_the_same_image(&env);
 }
 
 #[test]
@@ -304,14 +310,7 @@ fn root_without_cap_sys_admin_uses_the_sandbox_through_a_user_namespace_where_se
     );
     assert!(!built.stderr.contains("chroot isolation"), "{}", built.stderr);
     assert_eq!(read(env.path("out/app/lines")), "3");
-    let host_id = env.path("host-iid");
-    env.rbuild_with(
-        &["build", "--iidfile", host_id.to_str().unwrap(), "app"],
-        None,
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
-    )
-    .ok();
-    assert_eq!(read(env.path("iid")), read(host_id), "the same image as on the host");
+    assert_host_builds_the_same_image(&env);
 }
 
 /// A bare image (Debian's, without ca-certificates) has no CA certificates:
