@@ -8,57 +8,11 @@
 //! loopback. rbuild's own image (the repository's `Dockerfile`) is built
 //! by rbuild and builds in a plain `docker run` too.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::containers::*;
 use crate::harness::*;
 use crate::registry::{app_context, publish_busybox};
-
-/// The image the containers run: Debian bookworm from the provisioned
-/// bases (`scripts/bases.sh`), loaded into Docker when it lacks it.
-const IMAGE: &str = "debian:bookworm";
-
-fn debian_in_docker() -> Need<()> {
-    let tar = base("bookworm.docker.tar")?;
-    let have =
-        Command::new("docker").args(["image", "inspect", IMAGE]).output().is_ok_and(|o| o.status.success());
-    if !have {
-        sh(&format!("docker load -i {}", tar.display()));
-    }
-    Ok(())
-}
-
-/// A `docker run --rm` of `IMAGE` with the rbuild under test at
-/// /usr/local/bin/rbuild, `/work` bound read-write from `work`, and
-/// `extra` docker flags; runs `script` with sh and returns how it went.
-fn in_container(work: &Path, extra: &[&str], script: &str) -> Run {
-    let bin = format!("{RBUILD}:/usr/local/bin/rbuild:ro");
-    let vol = format!("{}:/work", work.display());
-    let mut args = vec!["run", "--rm", "-v", &bin, "-v", &vol, "-e", "SOURCE_DATE_EPOCH=1700000000"];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[IMAGE, "sh", "-ec", script]);
-    let out = Command::new("docker").args(&args).output().expect("run docker");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(run: Run) -> Run {
-    assert_eq!(run.code, 0, "the container failed\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
-    run
-}
-
-/// The host's store with busybox, saved to `work/busybox.tar` for the
-/// containers, and the app context under `work/app`.
-fn host_with_app() -> Env {
-    let env = Env::with_busybox();
-    let tar = env.path("busybox.tar");
-    env.rbuild(&["save", "-o", tar.to_str().unwrap(), "busybox:local"]).ok();
-    app_context(&env, "busybox:local");
-    env
-}
 
 /// Builds `work/app` on the host with the containers' SOURCE_DATE_EPOCH
 /// and requires the image ID the container wrote to `work/iid`.
@@ -71,10 +25,6 @@ fn assert_host_builds_the_same_image(env: &Env) {
     )
     .ok();
     assert_eq!(read(env.path("iid")), read(host_id), "container and host build the same image ID");
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
 }
 
 #[test]
