@@ -196,34 +196,8 @@ fn an_isolation_that_cannot_work_says_why_and_what_would_help() {
 fn rbuilds_own_image_is_built_by_rbuild_and_builds_in_a_plain_docker_run() {
     require!(root(), busybox_static(), docker(), debian_in_docker(), reachable("deb.debian.org", 80));
     let env = host_with_app();
-    // The repository's Dockerfile and .dockerignore, with the binary under
-    // test where a release build puts it, and other build output beside it.
-    let repo = rbuild_test_support::prereq::workspace_root();
-    let ctx = env.path("self");
-    std::fs::create_dir_all(ctx.join("target/release")).unwrap();
-    std::fs::create_dir_all(ctx.join("target/debug")).unwrap();
-    for f in ["Dockerfile", ".dockerignore"] {
-        std::fs::copy(repo.join(f), ctx.join(f)).unwrap();
-    }
-    std::fs::copy(RBUILD, ctx.join("target/release/rbuild")).unwrap();
-    std::fs::write(ctx.join("target/debug/huge-object"), vec![7u8; 1 << 20]).unwrap();
-    env.rbuild(&["load", "-i", base("bookworm.docker.tar").unwrap().to_str().unwrap()]).ok();
     let tag = DockerTag::new("rbuild-image");
-    let archive = env.path("rbuild-image.tar");
-    env.rbuild(&[
-        "build",
-        "--progress",
-        "plain",
-        "--build-arg",
-        "BASE=debian:bookworm",
-        "-t",
-        &tag.0,
-        "-o",
-        &format!("type=docker,dest={}", archive.display()),
-        "self",
-    ])
-    .ok();
-    sh(&format!("docker load -i {}", archive.display()));
+    build_rbuild_image(&env, &tag.0);
     let vol = format!("{}:/work", env.work.path().display());
     let version = sh(&format!("docker run --rm {} --version", tag.0));
     assert!(version.starts_with("rbuild "), "{version}");

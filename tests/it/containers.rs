@@ -62,3 +62,36 @@ pub fn host_with_app() -> Env {
 pub fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
 }
+
+/// Builds rbuild's own image (the repository's `Dockerfile` and
+/// `.dockerignore`, on `debian:bookworm` from the bases) with the rbuild
+/// under test, the binary under test where a release build puts it and
+/// other build output beside it, and loads it into Docker as `tag`.
+/// Needs Debian's mirror (the Dockerfile installs packages).
+pub fn build_rbuild_image(env: &Env, tag: &str) {
+    let repo = rbuild_test_support::prereq::workspace_root();
+    let ctx = env.path("self");
+    std::fs::create_dir_all(ctx.join("target/release")).unwrap();
+    std::fs::create_dir_all(ctx.join("target/debug")).unwrap();
+    for f in ["Dockerfile", ".dockerignore"] {
+        std::fs::copy(repo.join(f), ctx.join(f)).unwrap();
+    }
+    std::fs::copy(RBUILD, ctx.join("target/release/rbuild")).unwrap();
+    std::fs::write(ctx.join("target/debug/huge-object"), vec![7u8; 1 << 20]).unwrap();
+    env.rbuild(&["load", "-i", base("bookworm.docker.tar").unwrap().to_str().unwrap()]).ok();
+    let archive = env.path("rbuild-image.tar");
+    env.rbuild(&[
+        "build",
+        "--progress",
+        "plain",
+        "--build-arg",
+        "BASE=debian:bookworm",
+        "-t",
+        tag,
+        "-o",
+        &format!("type=docker,dest={}", archive.display()),
+        "self",
+    ])
+    .ok();
+    sh(&format!("docker load -i {}", archive.display()));
+}

@@ -10,6 +10,7 @@ mod build_ssh;
 mod cache_mounts;
 mod chroot;
 mod ci_containers;
+mod ci_recipes;
 mod concurrency;
 mod conformance_add;
 mod conformance_args;
