@@ -149,10 +149,6 @@ fn env_flags(env: &Value) -> Vec<String> {
         .collect()
 }
 
-fn bind(host: &Path, target: &str, read_only: bool) -> String {
-    format!("--volume={}:{target}{}", host.display(), if read_only { ":ro" } else { "" })
-}
-
 /// Where `-o type=docker,dest=PATH` in a command line writes.
 fn tarball_dest(command: &str) -> String {
     let at = command.find("type=docker,dest=").expect("the recipe writes a tarball (-o type=docker,dest=…)");
@@ -211,6 +207,71 @@ fn requirements() -> Need<()> {
     Ok(())
 }
 
+/// A `docker run` being put together from a recipe.
+struct DockerRun {
+    flags: Vec<String>,
+    /// (host directory, path in the container)
+    mounted: Vec<(PathBuf, String)>,
+}
+
+impl DockerRun {
+    /// Under Docker's default profile, on the host's network (the registry
+    /// is on loopback), with the securityContext of the pod (`pod`) and
+    /// its container.
+    fn new(pod: &Value, container: &Value) -> DockerRun {
+        let mut flags: Vec<String> = vec!["run".into(), "--rm".into(), "--network=host".into()];
+        flags.extend(security_flags(&pod["securityContext"]));
+        flags.extend(security_flags(&container["securityContext"]));
+        flags.extend(env_flags(&container["env"]));
+        DockerRun { flags, mounted: Vec::new() }
+    }
+
+    fn mount(&mut self, host: PathBuf, target: &str, read_only: bool) {
+        self.flags.push(format!("--volume={}:{target}{}", host.display(), if read_only { ":ro" } else { "" }));
+        self.mounted.push((host, target.to_string()));
+    }
+
+    /// Mounts the pod volume named by each of `mounts` (volumeMounts).
+    fn mount_volumes(&mut self, site: &Site, mounts: &Value, volumes: &Value) {
+        for mount in mounts.as_sequence().into_iter().flatten() {
+            let name = mount["name"].as_str().unwrap();
+            let volume = volumes.as_sequence().into_iter().flatten().find(|v| v["name"].as_str() == Some(name));
+            let host = kubernetes_volume(site, volume.unwrap_or_else(|| panic!("volume {name} is not defined")));
+            self.mount(host, mount["mountPath"].as_str().unwrap(), mount["readOnly"].as_bool() == Some(true));
+        }
+    }
+
+    fn workdir(&mut self, dir: Option<&str>) {
+        if let Some(dir) = dir {
+            self.flags.push(format!("--workdir={dir}"));
+        }
+    }
+
+    /// Runs `image` with `args`; `command` is the command line whose
+    /// `-o type=docker,dest=…` names the artifact.
+    fn run(mut self, image: &str, args: &[String], command: &str) -> Outcome {
+        let artifact = on_host(&self.mounted, &tarball_dest(command));
+        self.flags.push(image.into());
+        self.flags.extend(args.iter().cloned());
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        Outcome { run: docker_cli(&flags), artifact }
+    }
+}
+
+/// The host directory standing for a pod volume.
+fn kubernetes_volume(site: &Site, volume: &Value) -> PathBuf {
+    if volume.get("emptyDir").is_some() {
+        site.fresh_dir(volume["name"].as_str().unwrap())
+    } else if volume.get("persistentVolumeClaim").is_some() {
+        site.checkout()
+    } else if volume.get("secret").is_some() {
+        assert_eq!(volume["secret"]["items"][0]["path"].as_str(), Some("config.json"), "{volume:?}");
+        site.docker_config()
+    } else {
+        panic!("volume {volume:?}: the test cannot give it to docker");
+    }
+}
+
 #[test]
 fn kubernetes_job_recipe_builds_pushes_and_caches_in_its_container() {
     require!(requirements());
@@ -218,46 +279,72 @@ fn kubernetes_job_recipe_builds_pushes_and_caches_in_its_container() {
     let pod = &job["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_asks_for_nothing_beyond_the_default(&container["securityContext"]);
+    if let Some(command) = container["command"].as_sequence() {
+        panic!("the Job overrides the image's entrypoint ({command:?}): the test runs rbuild's");
+    }
     let site = Site::new();
     let image = site.image(&container["image"]);
+    let args: Vec<String> =
+        container["args"].as_sequence().unwrap().iter().map(|a| site.place(a.as_str().unwrap())).collect();
     let pushed = site.place("REGISTRY/app:latest");
-    assert!(container["args"].as_sequence().unwrap().iter().any(|a| a.as_str() == Some("REGISTRY/app:latest")));
+    assert!(args.contains(&pushed), "the Job pushes REGISTRY/app:latest: {args:?}");
     assert_builds_pushes_and_caches(&site, &pushed, || {
-        let mut flags: Vec<String> = vec!["run".into(), "--rm".into(), "--network=host".into()];
-        flags.extend(security_flags(&pod["securityContext"]));
-        flags.extend(security_flags(&container["securityContext"]));
-        flags.extend(env_flags(&container["env"]));
-        if let Some(dir) = container["workingDir"].as_str() {
-            flags.push(format!("--workdir={dir}"));
+        let mut run = DockerRun::new(pod, container);
+        run.workdir(container["workingDir"].as_str());
+        run.mount_volumes(&site, &container["volumeMounts"], &pod["volumes"]);
+        run.run(image, &args, &args.join(" "))
+    });
+}
+
+#[test]
+fn tekton_task_recipe_builds_pushes_and_caches_in_its_step_container() {
+    require!(requirements());
+    let task = recipe("tekton-task.yaml");
+    let spec = &task["spec"];
+    let step = &spec["steps"][0];
+    assert_asks_for_nothing_beyond_the_default(&step["securityContext"]);
+    let site = Site::new();
+    let image = site.image(&step["image"]);
+    let pushed = site.registry.at("ci/app:1");
+    let params = [("image", pushed.clone()), ("cache", site.registry.at("ci/app/cache:main"))];
+    let declared: Vec<&str> = spec["params"].as_sequence().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(declared, ["image", "cache"]);
+    // Tekton mounts a workspace at /workspace/NAME unless it says where.
+    let workspaces: Vec<(String, String)> = spec["workspaces"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let name = w["name"].as_str().unwrap().to_string();
+            let path = w["mountPath"].as_str().map_or(format!("/workspace/{name}"), str::to_string);
+            (name, path)
+        })
+        .collect();
+    let substitute = |text: &str| {
+        let mut text = text.to_string();
+        for (name, value) in &params {
+            text = text.replace(&format!("$(params.{name})"), value);
         }
-        let mut mounted: Vec<(PathBuf, String)> = Vec::new();
-        for mount in container["volumeMounts"].as_sequence().unwrap() {
-            let name = mount["name"].as_str().unwrap();
-            let target = mount["mountPath"].as_str().unwrap();
-            let volume = pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some(name));
-            let volume = volume.unwrap_or_else(|| panic!("volume {name} is not defined"));
-            let host = if volume.get("emptyDir").is_some() {
-                site.fresh_dir(name)
-            } else if volume.get("persistentVolumeClaim").is_some() {
-                site.checkout()
-            } else if volume.get("secret").is_some() {
-                assert_eq!(volume["secret"]["items"][0]["path"].as_str(), Some("config.json"));
-                site.docker_config()
-            } else {
-                panic!("volume {name}: the test cannot give it to docker");
+        for (name, path) in &workspaces {
+            text = text.replace(&format!("$(workspaces.{name}.path)"), path);
+        }
+        assert!(!text.contains("$("), "a Tekton variable the test does not know: {text}");
+        text
+    };
+    let script = substitute(step["script"].as_str().unwrap());
+    assert_builds_pushes_and_caches(&site, &pushed, || {
+        let mut run = DockerRun::new(&Value::Null, step);
+        run.workdir(step["workingDir"].as_str().map(&substitute).as_deref());
+        for (name, path) in &workspaces {
+            let host = match name.as_str() {
+                "source" => site.checkout(),
+                "dockerconfig" => site.docker_config(),
+                other => panic!("workspace {other}: the test cannot give it to docker"),
             };
-            flags.push(bind(&host, target, mount["readOnly"].as_bool() == Some(true)));
-            mounted.push((host, target.to_string()));
+            run.mount(host, path, false);
         }
-        flags.push(image.into());
-        if let Some(command) = container["command"].as_sequence() {
-            panic!("the Job overrides the image's entrypoint ({command:?}): the test runs rbuild's");
-        }
-        let job_args: Vec<String> =
-            container["args"].as_sequence().unwrap().iter().map(|a| site.place(a.as_str().unwrap())).collect();
-        let artifact = on_host(&mounted, &tarball_dest(&job_args.join(" ")));
-        flags.extend(job_args);
-        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        Outcome { run: docker_cli(&args), artifact }
+        run.mount_volumes(&site, &step["volumeMounts"], &spec["volumes"]);
+        run.flags.push("--entrypoint=/bin/sh".into());
+        run.run(image, &["-ec".into(), script.clone()], &script)
     });
 }
