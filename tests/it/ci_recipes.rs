@@ -55,8 +55,12 @@ impl Site {
     fn new() -> Site {
         let registry = TestRegistry::start_with_user(USER, PASSWORD);
         let host = Env::with_busybox();
-        rb_stdin(&host, &["login", "-u", USER, "--password-stdin", &registry.addr], Some(PASSWORD.as_bytes()))
-            .ok();
+        rb_stdin(
+            &host,
+            &["login", "-u", USER, "--password-stdin", &registry.addr],
+            Some(PASSWORD.as_bytes()),
+        )
+        .ok();
         let base = publish_busybox(&host, &registry);
         app_context(&host, &base);
         Site { registry, host, runs: std::cell::Cell::new(0) }
@@ -92,7 +96,11 @@ impl Site {
 
     /// The recipe's image must be rbuild's own: the test runs the one it built.
     fn image(&self, recipe_image: &Value) -> &'static str {
-        assert_eq!(recipe_image.as_str(), Some("REGISTRY/rbuild:latest"), "the recipe runs rbuild's own image");
+        assert_eq!(
+            recipe_image.as_str(),
+            Some("REGISTRY/rbuild:latest"),
+            "the recipe runs rbuild's own image"
+        );
         rbuild_image()
     }
 }
@@ -180,7 +188,8 @@ fn assert_builds_pushes_and_caches(site: &Site, image: &str, mut run_recipe: imp
     let first = run_recipe();
     let first_run = ok(first.run);
     assert_eq!(first_run.run_lines().len(), 4, "the first run builds every step: {}", first_run.stderr);
-    let inspect = sh(&format!("skopeo inspect --tls-verify=false --creds {USER}:{PASSWORD} docker://{image}"));
+    let inspect =
+        sh(&format!("skopeo inspect --tls-verify=false --creds {USER}:{PASSWORD} docker://{image}"));
     let info: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(info["Layers"].as_array().map(Vec::len), Some(3), "the pushed image: {inspect}");
     let tag = DockerTag::new("ci-recipe-artifact");
@@ -210,6 +219,7 @@ fn requirements() -> Need<()> {
 /// A `docker run` being put together from a recipe.
 struct DockerRun {
     flags: Vec<String>,
+    workdir: String,
     /// (host directory, path in the container)
     mounted: Vec<(PathBuf, String)>,
 }
@@ -223,20 +233,30 @@ impl DockerRun {
         flags.extend(security_flags(&pod["securityContext"]));
         flags.extend(security_flags(&container["securityContext"]));
         flags.extend(env_flags(&container["env"]));
-        DockerRun { flags, mounted: Vec::new() }
+        DockerRun { flags, workdir: "/".into(), mounted: Vec::new() }
     }
 
     fn mount(&mut self, host: PathBuf, target: &str, read_only: bool) {
-        self.flags.push(format!("--volume={}:{target}{}", host.display(), if read_only { ":ro" } else { "" }));
+        self.flags.push(format!(
+            "--volume={}:{target}{}",
+            host.display(),
+            if read_only { ":ro" } else { "" }
+        ));
         self.mounted.push((host, target.to_string()));
+    }
+
+    fn env(&mut self, name: &str, value: &str) {
+        self.flags.push(format!("--env={name}={value}"));
     }
 
     /// Mounts the pod volume named by each of `mounts` (volumeMounts).
     fn mount_volumes(&mut self, site: &Site, mounts: &Value, volumes: &Value) {
         for mount in mounts.as_sequence().into_iter().flatten() {
             let name = mount["name"].as_str().unwrap();
-            let volume = volumes.as_sequence().into_iter().flatten().find(|v| v["name"].as_str() == Some(name));
-            let host = kubernetes_volume(site, volume.unwrap_or_else(|| panic!("volume {name} is not defined")));
+            let volume =
+                volumes.as_sequence().into_iter().flatten().find(|v| v["name"].as_str() == Some(name));
+            let host =
+                kubernetes_volume(site, volume.unwrap_or_else(|| panic!("volume {name} is not defined")));
             self.mount(host, mount["mountPath"].as_str().unwrap(), mount["readOnly"].as_bool() == Some(true));
         }
     }
@@ -244,13 +264,15 @@ impl DockerRun {
     fn workdir(&mut self, dir: Option<&str>) {
         if let Some(dir) = dir {
             self.flags.push(format!("--workdir={dir}"));
+            self.workdir = dir.into();
         }
     }
 
     /// Runs `image` with `args`; `command` is the command line whose
     /// `-o type=docker,dest=…` names the artifact.
     fn run(mut self, image: &str, args: &[String], command: &str) -> Outcome {
-        let artifact = on_host(&self.mounted, &tarball_dest(command));
+        let dest = Path::new(&self.workdir).join(tarball_dest(command));
+        let artifact = on_host(&self.mounted, dest.to_str().unwrap());
         self.flags.push(image.into());
         self.flags.extend(args.iter().cloned());
         let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
@@ -307,7 +329,8 @@ fn tekton_task_recipe_builds_pushes_and_caches_in_its_step_container() {
     let image = site.image(&step["image"]);
     let pushed = site.registry.at("ci/app:1");
     let params = [("image", pushed.clone()), ("cache", site.registry.at("ci/app/cache:main"))];
-    let declared: Vec<&str> = spec["params"].as_sequence().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let declared: Vec<&str> =
+        spec["params"].as_sequence().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(declared, ["image", "cache"]);
     // Tekton mounts a workspace at /workspace/NAME unless it says where.
     let workspaces: Vec<(String, String)> = spec["workspaces"]
@@ -344,6 +367,112 @@ fn tekton_task_recipe_builds_pushes_and_caches_in_its_step_container() {
             run.mount(host, path, false);
         }
         run.mount_volumes(&site, &step["volumeMounts"], &spec["volumes"]);
+        run.flags.push("--entrypoint=/bin/sh".into());
+        run.run(image, &["-ec".into(), script.clone()], &script)
+    });
+}
+
+#[test]
+fn gitlab_job_recipe_builds_pushes_and_caches_as_the_docker_executor_runs_it() {
+    require!(requirements());
+    let pipeline = recipe("gitlab-ci.yml");
+    let job = &pipeline["build-image"];
+    let site = Site::new();
+    let image = site.image(&job["image"]);
+    let project_dir = "/builds/group/app";
+    let registry_image = site.registry.at("group/app");
+    let predefined = [
+        ("CI_PROJECT_DIR", project_dir),
+        ("CI_REGISTRY", &site.registry.addr),
+        ("CI_REGISTRY_USER", USER),
+        ("CI_REGISTRY_PASSWORD", PASSWORD),
+        ("CI_REGISTRY_IMAGE", &registry_image),
+        ("CI_COMMIT_SHORT_SHA", "0123abcd"),
+    ];
+    // The job's variables, with the predefined ones expanded in them as
+    // GitLab does.
+    let variables: Vec<(String, String)> = job["variables"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let mut value = value.as_str().unwrap().to_string();
+            for (predefined, its) in &predefined {
+                value = value.replace(&format!("${predefined}"), its);
+            }
+            (name.as_str().unwrap().to_string(), value)
+        })
+        .collect();
+    let script: Vec<&str> =
+        job["script"].as_sequence().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let script = script.join("\n");
+    let kept: Vec<&str> =
+        job["artifacts"]["paths"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(kept, [tarball_dest(&script)], "the job keeps the tarball it writes");
+    let pushed = format!("{registry_image}:0123abcd");
+    assert_builds_pushes_and_caches(&site, &pushed, || {
+        // The docker executor: the job's image under Docker's default
+        // profile as the image's user, a fresh checkout at CI_PROJECT_DIR,
+        // the script run by a shell that stops at the first failure.
+        let mut run = DockerRun::new(&Value::Null, &Value::Null);
+        for (name, value) in predefined
+            .iter()
+            .map(|(n, v)| (*n, *v))
+            .chain(variables.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        {
+            run.env(name, value);
+        }
+        run.workdir(Some(project_dir));
+        run.mount(site.checkout(), project_dir, false);
+        run.flags.push("--entrypoint=/bin/sh".into());
+        run.run(image, &["-ec".into(), script.clone()], &script)
+    });
+}
+
+#[test]
+fn github_workflow_recipe_builds_pushes_and_caches_as_a_container_job_runs_it() {
+    require!(requirements());
+    let workflow = recipe("github-workflow.yml");
+    let job = &workflow["jobs"]["image"];
+    let site = Site::new();
+    let image = site.image(&job["container"]["image"]);
+    assert!(job["container"]["options"].is_null(), "the job adds no docker option: {job:?}");
+    let workspace = "/__w/app/app";
+    let (repository, sha) = ("owner/app", "0123abcd0123abcd0123abcd0123abcd0123abcd");
+    // The expressions the runner fills in; ghcr.io is the test's registry.
+    let fill = |text: &str| {
+        let text = text
+            .replace("${{ secrets.GITHUB_TOKEN }}", PASSWORD)
+            .replace("${{ github.actor }}", USER)
+            .replace("${{ github.repository }}", repository)
+            .replace("${{ github.sha }}", sha)
+            .replace("ghcr.io", &site.registry.addr);
+        assert!(!text.contains("${{"), "an expression the test does not know: {text}");
+        text
+    };
+    let mut scripts = Vec::new();
+    let mut checked_out = false;
+    let mut uploaded = None;
+    for step in job["steps"].as_sequence().unwrap() {
+        match (step["uses"].as_str(), step["run"].as_str()) {
+            (Some(action), None) if action.starts_with("actions/checkout@") => checked_out = true,
+            (Some(action), None) if action.starts_with("actions/upload-artifact@") => {
+                uploaded = step["with"]["path"].as_str().map(str::to_string)
+            }
+            (None, Some(run)) => scripts.push(fill(run)),
+            _ => panic!("a step the test cannot run: {step:?}"),
+        }
+    }
+    assert!(checked_out, "the job checks the source out");
+    // Each `run` step is `sh -e` in the job's container; here one after
+    // the other in one shell, which stops at the first failure.
+    let script = scripts.join("\n");
+    assert_eq!(uploaded, Some(tarball_dest(&script)), "the job uploads the tarball it writes");
+    let pushed = site.registry.at(&format!("{repository}:{sha}"));
+    assert_builds_pushes_and_caches(&site, &pushed, || {
+        let mut run = DockerRun::new(&Value::Null, &Value::Null);
+        run.workdir(Some(workspace));
+        run.mount(site.checkout(), workspace, false);
         run.flags.push("--entrypoint=/bin/sh".into());
         run.run(image, &["-ec".into(), script.clone()], &script)
     });
