@@ -7,7 +7,7 @@
 //! container, is `ci_containers.rs`; here, in such a container too, what
 //! a step leaves running is ended as a PID namespace's end would: when
 //! its main process exits, when its helper is killed, and when the build
-//! is interrupted.
+//! is interrupted or rbuild killed.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::isolation::DOCKER_DEFAULT_CAPS;
 const PROBE: &str = "FROM busybox:local\n\
 RUN mkdir -m 777 /results && echo extra:x:2000:app >> /etc/group\n\
 USER app\n\
-RUN grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status | tr -s '\\t ' ' ' > /results/status; \
+RUN grep -E '^(SigBlk|CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status | tr -s '\\t ' ' ' > /results/status; \
 id > /results/id; umask > /results/umask; ulimit -n > /results/nofile; \
 head -c 8 /dev/urandom | wc -c > /results/urandom; echo x > /dev/null; hostname > /results/hostname; \
 (sleep 86399 &) ; true\n";
@@ -45,7 +45,9 @@ fn chroot_steps_keep_user_capabilities_seccomp_and_limits_and_leave_nothing_runn
         |name: &str| std::fs::read_to_string(out.join("results").join(name)).unwrap().trim().to_string();
     assert_eq!(
         read("status"),
-        format!("CapEff: 0000000000000000\nCapBnd: {DOCKER_DEFAULT_CAPS}\nNoNewPrivs: 0\nSeccomp: 2")
+        format!(
+            "SigBlk: 0000000000000000\nCapEff: 0000000000000000\nCapBnd: {DOCKER_DEFAULT_CAPS}\nNoNewPrivs: 0\nSeccomp: 2"
+        )
     );
     assert_eq!(read("id"), "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)");
     assert_eq!(read("umask"), "0022");
@@ -229,4 +231,10 @@ fn a_chroot_build_interrupted_by_sigint_leaves_no_process_of_its_step() {
 fn a_chroot_build_interrupted_by_sigterm_leaves_no_process_of_its_step() {
     require!(root(), busybox_static(), docker(), debian_in_docker());
     interrupted_chroot_build_leaves_nothing_running("TERM", 143);
+}
+
+#[test]
+fn a_chroot_build_killed_with_sigkill_leaves_no_process_of_its_step() {
+    require!(root(), busybox_static(), docker(), debian_in_docker());
+    interrupted_chroot_build_leaves_nothing_running("KILL", 137);
 }
