@@ -46,6 +46,9 @@ pub fn become_subreaper() {
 /// Kills every process of the step whose root is `root`, repeating until
 /// none is left, and reaps those that were rbuild's children.
 pub fn kill_step_processes(root: &Path) -> Result<(), SandboxError> {
+    // The kernel shows roots with symbolic links resolved.
+    let canonical = fs::canonicalize(root);
+    let root = canonical.as_deref().unwrap_or(root);
     let me = std::process::id() as i32;
     let deadline = Instant::now() + DEATH_TIMEOUT;
     let mut own_children: Vec<i32> = Vec::new();
