@@ -17,7 +17,7 @@ pub fn rb(env: &Env, args: &[&str]) -> Run {
     rb_stdin(env, args, None)
 }
 
-fn rb_stdin(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Run {
+pub fn rb_stdin(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let config = env.path("docker-config");
     std::fs::create_dir_all(&config).unwrap();
     env.rbuild_with(args, stdin, &[("DOCKER_CONFIG", config.to_str().unwrap())])

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use rbuild_cache::Store;
 
 use super::spec::ChrootMode;
-use super::{Isolation, NetMode, RunOutcome, RunRequest, SandboxError, probe, run_spec, spec_for, staging};
+use super::{
+    Isolation, NetMode, RunOutcome, RunRequest, SandboxError, leftovers, probe, run_spec, spec_for, staging,
+};
 use crate::snapshot::StepRoot;
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,9 @@ impl Isolation for ChrootIsolation {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<RunOutcome, SandboxError> {
         let mode = Self::mode();
+        // No PID namespace ends the step's processes if its helper dies:
+        // they come to rbuild then, which kills them (see `leftovers`).
+        leftovers::become_subreaper();
         // chroot makes no network namespace: every step shares the host's
         // network (the build's caveat says so), so no NAT is started for it.
         let req = &RunRequest { network: NetMode::Shared, ..req.clone() };

@@ -7,6 +7,7 @@
 pub mod child;
 pub mod chroot;
 pub mod error;
+mod leftovers;
 pub mod nat;
 pub mod probe;
 pub mod rootpath;
@@ -108,17 +109,45 @@ const TAIL_LINES: usize = 20;
 /// Bytes reserved for the helper's status report (a few hundred are used).
 const STATUS_ROOM: usize = 16 * 1024;
 
-/// Sandbox helpers running now, so an interrupted build can stop them.
-static LIVE_HELPERS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+/// Sandbox helpers running now, so an interrupted build can stop them:
+/// each helper's pid and, for a chroot step, the step's root (whose
+/// processes no PID namespace takes down with the helper).
+static LIVE_HELPERS: std::sync::Mutex<Vec<(u32, Option<PathBuf>)>> = std::sync::Mutex::new(Vec::new());
 
-/// Kills every running sandbox helper. Each is PID 1's parent of its step's
-/// PID namespace, so the step's processes die with it and its mounts go
-/// with its mount namespace.
+/// Kills every running sandbox helper. A namespace helper is the parent of
+/// its step's PID 1, so the step's processes die with it and its mounts
+/// go with its mount namespace; a chroot step's processes are found and
+/// killed once its helper is gone.
 pub fn kill_running() {
-    let pids = LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for pid in pids {
-        let _ =
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+    let helpers = LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (pid, _) in &helpers {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    for (pid, root) in helpers {
+        if let Some(root) = root {
+            // Only a dead helper's orphans have come to rbuild.
+            wait_until_dead(pid);
+            let _ = leftovers::kill_step_processes(&root);
+        }
+    }
+}
+
+/// Waits (briefly) until `pid`, which another thread waits for, has ended:
+/// a zombie or gone.
+fn wait_until_dead(pid: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat)
+                if !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            _ => return,
+        }
     }
 }
 
@@ -157,7 +186,22 @@ fn run_spec(
         }
         None => Stdio::null(),
     };
-    let (helper_status, tail) = run_helper(exe, &spec_path, stdin, on_line)?;
+    let chroot_root = spec.chroot.map(|_| spec.merged.clone());
+    let helper = run_helper(exe, &spec_path, stdin, chroot_root.as_deref(), on_line);
+    if let Some(root) = &chroot_root {
+        // Whatever became of the helper, nothing of the step may go on
+        // writing into the root once it is diffed (or removed).
+        leftovers::kill_step_processes(root)?;
+    }
+    let (helper_status, tail) = helper?;
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&helper_status) {
+        // Killed from outside (the OOM killer, a user): its status file
+        // holds only the blanks reserved for it.
+        return Err(SandboxError::Setup(format!(
+            "the sandbox helper was killed by signal {signal} before the step ended; last output: {}",
+            tail.join(" | ")
+        )));
+    }
     let status: SandboxStatus = match fs::read(&spec.status_file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             SandboxError::Setup(format!(
@@ -256,6 +300,7 @@ fn run_helper(
     exe: &Path,
     spec_path: &Path,
     stdin: Stdio,
+    chroot_root: Option<&Path>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(std::process::ExitStatus, Vec<String>), SandboxError> {
     let (reader, writer) = std::io::pipe().map_err(io_err("create pipe", Path::new("")))?;
@@ -270,29 +315,40 @@ fn run_helper(
         .spawn()
         .map_err(io_err("start sandbox helper", exe))?;
     let pid = child.id();
-    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
-    let mut tail: Vec<String> = Vec::new();
-    let mut streamed = Ok(());
-    for line in BufReader::new(reader).split(b'\n') {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                streamed = Err(e);
-                break;
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).push((pid, chroot_root.map(Path::to_path_buf)));
+    // Waited for beside the reading: when a chroot helper dies before its
+    // step's processes (it was killed), they still hold the output pipe
+    // open, and only killing them ends the reading.
+    let (helper_status, streamed) = std::thread::scope(|scope| {
+        let waiter = scope.spawn(move || {
+            let status = child.wait();
+            if let Some(root) = chroot_root {
+                let _ = leftovers::kill_step_processes(root);
             }
-        };
-        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            status
+        });
+        let streamed = stream_lines(reader, on_line);
+        (waiter.join().expect("the helper's waiter does not panic"), streamed)
+    });
+    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(p, _)| *p != pid);
+    let tail = streamed.map_err(io_err("read step output", Path::new("")))?;
+    let helper_status = helper_status.map_err(io_err("wait for sandbox helper", Path::new("")))?;
+    Ok((helper_status, tail))
+}
+
+/// Passes each line of the helper's output to `on_line` until the pipe
+/// closes; returns the last lines.
+fn stream_lines(reader: std::io::PipeReader, on_line: &mut dyn FnMut(&str)) -> std::io::Result<Vec<String>> {
+    let mut tail: Vec<String> = Vec::new();
+    for line in BufReader::new(reader).split(b'\n') {
+        let text = String::from_utf8_lossy(&line?).trim_end_matches('\r').to_string();
         on_line(&text);
         if tail.len() == TAIL_LINES {
             tail.remove(0);
         }
         tail.push(text);
     }
-    let helper_status = child.wait();
-    LIVE_HELPERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
-    streamed.map_err(io_err("read step output", Path::new("")))?;
-    let helper_status = helper_status.map_err(io_err("wait for sandbox helper", Path::new("")))?;
-    Ok((helper_status, tail))
+    Ok(tail)
 }
 
 fn default_etc(name: &str) -> &'static str {

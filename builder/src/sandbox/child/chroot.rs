@@ -7,13 +7,16 @@
 //! is chrooted into the root and becomes its user as in the sandbox
 //! (ulimits, seccomp filter, Docker's capabilities, groups, umask), and
 //! every process it leaves behind is killed when it ends: this helper is
-//! their subreaper, since no PID namespace takes them down.
+//! their subreaper, since no PID namespace takes them down. When rbuild
+//! dies (even by SIGKILL), the parent death signal, SIGTERM here, ends the
+//! step's main process and then all the rest the same way.
 
 use std::fs;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
@@ -21,7 +24,9 @@ use super::super::spec::{ChrootMode, SandboxSpec, SandboxStatus};
 use super::{SetupResult, ctx, fork_step, init, masks, mount_root, mountpoints, report, seccomp, standard};
 
 pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStatus) -> SetupResult<i32> {
-    ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGKILL), || "set parent death signal".into())?;
+    // SIGTERM, not SIGKILL: the step's processes must go with this helper.
+    install_stop_handler()?;
+    ctx(nix::sys::prctl::set_pdeathsig(Signal::SIGTERM), || "set parent death signal".into())?;
     let filter = spec.seccomp_filter.as_deref().map(seccomp::Filter::read).transpose()?;
     let mut root = spec.merged.clone();
     if mode.mount_namespace {
@@ -50,11 +55,39 @@ pub(super) fn run(spec: &SandboxSpec, mode: ChrootMode, status: &mut SandboxStat
             127
         },
         |child| {
+            STEP_MAIN.store(child.as_raw(), Ordering::SeqCst);
+            if STOP_ASKED.load(Ordering::SeqCst) {
+                let _ = kill(child, Signal::SIGKILL);
+            }
             let code = init::reap_until(child);
             kill_leftovers();
             code
         },
     )
+}
+
+/// The step's main process, once forked (0 before).
+static STEP_MAIN: AtomicI32 = AtomicI32::new(0);
+/// Whether SIGTERM came (rbuild died, or asks the step to stop).
+static STOP_ASKED: AtomicBool = AtomicBool::new(false);
+
+/// On SIGTERM the step's main process is killed, so that the wait for it
+/// ends and everything else the step started is killed after it.
+fn install_stop_handler() -> SetupResult<()> {
+    extern "C" fn on_stop(_: std::ffi::c_int) {
+        // Only async-signal-safe work here: an atomic and kill(2).
+        STOP_ASKED.store(true, Ordering::SeqCst);
+        let main = STEP_MAIN.load(Ordering::SeqCst);
+        if main > 0 {
+            let _ = kill(nix::unistd::Pid::from_raw(main), Signal::SIGKILL);
+        }
+    }
+    let action = SigAction::new(SigHandler::Handler(on_stop), SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: the handler touches only atomics and calls kill(2), both
+    // async-signal-safe.
+    #[allow(unsafe_code)]
+    let installed = unsafe { sigaction(Signal::SIGTERM, &action) };
+    ctx(installed.map(|_| ()), || "handle SIGTERM".into())
 }
 
 /// In the step's process: its own session, the root, and Docker's masked

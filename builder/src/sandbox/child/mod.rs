@@ -63,6 +63,18 @@ pub fn main(spec_path: &Path) -> i32 {
         eprintln!("rbuild sandbox: cannot close inherited descriptors: {e}");
         return 125;
     }
+    // rbuild blocks SIGINT, SIGTERM and SIGHUP for its own handling, and a
+    // mask is inherited through fork and exec: a step starts with none
+    // blocked, as under Docker (a `timeout` or a server's shutdown in a
+    // RUN relies on it), and the chroot helper's own SIGTERM must arrive.
+    if let Err(e) = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    ) {
+        eprintln!("rbuild sandbox: cannot unblock signals: {e}");
+        return 125;
+    }
     let spec: SandboxSpec = match fs::read(spec_path)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
