@@ -161,7 +161,11 @@ impl CopyTree {
 impl PreparedRoot {
     /// Records the baseline of `dest`, which holds the merged tree of
     /// `stack` (`stats`: what it took to put it there), and watches it.
-    pub(crate) fn record(stack: LayerStack, dest: &Path, stats: LayerStats) -> Result<PreparedRoot, LayerError> {
+    pub(crate) fn record(
+        stack: LayerStack,
+        dest: &Path,
+        stats: LayerStats,
+    ) -> Result<PreparedRoot, LayerError> {
         let root = open_root(dest)?;
         let mut newest = (i64::MIN, 0);
         let stamp = stamp_of(&root, b"").ctx("cannot inspect", dest)?;
