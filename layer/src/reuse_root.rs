@@ -146,3 +146,102 @@ impl Apply<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::super::overlay::OverlayXattrs;
+    use super::*;
+
+    /// Everything a step can see of a tree but inode numbers and the
+    /// root's own metadata, by path.
+    fn describe(root: &Path) -> BTreeMap<PathBuf, String> {
+        walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = e.path().symlink_metadata().unwrap();
+                let content = if m.is_file() {
+                    String::from_utf8_lossy(&fs::read(e.path()).unwrap()).into_owned()
+                } else if m.is_symlink() {
+                    fs::read_link(e.path()).unwrap().display().to_string()
+                } else {
+                    String::new()
+                };
+                let xattrs: Vec<_> = xattr::list(e.path()).unwrap().collect();
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                let shown = format!(
+                    "{:o} {}:{} links {} mtime {}.{} {content:?} {xattrs:?}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    m.nlink(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                );
+                (rel, shown)
+            })
+            .collect()
+    }
+
+    fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap().metadata().unwrap())
+            .filter(|m| !m.is_dir())
+            .map(|m| (m.dev(), m.ino()))
+            .collect()
+    }
+
+    #[test]
+    fn a_carried_root_is_the_tree_a_fresh_copy_gives_and_finds_only_the_next_changes() {
+        let temp = tempfile::tempdir().unwrap();
+        let [lower, root, upper, fresh, next] =
+            ["lower", "root", "upper", "fresh", "next"].map(|d| temp.path().join(d));
+        for d in ["etc", "d/sub", "swap", "x"] {
+            fs::create_dir_all(lower.join(d)).unwrap();
+        }
+        for (f, content) in [("etc/a", "a"), ("etc/b", "b"), ("d/sub/y", "y"), ("swap/s", "s"), ("tofile", "t")] {
+            fs::write(lower.join(f), content).unwrap();
+        }
+        fs::write(lower.join("x/f"), "x").unwrap();
+        xattr::set(lower.join("x"), "user.note", b"dir").unwrap();
+        fs::hard_link(lower.join("etc/a"), lower.join("etc/a2")).unwrap();
+        let prefix = OverlayXattrs::User;
+        let below = LayerStack::new(vec![lower.clone()], prefix);
+        let prepared = below.prepare_root(&root).unwrap();
+
+        fs::write(root.join("etc/a"), "changed").unwrap();
+        fs::remove_file(root.join("etc/b")).unwrap();
+        fs::remove_dir_all(root.join("d")).unwrap();
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/new"), "new").unwrap();
+        fs::remove_dir_all(root.join("swap")).unwrap();
+        fs::write(root.join("swap"), "now a file").unwrap();
+        fs::remove_file(root.join("tofile")).unwrap();
+        fs::create_dir(root.join("tofile")).unwrap();
+        fs::set_permissions(root.join("etc/a2"), fs::Permissions::from_mode(0o600)).unwrap();
+        xattr::remove(root.join("x"), "user.note").unwrap();
+        fs::write(root.join("h1"), "h").unwrap();
+        fs::hard_link(root.join("h1"), root.join("h2")).unwrap();
+        prepared.write_changes(&root, &upper).unwrap();
+
+        let whole = LayerStack::new(vec![upper.clone(), lower.clone()], prefix);
+        let carried = whole.carry_root(&root, std::slice::from_ref(&upper)).unwrap();
+        whole.prepare_root(&fresh).unwrap();
+        assert_eq!(describe(&root), describe(&fresh), "a carried root differs from a fresh copy");
+        let carried_inodes = inodes(&root);
+        assert!(carried_inodes.is_disjoint(&inodes(&upper)), "a carried file is the layer's file");
+        assert!(carried_inodes.is_disjoint(&inodes(&lower)), "a carried file is the base's file");
+
+        // The next step's changes are found against the new baseline.
+        fs::write(root.join("d/new"), "newer").unwrap();
+        carried.write_changes(&root, &next).unwrap();
+        let changed: Vec<_> = describe(&next).into_keys().collect();
+        assert_eq!(changed, [PathBuf::from("d"), PathBuf::from("d/new")]);
+    }
+}
