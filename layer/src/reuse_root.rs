@@ -205,7 +205,9 @@ mod tests {
         for d in ["etc", "d/sub", "swap", "x"] {
             fs::create_dir_all(lower.join(d)).unwrap();
         }
-        for (f, content) in [("etc/a", "a"), ("etc/b", "b"), ("d/sub/y", "y"), ("swap/s", "s"), ("tofile", "t")] {
+        for (f, content) in
+            [("etc/a", "a"), ("etc/b", "b"), ("d/sub/y", "y"), ("swap/s", "s"), ("tofile", "t")]
+        {
             fs::write(lower.join(f), content).unwrap();
         }
         fs::write(lower.join("x/f"), "x").unwrap();

@@ -244,7 +244,9 @@ CMD ["cat", "/w/all"]
 fn reused_roots_give_the_same_layers_as_overlay_along_a_chain_of_runs() {
     require!(root(), busybox_static());
     let build = |snapshotter: &str| {
-        let env = Env::with_busybox();
+        let env = Env::new();
+        let import = ["import", busybox_rootfs().to_str().unwrap(), "busybox:local"];
+        env.rbuild_with(&import, None, &[("SOURCE_DATE_EPOCH", EPOCH)]).ok();
         env.context("chain", &[("Dockerfile", RUN_CHAIN), ("added/f1", "f1\n"), ("added/f2", "f2\n")]);
         build_archive(&env, snapshotter, "run:chain", "chain")
     };
@@ -283,7 +285,7 @@ fn a_failed_run_after_a_reused_root_leaves_the_next_build_correct() {
     env.dockerfile("fixed", &fixed);
     let out = env.path("out");
     let run = env.rbuild(&["build", "--snapshotter", "copy", "-o", out.to_str().unwrap(), "fixed"]).ok();
-    assert_eq!(run.cached_lines().len(), 1, "the first RUN is a cache hit: {}", run.stderr);
+    assert!(run.cached_lines().iter().any(|l| l.contains("RUN echo a")), "{}", run.stderr);
     let seen = fs::read_to_string(out.join("seen")).unwrap();
     assert!(!seen.contains("half"), "the failed step's file is in the next build:\n{seen}");
     assert!(seen.contains("root:x:0:0"), "the failed step's deletion is in the next build:\n{seen}");
