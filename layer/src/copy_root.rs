@@ -194,7 +194,9 @@ impl PreparedRoot {
 
     /// Moves everything that changed in `root` since it was prepared into
     /// `upper` (created if missing), in overlay format, and writes
-    /// whiteouts for what is gone. `root` is left incomplete: discard it.
+    /// whiteouts for what is gone. `root` is left without the nodes moved
+    /// out: discard it, or make it whole again by applying the layer the
+    /// upper dir becomes (`LayerStack::carry_root`).
     pub fn write_changes(&self, root: &Path, upper: &Path) -> Result<(), LayerError> {
         let root_dir = open_root(root)?;
         let tree = SafeTree::open(
