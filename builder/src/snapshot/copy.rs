@@ -30,10 +30,20 @@ const MAX_KEPT: usize = 2;
 
 /// Prepares RUN roots as directories in the store's scratch space (which
 /// the store removes when a build ends or is killed).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CopySnapshotter {
     /// Roots of committed steps, oldest first.
     kept: Mutex<Vec<KeptRoot>>,
+    /// Whether committed roots are kept at all (`RBUILD_COPY_REUSE=0`
+    /// turns it off, to measure what keeping them saves).
+    reuse: bool,
+}
+
+impl Default for CopySnapshotter {
+    fn default() -> CopySnapshotter {
+        let reuse = std::env::var_os("RBUILD_COPY_REUSE").is_none_or(|v| v != "0");
+        CopySnapshotter { kept: Mutex::new(Vec::new()), reuse }
+    }
 }
 
 /// The root of a committed RUN step: the merged tree of `lowers` with the
@@ -81,6 +91,10 @@ impl CopySnapshotter {
     }
 
     fn keep(&self, root: KeptRoot) {
+        if !self.reuse {
+            let _ = remove_tree(&root.scratch);
+            return;
+        }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.push(root);
         while kept.len() > MAX_KEPT {
