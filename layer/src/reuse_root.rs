@@ -227,7 +227,6 @@ mod tests {
         fs::remove_file(root.join("tofile")).unwrap();
         fs::create_dir(root.join("tofile")).unwrap();
         fs::set_permissions(root.join("etc/a2"), fs::Permissions::from_mode(0o600)).unwrap();
-        xattr::remove(root.join("x"), "user.note").unwrap();
         fs::write(root.join("h1"), "h").unwrap();
         fs::hard_link(root.join("h1"), root.join("h2")).unwrap();
         prepared.write_changes(&root, &upper).unwrap();
@@ -245,5 +244,25 @@ mod tests {
         carried.write_changes(&root, &next).unwrap();
         let changed: Vec<_> = describe(&next).into_keys().collect();
         assert_eq!(changed, [PathBuf::from("d"), PathBuf::from("d/new")]);
+
+        // A layer made elsewhere on top (a cache hit between two RUNs):
+        // its whiteouts, opaque directory and dropped xattr count too.
+        let [elsewhere, other] = ["elsewhere", "other"].map(|d| temp.path().join(d));
+        let next_stack = LayerStack::new(vec![next.clone(), upper.clone(), lower.clone()], prefix);
+        let prepared = next_stack.prepare_root(&elsewhere).unwrap();
+        fs::remove_file(elsewhere.join("etc/a2")).unwrap();
+        fs::remove_dir_all(elsewhere.join("d")).unwrap();
+        fs::create_dir(elsewhere.join("d")).unwrap();
+        fs::write(elsewhere.join("d/z"), "z").unwrap();
+        xattr::remove(elsewhere.join("x"), "user.note").unwrap();
+        fs::remove_file(elsewhere.join("swap")).unwrap();
+        fs::create_dir(elsewhere.join("swap")).unwrap();
+        prepared.write_changes(&elsewhere, &other).unwrap();
+        let top = LayerStack::new(vec![other.clone(), next.clone(), upper.clone(), lower.clone()], prefix);
+        top.carry_root(&root, &[next.clone(), other.clone()]).unwrap();
+        let fresh_top = temp.path().join("fresh-top");
+        top.prepare_root(&fresh_top).unwrap();
+        assert_eq!(describe(&root), describe(&fresh_top), "a root carried over two layers differs");
+        assert!(!root.join("etc/a2").exists() && root.join("d/z").exists() && !root.join("d/new").exists());
     }
 }
