@@ -141,13 +141,31 @@ impl LayerStack {
     /// filesystem can, copied otherwise, and never hard-linked to the
     /// snapshot dirs: a step cannot change a layer through its root.
     pub fn prepare_root(&self, dest: &Path) -> Result<PreparedRoot, LayerError> {
-        let how = CopyTree {
+        let stats = self.copy_tree(dest, CopyTree::for_prepared_root())?;
+        PreparedRoot::record(self.clone(), dest, stats)
+    }
+}
+
+impl CopyTree {
+    /// How a step's root is copied: every name a file of its own.
+    pub(crate) fn for_prepared_root() -> CopyTree {
+        CopyTree {
             // Root of a user namespace (rootless) owns files as any mapped id.
             chown: nix::unistd::geteuid().is_root(),
             keep_hard_links: false,
             devices: super::overlay::has_host_root(),
-        };
-        let stats = self.copy_tree(dest, how)?;
+        }
+    }
+}
+
+impl PreparedRoot {
+    /// Records the baseline of `dest`, which holds the merged tree of
+    /// `stack` (`stats`: what it took to put it there), and watches it.
+    pub(crate) fn record(
+        stack: LayerStack,
+        dest: &Path,
+        stats: LayerStats,
+    ) -> Result<PreparedRoot, LayerError> {
         let root = open_root(dest)?;
         let mut newest = (i64::MIN, 0);
         let stamp = stamp_of(&root, b"").ctx("cannot inspect", dest)?;
@@ -156,16 +174,19 @@ impl LayerStack {
         watch.start();
         let settled = wait_until_past(newest);
         Ok(PreparedRoot {
-            stack: self.clone(),
+            stack,
             baseline,
             compare_content: !settled,
             stats,
             watch: std::sync::Mutex::new(watch),
         })
     }
-}
 
-impl PreparedRoot {
+    /// The snapshot dirs the root was prepared from, top first.
+    pub fn layer_dirs(&self) -> &[std::path::PathBuf] {
+        &self.stack.dirs
+    }
+
     /// Entries and bytes copied into the root.
     pub fn stats(&self) -> LayerStats {
         self.stats
@@ -173,7 +194,9 @@ impl PreparedRoot {
 
     /// Moves everything that changed in `root` since it was prepared into
     /// `upper` (created if missing), in overlay format, and writes
-    /// whiteouts for what is gone. `root` is left incomplete: discard it.
+    /// whiteouts for what is gone. `root` is left without the nodes moved
+    /// out: discard it, or make it whole again by applying the layer the
+    /// upper dir becomes (`LayerStack::carry_root`).
     pub fn write_changes(&self, root: &Path, upper: &Path) -> Result<(), LayerError> {
         let root_dir = open_root(root)?;
         let tree = SafeTree::open(

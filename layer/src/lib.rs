@@ -24,6 +24,7 @@ mod diff;
 mod error;
 mod node;
 mod overlay;
+mod reuse_root;
 mod safe_tree;
 mod stack;
 mod stack_export;

@@ -335,6 +335,41 @@ impl SafeTree {
         Ok(())
     }
 
+    /// Removes whatever is at `components` (a directory with everything
+    /// below it); nothing there, or no directory on the way, is fine.
+    pub(crate) fn remove(&mut self, components: &[Vec<u8>], entry: &[u8]) -> Result<(), LayerError> {
+        let (name, parents) = split_name(components, entry)?;
+        let Some(parent) =
+            self.cursor.open_if_present(parents).map_err(|e| LayerError::apply(entry, "open parent", e))?
+        else {
+            return Ok(());
+        };
+        clear_slot(parent, name, false, entry).map(|_| ())
+    }
+
+    /// Removes the image xattrs of the directory at `components` that
+    /// `keep` does not list (`make_dir` on an existing directory only adds).
+    pub(crate) fn drop_xattrs_except(
+        &mut self,
+        components: &[Vec<u8>],
+        keep: &Xattrs,
+        entry: &[u8],
+    ) -> Result<(), LayerError> {
+        let dir = self.cursor.open_dir(components, Missing::Fail, entry)?;
+        let names = match dir.list_xattr() {
+            Ok(names) => names,
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Ok(()),
+            Err(e) => return Err(LayerError::apply(entry, "list xattrs", e)),
+        };
+        for name in names {
+            let bytes = name.as_bytes();
+            if keep_in_image(bytes) && !keep.iter().any(|(kept, _)| kept == bytes) {
+                dir.remove_xattr(&name).map_err(|e| LayerError::apply(entry, "remove xattr", e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies directory modes and times, the latest entry for a directory
     /// winning, children before parents. Directories replaced by something
     /// else since are skipped.

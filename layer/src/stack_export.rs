@@ -43,14 +43,14 @@ pub(crate) struct CopyTree {
 }
 
 /// A regular file to make, and where its content comes from.
-struct FileJob {
-    components: Vec<Vec<u8>>,
-    source: PathBuf,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    mtime: (i64, u32),
-    xattrs: Xattrs,
+pub(crate) struct FileJob {
+    pub components: Vec<Vec<u8>>,
+    pub source: PathBuf,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: (i64, u32),
+    pub xattrs: Xattrs,
 }
 
 /// A second name to link (path, first name), made once every file exists.
@@ -65,7 +65,7 @@ const COPY_THREADS: usize = 4;
 
 /// Makes the regular files (their directories exist already); returns the
 /// bytes copied. Each thread walks with its own [`SafeTree`] on `dest`.
-fn copy_files(
+pub(crate) fn copy_files(
     dest: &Path,
     options: TreeOptions,
     tree: &mut SafeTree,

@@ -75,8 +75,15 @@ fn every_change_env() -> Env {
 /// `tag`; returns the image ID, the run's stderr and the docker archive
 /// written.
 fn build_every_change(snapshotter: &str, tag: &str) -> (String, String, Vec<u8>) {
-    let env = every_change_env();
+    build_archive(&every_change_env(), snapshotter, tag, "ctx")
+}
+
+/// Builds the context `ctx` of `env` with `snapshotter` (debug log on, to
+/// tell which roots were reused), tagged `tag`; returns the image ID, the
+/// run's stderr and the docker archive written.
+fn build_archive(env: &Env, snapshotter: &str, tag: &str, ctx: &str) -> (String, String, Vec<u8>) {
     let archive = env.path("out.tar");
+    let iidfile = env.path("iid");
     let run = env
         .rbuild_with(
             &[
@@ -86,19 +93,33 @@ fn build_every_change(snapshotter: &str, tag: &str) -> (String, String, Vec<u8>)
                 "--snapshotter",
                 snapshotter,
                 "--iidfile",
-                env.path("iid").to_str().unwrap(),
+                iidfile.to_str().unwrap(),
                 "-t",
                 tag,
                 "-o",
                 &format!("type=docker,dest={}", archive.display()),
-                "ctx",
+                ctx,
             ],
             None,
-            &[("SOURCE_DATE_EPOCH", EPOCH)],
+            &[("SOURCE_DATE_EPOCH", EPOCH), ("RBUILD_LOG", "rbuild_builder=debug")],
         )
         .ok();
-    let iid = fs::read_to_string(env.path("iid")).unwrap();
+    let iid = fs::read_to_string(iidfile).unwrap();
     (iid, run.stderr, fs::read(&archive).unwrap())
+}
+
+/// How many RUN steps of a copy build got the previous step's root.
+fn reused_roots(log: &str) -> usize {
+    log.matches("reused the previous step's root").count()
+}
+
+/// Asserts two docker archives hold the same layers, byte for byte.
+fn assert_same_layers(overlay_archive: &[u8], copy_archive: &[u8]) {
+    let (overlay, copy) = (layers_of(overlay_archive), layers_of(copy_archive));
+    assert_eq!(overlay.len(), copy.len());
+    for (i, (a, b)) in overlay.iter().zip(&copy).enumerate() {
+        assert!(a == b, "layer {i} differs between the snapshotters: {:?}", entries_of(b));
+    }
 }
 
 /// The layer tars of a docker archive, bottom first.
@@ -183,11 +204,93 @@ fn both_snapshotters_give_the_same_image_id() {
     let xattr_file = changes.iter().find(|(p, _)| p == "xattr/file").expect("the chmod copies the file up");
     assert_eq!(xattr_file.1, ["SCHILY.xattr.user.note"], "its xattr comes along");
 
-    assert_eq!(layers_of(&overlay_archive).len(), layers.len());
-    for (i, (a, b)) in layers_of(&overlay_archive).iter().zip(&layers).enumerate() {
-        assert!(a == b, "layer {i} differs between the snapshotters: {:?}", entries_of(b));
-    }
+    assert_same_layers(&overlay_archive, &copy_archive);
+    // Both RUNs of the second stage build on the step before them (the
+    // first on the base stage's last one): neither copies its root afresh.
+    assert_eq!(reused_roots(&copy_log), 2, "{copy_log}");
     assert_eq!(overlay_id, copy_id, "same inputs, same image, whichever snapshotter ran");
+}
+
+/// A chain of RUNs in which each builds on what the one before changed
+/// (so each gets the previous step's root, with the layers made in
+/// between applied): a COPY between two RUNs, a RUN that changes nothing,
+/// a file replaced by a directory and back, a chmod alone, deletions of
+/// what the step before made, RUN mounts, and a second stage running its
+/// own chain.
+const RUN_CHAIN: &str = r#"FROM busybox:local AS other
+RUN mkdir /o && echo 1 > /o/one
+RUN echo 2 >> /o/one && rm -rf /etc/network
+
+FROM busybox:local
+RUN mkdir -p /w/d /w/swap /w/ren && echo 1 > /w/a && echo 2 > /w/b && echo 3 > /w/c \
+ && echo x > /w/d/x && echo s > /w/swap/s && echo m > /w/mode && echo t > /w/tmp && echo r > /w/ren/r
+RUN echo 1b >> /w/a && rm /w/b && mv /w/c /w/c2 && rm -rf /w/swap && echo file > /w/swap \
+ && chmod 600 /w/mode && rm /w/tmp && rm -rf /w/d && mkdir /w/d && echo y > /w/d/y && mv /w/ren /w/renamed
+COPY added /w/added
+RUN rm /w/swap && mkdir /w/swap && echo back > /w/swap/again && rm /w/added/f1 && echo more >> /w/c2 \
+ && rm /bin/wget && chmod 700 /w/d && ln /w/a /w/a-link
+RUN --mount=type=cache,target=/var/cache/t --mount=type=tmpfs,target=/scratch \
+    --mount=type=bind,from=other,source=/o,target=/mnt/o \
+    cat /mnt/o/one > /w/from-other && echo c > /var/cache/t/c && echo t > /scratch/t \
+ && rm -rf /w/swap/again && chmod 640 /w/a-link
+RUN true
+RUN rm -rf /w/renamed && echo 4 >> /w/a && cat /w/a /w/c2 /w/swap/* > /w/all 2>&1 || true
+COPY --from=other /o /o
+RUN cat /o/one >> /w/all && rm -rf /w/d
+CMD ["cat", "/w/all"]
+"#;
+
+#[test]
+fn reused_roots_give_the_same_layers_as_overlay_along_a_chain_of_runs() {
+    require!(root(), busybox_static());
+    let build = |snapshotter: &str| {
+        let env = Env::new();
+        let import = ["import", busybox_rootfs().to_str().unwrap(), "busybox:local"];
+        env.rbuild_with(&import, None, &[("SOURCE_DATE_EPOCH", EPOCH)]).ok();
+        env.context("chain", &[("Dockerfile", RUN_CHAIN), ("added/f1", "f1\n"), ("added/f2", "f2\n")]);
+        build_archive(&env, snapshotter, "run:chain", "chain")
+    };
+    let (overlay_id, _, overlay_archive) = build("overlay");
+    let (copy_id, copy_log, copy_archive) = build("copy");
+    // Every RUN but each stage's first gets the root of the step before:
+    // 1 in `other`, 6 in the last stage.
+    assert_eq!(reused_roots(&copy_log), 7, "{copy_log}");
+    let layers = layers_of(&copy_archive);
+    let paths = |layer: &[u8]| -> Vec<String> { entries_of(layer).into_iter().map(|(p, _)| p).collect() };
+    // Deleting what the previous RUN made, and a directory made again where
+    // the step before put a file: the same whiteouts and opaque markers.
+    let third_run = paths(&layers[4]);
+    for expected in ["w/added/.wh.f1", "w/swap/", "w/swap/.wh..wh..opq", "w/swap/again", "bin/.wh.wget"] {
+        assert!(third_run.contains(&expected.to_string()), "{expected} missing: {third_run:?}");
+    }
+    assert_same_layers(&overlay_archive, &copy_archive);
+    assert_eq!(overlay_id, copy_id, "same inputs, same image, whichever snapshotter ran");
+}
+
+#[test]
+fn a_failed_run_after_a_reused_root_leaves_the_next_build_correct() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let first = "FROM busybox:local\nRUN echo a > /a && rm /bin/wget\n";
+    env.dockerfile("broken", &format!("{first}RUN echo half > /half && rm /etc/passwd /a && false\n"));
+    let failed = env
+        .rbuild_with(
+            &["build", "--snapshotter", "copy", "broken"],
+            None,
+            &[("RBUILD_LOG", "rbuild_builder=debug")],
+        )
+        .failed();
+    assert_eq!(reused_roots(&failed.stderr), 1, "the failed RUN ran in the kept root:\n{}", failed.stderr);
+    let fixed = format!("{first}RUN ls / > /seen && cat /a /etc/passwd >> /seen\n");
+    env.dockerfile("fixed", &fixed);
+    let out = env.path("out");
+    let run = env.rbuild(&["build", "--snapshotter", "copy", "-o", out.to_str().unwrap(), "fixed"]).ok();
+    assert!(run.cached_lines().iter().any(|l| l.contains("RUN echo a")), "{}", run.stderr);
+    let seen = fs::read_to_string(out.join("seen")).unwrap();
+    assert!(!seen.contains("half"), "the failed step's file is in the next build:\n{seen}");
+    assert!(seen.contains("root:x:0:0"), "the failed step's deletion is in the next build:\n{seen}");
+    assert!(seen.lines().any(|l| l == "a"), "{seen}");
+    env.rbuild(&["system", "check"]).ok();
 }
 
 #[test]
@@ -212,21 +315,35 @@ fn a_run_cannot_change_the_cached_base_through_a_copied_root() {
     let env = Env::with_busybox();
     let original = sh(&format!("tar -xOf {} ./etc/group", busybox_rootfs().display()));
     // In-place writes (same inode): a root sharing inodes with the base's
-    // snapshot would change the base itself.
+    // snapshot would change the base itself. The second RUN gets the first
+    // one's root with /made and /dir/f put back from the first RUN's layer:
+    // writing them in place must not reach that layer either.
+    let made = "FROM busybox:local\nRUN echo made > /made && mkdir /dir && echo in > /dir/f\n";
     env.dockerfile(
         "writer",
-        "FROM busybox:local\nRUN echo changed > /etc/group && echo more >> /etc/passwd && chmod 600 /etc/passwd\n",
+        &format!(
+            "{made}RUN echo changed > /etc/group && echo more >> /etc/passwd && chmod 600 /etc/passwd \\\n \
+             && echo more >> /made && chmod 600 /made && echo more >> /dir/f\n"
+        ),
     );
-    env.rbuild(&["build", "--snapshotter", "copy", "writer"]).ok();
+    let written = env
+        .rbuild_with(
+            &["build", "--snapshotter", "copy", "writer"],
+            None,
+            &[("RBUILD_LOG", "rbuild_builder=debug")],
+        )
+        .ok();
+    assert_eq!(reused_roots(&written.stderr), 1, "{}", written.stderr);
     env.dockerfile(
         "reader",
-        "FROM busybox:local\nRUN cat /etc/group > /seen && ls -l /etc/passwd >> /seen\n",
+        &format!("{made}RUN cat /etc/group /made /dir/f > /seen && ls -l /etc/passwd /made >> /seen\n"),
     );
     let out = env.path("out");
     env.rbuild(&["build", "--snapshotter", "copy", "-o", out.to_str().unwrap(), "reader"]).ok();
     let seen = fs::read_to_string(out.join("seen")).unwrap();
     assert!(seen.starts_with(&original), "the base's /etc/group changed:\n{seen}");
-    assert!(seen.contains("-rw-r--r--"), "the base's /etc/passwd mode changed:\n{seen}");
+    assert!(!seen.contains("-rw-------"), "a mode in the base or the first RUN's layer changed:\n{seen}");
+    assert!(seen.contains("\nmade\nin\n"), "the first RUN's layer changed:\n{seen}");
     env.rbuild(&["system", "check"]).ok();
 }
 

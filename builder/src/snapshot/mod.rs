@@ -38,7 +38,8 @@ pub struct Lower {
 }
 
 /// A step's private directories: the upper dir that collects its changes,
-/// inside a scratch dir removed when the step is committed or discarded.
+/// inside a scratch dir removed when the step is discarded, and when it is
+/// committed unless the snapshotter keeps its root for a later step.
 #[derive(Debug)]
 pub struct StepRoot {
     pub scratch: PathBuf,
@@ -94,7 +95,8 @@ pub trait Snapshotter: Send + Sync + std::fmt::Debug {
     }
 
     /// Turns a finished step's changes into a layer (`None`: no change
-    /// worth a layer) and removes its scratch dir.
+    /// worth a layer) and removes its scratch dir (the copying snapshotter
+    /// keeps the root in it for the next RUN built on that layer).
     fn commit(
         &self,
         store: &Store,

@@ -77,7 +77,7 @@ fn overlay(reason: String) -> Selection {
 }
 
 fn copy(reason: String) -> Selection {
-    Selection { snapshotter: Arc::new(CopySnapshotter), name: "copy", reason }
+    Selection { snapshotter: Arc::new(CopySnapshotter::default()), name: "copy", reason }
 }
 
 /// A probe's answer as kept in the store's state.
