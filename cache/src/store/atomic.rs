@@ -6,10 +6,9 @@
 //! metadata), and an fsync each costs a journal commit, milliseconds on
 //! many disks: most of a small cold build. During a [`SyncBatch`] the
 //! writes stay atomic (temp file and rename) but their fsyncs wait for the
-//! batch's end, where they are issued together, one thread per file (the
-//! filesystem then commits them in one or two journal transactions), before
-//! the build reports success. Each deferred file's writeback is started as
-//! soon as it is written, so little data is left to write at the end. A process killed mid-build still sees old or new
+//! batch's end, where they are issued together on several threads (the
+//! filesystem then commits them in few journal transactions) before the
+//! build reports success. A process killed mid-build still sees old or new
 //! content; only a power loss before the batch ends can lose the records
 //! of that build, which the next build recomputes.
 
@@ -55,22 +54,18 @@ impl Drop for SyncBatch {
 fn sync_deferred() -> io::Result<()> {
     let paths = DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
     let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.is_dir());
-    sync_all_at_once(&files)?;
-    sync_all_at_once(&dirs)
+    sync_all_parallel(&files)?;
+    sync_all_parallel(&dirs)
 }
 
-/// At most this many fsyncs wait at once (a build defers a few dozen).
-const MAX_SYNC_THREADS: usize = 64;
-
-/// fsyncs `paths`, all at once: each on a thread of its own, so that the
-/// journal commits them together instead of one transaction per round of a
-/// few. A path gone since (removed by a later step of the same build) needs
-/// no sync.
-fn sync_all_at_once(paths: &[PathBuf]) -> io::Result<()> {
+/// fsyncs `paths` from a few threads at once; a path gone since (removed
+/// by a later step of the same build) needs no sync.
+fn sync_all_parallel(paths: &[PathBuf]) -> io::Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    let chunk = paths.len().div_ceil(MAX_SYNC_THREADS);
+    let workers = paths.len().min(8);
+    let chunk = paths.len().div_ceil(workers);
     std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
@@ -89,18 +84,6 @@ fn sync_all_at_once(paths: &[PathBuf]) -> io::Result<()> {
             .collect();
         handles.into_iter().try_for_each(|h| h.join().expect("sync worker panicked"))
     })
-}
-
-/// Starts writing `file`'s data back without waiting for it: by the end of
-/// the batch it is on its way to the disk, and the batch's fsync mostly
-/// waits for the journal. Only a hint: a failure shows at that fsync.
-fn start_writeback(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads the descriptor, which `file` keeps open.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
 }
 
 /// Queues `path` for the running batch; false when no batch runs.
@@ -138,7 +121,6 @@ fn write_and_rename(tmp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> io::Re
         let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
         f.write_all(bytes)?;
         if defer(path) {
-            start_writeback(&f);
             fs::rename(tmp, path)?;
             defer(dir);
             return Ok(());
