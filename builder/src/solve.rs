@@ -87,6 +87,8 @@ pub fn build(
             });
         }
     });
+    // The steps' leftover scratch dirs, removed while later steps ran.
+    crate::snapshot::wait_for_discards();
     let target = graph.target;
     finished.clone_from(&shared.reports.lock().expect("reports lock"));
     let results = shared.results.into_inner().expect("results lock");

@@ -17,7 +17,8 @@ mod overlay;
 pub mod select;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use rbuild_cache::Store;
 use rbuild_cache::store::LayerRef;
@@ -107,11 +108,40 @@ pub trait Snapshotter: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Commits a step root's upper dir as a layer and removes its scratch dir.
+/// Commits a step root's upper dir as a layer and removes its scratch dir
+/// (in the background, see [`discard_in_background`]).
 fn commit_upper(store: &Store, root: StepRoot, opts: &WriteOptions) -> Result<Option<LayerRef>, BuildError> {
     let layer = store.commit_upper(&root.upper, opts);
-    discard(root);
+    discard_in_background(root);
     Ok(layer?)
+}
+
+/// Scratch dirs of committed steps still being removed.
+static DISCARDING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Removes a committed step's scratch dir on a thread of its own. What is
+/// left there once the upper dir is a layer (a RUN's overlay work dir,
+/// mount point, spec, status and /etc files; a copied root under the
+/// copying snapshotter) is litter, and its unlinks (tens of milliseconds
+/// for a RUN step on a busy disk, measured) need not hold up the next step.
+/// [`wait_for_discards`] waits for them at the end of the build.
+pub fn discard_in_background(root: StepRoot) {
+    let scratch = root.scratch.clone();
+    let spawned = std::thread::Builder::new().name("discard".into()).spawn(move || discard(root));
+    match spawned {
+        Ok(handle) => DISCARDING.lock().unwrap_or_else(|e| e.into_inner()).push(handle),
+        Err(_) => {
+            let _ = rbuild_cache::store::remove_tree(&scratch);
+        }
+    }
+}
+
+/// Waits until every scratch dir handed to [`discard_in_background`] is gone.
+pub fn wait_for_discards() {
+    let pending = std::mem::take(&mut *DISCARDING.lock().unwrap_or_else(|e| e.into_inner()));
+    for handle in pending {
+        let _ = handle.join();
+    }
 }
 
 /// Removes a step's scratch dir and everything in it.
@@ -154,6 +184,24 @@ pub fn view_of_lowers(store: &Store, lowers: &[Lower]) -> LayerStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_dir_discarded_in_the_background_is_gone_once_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("run-1");
+        let upper = scratch.join("upper");
+        std::fs::create_dir_all(upper.join("work/work")).unwrap();
+        std::fs::write(scratch.join("status.json"), b"{}").unwrap();
+        discard_in_background(StepRoot { scratch: scratch.clone(), upper, mount: None });
+        wait_for_discards();
+        // Another test's wait may have taken this handle and still be
+        // joining it: give it a moment rather than fail on that.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while scratch.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!scratch.exists(), "the scratch dir is removed by the time the build ends");
+    }
 
     #[test]
     fn repeated_layers_keep_only_their_topmost_place() {
