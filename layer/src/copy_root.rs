@@ -77,6 +77,10 @@ pub struct PreparedRoot {
     stats: LayerStats,
     /// Files opened for writing while the step ran.
     watch: std::sync::Mutex<WriteWatch>,
+    /// Directories (as path components) whose change time moved only
+    /// because the sandbox made and removed its mount placeholders in them:
+    /// compared without it.
+    placeholder_parents: std::sync::Mutex<HashSet<Vec<Vec<u8>>>>,
 }
 
 /// One node of the baseline; a directory has its children.
@@ -179,7 +183,27 @@ impl PreparedRoot {
             compare_content: !settled,
             stats,
             watch: std::sync::Mutex::new(watch),
+            placeholder_parents: std::sync::Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Says that the directory at `rel` (relative to the root) changed only
+    /// by the sandbox's placeholders coming and going, its times put back:
+    /// the change time this left is not the step's change.
+    pub fn note_placeholder_parent(&self, rel: &Path) {
+        let components = rel.iter().map(|c| c.as_bytes().to_vec()).collect();
+        self.placeholder_parents.lock().unwrap_or_else(|e| e.into_inner()).insert(components);
+    }
+
+    /// Whether a directory's stamp differs from its baseline in anything the
+    /// step did.
+    fn dir_changed(&self, components: &[Vec<u8>], now: Stamp, base: Stamp) -> bool {
+        if now == base {
+            return false;
+        }
+        let only_ctime = Stamp { ctime: base.ctime, ..now } == base;
+        !(only_ctime
+            && self.placeholder_parents.lock().unwrap_or_else(|e| e.into_inner()).contains(components))
     }
 
     /// The snapshot dirs the root was prepared from, top first.
@@ -240,7 +264,7 @@ impl ChangeWriter<'_> {
     ) -> Result<(), LayerError> {
         let xattrs = fd_xattrs(dir).map_err(|e| self.error("cannot read xattrs of", components, e))?;
         self.ancestors.push(Ancestor { components: components.clone(), stamp, xattrs, made: false });
-        if !components.is_empty() && stamp != base.stamp {
+        if !components.is_empty() && self.prepared.dir_changed(components, stamp, base.stamp) {
             self.make_ancestors()?;
         }
         let mut names = list_names(dir).map_err(|e| self.error("cannot list directory", components, e))?;

@@ -133,3 +133,62 @@ fn run_steps_that_read_file_times_are_reproducible_with_source_date_epoch() {
         "without the variable, as Docker"
     );
 }
+
+/// The sandbox's mount targets leave no trace in a RUN's layer: the helper
+/// makes `/etc/hosts` and `/etc/resolv.conf` in the base's `/etc`, and a
+/// step that changed nothing there must not carry `etc/` with the time it
+/// ran. So `RUN true` adds no layer, and equal steps run seconds apart make
+/// equal layers, as with Docker, with either snapshotter. A step that does
+/// change `/etc` keeps it.
+#[test]
+fn run_layers_hold_only_what_the_step_changed() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:local\nRUN true\nRUN echo x > /x && touch -d @1000000000 /x\n\
+             RUN chmod 0750 /etc\nRUN mkdir /etc/new && touch -d @1000000000 /etc/new /etc\n",
+        )],
+    );
+    let build = |name: &str, extra: &[&str]| {
+        let out = env.path(name);
+        let mut args = vec!["build", "-q", "-o"];
+        let dest = format!("type=docker,dest={}", out.display());
+        args.push(&dest);
+        args.extend_from_slice(extra);
+        args.push("ctx");
+        env.rbuild(&args).ok();
+        let manifest: serde_json::Value =
+            serde_json::from_str(&sh(&format!("tar -xOf {} manifest.json", out.display()))).unwrap();
+        let config_path = manifest[0]["Config"].as_str().unwrap().to_string();
+        let config: serde_json::Value =
+            serde_json::from_str(&sh(&format!("tar -xOf {} {config_path}", out.display()))).unwrap();
+        let listings: Vec<String> = manifest[0]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| sh(&format!("tar -xOf {} {} | tar -tvf -", out.display(), l.as_str().unwrap())))
+            .collect();
+        (config["rootfs"]["diff_ids"].clone(), listings)
+    };
+    let (first, listings) = build("a.tar", &[]);
+    // The base's one layer, then one per RUN that changed something.
+    assert_eq!(listings.len(), 4, "RUN true must add no layer: {listings:#?}");
+    let names = |listing: &str| -> Vec<String> {
+        listing
+            .lines()
+            .map(|l| l.split_whitespace().last().unwrap().trim_end_matches('/').to_string())
+            .collect()
+    };
+    assert_eq!(names(&listings[1]), ["x"], "a step that left /etc alone: {}", listings[1]);
+    assert_eq!(names(&listings[2]), ["etc"], "chmod keeps the directory: {}", listings[2]);
+    assert!(listings[2].starts_with("drwxr-x---"), "with the new mode: {}", listings[2]);
+    assert_eq!(names(&listings[3]), ["etc", "etc/new"], "{}", listings[3]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (second, _) = build("b.tar", &["--no-cache"]);
+    assert_eq!(first, second, "the same steps a second later must make the same layers");
+    let (copied, _) = build("c.tar", &["--no-cache", "--snapshotter", "copy"]);
+    assert_eq!(first, copied, "the copying snapshotter must make the same layers");
+}

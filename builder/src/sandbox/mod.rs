@@ -9,6 +9,7 @@ pub mod chroot;
 pub mod error;
 mod leftovers;
 pub mod nat;
+mod placeholders;
 pub mod probe;
 pub mod rootpath;
 pub mod seccomp;
@@ -219,7 +220,7 @@ fn run_spec(
     if let Some(e) = status.setup_error {
         return Err(SandboxError::Setup(e));
     }
-    remove_placeholders(root.written_tree(), &status.mountpoints_created);
+    placeholders::remove(root, &status);
     Ok(RunOutcome { exit_code: status.exit_code, tail })
 }
 
@@ -355,22 +356,5 @@ fn default_etc(name: &str) -> &'static str {
     match name {
         "hosts" => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
         _ => "",
-    }
-}
-
-/// Removes the mount targets the helper created, deepest first, unless the
-/// command put something of its own there.
-fn remove_placeholders(upper: &Path, created: &[String]) {
-    for rel in created.iter().rev() {
-        let p = upper.join(rel.trim_start_matches('/'));
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => {
-                let _ = fs::remove_dir(&p);
-            }
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                let _ = fs::remove_file(&p);
-            }
-            _ => {}
-        }
     }
 }

@@ -123,4 +123,26 @@ pub struct SandboxStatus {
     /// Paths (relative to the root) the helper created only to mount on;
     /// they must not end up in the layer.
     pub mountpoints_created: Vec<String>,
+    /// Existing directories the helper created those in, with their times
+    /// before and after: the parent puts the times back once the
+    /// placeholders are gone, so a step that changed nothing there leaves
+    /// nothing there in its layer.
+    #[serde(default)]
+    pub parents_touched: Vec<TouchedParent>,
+}
+
+/// An existing directory that got a mount placeholder created in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TouchedParent {
+    /// Relative to the root ("" for the root itself).
+    pub path: String,
+    /// Access and modification times before the first placeholder.
+    pub before: [(i64, i64); 2],
+    /// Modification time right after the last placeholder: if the step
+    /// left it so, the step added or removed nothing there.
+    pub after_mtime: (i64, i64),
+    /// Change time right after the last placeholder: if the step left it
+    /// so, the step changed nothing of the directory (entries, mode,
+    /// owner, xattrs all move it).
+    pub after_ctime: (i64, i64),
 }
