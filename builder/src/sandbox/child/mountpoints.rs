@@ -84,7 +84,7 @@ fn dir_times(path: &Path) -> Option<[(i64, i64); 2]> {
 /// that existed count; the ones we created go away whole.
 fn note_touched_parent(root: &Path, parent: &Path, before: [(i64, i64); 2], status: &mut SandboxStatus) {
     let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
-    if status.mountpoints_created.iter().any(|c| *c == rel) {
+    if status.mountpoints_created.contains(&rel) {
         return;
     }
     let Some((after_mtime, after_ctime)) = changed_times(parent) else { return };
