@@ -2,10 +2,10 @@
 //! `/proc`, through an inherited descriptor), see the host's processes or
 //! network, change the hostname, hold capabilities beyond Docker's default
 //! set, mount, remount or write the kernel's knobs; and that it runs as the
-//! Dockerfile's USER with that user's groups. Secrets stay out of logs and
-//! failure reports (their absence from layers, history and the cache is
-//! checked in `lang_run.rs`). The kernel probe is shared with `rootless.rs`,
-//! which runs it as an ordinary user.
+//! Dockerfile's USER with that user's groups, in a session of its own.
+//! Secrets stay out of logs and failure reports (their absence from layers,
+//! history and the cache is checked in `lang_run.rs`). The kernel probe is
+//! shared with `rootless.rs`, which runs it as an ordinary user.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -154,6 +154,29 @@ fn run_sees_only_its_own_processes_and_hostname() {
     assert_ne!(result(&out, "write_hostname"), "0", "/proc/sys is read-only");
     assert_eq!(result(&out, "hostname_after"), step_name);
     assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(), host_name);
+}
+
+#[test]
+fn run_has_a_session_of_its_own() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    // Field 6 of stat is the session; `cut` is the process reading it.
+    let out = probe(
+        &env,
+        "ctx",
+        "FROM busybox:local\nRUN mkdir /results && cut -d' ' -f6 /proc/self/stat > /results/session && \
+         (cat /proc/self/autogroup 2>/dev/null || echo none) > /results/autogroup\n",
+        &[],
+    );
+    // The step's PID 1 leads it, as runc's container init does: job control
+    // never reaches the terminal rbuild runs in.
+    assert_eq!(result(&out, "session"), "1", "the step's session is led by its own PID 1");
+    // Where the kernel shares CPU time between sessions first (autogroup),
+    // the step has a share of its own, not a slice of the caller's.
+    if let Ok(ours) = fs::read_to_string("/proc/self/autogroup") {
+        let group = |line: &str| line.split_whitespace().next().unwrap_or_default().to_string();
+        assert_ne!(group(&result(&out, "autogroup")), group(&ours), "the step is in the caller's autogroup");
+    }
 }
 
 #[test]
