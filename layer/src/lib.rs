@@ -30,6 +30,7 @@ mod stack_export;
 mod tar_encode;
 mod tar_reader;
 mod tar_writer;
+mod virtual_tar;
 mod write_watch;
 
 pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
@@ -39,6 +40,7 @@ pub use error::LayerError;
 pub use overlay::{OverlayXattrs, has_host_root};
 pub use stack::{Found, LayerStack};
 pub use stack_export::FlatTarOptions;
+pub use virtual_tar::{VirtualEntry, VirtualKind, VirtualTar};
 
 /// Counts describing one tar written or applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
