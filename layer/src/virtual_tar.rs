@@ -95,13 +95,15 @@ impl<W: Write> VirtualTar<W> {
                         detail: "it is no longer a regular file".to_string(),
                     });
                 }
-                let entry = Entry { path: node.path, kind: EntryKind::File { size: stat.len() }, meta, xattrs };
+                let entry =
+                    Entry { path: node.path, kind: EntryKind::File { size: stat.len() }, meta, xattrs };
                 write_file_entry(&mut self.writer, &entry, source, &stat)
             }
         }
     }
 
-    /// Ends the archive; returns the counts [`super::write_layer_tar`]
+    /// Ends the archive (flushing it into the output, which a caller that
+    /// passed `&mut` keeps); returns the counts [`super::write_layer_tar`]
     /// would have returned.
     pub fn finish(self) -> Result<LayerStats, LayerError> {
         self.writer.finish()
