@@ -262,3 +262,186 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The description must give exactly the diffID of the layer the real
+    //! writer makes: each case writes the same items both ways, on top of
+    //! the same lower layer, and compares.
+
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::path::Path;
+
+    use rbuild_frontend::graph::FileMode;
+    use rbuild_layer::{OverlayXattrs, WriteOptions, write_layer_tar};
+    use rbuild_oci::digest::HashingWriter;
+
+    use super::*;
+    use crate::copy::items::items_from_dir;
+    use crate::copy::writer::{Writer, copy_items};
+    use crate::copy::{SrcItem, upper::UpperTree};
+
+    /// How one COPY is made: owner, mode and time clamp.
+    #[derive(Default, Clone)]
+    struct Opts {
+        owner: Option<(u32, u32)>,
+        chmod: Option<FileMode>,
+        clamp: Option<i64>,
+        link: bool,
+    }
+
+    fn xattrs() -> OverlayXattrs {
+        OverlayXattrs::Trusted
+    }
+
+    fn write<T: UpperTree>(mut w: Writer<'_, T>, items: &[SrcItem], dest: &str, into: bool, o: &Opts) -> T {
+        w.owner = o.owner;
+        w.chmod = o.chmod.clone();
+        copy_items(&mut w, items, dest, into).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// (diffID of the really written layer, the description's diffID).
+    fn both(
+        lower: &Path,
+        items: &[SrcItem],
+        dest: &str,
+        into: bool,
+        o: &Opts,
+    ) -> (Option<Digest>, Option<Digest>) {
+        let lowers = if o.link { Vec::new() } else { vec![lower.to_path_buf()] };
+        let upper = tempfile::tempdir().unwrap();
+        write(Writer::new(upper.path(), lowers.clone(), xattrs()), items, dest, into, o);
+        let mut hasher = HashingWriter::new(std::io::sink());
+        let opts = WriteOptions { xattr_prefix: xattrs(), clamp_mtime: o.clamp, exclude: Vec::new() };
+        let stats = write_layer_tar(upper.path(), &mut hasher, &opts).unwrap();
+        let real = (stats.entries > 0).then(|| hasher.finish().1);
+        let tree =
+            write(Writer::onto(VirtualUpper::new(LayerStack::new(lowers, xattrs()))), items, dest, into, o);
+        (real, tree.diff_id(o.clamp).unwrap())
+    }
+
+    fn set_mtime(p: &Path, secs: i64) {
+        let ts = nix::sys::time::TimeSpec::new(secs, 123);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &ts,
+            &ts,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+    }
+
+    /// A source tree with what tars get wrong: nesting, empty dirs,
+    /// symlinks, hard links, names over 100 bytes, unicode, odd modes.
+    fn tricky_tree(root: &Path) {
+        let long = "n".repeat(120);
+        fs::create_dir_all(root.join("a/b/c")).unwrap();
+        fs::create_dir_all(root.join("empty")).unwrap();
+        fs::create_dir_all(root.join(format!("deep/{long}"))).unwrap();
+        fs::write(root.join("a/b/c/file.txt"), "content\n").unwrap();
+        fs::write(root.join("a.txt"), "a sibling sorting before a/\n").unwrap();
+        fs::write(root.join(format!("deep/{long}/{long}.dat")), vec![7u8; 70_000]).unwrap();
+        fs::write(root.join("grüße-日本.txt"), "unicode\n").unwrap();
+        fs::write(root.join("zero"), "").unwrap();
+        fs::write(root.join("setuid"), "#!/bin/sh\n").unwrap();
+        fs::set_permissions(root.join("setuid"), fs::Permissions::from_mode(0o4755)).unwrap();
+        fs::write(root.join("setgid"), "x").unwrap();
+        fs::set_permissions(root.join("setgid"), fs::Permissions::from_mode(0o2711)).unwrap();
+        fs::write(root.join("none"), "x").unwrap();
+        fs::set_permissions(root.join("none"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(root.join("empty"), fs::Permissions::from_mode(0o1777)).unwrap();
+        fs::hard_link(root.join("a/b/c/file.txt"), root.join("hard")).unwrap();
+        symlink("a/b/c/file.txt", root.join("rel-link")).unwrap();
+        symlink(format!("/{long}/{long}/target"), root.join("long-link")).unwrap();
+        let mut t = 1_600_000_000;
+        for e in walkdir::WalkDir::new(root).contents_first(true) {
+            t += 1000;
+            set_mtime(e.unwrap().path(), t);
+        }
+    }
+
+    /// A lower layer with `/app` (0700, 5:6) holding `sub` (0711) and a file
+    /// `a.txt` the copy replaces with a file, `/etc`, and `/link` → `/app`.
+    fn lower_layer(root: &Path) {
+        fs::create_dir_all(root.join("app/a/b")).unwrap();
+        fs::write(root.join("app/a.txt"), "old").unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        symlink("/app", root.join("link")).unwrap();
+        fs::set_permissions(root.join("app"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(root.join("app/a"), fs::Permissions::from_mode(0o711)).unwrap();
+        nix::unistd::chown(&root.join("app"), Some(5.into()), Some(6.into())).unwrap();
+        set_mtime(&root.join("app"), 1_500_000_000);
+        set_mtime(&root.join("etc"), 1_500_000_100);
+    }
+
+    fn assert_same(lower: &Path, items: &[SrcItem], dest: &str, into: bool, o: &Opts) {
+        let (real, described) = both(lower, items, dest, into, o);
+        assert!(real.is_some(), "{dest}: the copy wrote nothing");
+        assert_eq!(described, real, "{dest}: the description's diffID differs from the written layer's");
+    }
+
+    #[test]
+    fn described_layers_hash_like_written_ones() {
+        rbuild_test_support::require!(rbuild_test_support::prereq::root());
+        let dir = tempfile::tempdir().unwrap();
+        let (src, lower) = (dir.path().join("src"), dir.path().join("lower"));
+        fs::create_dir(&src).unwrap();
+        fs::create_dir(&lower).unwrap();
+        tricky_tree(&src);
+        lower_layer(&lower);
+        let tree = items_from_dir(&src, "src").unwrap();
+        let root = Opts { owner: Some((0, 0)), ..Opts::default() };
+
+        // A directory's contents to a path that does not exist yet.
+        assert_same(&lower, std::slice::from_ref(&tree), "/ctx", false, &root);
+        // ... into a directory of the lower layer with other modes, merging
+        // into its subdirectories and replacing a file.
+        let mut merged = tree.clone();
+        assert_same(&lower, std::slice::from_ref(&merged), "/app", false, &root);
+        // ... through a lower symlink.
+        assert_same(&lower, std::slice::from_ref(&merged), "/link/new", false, &root);
+        // --chown, octal and symbolic --chmod, SOURCE_DATE_EPOCH, --link.
+        for o in [
+            Opts { owner: Some((1000, 1001)), ..Opts::default() },
+            Opts { chmod: Some(FileMode::Octal(0o640)), ..root.clone() },
+            Opts { chmod: Some(FileMode::Symbolic("u+x,g-w,o=".into())), ..root.clone() },
+            Opts { clamp: Some(1_600_000_500), ..root.clone() },
+            Opts { link: true, ..root.clone() },
+        ] {
+            assert_same(&lower, std::slice::from_ref(&tree), "/ctx", false, &o);
+            assert_same(&lower, std::slice::from_ref(&tree), "/app", false, &o);
+        }
+        // A directory into a new directory named with a trailing slash: it
+        // is created at the time of writing, then takes the source's time.
+        merged.name = "sub".into();
+        assert_same(&lower, std::slice::from_ref(&merged), "/new/", true, &root);
+
+        // Single files: onto a file path, and (a wildcard's matches) into
+        // an existing directory, which keeps its lower time.
+        let file = items_from_dir(&src.join("a.txt"), "a.txt").unwrap();
+        let unicode = items_from_dir(&src.join("grüße-日本.txt"), "grüße-日本.txt").unwrap();
+        let link = items_from_dir(&src.join("rel-link"), "rel-link").unwrap();
+        assert_same(&lower, std::slice::from_ref(&file), "/etc/conf", false, &root);
+        assert_same(&lower, &[file.clone(), unicode.clone(), link.clone()], "/etc/", true, &root);
+        assert_same(&lower, &[file.clone(), unicode.clone()], "/app", true, &root);
+    }
+
+    #[test]
+    fn a_directory_left_with_the_time_of_writing_is_not_described() {
+        rbuild_test_support::require!(rbuild_test_support::prereq::root());
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        fs::write(&src, "x").unwrap();
+        let file = items_from_dir(&src, "f").unwrap();
+        let root = Opts { owner: Some((0, 0)), ..Opts::default() };
+        // `/a/b/` does not exist: both are made at the time of the copy
+        // and keep it, so no stored layer can be the right one.
+        let (real, described) = both(dir.path(), &[file], "/a/b/", true, &root);
+        assert!(real.is_some());
+        assert_eq!(described, None);
+    }
+}
