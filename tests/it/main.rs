@@ -32,6 +32,7 @@ mod conformance_runnetwork;
 mod conformance_secrets;
 mod conformance_source_date_epoch;
 mod conformance_workdir;
+mod copy_reuse;
 mod crash;
 mod disk;
 mod explain;
