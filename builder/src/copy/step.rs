@@ -149,6 +149,7 @@ fn stored_layer(
     if !plain_context_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let described = (|| -> Result<Option<Digest>, BuildError> {
         let mut sources = Sources::default();
         context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?;
@@ -160,6 +161,8 @@ fn stored_layer(
         write_sources(c, &mut w, &sources)?;
         Ok(w.finish()?.diff_id(env.opts.source_date_epoch)?)
     })();
+    // On a miss this is what describing cost on top of the copy.
+    tracing::debug!(elapsed = ?started.elapsed(), diff_id = ?described.as_ref().ok().flatten(), "described a COPY");
     match described {
         Ok(Some(diff_id)) => Ok(env.store.layer(&diff_id)?),
         Ok(None) => Ok(None),
