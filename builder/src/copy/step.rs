@@ -162,7 +162,7 @@ fn stored_layer(
         Ok(w.finish()?.diff_id(env.opts.source_date_epoch)?)
     })();
     // On a miss this is what describing cost on top of the copy.
-    tracing::debug!(elapsed = ?started.elapsed(), diff_id = ?described.as_ref().ok().flatten(), "described a COPY");
+    tracing::debug!(elapsed = ?started.elapsed(), described = ?described.as_ref().ok(), "described a COPY");
     match described {
         Ok(Some(diff_id)) => Ok(env.store.layer(&diff_id)?),
         Ok(None) => Ok(None),
