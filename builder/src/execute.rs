@@ -5,27 +5,50 @@
 
 use rbuild_frontend::graph::{MkdirOp, Op, Step};
 
+use rbuild_cache::store::LayerRef;
+
 use crate::copy::Writer;
+use crate::copy::step::Copied;
 use crate::env::{ExecEnv, identity};
 use crate::error::BuildError;
-use crate::progress::{Progress, StepId};
+use crate::progress::{Event, Progress, StepId};
 use crate::snapshot::{Lower, StepRoot, discard, view_of_lowers};
 
+/// What a filesystem step produced.
+pub enum Executed {
+    /// Its root with the changes, to commit.
+    Changes(StepRoot),
+    /// The layer its changes make, found in the store without writing them.
+    Stored(LayerRef),
+}
+
 /// Runs a filesystem step on top of `lowers` (top first). Returns its root
-/// with the changes, or `None` when nothing can have changed.
+/// with the changes (or the stored layer they would make), or `None` when
+/// nothing can have changed.
 pub fn execute(
     env: &ExecEnv<'_>,
     step: &Step,
     lowers: &[Lower],
     id: &StepId,
     progress: &dyn Progress,
-) -> Result<Option<StepRoot>, BuildError> {
-    match &step.op {
-        Op::Run(run) => crate::run_step::execute_run(env, run, lowers, id, progress).map(Some),
-        Op::Copy(c) => crate::copy::step::execute_copy(env, c, lowers).map(Some),
-        Op::Mkdir(m) => make_workdir(env, m, lowers),
-        Op::Meta => Ok(None),
-    }
+) -> Result<Option<Executed>, BuildError> {
+    let changes = match &step.op {
+        Op::Run(run) => crate::run_step::execute_run(env, run, lowers, id, progress)?,
+        Op::Copy(c) => match crate::copy::step::execute_copy(env, c, lowers)? {
+            Copied::Changes(root) => root,
+            Copied::Stored(layer) => {
+                let line = format!("layer {} is already stored: nothing written", layer.diff_id());
+                progress.event(Event::Log { step: id.clone(), line });
+                return Ok(Some(Executed::Stored(layer)));
+            }
+        },
+        Op::Mkdir(m) => match make_workdir(env, m, lowers)? {
+            Some(root) => root,
+            None => return Ok(None),
+        },
+        Op::Meta => return Ok(None),
+    };
+    Ok(Some(Executed::Changes(changes)))
 }
 
 /// WORKDIR: the directory, owned by USER, unless it already exists.

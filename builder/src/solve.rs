@@ -19,7 +19,7 @@ use rbuild_oci::timefmt::Timestamp;
 use crate::context::{BuildContext, EntryKind};
 use crate::env::{ExecEnv, StageResults};
 use crate::error::BuildError;
-use crate::execute::execute;
+use crate::execute::{Executed, execute};
 use crate::explain;
 use crate::keys::{KeyBuilder, chain_key, for_platform, step_key};
 use crate::meta::config_from_meta;
@@ -429,7 +429,8 @@ impl Shared<'_> {
             exclude: Vec::new(),
         };
         let committed = match root {
-            Some(root) => self.opts.snapshotter.commit(self.store, root, &write)?,
+            Some(Executed::Changes(root)) => self.opts.snapshotter.commit(self.store, root, &write)?,
+            Some(Executed::Stored(layer)) => Some(layer),
             None => None,
         };
         let now = Timestamp::now().secs;

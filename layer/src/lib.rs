@@ -31,15 +31,18 @@ mod stack_export;
 mod tar_encode;
 mod tar_reader;
 mod tar_writer;
+mod virtual_tar;
 mod write_watch;
 
 pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
 pub use copy_root::PreparedRoot;
 pub use diff::{WriteOptions, write_layer_tar};
 pub use error::LayerError;
+pub use node::has_image_xattrs;
 pub use overlay::{OverlayXattrs, has_host_root};
 pub use stack::{Found, LayerStack};
 pub use stack_export::FlatTarOptions;
+pub use virtual_tar::{VirtualEntry, VirtualKind, VirtualTar};
 
 /// Counts describing one tar written or applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

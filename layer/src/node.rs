@@ -117,6 +117,13 @@ pub(crate) fn image_xattrs(all: &Xattrs) -> Xattrs {
     all.iter().filter(|(name, _)| keep_in_image(name)).cloned().collect()
 }
 
+/// True when `path` carries xattrs a layer tar would record. A freshly
+/// made directory that has some (an inherited default ACL, a security
+/// module's label) says new nodes beside it get them too.
+pub fn has_image_xattrs(path: &Path) -> Result<bool, LayerError> {
+    Ok(read_xattrs(path)?.iter().any(|(name, _)| keep_in_image(name)))
+}
+
 /// Looks one xattr up in a list read by [`read_xattrs`].
 pub(crate) fn find_xattr<'a>(xattrs: &'a Xattrs, name: &str) -> Option<&'a [u8]> {
     xattrs.iter().find(|(n, _)| n.as_slice() == name.as_bytes()).map(|(_, v)| v.as_slice())

@@ -8,11 +8,16 @@
 //!   layers, an extracted archive), as entries to write;
 //! * [`writer`]: writing entries into the upper dir with Docker's rules;
 //! * [`archive`]: recognising a local tar archive for ADD;
+//! * [`upper`]: the upper tree the writer writes into (the real upper dir);
+//! * [`virtual_upper`]: the same tree described in memory, to learn the
+//!   layer's diffID before writing (a stored layer is then reused);
 //! * [`step`]: one COPY or ADD step from its op to its upper dir.
 
 pub mod archive;
 pub mod items;
 pub mod step;
+pub mod upper;
+pub mod virtual_upper;
 pub mod writer;
 
 use std::io;

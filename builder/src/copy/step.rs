@@ -6,14 +6,19 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rbuild_cache::store::LayerRef;
 use rbuild_frontend::graph::{CopyOp, CopySource};
-use rbuild_layer::ApplyOptions;
+use rbuild_frontend::span::Span;
+use rbuild_layer::{ApplyOptions, LayerStack};
+use rbuild_oci::digest::Digest;
 
 use super::archive::open_archive;
 use super::items::{
     exclude_entries, items_from_context, items_from_dir, items_from_layers, parents_from_context,
     parents_from_layers, select_in_layers,
 };
+use super::upper::UpperTree;
+use super::virtual_upper::VirtualUpper;
 use super::writer::copy_items;
 use super::{CopyError, SrcEntry, SrcItem, Writer};
 use crate::context::EntryKind;
@@ -34,16 +39,38 @@ struct Sources {
     placed: Vec<SrcItem>,
 }
 
-/// Runs a COPY or ADD on top of `lowers`; returns the root holding its changes.
-pub fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<StepRoot, BuildError> {
+/// What a COPY or ADD step produced.
+pub enum Copied {
+    /// The root holding its changes, to commit.
+    Changes(StepRoot),
+    /// The layer its changes would make, already in the store: nothing
+    /// was written.
+    Stored(LayerRef),
+}
+
+/// Runs a COPY or ADD on top of `lowers`: returns the stored layer it
+/// would make when there is one (see [`stored_layer`]), else the root
+/// holding its changes.
+pub fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<Copied, BuildError> {
     let root = env.opts.snapshotter.prepare_diff(env.store, "copy")?;
+    match stored_layer(env, c, lowers, &root.upper) {
+        Ok(Some(layer)) => {
+            discard(root);
+            return Ok(Copied::Stored(layer));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            discard(root);
+            return Err(e);
+        }
+    }
     let mut extracted: Vec<PathBuf> = Vec::new();
     let result = copy_into(env, c, lowers, &root.upper, &mut extracted);
     for d in extracted {
         let _ = rbuild_cache::store::remove_tree(&d);
     }
     match result {
-        Ok(()) => Ok(root),
+        Ok(()) => Ok(Copied::Changes(root)),
         Err(e) => {
             discard(root);
             Err(e)
@@ -78,18 +105,74 @@ fn copy_into(
     g.url_sources()?;
     g.git_sources()?;
     let Gathering { mut w, mut sources, .. } = g;
-    if !c.exclude.is_empty() {
-        let excludes = DockerIgnore::parse(&c.exclude.join("\n")).map_err(|e| {
-            BuildError::new(format!("invalid --exclude pattern: {e}"))
-                .hint("patterns follow .dockerignore syntax")
-        })?;
-        for item in sources.items.iter_mut().chain(sources.placed.iter_mut()) {
-            exclude_entries(item, &excludes);
-        }
-    }
+    apply_excludes(c, &mut sources)?;
     write_sources(c, &mut w, &sources)?;
     w.finish()?;
     Ok(())
+}
+
+/// Drops the entries `--exclude` names from every item.
+fn apply_excludes(c: &CopyOp, sources: &mut Sources) -> Result<(), BuildError> {
+    if c.exclude.is_empty() {
+        return Ok(());
+    }
+    let excludes = DockerIgnore::parse(&c.exclude.join("\n")).map_err(|e| {
+        BuildError::new(format!("invalid --exclude pattern: {e}"))
+            .hint("patterns follow .dockerignore syntax")
+    })?;
+    for item in sources.items.iter_mut().chain(sources.placed.iter_mut()) {
+        exclude_entries(item, &excludes);
+    }
+    Ok(())
+}
+
+/// The stored layer a COPY from the build context would make, found
+/// without writing it: the step is written into a [`VirtualUpper`] (the
+/// same writer, recording instead of writing), the layer tar that upper
+/// would give is streamed into SHA-256, and the store is asked for that
+/// diffID. `None` when the store lacks it, or when the step is not a plain
+/// context copy (ADD's archives, URLs and git repositories are written for
+/// real), or when its result depends on when it is written (a directory it
+/// creates keeps the time of creation): then the step is written as usual.
+fn stored_layer(
+    env: &ExecEnv<'_>,
+    c: &CopyOp,
+    lowers: &[Lower],
+    upper: &Path,
+) -> Result<Option<LayerRef>, BuildError> {
+    let plain_context_copy = matches!(c.source, CopySource::Context)
+        && c.urls.is_empty()
+        && c.git.is_empty()
+        && !c.extract_archives;
+    // New nodes in the real upper would carry xattrs (an inherited default
+    // ACL, a security label) when the fresh upper dir itself does.
+    if !plain_context_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let described = (|| -> Result<Option<Digest>, BuildError> {
+        let mut sources = Sources::default();
+        context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?;
+        apply_excludes(c, &mut sources)?;
+        let lower_dirs = if c.link { Vec::new() } else { lowers.iter().map(|l| l.abs.clone()).collect() };
+        let tree = VirtualUpper::new(LayerStack::new(lower_dirs, env.store.overlay_xattrs()));
+        let mut w = Writer::onto(tree);
+        set_owner_and_mode(env, c, lowers, &mut w)?;
+        write_sources(c, &mut w, &sources)?;
+        Ok(w.finish()?.diff_id(env.opts.source_date_epoch)?)
+    })();
+    // On a miss this is what describing cost on top of the copy.
+    tracing::debug!(elapsed = ?started.elapsed(), described = ?described.as_ref().ok(), "described a COPY");
+    match described {
+        Ok(Some(diff_id)) => Ok(env.store.layer(&diff_id)?),
+        Ok(None) => Ok(None),
+        // The real copy reports the same problem, or none if the
+        // description was what failed.
+        Err(e) => {
+            tracing::debug!(error = %e, "COPY not described; writing it");
+            Ok(None)
+        }
+    }
 }
 
 /// A writer onto `upper` with the step's owner and `--chmod`.
@@ -104,6 +187,17 @@ fn writer_for<'a>(
     let write_lowers: Vec<PathBuf> =
         if c.link { Vec::new() } else { lowers.iter().map(|l| l.abs.clone()).collect() };
     let mut w = Writer::new(upper, write_lowers, env.store.overlay_xattrs());
+    set_owner_and_mode(env, c, lowers, &mut w)?;
+    Ok(w)
+}
+
+/// The step's `--chown` (root for context files without one) and `--chmod`.
+fn set_owner_and_mode<T: UpperTree>(
+    env: &ExecEnv<'_>,
+    c: &CopyOp,
+    lowers: &[Lower],
+    w: &mut Writer<'_, T>,
+) -> Result<(), BuildError> {
     if let Some(chown) = &c.chown {
         let who = identity(&view_of_lowers(env.store, lowers), chown)?;
         w.owner = Some((who.uid, who.gid));
@@ -111,38 +205,32 @@ fn writer_for<'a>(
         w.owner = Some((0, 0));
     }
     w.chmod = c.chmod.clone();
-    Ok(w)
+    Ok(())
 }
 
 impl Gathering<'_, '_> {
     /// Context sources; ADD extracts a local archive into the destination
     /// right away instead of listing it.
     fn context_sources(&mut self) -> Result<(), BuildError> {
-        let (env, c) = (self.env, self.c);
-        for p in &c.paths {
-            if c.parents {
-                let placed = parents_from_context(env.ctx, &p.path).map_err(|e| context_error(e, p.span))?;
-                self.sources.placed.extend(placed);
-                continue;
-            }
-            for (name, rel) in env.ctx.select_named(&p.path).map_err(|e| context_error(e, p.span))? {
-                let Some(mut item) = items_from_context(env.ctx, std::slice::from_ref(&rel)).pop() else {
-                    continue;
-                };
-                item.name = name;
-                let single_file = item.entries.len() == 1
-                    && item.entries[0].kind == EntryKind::File
-                    && !item.entries[0].host_path.as_os_str().is_empty();
-                if c.extract_archives
-                    && single_file
-                    && self.extract(&item.entries[0].host_path, &item.name).map_err(|e| e.at(p.span))?
-                {
-                    continue;
-                }
-                self.sources.items.push(item);
-            }
+        let mut sources = std::mem::take(&mut self.sources);
+        let listed =
+            context_items(self.env, self.c, &mut sources, |item, span| self.unless_extracted(item, span));
+        self.sources = sources;
+        listed
+    }
+
+    /// `item`, unless it is a local archive ADD extracts (then `None`).
+    fn unless_extracted(&mut self, item: SrcItem, span: Span) -> Result<Option<SrcItem>, BuildError> {
+        let single_file = item.entries.len() == 1
+            && item.entries[0].kind == EntryKind::File
+            && !item.entries[0].host_path.as_os_str().is_empty();
+        if self.c.extract_archives
+            && single_file
+            && self.extract(&item.entries[0].host_path, &item.name).map_err(|e| e.at(span))?
+        {
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(item))
     }
 
     /// ADD of URLs: downloaded (or taken from the download cache), extracted
@@ -243,6 +331,34 @@ impl Gathering<'_, '_> {
     }
 }
 
+/// The context's items for the step's paths, in order: `--parents` ones
+/// placed below the destination, the others passed through `keep` (which
+/// may consume one, as ADD does with an archive) and listed to copy.
+fn context_items(
+    env: &ExecEnv<'_>,
+    c: &CopyOp,
+    out: &mut Sources,
+    mut keep: impl FnMut(SrcItem, Span) -> Result<Option<SrcItem>, BuildError>,
+) -> Result<(), BuildError> {
+    for p in &c.paths {
+        if c.parents {
+            let placed = parents_from_context(env.ctx, &p.path).map_err(|e| context_error(e, p.span))?;
+            out.placed.extend(placed);
+            continue;
+        }
+        for (name, rel) in env.ctx.select_named(&p.path).map_err(|e| context_error(e, p.span))? {
+            let Some(mut item) = items_from_context(env.ctx, std::slice::from_ref(&rel)).pop() else {
+                continue;
+            };
+            item.name = name;
+            if let Some(item) = keep(item, p.span)? {
+                out.items.push(item);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sources in a stage's or image's filesystem (`--from`).
 fn layer_sources(env: &ExecEnv<'_>, c: &CopyOp, out: &mut Sources) -> Result<(), BuildError> {
     let view = view_of(env.store, &env.source_layers(&c.source)?)?;
@@ -259,7 +375,11 @@ fn layer_sources(env: &ExecEnv<'_>, c: &CopyOp, out: &mut Sources) -> Result<(),
 }
 
 /// Heredocs, then `--parents` items, then the rest by Docker's rules.
-fn write_sources(c: &CopyOp, w: &mut Writer<'_>, sources: &Sources) -> Result<(), BuildError> {
+fn write_sources<T: UpperTree>(
+    c: &CopyOp,
+    w: &mut Writer<'_, T>,
+    sources: &Sources,
+) -> Result<(), BuildError> {
     for (name, content) in &c.inline {
         let target = if c.dest_is_dir || c.dest.ends_with('/') {
             format!("{}/{name}", c.dest.trim_end_matches('/'))

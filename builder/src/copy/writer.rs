@@ -1,30 +1,24 @@
 //! The writer of a COPY-like step's upper directory: entries land where
 //! Docker puts them, parents are copied up with their lower-layer metadata,
-//! and owners, modes and times are set exactly.
+//! and owners, modes and times are set exactly. What it writes into, and
+//! reads the merged view from, is an [`UpperTree`]: the real upper
+//! directory, or a description of it (see [`super::virtual_upper`]).
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::{UtimensatFlags, utimensat};
-use nix::sys::time::TimeSpec;
-use nix::unistd::{Gid, Uid, fchownat};
 use rbuild_frontend::filemode::apply_symbolic;
 use rbuild_frontend::graph::FileMode;
-use rbuild_layer::LayerStack;
-use rbuild_oci::timefmt::Timestamp;
 
+use super::CopyError;
 use super::items::{SrcEntry, SrcItem};
-use super::{CopyError, io_err};
+use super::upper::{DiskUpper, NodeMeta, Stamp, UpperTree};
 use crate::context::EntryKind;
 
-/// Writes files into `upper` as they should appear on top of `lowers`.
-pub struct Writer<'a> {
-    upper: &'a Path,
-    /// The parent layers' snapshot dirs, top first.
-    lowers: Vec<PathBuf>,
-    xattrs: rbuild_layer::OverlayXattrs,
+/// Writes files into an upper tree as they should appear on top of the
+/// parent layers.
+pub struct Writer<'a, T: UpperTree = DiskUpper<'a>> {
+    tree: T,
     /// Owner for new files and dirs; None keeps each entry's own.
     pub owner: Option<(u32, u32)>,
     /// Mode override for copied entries (`--chmod`).
@@ -33,43 +27,44 @@ pub struct Writer<'a> {
     /// Directories copied up from a lower layer, with the mtime they had
     /// there: writing into them changes it, and [`Writer::finish`] puts it
     /// back, so the layer depends only on the inputs, not on when it ran.
-    copied_up: Vec<(PathBuf, (i64, i64))>,
+    copied_up: Vec<(String, Stamp)>,
+    _upper: std::marker::PhantomData<&'a Path>,
 }
 
 impl<'a> Writer<'a> {
+    /// A writer onto the upper directory `upper` over `lowers` (the parent
+    /// layers' snapshot dirs, top first).
     pub fn new(upper: &'a Path, lowers: Vec<PathBuf>, xattrs: rbuild_layer::OverlayXattrs) -> Writer<'a> {
+        Writer::onto(DiskUpper::new(upper, lowers, xattrs))
+    }
+}
+
+impl<'a, T: UpperTree> Writer<'a, T> {
+    /// A writer onto `tree`.
+    pub fn onto(tree: T) -> Writer<'a, T> {
         Writer {
-            upper,
-            lowers,
-            xattrs,
+            tree,
             owner: None,
             chmod: None,
             resolved_dirs: HashMap::new(),
             copied_up: Vec::new(),
+            _upper: std::marker::PhantomData,
         }
     }
 
     /// Restores the mtimes of copied-up directories, deepest first.
-    pub fn finish(self) -> Result<(), CopyError> {
+    pub fn finish(mut self) -> Result<T, CopyError> {
         for (path, mtime) in self.copied_up.iter().rev() {
-            if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-                set_times(path, *mtime, false)?;
+            if self.tree.upper_kind(path) == Some(true) {
+                self.tree.set_mtime(path, *mtime)?;
             }
         }
-        Ok(())
-    }
-
-    /// The merged view: what we wrote so far on top of the parent layers.
-    fn view(&self) -> LayerStack {
-        let mut dirs = vec![self.upper.to_path_buf()];
-        dirs.extend(self.lowers.iter().cloned());
-        LayerStack::new(dirs, self.xattrs)
+        Ok(self.tree)
     }
 
     /// Resolves `path` through the merged view: every symlink followed
     /// within the root, missing components kept as they are.
     fn resolve(&self, path: &str, follow_last: bool) -> Result<String, CopyError> {
-        let view = self.view();
         let mut done: Vec<String> = Vec::new();
         let mut pending: Vec<String> =
             path.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string).collect();
@@ -88,17 +83,16 @@ impl<'a> Writer<'a> {
                 done.iter().chain(std::iter::once(&part)).cloned().collect::<Vec<_>>().join("/")
             );
             let is_last = pending.is_empty();
-            let found = view.lookup(&candidate, false)?;
+            let found = self.tree.lookup(&candidate)?;
             match found {
-                Some(f) if f.metadata.file_type().is_symlink() && (follow_last || !is_last) => {
+                Some(f) if f.is_symlink() && (follow_last || !is_last) => {
                     hops += 1;
                     if hops > 40 {
                         return Err(CopyError::Invalid(format!(
                             "too many levels of symbolic links in {path}"
                         )));
                     }
-                    let target = fs::read_link(&f.real_path).map_err(io_err("read link", &f.real_path))?;
-                    let target = target.to_string_lossy().into_owned();
+                    let target = f.link_target.unwrap_or_default();
                     if target.starts_with('/') {
                         done.clear();
                     }
@@ -108,10 +102,6 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(format!("/{}", done.join("/")))
-    }
-
-    fn upper_path(&self, resolved: &str) -> PathBuf {
-        self.upper.join(resolved.trim_start_matches('/'))
     }
 
     /// Makes directory `path` exist in the merged view, creating it (and
@@ -125,25 +115,23 @@ impl<'a> Writer<'a> {
         let mut cur = String::new();
         for part in resolved.split('/').filter(|s| !s.is_empty()) {
             cur = format!("{cur}/{part}");
-            let up = self.upper_path(&cur);
-            match fs::symlink_metadata(&up) {
-                Ok(m) if m.is_dir() => continue,
-                Ok(_) => fs::remove_file(&up).map_err(io_err("replace", &up))?,
-                Err(_) => {}
+            match self.tree.upper_kind(&cur) {
+                Some(true) => continue,
+                Some(false) => self.tree.remove(&cur)?,
+                None => {}
             }
-            let lower = self.view().lookup(&cur, false)?.filter(|f| f.metadata.is_dir());
-            fs::create_dir(&up).map_err(io_err("create directory", &up))?;
+            let lower = self.tree.lookup(&cur)?.filter(|f| f.is_dir());
             match lower {
                 // Copy-up: the directory keeps the lower layer's metadata.
                 Some(f) => {
-                    let m = &f.metadata;
-                    set_meta(&up, m.mode(), m.uid(), m.gid(), (m.mtime(), m.mtime_nsec()), false)?;
-                    self.copied_up.push((up.clone(), (m.mtime(), m.mtime_nsec())));
+                    let meta = NodeMeta { mode: f.mode, uid: f.uid, gid: f.gid, mtime: f.mtime };
+                    self.tree.create_dir(&cur, meta)?;
+                    self.copied_up.push((cur.clone(), f.mtime));
                 }
                 None => {
                     let (uid, gid) = self.owner.unwrap_or((0, 0));
-                    let now = now();
-                    set_meta(&up, self.created_dir_mode(), uid, gid, now, false)?;
+                    let meta = NodeMeta { mode: self.created_dir_mode(), uid, gid, mtime: Stamp::Now };
+                    self.tree.create_dir(&cur, meta)?;
                 }
             }
         }
@@ -165,7 +153,7 @@ impl<'a> Writer<'a> {
     /// True when `path` is a directory in the merged view (symlinks followed).
     pub fn is_dir(&self, path: &str) -> Result<bool, CopyError> {
         let resolved = self.resolve(path, true)?;
-        Ok(self.view().lookup(&resolved, false)?.is_some_and(|f| f.metadata.is_dir()))
+        Ok(self.tree.lookup(&resolved)?.is_some_and(|f| f.is_dir()))
     }
 
     /// Copies one item to `dest` (the item itself lands at `dest`; for a
@@ -187,10 +175,9 @@ impl<'a> Writer<'a> {
                 format!("{}/{}", dest.trim_end_matches('/'), e.rel)
             };
             let resolved = self.resolve(&target, true)?;
-            let up = self.upper_path(&resolved);
-            set_times(&up, e.mtime, false)?;
+            self.tree.set_mtime(&resolved, Stamp::At(e.mtime))?;
             // The copied directory's time wins over the one a copy-up keeps.
-            self.copied_up.retain(|(p, _)| *p != up);
+            self.copied_up.retain(|(p, _)| *p != resolved);
         }
         Ok(())
     }
@@ -203,45 +190,40 @@ impl<'a> Writer<'a> {
         }
         let parent = self.ensure_dir(parent)?;
         let resolved = format!("{}/{name}", parent.trim_end_matches('/'));
-        let up = self.upper_path(&resolved);
         let (uid, gid) = self.owner.unwrap_or((e.uid, e.gid));
         let mode = apply_chmod(self.chmod.as_ref(), e.mode, e.kind == EntryKind::Dir);
+        let meta = NodeMeta { mode, uid, gid, mtime: Stamp::At(e.mtime) };
         match e.kind {
             EntryKind::Dir => {
-                if self.view().lookup(&resolved, false)?.is_some_and(|f| f.metadata.is_dir()) {
+                if self.tree.lookup(&resolved)?.is_some_and(|f| f.is_dir()) {
                     // A directory that exists keeps its owner and mode (only
                     // its time follows the source, set by write_item):
                     // the copy merges into it.
                     self.ensure_dir(&resolved)?;
                 } else {
-                    remove_existing(&up)?;
-                    fs::create_dir(&up).map_err(io_err("create directory", &up))?;
-                    if e.rel.is_empty() {
+                    self.tree.remove(&resolved)?;
+                    let meta = if e.rel.is_empty() {
                         // The destination of a directory's contents is made
                         // like a missing parent: root's (or --chown's), 0755
                         // (or an octal --chmod), whoever owned the source.
                         let (uid, gid) = self.owner.unwrap_or((0, 0));
-                        set_meta(&up, self.created_dir_mode(), uid, gid, e.mtime, false)?;
+                        NodeMeta { mode: self.created_dir_mode(), uid, gid, ..meta }
                     } else {
-                        set_meta(&up, mode, uid, gid, e.mtime, false)?;
-                    }
+                        meta
+                    };
+                    self.tree.create_dir(&resolved, meta)?;
                 }
                 self.resolved_dirs.insert(target.to_string(), resolved);
             }
             EntryKind::File => {
-                remove_existing(&up)?;
-                if e.host_path.as_os_str().is_empty() {
-                    fs::File::create(&up).map_err(io_err("create", &up))?;
-                } else {
-                    fs::copy(&e.host_path, &up).map_err(io_err("copy", &e.host_path))?;
-                }
-                set_meta(&up, mode, uid, gid, e.mtime, false)?;
+                self.tree.remove(&resolved)?;
+                let source = (!e.host_path.as_os_str().is_empty()).then_some(e.host_path.as_path());
+                self.tree.create_file(&resolved, source, meta)?;
             }
             EntryKind::Symlink => {
-                remove_existing(&up)?;
+                self.tree.remove(&resolved)?;
                 let link = e.link_target.clone().unwrap_or_default();
-                symlink(&link, &up).map_err(io_err("create symlink", &up))?;
-                set_meta(&up, mode, uid, gid, e.mtime, true)?;
+                self.tree.create_symlink(&resolved, &link, meta)?;
             }
             EntryKind::Other => {
                 // Sockets, fifos and devices are not copied (Docker skips them too).
@@ -254,20 +236,19 @@ impl<'a> Writer<'a> {
     pub fn write_inline(&mut self, dest: &str, content: &[u8], mode: u32) -> Result<(), CopyError> {
         let (parent, name) = split_parent(dest);
         let parent = self.ensure_dir(parent)?;
-        let up = self.upper_path(&format!("{}/{name}", parent.trim_end_matches('/')));
-        remove_existing(&up)?;
-        fs::write(&up, content).map_err(io_err("write", &up))?;
+        let resolved = format!("{}/{name}", parent.trim_end_matches('/'));
+        self.tree.remove(&resolved)?;
         let (uid, gid) = self.owner.unwrap_or((0, 0));
         let mode = apply_chmod(self.chmod.as_ref(), 0o100000 | mode, false);
-        set_meta(&up, mode, uid, gid, now(), false)
+        self.tree.write_file(&resolved, content, NodeMeta { mode, uid, gid, mtime: Stamp::Now })
     }
 }
 
 /// Copies `items` to `dest` with BuildKit's rules: into a directory when
 /// `dest_is_dir` (or when `dest` already is one), else to `dest` itself.
 /// No items (wildcards that matched nothing) write nothing.
-pub fn copy_items(
-    w: &mut Writer<'_>,
+pub fn copy_items<T: UpperTree>(
+    w: &mut Writer<'_, T>,
     items: &[SrcItem],
     dest: &str,
     dest_is_dir: bool,
@@ -299,51 +280,6 @@ fn split_parent(path: &str) -> (&str, &str) {
         Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
         None => ("/", trimmed),
     }
-}
-
-fn remove_existing(p: &Path) -> Result<(), CopyError> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => rbuild_cache::store::remove_tree(p).map_err(io_err("replace", p)),
-        Ok(_) => fs::remove_file(p).map_err(io_err("replace", p)),
-        Err(_) => Ok(()),
-    }
-}
-
-/// The time new entries get, as (seconds, nanoseconds).
-fn now() -> (i64, i64) {
-    let t = Timestamp::now();
-    (t.secs, i64::from(t.nanos))
-}
-
-fn set_times(p: &Path, mtime: (i64, i64), is_link: bool) -> Result<(), CopyError> {
-    let ts = TimeSpec::new(mtime.0, mtime.1);
-    let flag = if is_link { UtimensatFlags::NoFollowSymlink } else { UtimensatFlags::FollowSymlink };
-    utimensat(nix::fcntl::AT_FDCWD, p, &ts, &ts, flag).map_err(|e| io_err("set times of", p)(e.into()))
-}
-
-/// Sets owner, mode (not for symlinks) and mtime of a new entry.
-fn set_meta(
-    p: &Path,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: (i64, i64),
-    is_link: bool,
-) -> Result<(), CopyError> {
-    fchownat(
-        nix::fcntl::AT_FDCWD,
-        p,
-        Some(Uid::from_raw(uid)),
-        Some(Gid::from_raw(gid)),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| io_err("set owner of", p)(e.into()))?;
-    if !is_link {
-        // chown clears setuid/setgid bits, so the mode goes on after it.
-        fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(io_err("set mode of", p))?;
-    }
-    set_times(p, mtime, is_link)
 }
 
 /// `--chmod` applied to one entry's mode (type bits kept).

@@ -1,0 +1,202 @@
+//! Where a COPY-like step's writer puts its changes, behind one seam: the
+//! [`UpperTree`] a [`super::Writer`] writes into and looks the merged view
+//! up through. [`DiskUpper`] is the real upper directory; the in-memory
+//! [`super::virtual_upper::VirtualUpper`] records the same operations so the
+//! layer they would make can be hashed before anything is written.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{UtimensatFlags, utimensat};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, fchownat};
+use rbuild_layer::{Found, LayerStack, OverlayXattrs};
+use rbuild_oci::timefmt::Timestamp;
+
+use super::{CopyError, io_err};
+
+/// A modification time to give a node: a known one, or the time of the
+/// write itself (which no description of the step can know in advance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    At((i64, i64)),
+    Now,
+}
+
+/// Owner, mode (permission bits with setuid/setgid/sticky) and time of a
+/// node the writer creates.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Stamp,
+}
+
+/// A node of the merged view (the upper on top of the parent layers), as
+/// the writer needs it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `st_mode`, type bits included.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Stamp,
+    /// A symlink's target.
+    pub link_target: Option<String>,
+}
+
+impl NodeInfo {
+    /// What a lookup in snapshot dirs found (a symlink's target read).
+    pub fn of_found(found: &Found) -> Result<NodeInfo, CopyError> {
+        let m = &found.metadata;
+        let link_target = if m.file_type().is_symlink() {
+            let target = fs::read_link(&found.real_path).map_err(io_err("read link", &found.real_path))?;
+            Some(target.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        Ok(NodeInfo {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: Stamp::At((m.mtime(), m.mtime_nsec())),
+            link_target,
+        })
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
+}
+
+/// The operations a writer performs on its upper tree. Paths are resolved
+/// absolute paths of the merged view (`/app/src`); the root is never
+/// created, removed or changed.
+pub trait UpperTree {
+    /// What the upper itself holds at `path`: `Some(true)` a directory,
+    /// `Some(false)` anything else, `None` nothing.
+    fn upper_kind(&self, path: &str) -> Option<bool>;
+    /// The merged view at `path` (every earlier component a directory or
+    /// missing; a final symlink is not followed).
+    fn lookup(&self, path: &str) -> Result<Option<NodeInfo>, CopyError>;
+    /// Removes whatever the upper holds at `path`, a whole tree for a
+    /// directory; nothing there is fine.
+    fn remove(&mut self, path: &str) -> Result<(), CopyError>;
+    fn create_dir(&mut self, path: &str, meta: NodeMeta) -> Result<(), CopyError>;
+    /// A regular file with `source`'s content, or empty without one.
+    fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError>;
+    /// A regular file with `content` (a heredoc).
+    fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError>;
+    fn create_symlink(&mut self, path: &str, target: &str, meta: NodeMeta) -> Result<(), CopyError>;
+    fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError>;
+}
+
+/// The step's real upper directory on top of its parent layers' snapshots.
+pub struct DiskUpper<'a> {
+    upper: &'a Path,
+    /// The merged view: the upper, then the parent layers' snapshot dirs,
+    /// top first.
+    view: LayerStack,
+}
+
+impl<'a> DiskUpper<'a> {
+    pub fn new(upper: &'a Path, lowers: Vec<PathBuf>, xattrs: OverlayXattrs) -> DiskUpper<'a> {
+        let mut dirs = vec![upper.to_path_buf()];
+        dirs.extend(lowers);
+        DiskUpper { upper, view: LayerStack::new(dirs, xattrs) }
+    }
+
+    fn path(&self, resolved: &str) -> PathBuf {
+        self.upper.join(resolved.trim_start_matches('/'))
+    }
+}
+
+impl UpperTree for DiskUpper<'_> {
+    fn upper_kind(&self, path: &str) -> Option<bool> {
+        fs::symlink_metadata(self.path(path)).ok().map(|m| m.is_dir())
+    }
+
+    fn lookup(&self, path: &str) -> Result<Option<NodeInfo>, CopyError> {
+        self.view.lookup(path, false)?.map(|f| NodeInfo::of_found(&f)).transpose()
+    }
+
+    fn remove(&mut self, path: &str) -> Result<(), CopyError> {
+        let p = self.path(path);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => rbuild_cache::store::remove_tree(&p).map_err(io_err("replace", &p)),
+            Ok(_) => fs::remove_file(&p).map_err(io_err("replace", &p)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn create_dir(&mut self, path: &str, meta: NodeMeta) -> Result<(), CopyError> {
+        let p = self.path(path);
+        fs::create_dir(&p).map_err(io_err("create directory", &p))?;
+        set_meta(&p, meta, false)
+    }
+
+    fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError> {
+        let p = self.path(path);
+        match source {
+            Some(source) => fs::copy(source, &p).map(|_| ()).map_err(io_err("copy", source))?,
+            None => fs::File::create(&p).map(|_| ()).map_err(io_err("create", &p))?,
+        }
+        set_meta(&p, meta, false)
+    }
+
+    fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError> {
+        let p = self.path(path);
+        fs::write(&p, content).map_err(io_err("write", &p))?;
+        set_meta(&p, meta, false)
+    }
+
+    fn create_symlink(&mut self, path: &str, target: &str, meta: NodeMeta) -> Result<(), CopyError> {
+        let p = self.path(path);
+        symlink(target, &p).map_err(io_err("create symlink", &p))?;
+        set_meta(&p, meta, true)
+    }
+
+    fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError> {
+        set_times(&self.path(path), mtime, false)
+    }
+}
+
+/// The time new entries get, as (seconds, nanoseconds).
+fn now() -> (i64, i64) {
+    let t = Timestamp::now();
+    (t.secs, i64::from(t.nanos))
+}
+
+fn set_times(p: &Path, mtime: Stamp, is_link: bool) -> Result<(), CopyError> {
+    let (secs, nanos) = match mtime {
+        Stamp::At(t) => t,
+        Stamp::Now => now(),
+    };
+    let ts = TimeSpec::new(secs, nanos);
+    let flag = if is_link { UtimensatFlags::NoFollowSymlink } else { UtimensatFlags::FollowSymlink };
+    utimensat(nix::fcntl::AT_FDCWD, p, &ts, &ts, flag).map_err(|e| io_err("set times of", p)(e.into()))
+}
+
+/// Sets owner, mode (not for symlinks) and mtime of a new entry.
+fn set_meta(p: &Path, meta: NodeMeta, is_link: bool) -> Result<(), CopyError> {
+    fchownat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| io_err("set owner of", p)(e.into()))?;
+    if !is_link {
+        // chown clears setuid/setgid bits, so the mode goes on after it.
+        fs::set_permissions(p, fs::Permissions::from_mode(meta.mode & 0o7777))
+            .map_err(io_err("set mode of", p))?;
+    }
+    set_times(p, meta.mtime, is_link)
+}

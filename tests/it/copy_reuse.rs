@@ -1,0 +1,112 @@
+//! A COPY from the build context whose layer is already in the store is
+//! not written again: a `--no-cache` rebuild describes each copy, finds
+//! its layer by diffID, says so in the step's progress and gives the same
+//! image; a copy whose result changed, or depends on when it is written,
+//! is written as before.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use crate::harness::*;
+
+const DOCKERFILE: &str = "FROM busybox:local\n\
+COPY . /ctx\n\
+COPY --chown=1000:1000 --chmod=640 src/ /etc/owned\n\
+COPY src/*.txt /etc/\n\
+COPY --link src /linked\n\
+COPY one.txt /etc/one.conf\n\
+RUN ls -lR /ctx /etc/owned > /listing\n";
+
+/// The line a step prints when its layer was found without writing it.
+const REUSED: &str = "is already stored: nothing written";
+
+/// A context with nested and empty dirs, links, long and unicode names,
+/// odd modes and a `.dockerignore`.
+fn context(env: &Env) -> std::path::PathBuf {
+    let long = "l".repeat(110);
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", DOCKERFILE),
+            (".dockerignore", "*.log\nsrc/skip\n"),
+            ("one.txt", "one\n"),
+            ("noise.log", "ignored\n"),
+            ("src/a.txt", "alpha\n"),
+            ("src/b.txt", "beta\n"),
+            ("src/skip/x", "excluded\n"),
+            ("src/nested/deeper/c.bin", "gamma\n"),
+            (&format!("src/{long}/{long}.txt"), "long\n"),
+            ("src/grüße.txt", "unicode\n"),
+        ],
+    );
+    fs::create_dir_all(ctx.join("src/empty")).unwrap();
+    symlink("a.txt", ctx.join("src/link")).unwrap();
+    fs::hard_link(ctx.join("src/a.txt"), ctx.join("src/hard")).unwrap();
+    fs::set_permissions(ctx.join("src/b.txt"), fs::Permissions::from_mode(0o4755)).unwrap();
+    ctx
+}
+
+fn build(env: &Env, extra: &[&str], vars: &[(&str, &str)]) -> (Run, String) {
+    let iid = env.path("iid");
+    let mut args = vec!["build", "--progress", "plain", "--iidfile", iid.to_str().unwrap(), "-t", "reuse:v1"];
+    args.extend_from_slice(extra);
+    args.push("ctx");
+    let run = env.rbuild_with(&args, None, vars).ok();
+    let id = fs::read_to_string(&iid).unwrap();
+    (run, id)
+}
+
+/// The image's diffIDs, bottom first.
+fn layers(env: &Env) -> Vec<serde_json::Value> {
+    env.inspect_json("reuse:v1", ".RootFS.Layers").as_array().cloned().unwrap_or_default()
+}
+
+fn reused(run: &Run) -> usize {
+    run.stderr.lines().filter(|l| l.contains(REUSED)).count()
+}
+
+#[test]
+fn a_no_cache_rebuild_reuses_stored_copy_layers_and_gives_the_same_image() {
+    require!(root(), busybox_static());
+    for epoch in [None, Some("1700000000")] {
+        let env = Env::with_busybox();
+        context(&env);
+        let vars: Vec<(&str, &str)> = epoch.map(|e| ("SOURCE_DATE_EPOCH", e)).into_iter().collect();
+        let (first, first_id) = build(&env, &[], &vars);
+        assert_eq!(reused(&first), 0, "a fresh store has none of the layers:\n{}", first.stderr);
+        let first_layers = layers(&env);
+        let (again, again_id) = build(&env, &["--no-cache"], &vars);
+        assert_eq!(reused(&again), 5, "each of the five COPY steps finds its layer:\n{}", again.stderr);
+        assert_eq!(again.run_lines().len(), 6, "--no-cache still runs every step:\n{}", again.stderr);
+        // The base and the five copies; the RUN's layer holds its file's
+        // time of writing unless SOURCE_DATE_EPOCH clamps it.
+        assert_eq!(first_layers[..6], layers(&env)[..6]);
+        if epoch.is_some() {
+            assert_eq!(first_id, again_id, "the same image with SOURCE_DATE_EPOCH");
+        }
+    }
+}
+
+#[test]
+fn a_changed_source_or_a_time_dependent_copy_is_written() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = context(&env);
+    build(&env, &[], &[]);
+    // One file changes: the three copies that include it make new layers,
+    // the two that do not (one.txt, the wildcard) are reused.
+    fs::write(ctx.join("src/nested/deeper/c.bin"), "changed\n").unwrap();
+    let out = env.path("out");
+    let dest = format!("type=local,dest={}", out.display());
+    let (run, _) = build(&env, &["--no-cache", "-o", &dest], &[]);
+    assert_eq!(reused(&run), 2, "{}", run.stderr);
+    assert_eq!(fs::read_to_string(out.join("ctx/src/nested/deeper/c.bin")).unwrap(), "changed\n");
+    assert_eq!(fs::read_to_string(out.join("linked/nested/deeper/c.bin")).unwrap(), "changed\n");
+
+    // A directory the copy creates keeps the time it was made at: no
+    // stored layer can be this copy's, so it is written every time.
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY one.txt /made/here/\n");
+    build(&env, &[], &[]);
+    let (run, _) = build(&env, &["--no-cache"], &[]);
+    assert_eq!(reused(&run), 0, "{}", run.stderr);
+}
