@@ -74,19 +74,25 @@ pub fn build(
         reports: Mutex::new(Vec::new()),
         started: Instant::now(),
     };
-    std::thread::scope(|scope| {
-        for stage in graph.stages.iter().filter(|s| s.needed) {
-            let shared = &shared;
-            scope.spawn(move || {
-                let result = shared.build_stage(stage).map(Arc::new);
-                if result.is_err() {
-                    shared.cancelled.store(true, Ordering::SeqCst);
-                }
-                shared.results.lock().expect("results lock")[stage.index] = Some(result);
-                shared.ready.notify_all();
-            });
+    let run_stage = |stage: &Stage| {
+        let result = shared.build_stage(stage).map(Arc::new);
+        if result.is_err() {
+            shared.cancelled.store(true, Ordering::SeqCst);
         }
-    });
+        shared.results.lock().expect("results lock")[stage.index] = Some(result);
+        shared.ready.notify_all();
+    };
+    let needed: Vec<&Stage> = graph.stages.iter().filter(|s| s.needed).collect();
+    if let [only] = needed.as_slice() {
+        // Nothing to wait for or overlap with: no thread to start.
+        run_stage(only);
+    } else {
+        std::thread::scope(|scope| {
+            for stage in needed {
+                scope.spawn(move || run_stage(stage));
+            }
+        });
+    }
     // The steps' leftover scratch dirs, removed while later steps ran.
     crate::snapshot::wait_for_discards();
     let target = graph.target;

@@ -145,29 +145,33 @@ fn build(store: &Store, args: &BuildArgs, request: &Request, recorder: &mut Reco
     }
     // Every platform's graph at once; steps they share run once (see
     // rbuild_builder::in_flight).
-    let solved: Vec<(Result<BuildOutput, BuildError>, Vec<StepReport>)> = std::thread::scope(|scope| {
-        let running: Vec<_> = plans
-            .iter()
-            .zip(&options)
-            .map(|(planned, opts)| {
-                let (context, progress) = (&context, progress.as_ref());
-                scope.spawn(move || {
-                    let mut finished = Vec::new();
-                    let r = solve::build(
-                        store,
-                        &planned.graph,
-                        context,
-                        &planned.bases,
-                        opts,
-                        progress,
-                        &mut finished,
-                    );
-                    (r, finished)
-                })
-            })
-            .collect();
-        running.into_iter().map(|h| h.join().expect("a platform's solver panicked")).collect()
-    });
+    let solve_platform = |planned: &Plan, opts: &BuildOptions| {
+        let mut finished = Vec::new();
+        let r = solve::build(
+            store,
+            &planned.graph,
+            &context,
+            &planned.bases,
+            opts,
+            progress.as_ref(),
+            &mut finished,
+        );
+        (r, finished)
+    };
+    // One platform solves on this thread: a thread of its own would only
+    // add its start to a no-op rebuild.
+    let solved: Vec<(Result<BuildOutput, BuildError>, Vec<StepReport>)> = if plans.len() == 1 {
+        vec![solve_platform(&plans[0], &options[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = plans
+                .iter()
+                .zip(&options)
+                .map(|(planned, opts)| scope.spawn(move || solve_platform(planned, opts)))
+                .collect();
+            running.into_iter().map(|h| h.join().expect("a platform's solver panicked")).collect()
+        })
+    };
     recorder.steps(&solved.iter().flat_map(|(_, f)| f.iter().cloned()).collect::<Vec<_>>());
     let mut builds = Vec::new();
     for (result, _) in solved {

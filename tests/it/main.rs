@@ -62,3 +62,4 @@ mod reproducible;
 mod rootless;
 mod seccomp;
 mod snapshotters;
+mod stat_cache;

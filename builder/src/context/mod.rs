@@ -3,6 +3,7 @@
 //! served from a stat cache like git's index, so a rebuild with nothing
 //! changed stats every file but reads none.
 
+mod racy;
 mod stat_cache;
 mod walk;
 
@@ -78,11 +79,6 @@ impl Entry {
     }
 }
 
-/// Files changed this close to the moment the cache was written may have
-/// changed again within the same coarse filesystem clock tick; they are
-/// hashed again rather than trusted.
-const RACY_MARGIN_NS: i64 = 50_000_000;
-
 pub struct BuildContext {
     root: PathBuf,
     entries: BTreeMap<String, Entry>,
@@ -94,30 +90,48 @@ pub struct BuildContext {
 
 struct CacheState {
     old: StatCache,
-    new: PathMap<CachedDigest>,
+    /// Digests taken in this build.
+    new: PathMap<Hashed>,
     dirty: bool,
+    files_hashed: usize,
     bytes_hashed: u64,
+}
+
+/// A digest taken in this build, with when its read started: it goes into
+/// the saved cache only once [`racy::settled`] (see [`BuildContext::save_cache`]).
+#[derive(Clone, Copy)]
+struct Hashed {
+    cached: CachedDigest,
+    read_started_ns: i64,
+}
+
+impl Hashed {
+    fn settled(&self) -> bool {
+        racy::settled(self.cached.ctime_ns, self.read_started_ns)
+    }
 }
 
 impl CacheState {
     /// The digest of `rel` if it was hashed in this build, or the cache
-    /// holds one taken under the same stat fields. A hit needs no new
-    /// record: save_cache keeps every old entry whose file is still there.
+    /// holds one taken under the same stat fields (every saved entry is
+    /// settled). A hit needs no new record: save_cache keeps every old
+    /// entry whose file is still there.
     fn lookup(&self, rel: &str, entry: &Entry) -> Option<Digest> {
         if let Some(hit) = self.new.get(rel) {
-            return Some(hit.digest);
+            return Some(hit.cached.digest);
         }
         let c = self.old.files.get(rel)?;
         let unchanged = c.size == entry.size
             && c.mtime_ns == entry.mtime_ns()
             && c.ctime_ns == entry.ctime_ns
-            && c.ino == entry.ino
-            && c.ctime_ns < self.old.written_ns - RACY_MARGIN_NS;
+            && c.ino == entry.ino;
         unchanged.then_some(c.digest)
     }
 
-    /// Keeps a digest just computed for `rel`.
-    fn record(&mut self, rel: &str, entry: &Entry, digest: Digest) {
+    /// Keeps a digest just computed for `rel`, whose read started at
+    /// `read_started_ns`.
+    fn record(&mut self, rel: &str, entry: &Entry, digest: Digest, read_started_ns: i64) {
+        self.files_hashed += 1;
         self.bytes_hashed += entry.size;
         self.dirty = true;
         let cached = CachedDigest {
@@ -127,7 +141,7 @@ impl CacheState {
             ino: entry.ino,
             digest,
         };
-        self.new.insert(rel.to_string(), cached);
+        self.new.insert(rel.to_string(), Hashed { cached, read_started_ns });
     }
 }
 
@@ -156,7 +170,13 @@ impl BuildContext {
         Ok(BuildContext {
             root,
             entries,
-            cache: Mutex::new(CacheState { old, new: PathMap::default(), dirty: false, bytes_hashed: 0 }),
+            cache: Mutex::new(CacheState {
+                old,
+                new: PathMap::default(),
+                dirty: false,
+                files_hashed: 0,
+                bytes_hashed: 0,
+            }),
             cache_path,
             clamp_mtime: None,
         })
@@ -358,42 +378,106 @@ impl BuildContext {
                 digests.push(known);
             }
         }
-        let hash_one = |i: usize| hash_file(&self.root.join(entries[i].0));
-        let hashed: Vec<(usize, Digest)> = if misses.len() < PARALLEL_HASH_MIN_FILES {
-            misses.iter().map(|&i| Ok((i, hash_one(i)?))).collect::<Result<_, ContextError>>()?
-        } else {
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let batches: Vec<Result<Vec<(usize, Digest)>, ContextError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut done = Vec::new();
-                            loop {
-                                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(&i) = misses.get(n) else { return Ok(done) };
-                                done.push((i, hash_one(i)?));
-                            }
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
-            });
-            batches.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect()
-        };
+        // Taken before any read: a change from here on gets a later ctime.
+        let read_started_ns = racy::now_ns();
+        let paths: Vec<&str> = misses.iter().map(|&i| entries[i].0.as_str()).collect();
+        let hashed = self.hash_files(&paths)?;
         let mut cache = self.cache.lock().expect("stat cache lock");
-        for (i, digest) in hashed {
+        for (&i, digest) in misses.iter().zip(hashed) {
             let (path, entry) = entries[i];
-            cache.record(path, entry, digest);
+            cache.record(path, entry, digest, read_started_ns);
             digests[i] = Some(digest);
         }
         Ok(digests)
     }
 
-    /// Writes the stat cache back if anything new was hashed or files went away.
+    /// The content keys of the files at `paths` (context-relative), in
+    /// order, on several threads when there are enough of them: a cold
+    /// build of a large context is bound by this.
+    fn hash_files(&self, paths: &[&str]) -> Result<Vec<Digest>, ContextError> {
+        let hash_one = |rel: &str| hash_file(&self.root.join(rel));
+        if paths.len() < PARALLEL_HASH_MIN_FILES {
+            return paths.iter().map(|rel| hash_one(rel)).collect();
+        }
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let batches: Vec<Result<Vec<(usize, Digest)>, ContextError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(rel) = paths.get(n) else { return Ok(done) };
+                            done.push((n, hash_one(rel)?));
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("hash worker panicked")).collect()
+        });
+        let mut digests = vec![Digest::from_bytes([0; 32]); paths.len()];
+        for (n, digest) in batches.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
+            digests[n] = digest;
+        }
+        Ok(digests)
+    }
+
+    /// Reads again, now that they are no longer racy, the files this
+    /// build hashed too soon after their last change to trust the digest
+    /// (a fresh checkout or an editor's save just before the build): the
+    /// build's steps ran meanwhile, so most have settled, and the cache
+    /// saved next vouches for them. A file whose stat fields moved since is
+    /// left out (the next build hashes it); so is one still within the
+    /// clock's lag. Returns how many were read again.
+    fn settle_racy(&self, cache: &mut CacheState) -> usize {
+        let racy: Vec<(String, CachedDigest)> =
+            cache.new.iter().filter(|(_, h)| !h.settled()).map(|(rel, h)| (rel.clone(), h.cached)).collect();
+        if racy.is_empty() {
+            return 0;
+        }
+        // Files changed in the last clock tick or two (a build without a
+        // RUN right after a checkout): waiting out that lag once costs less
+        // than reading them all on the next build.
+        if let Some(latest) = racy.iter().map(|(_, c)| c.ctime_ns).max() {
+            let wait_ns = latest + racy::clock_lag_ns() + 1 - racy::now_ns();
+            if (1..=racy::clock_lag_ns()).contains(&wait_ns) {
+                std::thread::sleep(std::time::Duration::from_nanos(wait_ns as u64));
+            }
+        }
+        let read_started_ns = racy::now_ns();
+        let unchanged: Vec<&(String, CachedDigest)> = racy
+            .iter()
+            .filter(|(rel, c)| {
+                racy::settled(c.ctime_ns, read_started_ns)
+                    && fs::symlink_metadata(self.root.join(rel)).is_ok_and(|m| stat_matches(c, &m))
+            })
+            .collect();
+        let paths: Vec<&str> = unchanged.iter().map(|(rel, _)| rel.as_str()).collect();
+        let Ok(digests) = self.hash_files(&paths) else { return 0 };
+        for ((rel, cached), digest) in unchanged.iter().zip(digests) {
+            // A digest that differs means the file changed without its stat
+            // fields showing it: keep what it holds now, so the next build
+            // sees the change.
+            let cached = CachedDigest { digest, ..*cached };
+            cache.new.insert(rel.clone(), Hashed { cached, read_started_ns });
+        }
+        paths.len()
+    }
+
+    /// Writes the stat cache back if anything new was hashed or files went
+    /// away, with only settled entries (racy ones are read again first, see
+    /// [`BuildContext::settle_racy`]).
     pub fn save_cache(&self) -> io::Result<()> {
         let Some(path) = &self.cache_path else { return Ok(()) };
-        let cache = self.cache.lock().expect("stat cache lock");
+        let mut cache = self.cache.lock().expect("stat cache lock");
+        let reread = self.settle_racy(&mut cache);
+        tracing::debug!(
+            files_hashed = cache.files_hashed,
+            bytes_hashed = cache.bytes_hashed,
+            racy_files_reread = reread,
+            "context stat cache"
+        );
         // Every old entry is still valid when each names a file still in
         // the context: count those by walking the context (in order, cheap)
         // and asking the hash map, not by a tree lookup per old entry.
@@ -407,16 +491,25 @@ impl BuildContext {
         if !cache.dirty && old_still_present == cache.old.files.len() {
             return Ok(());
         }
+        let mut files: PathMap<CachedDigest> =
+            cache.new.iter().filter(|(_, h)| h.settled()).map(|(rel, h)| (rel.clone(), h.cached)).collect();
         // Keep entries of files not used by this build but still present.
-        let mut files = cache.new.clone();
         for (k, v) in &cache.old.files {
-            if !files.contains_key(k) && self.entries.get(k).is_some_and(|e| e.kind == EntryKind::File) {
+            if !cache.new.contains_key(k) && self.entries.get(k).is_some_and(|e| e.kind == EntryKind::File) {
                 files.insert(k.clone(), *v);
             }
         }
-        let now = rbuild_oci::timefmt::Timestamp::now();
-        StatCache { written_ns: now.secs * 1_000_000_000 + i64::from(now.nanos), files }.save(path)
+        StatCache { files }.save(path)
     }
+}
+
+/// Whether `meta` (an lstat now) shows the stat fields `cached` was taken under.
+fn stat_matches(cached: &CachedDigest, meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    cached.size == meta.len()
+        && cached.mtime_ns == meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+        && cached.ctime_ns == meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
+        && cached.ino == meta.ino()
 }
 
 /// The content key of a file: BLAKE3 of its bytes. Only rbuild reads
@@ -500,7 +593,8 @@ mod tests {
             fs::write(path, content).unwrap();
         }
         let ignore = DockerIgnore::parse(ignore).unwrap();
-        let cache = tmp.path().join("../statcache-test").with_file_name(format!("sc-{}", std::process::id()));
+        // Beside the context, one per test (tests run in parallel).
+        let cache = tmp.path().with_extension("statcache");
         let ctx = BuildContext::open(tmp.path(), &ignore, Some(cache)).unwrap();
         (tmp, ctx)
     }
@@ -541,21 +635,114 @@ mod tests {
         assert!(matches!(ctx.select("[a.txt"), Err(ContextError::Pattern(..))));
     }
 
+    /// Waits (without a deadline: the clock moves on) until a digest read
+    /// from now on counts as settled for `path`'s current ctime.
+    fn wait_until_settled(path: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(path).unwrap();
+        let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+        while !racy::settled(ctime, racy::now_ns()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn reopen(t: &tempfile::TempDir, ctx: &BuildContext) -> BuildContext {
+        BuildContext::open(t.path(), &DockerIgnore::empty(), ctx.cache_path.clone()).unwrap()
+    }
+
+    fn files_hashed(ctx: &BuildContext) -> usize {
+        ctx.cache.lock().unwrap().files_hashed
+    }
+
     #[test]
     fn digests_follow_content_not_mtime_and_the_cache_avoids_rereads() {
         let (t, ctx) = ctx_with(&[("src/a.txt", "one"), ("src/b.txt", "two")], "");
+        wait_until_settled(&t.path().join("src/b.txt"));
         let d1 = ctx.tree_digest("src").unwrap();
         assert_eq!(ctx.bytes_hashed(), 6);
-        std::thread::sleep(std::time::Duration::from_millis(60));
         ctx.save_cache().unwrap();
-        let ignore = DockerIgnore::empty();
-        let again = BuildContext::open(t.path(), &ignore, ctx.cache_path.clone()).unwrap();
+        let again = reopen(&t, &ctx);
         assert_eq!(again.tree_digest("src").unwrap(), d1);
         assert_eq!(again.bytes_hashed(), 0, "an unchanged file must not be read again");
         fs::write(t.path().join("src/b.txt"), "TWO").unwrap();
-        let changed = BuildContext::open(t.path(), &ignore, ctx.cache_path.clone()).unwrap();
+        let changed = reopen(&t, &ctx);
         assert_ne!(changed.tree_digest("src").unwrap(), d1);
         assert_eq!(changed.bytes_hashed(), 3);
+        let _ = fs::remove_file(ctx.cache_path.as_ref().unwrap());
+    }
+
+    /// Makes the digest of `rel` taken in this build look as if its read
+    /// had started in the same clock tick as the file's last change (what
+    /// a build right after a checkout or a save sees), whatever the time
+    /// really was.
+    fn as_if_read_in_the_same_tick(ctx: &BuildContext, rel: &str) {
+        let mut cache = ctx.cache.lock().unwrap();
+        let hashed = cache.new.get_mut(rel).unwrap();
+        hashed.read_started_ns = hashed.cached.ctime_ns;
+    }
+
+    #[test]
+    fn a_digest_read_in_the_files_last_tick_is_read_again_before_it_is_saved() {
+        let (t, ctx) = ctx_with(&[("src/a.txt", "one"), ("src/b.txt", "two")], "");
+        let d1 = ctx.tree_digest("src").unwrap();
+        as_if_read_in_the_same_tick(&ctx, "src/a.txt");
+        as_if_read_in_the_same_tick(&ctx, "src/b.txt");
+        wait_until_settled(&t.path().join("src/a.txt"));
+        wait_until_settled(&t.path().join("src/b.txt"));
+        // Unchanged: read once more at the end of the build, then trusted,
+        // so the first rebuild after a fresh checkout reads nothing.
+        ctx.save_cache().unwrap();
+        assert_eq!(files_hashed(&ctx), 2);
+        let again = reopen(&t, &ctx);
+        assert_eq!(again.tree_digest("src").unwrap(), d1);
+        assert_eq!(files_hashed(&again), 0, "settled at the end of the first build");
+        let _ = fs::remove_file(ctx.cache_path.as_ref().unwrap());
+    }
+
+    #[test]
+    fn a_same_size_edit_in_the_tick_of_the_read_is_never_missed() {
+        let (t, ctx) = ctx_with(&[("src/a.txt", "one"), ("src/b.txt", "two")], "");
+        let d1 = ctx.tree_digest("src").unwrap();
+        // Edited during the build, same size. With a coarse clock (kernels
+        // before 6.13, or a filesystem without fine-grained ctimes) all its
+        // stat fields may stay as the walk saw them: make it so here.
+        let file = t.path().join("src/b.txt");
+        fs::write(&file, "TWO").unwrap();
+        wait_until_settled(&file);
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = fs::symlink_metadata(&file).unwrap();
+            let mut cache = ctx.cache.lock().unwrap();
+            let hashed = cache.new.get_mut("src/b.txt").unwrap();
+            hashed.cached.ctime_ns = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+            hashed.cached.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+            hashed.cached.ino = meta.ino();
+            hashed.read_started_ns = hashed.cached.ctime_ns;
+        }
+        ctx.save_cache().unwrap();
+        let next = reopen(&t, &ctx);
+        let d2 = next.tree_digest("src").unwrap();
+        assert_ne!(d2, d1, "the edit must be seen");
+        let (_fresh_dir, fresh) = ctx_with(&[("src/a.txt", "one"), ("src/b.txt", "TWO")], "");
+        assert_eq!(d2, fresh.tree_digest("src").unwrap(), "the digest is the new content's");
+        let _ = fs::remove_file(ctx.cache_path.as_ref().unwrap());
+        let _ = fs::remove_file(fresh.cache_path.as_ref().unwrap());
+    }
+
+    #[test]
+    fn racy_digests_are_not_saved_when_they_cannot_be_read_again() {
+        let (t, ctx) = ctx_with(&[("src/a.txt", "one")], "");
+        ctx.tree_digest("src").unwrap();
+        as_if_read_in_the_same_tick(&ctx, "src/a.txt");
+        // Replaced by another file of the same size before the build ends:
+        // the digest is of a file no longer there.
+        fs::write(t.path().join("src/new"), "ONE").unwrap();
+        fs::rename(t.path().join("src/new"), t.path().join("src/a.txt")).unwrap();
+        ctx.save_cache().unwrap();
+        assert!(StatCache::load(ctx.cache_path.as_ref().unwrap()).files.is_empty());
+        let next = reopen(&t, &ctx);
+        next.tree_digest("src").unwrap();
+        assert_eq!(files_hashed(&next), 1);
         let _ = fs::remove_file(ctx.cache_path.as_ref().unwrap());
     }
 

@@ -2,13 +2,20 @@
 //! when it was last hashed, and the digest. Like git's index it lets a
 //! rebuild with nothing changed stat every file and read none.
 //!
+//! It holds only settled entries (see [`super::racy`]): a digest taken so
+//! soon after the file's last change that a further change could keep its
+//! stat fields is never written here, so every entry is trusted while its
+//! fields match.
+//!
 //! The format is a small binary one, because a no-op rebuild of a large
-//! context reads and (when anything changed) writes it whole: `RBSTAT3\n`,
-//! the write time (ns since the epoch, i64 LE), the entry count (u32 LE),
+//! context reads and (when anything changed) writes it whole: `RBSTAT4\n`,
+//! the entry count (u32 LE),
 //! then per entry the path length (u32 LE) and bytes, size (u64), mtime
 //! and ctime in ns (i64), inode (u64) and the 32-byte BLAKE3 content key. A file that
 //! cannot be read as that (missing, older format, truncated) is an empty
-//! cache: every file is hashed again, which is always correct.
+//! cache: every file is hashed again, which is always correct. (`RBSTAT3`
+//! caches also held racy entries, checked against the time the cache was
+//! written, which could be long after the file was read: they are not read.)
 
 use std::collections::HashMap;
 use std::io;
@@ -21,7 +28,7 @@ use std::path::Path;
 
 use rbuild_oci::digest::Digest;
 
-const MAGIC: &[u8; 8] = b"RBSTAT3\n";
+const MAGIC: &[u8; 8] = b"RBSTAT4\n";
 const FIXED_ENTRY_BYTES: usize = 8 + 8 + 8 + 8 + 32;
 
 /// The stat fields a cached digest was computed under.
@@ -36,9 +43,6 @@ pub struct CachedDigest {
 
 #[derive(Debug, Default)]
 pub struct StatCache {
-    /// When the cache was written (ns since the epoch); an entry whose
-    /// ctime is not older than this is re-hashed ("racy" entries, as git).
-    pub written_ns: i64,
     pub files: PathMap<CachedDigest>,
 }
 
@@ -58,9 +62,8 @@ impl StatCache {
 
     pub fn encode(&self) -> Vec<u8> {
         let paths: usize = self.files.keys().map(String::len).sum();
-        let mut out = Vec::with_capacity(20 + paths + self.files.len() * (4 + FIXED_ENTRY_BYTES));
+        let mut out = Vec::with_capacity(12 + paths + self.files.len() * (4 + FIXED_ENTRY_BYTES));
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.written_ns.to_le_bytes());
         out.extend_from_slice(&(self.files.len() as u32).to_le_bytes());
         for (path, entry) in &self.files {
             out.extend_from_slice(&(path.len() as u32).to_le_bytes());
@@ -79,7 +82,6 @@ impl StatCache {
         if input.take(MAGIC.len())? != MAGIC {
             return None;
         }
-        let written_ns = i64::from_le_bytes(input.array()?);
         let count = u32::from_le_bytes(input.array()?) as usize;
         // Bound the allocation by what the bytes can hold, not by the count.
         let mut files = PathMap::with_capacity_and_hasher(
@@ -98,7 +100,7 @@ impl StatCache {
             };
             files.insert(path, entry);
         }
-        input.0.is_empty().then_some(StatCache { written_ns, files })
+        input.0.is_empty().then_some(StatCache { files })
     }
 }
 
@@ -139,28 +141,30 @@ mod tests {
                 },
             );
         }
-        StatCache { written_ns: 42, files }
+        StatCache { files }
     }
 
     #[test]
     fn round_trips_every_field() {
         let cache = sample();
         let decoded = StatCache::decode(&cache.encode()).expect("decodes");
-        assert_eq!(decoded.written_ns, 42);
         assert_eq!(decoded.files, cache.files);
     }
 
     #[test]
     fn damaged_or_foreign_files_are_an_empty_cache() {
         let bytes = sample().encode();
-        for cut in [0, 7, 8, 19, bytes.len() - 1] {
+        for cut in [0, 7, 8, 11, bytes.len() - 1] {
             assert!(StatCache::decode(&bytes[..cut]).is_none(), "truncated at {cut}");
         }
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(StatCache::decode(&trailing).is_none());
         assert!(StatCache::decode(br#"{"written_ns":1,"files":{}}"#).is_none());
-        let mut huge_count = bytes[..16].to_vec();
+        let mut older = bytes.clone();
+        older[..8].copy_from_slice(b"RBSTAT3\n");
+        assert!(StatCache::decode(&older).is_none(), "RBSTAT3 held racy entries");
+        let mut huge_count = bytes[..8].to_vec();
         huge_count.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(StatCache::decode(&huge_count).is_none());
         let dir = tempfile::tempdir().unwrap();
