@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use rbuild_cache::Store;
 
+use super::placeholders;
 use super::spec::ChrootMode;
 use super::{
     Isolation, NetMode, RunOutcome, RunRequest, SandboxError, leftovers, probe, run_spec, spec_for, staging,
@@ -73,8 +74,10 @@ impl Isolation for ChrootIsolation {
         }
         let staged = staging::stage(&spec.merged, &root.scratch, &spec)?;
         let outcome = run_spec(&self.exe, root, &spec, req, on_line);
+        let put_back = placeholders::plan(&spec.merged, staged.touched());
         // Taken out whatever happened: a secret must not stay in the root.
         let undone = staged.undo();
+        placeholders::put_back(root, put_back);
         let outcome = outcome?;
         undone?;
         Ok(outcome)

@@ -21,17 +21,18 @@
 //! touched, as the sandbox's mount points leave it (the same layer either
 //! way); one whose entry was only moved aside gets its times back.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag, mknod};
-use nix::sys::time::TimeSpec;
 use rbuild_layer::{LayerStack, OverlayXattrs};
 
 use super::SandboxError;
+use super::placeholders;
 use super::rootpath::resolve_in_root;
-use super::spec::{ExtraMount, SandboxSpec};
+use super::spec::{ExtraMount, SandboxSpec, TouchedParent};
 
 /// The devices every step gets, as Docker gives them.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -46,8 +47,6 @@ enum Undo {
     CopyBack { inside: PathBuf, source: PathBuf },
     /// A directory or file of the image that was at a mount target.
     PutBack { aside: PathBuf, original: PathBuf },
-    /// A directory's times as they were before staging touched it.
-    Times { dir: PathBuf, atime: TimeSpec, mtime: TimeSpec },
 }
 
 /// What [`stage`] did to a root, to be undone with [`Staged::undo`].
@@ -55,6 +54,8 @@ enum Undo {
 pub(super) struct Staged {
     undo: Vec<Undo>,
     xattrs: OverlayXattrs,
+    /// The image's directories staging made or moved things in.
+    touched: Vec<TouchedParent>,
 }
 
 struct Stager<'a> {
@@ -63,6 +64,9 @@ struct Stager<'a> {
     xattrs: OverlayXattrs,
     store_root: &'a Path,
     undo: Vec<Undo>,
+    touched: Vec<TouchedParent>,
+    /// Directories staging made: what it makes in them goes away with them.
+    made_dirs: HashSet<PathBuf>,
 }
 
 fn err(what: String) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -78,12 +82,17 @@ pub(super) fn stage(root: &Path, scratch: &Path, spec: &SandboxSpec) -> Result<S
         xattrs: if spec.userxattr { OverlayXattrs::User } else { OverlayXattrs::Trusted },
         store_root: &spec.store_root,
         undo: Vec::new(),
+        touched: Vec::new(),
+        made_dirs: HashSet::new(),
     };
-    match s.stage_all(spec) {
-        Ok(()) => Ok(Staged { undo: s.undo, xattrs: s.xattrs }),
+    let staged = s.stage_all(spec);
+    placeholders::note_after(&mut s.touched, root);
+    let done = Staged { undo: s.undo, xattrs: s.xattrs, touched: s.touched };
+    match staged {
+        Ok(()) => Ok(done),
         Err(e) => {
             // Leave the root as it was, then report the first failure.
-            let _ = (Staged { undo: s.undo, xattrs: s.xattrs }).undo();
+            let _ = done.undo();
             Err(e)
         }
     }
@@ -107,6 +116,7 @@ impl Stager<'_> {
             let inside = self.resolve(target)?;
             if fs::symlink_metadata(&inside).is_err() {
                 self.ensure_parent(target)?;
+                self.about_to_change(&inside);
                 fs::copy(source, &inside).map_err(err(format!("copy {target} into the root")))?;
                 self.undo.push(Undo::Remove(inside));
             }
@@ -121,12 +131,13 @@ impl Stager<'_> {
         resolve_in_root(self.root, path).map_err(err(format!("resolve {path} in the step's root")))
     }
 
-    /// Remembers `dir`'s times before the first change in it.
-    fn keep_times(&mut self, dir: &Path) {
-        if let Ok(m) = fs::symlink_metadata(dir) {
-            let atime = TimeSpec::new(m.atime(), m.atime_nsec());
-            let mtime = TimeSpec::new(m.mtime(), m.mtime_nsec());
-            self.undo.push(Undo::Times { dir: dir.to_path_buf(), atime, mtime });
+    /// Notes the directory `path` is about to be made or moved in, unless
+    /// staging made that directory itself.
+    fn about_to_change(&mut self, path: &Path) {
+        if let Some(parent) = path.parent()
+            && !self.made_dirs.contains(parent)
+        {
+            placeholders::note_before(&mut self.touched, self.root, parent);
         }
     }
 
@@ -140,8 +151,10 @@ impl Stager<'_> {
             if fs::symlink_metadata(&here).is_ok() {
                 continue;
             }
+            self.about_to_change(&here);
             fs::create_dir(&here).map_err(err(format!("create {prefix} in the step's root")))?;
             let _ = fs::set_permissions(&here, fs::Permissions::from_mode(0o755));
+            self.made_dirs.insert(here.clone());
             self.undo.push(Undo::Remove(here));
         }
         self.resolve(path)
@@ -162,6 +175,7 @@ impl Stager<'_> {
         let host = Path::new("/dev").join(name);
         let rdev = fs::metadata(&host).map_err(err(format!("read the host's {}", host.display())))?.rdev();
         let mode = Mode::from_bits_truncate(0o666);
+        self.about_to_change(&inside);
         mknod(&inside, SFlag::S_IFCHR, mode, rdev).map_err(|e| {
             SandboxError::Setup(format!(
                 "chroot isolation cannot make /dev/{name} in the step's root: mknod: {e}; it needs \
@@ -181,12 +195,12 @@ impl Stager<'_> {
         let (ExtraMount::Bind { target, .. }
         | ExtraMount::Tmpfs { target, .. }
         | ExtraMount::Layers { target, .. }) = m;
-        let parent = self.ensure_parent(target)?;
+        self.ensure_parent(target)?;
         let inside = self.resolve(target)?;
+        // The mount hides what the image has here and changes nothing
+        // else: the parent keeps its times, as under a real mount.
+        self.about_to_change(&inside);
         if fs::symlink_metadata(&inside).is_ok() {
-            // The mount hides what the image has here and changes nothing
-            // else: the parent keeps its times, as under a real mount.
-            self.keep_times(&parent);
             fs::create_dir_all(&self.aside_dir).map_err(err("create the step's aside dir".into()))?;
             let aside = self.aside_dir.join(self.undo.len().to_string());
             fs::rename(&inside, &aside).map_err(err(format!("move the image's {target} aside")))?;
@@ -264,6 +278,12 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
 }
 
 impl Staged {
+    /// The image's directories staging made or moved things in, with
+    /// their times before and after.
+    pub(super) fn touched(&self) -> &[TouchedParent] {
+        &self.touched
+    }
+
     /// Takes out everything staged, newest first; the first failure is the
     /// error, after everything else was tried.
     pub(super) fn undo(self) -> Result<(), SandboxError> {
@@ -296,15 +316,6 @@ impl Staged {
                     fs::rename(&aside, &original)
                         .map_err(|e| format!("put the image's {} back: {e}", original.display())),
                 ),
-                Undo::Times { dir, atime, mtime } => {
-                    let _ = nix::sys::stat::utimensat(
-                        nix::fcntl::AT_FDCWD,
-                        &dir,
-                        &atime,
-                        &mtime,
-                        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-                    );
-                }
             }
         }
         match first {
@@ -391,7 +402,11 @@ mod tests {
         fs::write(root.join("var/cache/apt/new"), "this build's").unwrap();
         fs::write(root.join("scratch/tmp"), "gone after").unwrap();
 
+        let put_back = placeholders::plan(&root, staged.touched());
         staged.undo().unwrap();
+        let step_root =
+            crate::snapshot::StepRoot { scratch: scratch.clone(), upper: root.clone(), mount: None };
+        placeholders::put_back(&step_root, put_back);
         let mut left: Vec<String> = walk(&root);
         left.sort();
         assert_eq!(left, ["dev", "var", "var/cache", "var/cache/apt", "var/cache/apt/image-file"]);

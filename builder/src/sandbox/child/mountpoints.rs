@@ -3,12 +3,12 @@
 //! out of the layer.
 
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::super::placeholders::changed_times;
+use super::super::placeholders::{note_after, note_before};
 use super::super::rootpath::resolve_in_root;
-use super::super::spec::{ExtraMount, SandboxSpec, SandboxStatus, TouchedParent};
+use super::super::spec::{ExtraMount, SandboxSpec, SandboxStatus};
 use super::{SetupResult, ctx};
 
 /// Creates every mount target that does not exist yet, remembering which
@@ -37,6 +37,7 @@ pub(super) fn prepare_mountpoints(
     for f in files {
         ensure(root, f, false, status)?;
     }
+    note_after(&mut status.parents_touched, root);
     Ok(())
 }
 
@@ -53,8 +54,13 @@ pub(super) fn ensure(root: &Path, path: &str, dir: bool, status: &mut SandboxSta
             continue;
         }
         let last = i + 1 == parts.len();
-        let parent = host.parent().map(Path::to_path_buf);
-        let parent_before = parent.as_deref().and_then(dir_times);
+        if let Some(parent) = host.parent() {
+            let parent_rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy();
+            // Only directories that existed count; ours go away whole.
+            if !status.mountpoints_created.iter().any(|c| *c == parent_rel) {
+                note_before(&mut status.parents_touched, root, parent);
+            }
+        }
         if last && !dir {
             ctx(OpenOptions::new().write(true).create_new(true).mode(0o644).open(&host), || {
                 format!("create {rel_str}")
@@ -66,30 +72,6 @@ pub(super) fn ensure(root: &Path, path: &str, dir: bool, status: &mut SandboxSta
         // Record where it really is: a symlinked parent may have moved it.
         let created = host.strip_prefix(root).unwrap_or(&host).to_string_lossy().into_owned();
         status.mountpoints_created.push(created);
-        if let (Some(parent), Some(before)) = (parent, parent_before) {
-            note_touched_parent(root, &parent, before, status);
-        }
     }
     Ok(())
-}
-
-/// A directory's access and modification times, as (seconds, nanoseconds).
-fn dir_times(path: &Path) -> Option<[(i64, i64); 2]> {
-    let m = fs::symlink_metadata(path).ok()?;
-    Some([(m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec())])
-}
-
-/// Remembers that a placeholder was made in `parent`: its times from
-/// before the first one, and its modification time now. Only directories
-/// that existed count; the ones we created go away whole.
-fn note_touched_parent(root: &Path, parent: &Path, before: [(i64, i64); 2], status: &mut SandboxStatus) {
-    let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
-    if status.mountpoints_created.contains(&rel) {
-        return;
-    }
-    let Some((after_mtime, after_ctime)) = changed_times(parent) else { return };
-    match status.parents_touched.iter_mut().find(|t| t.path == rel) {
-        Some(known) => (known.after_mtime, known.after_ctime) = (after_mtime, after_ctime),
-        None => status.parents_touched.push(TouchedParent { path: rel, before, after_mtime, after_ctime }),
-    }
 }
