@@ -57,8 +57,7 @@ impl Isolation for ChrootIsolation {
         leftovers::become_subreaper();
         // chroot makes no network namespace: every step shares the host's
         // network (the build's caveat says so), so no NAT is started for it.
-        let req = &RunRequest { network: NetMode::Shared, ..req.clone() };
-        let mut spec = spec_for(store, root, req)?;
+        let mut spec = spec_for(store, root, req, NetMode::Shared)?;
         spec.chroot = Some(mode);
         if mode.mount_namespace {
             return run_spec(&self.exe, root, &spec, req, on_line);

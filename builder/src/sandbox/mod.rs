@@ -74,11 +74,8 @@ impl Isolation for NamespaceSandbox {
         req: &RunRequest,
         on_line: &mut dyn FnMut(&str),
     ) -> Result<RunOutcome, SandboxError> {
-        if req.network == NetMode::Nat && !self.nat {
-            let shared = RunRequest { network: NetMode::Shared, ..req.clone() };
-            return run(store, &self.exe, root, &shared, on_line);
-        }
-        run(store, &self.exe, root, req, on_line)
+        let network = if req.network == NetMode::Nat && !self.nat { NetMode::Shared } else { req.network };
+        run(store, &self.exe, root, req, network, on_line)
     }
 }
 
@@ -152,15 +149,18 @@ fn wait_until_dead(pid: u32) {
     }
 }
 
-/// Runs the sandbox helper `exe` (normally rbuild itself) on `root`.
+/// Runs the sandbox helper `exe` (normally rbuild itself) on `root`, with
+/// the network the isolation gives the step (`req.network` unless it has
+/// to fall back).
 pub fn run(
     store: &Store,
     exe: &Path,
     root: &StepRoot,
     req: &RunRequest,
+    network: NetMode,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, SandboxError> {
-    let spec = spec_for(store, root, req)?;
+    let spec = spec_for(store, root, req, network)?;
     run_spec(exe, root, &spec, req, on_line)
 }
 
@@ -225,7 +225,15 @@ fn run_spec(
 }
 
 /// What the helper needs to know, written down for it.
-fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxSpec, SandboxError> {
+///
+/// `network` is the one the step gets, which the isolation may have
+/// changed from `req.network`.
+fn spec_for(
+    store: &Store,
+    root: &StepRoot,
+    req: &RunRequest,
+    network: NetMode,
+) -> Result<SandboxSpec, SandboxError> {
     // A prepared root is used as it is; the overlay fields then name it
     // (nothing is mounted from them).
     let (lowers, work, merged, empty, prepared_root) = match &root.mount {
@@ -237,7 +245,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         }
         None => return Err(SandboxError::Setup("the step's root was not prepared for a RUN step".into())),
     };
-    let nat = match req.network {
+    let nat = match network {
         NetMode::Nat => {
             Some(NatSpec { slirp4netns: nat::slirp4netns()?, log: root.scratch.join("slirp4netns.log") })
         }
@@ -282,7 +290,7 @@ fn spec_for(store: &Store, root: &StepRoot, req: &RunRequest) -> Result<SandboxS
         userxattr: store.overlay_xattrs() == rbuild_layer::OverlayXattrs::User,
         process: req.process.clone(),
         hostname: "rbuild".into(),
-        network: req.network,
+        network,
         nat,
         etc_binds,
         mounts: req.mounts.clone(),
