@@ -218,17 +218,11 @@ pub fn name_and_push(
     push_tags: bool,
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
-    let mut to_push: Vec<Reference> = if push_tags { request.tags.clone() } else { Vec::new() };
     for image in &request.image_outputs {
         let names: Vec<String> = image.names.iter().map(Reference::canonical).collect();
         name(store, images, &names, progress)?;
-        for n in &image.names {
-            if image.push && !to_push.contains(n) {
-                to_push.push(n.clone());
-            }
-        }
     }
-    for target in &to_push {
+    for target in &super::publish::names_to_push(request, push_tags) {
         let session = registries.session().map_err(registry::failure)?;
         progress.line(&format!("pushing {} ({} platforms)", target.familiar(), images.images.len()));
         let annotations = IndexAnnotations {

@@ -78,23 +78,29 @@ pub fn name_and_push(
     push_tags: bool,
     progress: &dyn Renderer,
 ) -> Result<(), Failure> {
-    let mut to_push: Vec<Reference> = if push_tags { request.tags.clone() } else { Vec::new() };
-    for image in &request.image_outputs {
-        for name in &image.names {
-            store.tag(&name.canonical(), id)?;
-            progress.line(&format!("naming to {}", name.canonical()));
-            if image.push && !to_push.contains(name) {
-                to_push.push(name.clone());
-            }
-        }
+    for name in request.image_outputs.iter().flat_map(|image| &image.names) {
+        store.tag(&name.canonical(), id)?;
+        progress.line(&format!("naming to {}", name.canonical()));
     }
-    for target in &to_push {
+    for target in &names_to_push(request, push_tags) {
         let session = registries.session().map_err(registry::failure)?;
         progress.line(&format!("pushing {}", target.familiar()));
         let pushed = rbuild_registry::push::push(&session, store, id, target).map_err(registry::failure)?;
         progress.line(&format!("pushed {}@{}", target.familiar(), pushed.digest));
     }
     Ok(())
+}
+
+/// Every name a build pushes, each once: the `-t` tags with `--push`, then
+/// the names of `-o type=image` outputs that ask for it.
+pub fn names_to_push(request: &Request, push_tags: bool) -> Vec<Reference> {
+    let mut to_push: Vec<Reference> = if push_tags { request.tags.clone() } else { Vec::new() };
+    for name in request.image_outputs.iter().filter(|image| image.push).flat_map(|image| &image.names) {
+        if !to_push.contains(name) {
+            to_push.push(name.clone());
+        }
+    }
+    to_push
 }
 
 /// `--iidfile`: the image ID.
