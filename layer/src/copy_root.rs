@@ -493,7 +493,7 @@ fn same_bytes(a: &mut File, b: &mut File) -> io::Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashSet;
     use std::fs;
     use std::os::unix::fs::MetadataExt;
@@ -501,7 +501,8 @@ mod tests {
     use super::super::overlay::{OverlayXattrs, is_opaque_dir, is_whiteout_at};
     use super::*;
 
-    fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
+    /// The (device, inode) of every non-directory under `dir`.
+    pub(crate) fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
         walkdir::WalkDir::new(dir)
             .into_iter()
             .map(|e| e.unwrap().metadata().unwrap())

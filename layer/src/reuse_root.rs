@@ -35,9 +35,9 @@ use super::diff::sorted_names;
 use super::error::LayerError;
 use super::node::{NodeKind, image_xattrs, read_xattrs};
 use super::overlay::{OverlayXattrs, is_opaque_dir, is_whiteout_at};
-use super::safe_tree::{NodeAttrs, SafeTree, SpecialKind, TreeOptions, join_components};
+use super::safe_tree::{NodeAttrs, SafeTree, TreeOptions, join_components};
 use super::stack::LayerStack;
-use super::stack_export::{CopyTree, FileJob, copy_files};
+use super::stack_export::{CopyTree, FileJob, copy_files, make_special_like};
 
 impl LayerStack {
     /// Makes `root`, a root that held the merged tree of this stack's
@@ -115,15 +115,7 @@ impl Apply<'_> {
                 self.tree.drop_xattrs_except(components, &xattrs, &entry)?;
                 return self.dir(components, stats);
             }
-            NodeKind::File => self.files.push(FileJob {
-                components: components.clone(),
-                source: path.to_path_buf(),
-                mode: attrs.mode,
-                uid: attrs.uid,
-                gid: attrs.gid,
-                mtime: (attrs.mtime, attrs.mtime_nanos),
-                xattrs: xattrs.clone(),
-            }),
+            NodeKind::File => self.files.push(FileJob::new(components, path, &attrs)),
             NodeKind::Symlink => {
                 let target = fs::read_link(path).ctx("cannot read symlink", path)?;
                 self.tree.make_symlink(components, target.as_os_str().as_bytes(), &attrs, &entry)?;
@@ -132,14 +124,7 @@ impl Apply<'_> {
                 self.tree.remove(components, &entry)?;
             }
             NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
-                let special = match kind {
-                    NodeKind::CharDevice => SpecialKind::CharDevice,
-                    NodeKind::BlockDevice => SpecialKind::BlockDevice,
-                    _ => SpecialKind::Fifo,
-                };
-                let rdev = meta.rdev();
-                let device = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
-                self.tree.make_special(components, special, device, &attrs, &entry)?;
+                make_special_like(self.tree, components, kind, &meta, &attrs, &entry)?;
             }
             NodeKind::Socket => self.tree.remove(components, &entry)?,
         }
@@ -149,10 +134,11 @@ impl Apply<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::BTreeMap;
     use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+    use super::super::copy_root::tests::inodes;
     use super::super::overlay::OverlayXattrs;
     use super::*;
 
@@ -185,15 +171,6 @@ mod tests {
                 );
                 (rel, shown)
             })
-            .collect()
-    }
-
-    fn inodes(dir: &Path) -> HashSet<(u64, u64)> {
-        walkdir::WalkDir::new(dir)
-            .into_iter()
-            .map(|e| e.unwrap().metadata().unwrap())
-            .filter(|m| !m.is_dir())
-            .map(|m| (m.dev(), m.ino()))
             .collect()
     }
 

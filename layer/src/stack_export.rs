@@ -53,6 +53,46 @@ pub(crate) struct FileJob {
     pub xattrs: Xattrs,
 }
 
+impl FileJob {
+    /// A copy of `source` to `components` with `attrs`.
+    pub(crate) fn new(components: &[Vec<u8>], source: &Path, attrs: &NodeAttrs<'_>) -> FileJob {
+        FileJob {
+            components: components.to_vec(),
+            source: source.to_path_buf(),
+            mode: attrs.mode,
+            uid: attrs.uid,
+            gid: attrs.gid,
+            mtime: (attrs.mtime, attrs.mtime_nanos),
+            xattrs: attrs.xattrs.clone(),
+        }
+    }
+}
+
+/// Makes at `components` the device node or fifo (`kind`) that `meta`
+/// describes.
+pub(crate) fn make_special_like(
+    tree: &mut SafeTree,
+    components: &[Vec<u8>],
+    kind: NodeKind,
+    meta: &fs::Metadata,
+    attrs: &NodeAttrs<'_>,
+    entry: &[u8],
+) -> Result<(), LayerError> {
+    let special = match kind {
+        NodeKind::CharDevice => SpecialKind::CharDevice,
+        NodeKind::BlockDevice => SpecialKind::BlockDevice,
+        _ => SpecialKind::Fifo,
+    };
+    let rdev = meta.rdev();
+    tree.make_special(
+        components,
+        special,
+        (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev)),
+        attrs,
+        entry,
+    )
+}
+
 /// A second name to link (path, first name), made once every file exists.
 type HardLinkJob = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
@@ -161,15 +201,7 @@ impl LayerStack {
             };
             match kind {
                 NodeKind::Dir => tree.make_dir(&components, &attrs, &name)?,
-                NodeKind::File => files.push(FileJob {
-                    components: components.clone(),
-                    source: child.real_path.clone(),
-                    mode: attrs.mode,
-                    uid: attrs.uid,
-                    gid: attrs.gid,
-                    mtime: (attrs.mtime, attrs.mtime_nanos),
-                    xattrs: xattrs.clone(),
-                }),
+                NodeKind::File => files.push(FileJob::new(&components, &child.real_path, &attrs)),
                 NodeKind::Symlink => {
                     let target =
                         fs::read_link(&child.real_path).ctx("cannot read symlink", &child.real_path)?;
@@ -180,14 +212,7 @@ impl LayerStack {
                     return Ok(());
                 }
                 NodeKind::CharDevice | NodeKind::BlockDevice | NodeKind::Fifo => {
-                    let special = match kind {
-                        NodeKind::CharDevice => SpecialKind::CharDevice,
-                        NodeKind::BlockDevice => SpecialKind::BlockDevice,
-                        _ => SpecialKind::Fifo,
-                    };
-                    let rdev = meta.rdev();
-                    let device = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
-                    tree.make_special(&components, special, device, &attrs, &name)?;
+                    make_special_like(&mut tree, &components, kind, meta, &attrs, &name)?;
                 }
                 NodeKind::Socket => return Ok(()),
             }
