@@ -24,7 +24,6 @@
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::io_error::IoContext;
@@ -97,14 +96,7 @@ impl Apply<'_> {
         }
         let kind = NodeKind::of(&meta);
         let xattrs = image_xattrs(&read_xattrs(path)?);
-        let attrs = NodeAttrs {
-            mode: meta.mode() & 0o7777,
-            uid: u64::from(meta.uid()),
-            gid: u64::from(meta.gid()),
-            mtime: meta.mtime(),
-            mtime_nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
-            xattrs: &xattrs,
-        };
+        let attrs = NodeAttrs::of(&meta, &xattrs);
         stats.entries += 1;
         match kind {
             NodeKind::Dir => {

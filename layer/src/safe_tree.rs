@@ -22,6 +22,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -58,6 +59,20 @@ pub(crate) struct NodeAttrs<'a> {
     pub mtime: i64,
     pub mtime_nanos: u32,
     pub xattrs: &'a Xattrs,
+}
+
+impl<'a> NodeAttrs<'a> {
+    /// The attributes of an existing node, to make its like.
+    pub(crate) fn of(meta: &std::fs::Metadata, xattrs: &'a Xattrs) -> NodeAttrs<'a> {
+        NodeAttrs {
+            mode: meta.mode() & 0o7777,
+            uid: u64::from(meta.uid()),
+            gid: u64::from(meta.gid()),
+            mtime: meta.mtime(),
+            mtime_nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+            xattrs,
+        }
+    }
 }
 
 /// Kinds of node made with `mknodat`.

@@ -191,14 +191,7 @@ impl LayerStack {
             }
 
             let xattrs = image_xattrs(&read_xattrs(&child.real_path)?);
-            let attrs = NodeAttrs {
-                mode: meta.mode() & 0o7777,
-                uid: u64::from(meta.uid()),
-                gid: u64::from(meta.gid()),
-                mtime: meta.mtime(),
-                mtime_nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
-                xattrs: &xattrs,
-            };
+            let attrs = NodeAttrs::of(meta, &xattrs);
             match kind {
                 NodeKind::Dir => tree.make_dir(&components, &attrs, &name)?,
                 NodeKind::File => files.push(FileJob::new(&components, &child.real_path, &attrs)),
