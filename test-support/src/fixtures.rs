@@ -32,7 +32,9 @@ pub fn busybox_rootfs() -> &'static Path {
             fs::create_dir_all(dir.join(d)).unwrap();
         }
         fs::copy(BUSYBOX, dir.join("bin/busybox")).expect("Debian's busybox-static at /bin/busybox");
-        let list = Command::new(dir.join("bin/busybox")).arg("--list").output().expect("busybox --list");
+        // The applets of the original: running the fresh copy can fail with
+        // ETXTBSY while another test thread's fork still holds it open.
+        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let link = dir.join("bin").join(applet);
             if !link.exists() {

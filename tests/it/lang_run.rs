@@ -1,6 +1,7 @@
 //! RUN end to end: heredocs (plain, `#!` scripts, several per line, `<<-`,
 //! quoted), every `--mount` type, `--network=none`, proxies.
 
+use std::collections::BTreeSet;
 use std::fs;
 
 use crate::harness::*;
@@ -188,12 +189,26 @@ fn network_none_has_only_loopback_and_a_required_ssh_mount_needs_an_agent() {
     env.dockerfile(
         "ctx",
         "FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n\
-RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host-ifaces\n",
+RUN --network=host tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /host-ifaces\n",
     );
+    // Other tests start containers (veth pairs) meanwhile: the host's
+    // interfaces are read before and after, and the step must see exactly
+    // the host's, give or take those that came or went during the build.
+    let host_ifaces = || -> BTreeSet<String> {
+        sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '").lines().map(str::to_string).collect()
+    };
+    let before = host_ifaces();
     let (_, out) = build_local(&env, "ctx", &["--allow", "network.host"]);
+    let after = host_ifaces();
     assert_eq!(fs::read_to_string(out.join("ifaces")).unwrap(), "lo\n");
-    let host_ifaces = sh("tail -n +3 /proc/net/dev | wc -l");
-    assert_eq!(fs::read_to_string(out.join("host-ifaces")).unwrap(), host_ifaces, "the host's interfaces");
+    let seen: BTreeSet<String> =
+        fs::read_to_string(out.join("host-ifaces")).unwrap().lines().map(str::to_string).collect();
+    let stable: BTreeSet<String> = before.intersection(&after).cloned().collect();
+    let ever: BTreeSet<String> = before.union(&after).cloned().collect();
+    assert!(
+        stable.is_subset(&seen) && seen.is_subset(&ever),
+        "the host's interfaces: the step saw {seen:?}, the host had {before:?} before and {after:?} after"
+    );
     env.dockerfile("ssh", "FROM busybox:local\nRUN --mount=type=ssh,required=true ls /run/buildkit\n");
     let run = env.rbuild(&["build", "--progress", "plain", "ssh"]).failed();
     assert!(
