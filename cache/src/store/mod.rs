@@ -23,6 +23,7 @@ mod layer_sizes;
 mod layers;
 mod platforms;
 mod refs;
+mod spread;
 
 pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
 pub use images::{ImageRecord, ResolveError};
@@ -129,6 +130,7 @@ impl Store {
             }
         }
         let tmp = root.join("tmp");
+        spread::spread_subdirectories(&tmp);
         remove_dead_scratch(&tmp);
         let scratch = Scratch::create(&tmp)?;
         let xattrs = layers::snapshot_xattrs(&root);
@@ -194,6 +196,8 @@ impl Scratch {
             }
         };
         fs::create_dir(&dir).ctx("create scratch dir", &dir)?;
+        // Each step's scratch dir lands in a block group of its own.
+        spread::spread_subdirectories(&dir);
         LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).push(dir.clone());
         Ok(Scratch { dir, _lock: lock })
     }
