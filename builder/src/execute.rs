@@ -24,17 +24,20 @@ pub enum Executed {
 
 /// Runs a filesystem step on top of `lowers` (top first). Returns its root
 /// with the changes (or the stored layer they would make), or `None` when
-/// nothing can have changed.
+/// nothing can have changed. `prior` is the layer the same step made in an
+/// earlier build, if it is still stored: a COPY links the files it would
+/// write again.
 pub fn execute(
     env: &ExecEnv<'_>,
     step: &Step,
     lowers: &[Lower],
+    prior: Option<&LayerRef>,
     id: &StepId,
     progress: &dyn Progress,
 ) -> Result<Option<Executed>, BuildError> {
     let changes = match &step.op {
         Op::Run(run) => crate::run_step::execute_run(env, run, lowers, id, progress)?,
-        Op::Copy(c) => match crate::copy::step::execute_copy(env, c, lowers)? {
+        Op::Copy(c) => match crate::copy::step::execute_copy(env, c, lowers, prior)? {
             Copied::Changes(root) => root,
             Copied::Stored(layer) => {
                 let line = format!("layer {} is already stored: nothing written", layer.diff_id());

@@ -420,6 +420,7 @@ fn context_bind_source(env: &ExecEnv<'_>, source: &str, out: &mut Prepared) -> R
             mtime: e.mtime,
             host_path: env.ctx.root().join(p),
             link_target: e.link_target.clone(),
+            stored: false,
         })
         .collect();
     if !rel.is_empty() && entries.is_empty() {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use rbuild_cache::Store;
 use rbuild_cache::index::{CacheRecord, KeyInput};
+use rbuild_cache::store::LayerRef;
 use rbuild_frontend::graph::{Base, CopySource, Op, Stage, Step, StepGraph};
 use rbuild_layer::WriteOptions;
 use rbuild_oci::config::{History, ImageConfig, RootFs};
@@ -176,6 +177,16 @@ struct StepPlace<'a> {
     step: &'a Step,
     id: StepId,
     situation: explain::Situation<'a>,
+}
+
+/// A step that missed the cache, about to run.
+struct Miss {
+    key: Digest,
+    inputs: Vec<KeyInput>,
+    /// Why it runs.
+    reason: String,
+    /// The key it had when it last ran at this place in the Dockerfile.
+    prior_key: Option<Digest>,
 }
 
 /// How a step was satisfied.
@@ -390,7 +401,13 @@ impl Shared<'_> {
                     self.report(key, &inputs, place, &outcome, t0);
                     return Ok(());
                 }
-                let ran = self.execute_and_commit(place, key, inputs.clone(), reason, t0, &state.layers)?;
+                let miss = Miss {
+                    key,
+                    inputs: inputs.clone(),
+                    reason,
+                    prior_key: previous.as_ref().and_then(|p| p.key),
+                };
+                let ran = self.execute_and_commit(place, miss, t0, &state.layers)?;
                 if let Some(c) = &claim {
                     c.ran();
                 }
@@ -413,16 +430,16 @@ impl Shared<'_> {
     fn execute_and_commit(
         &self,
         place: &StepPlace<'_>,
-        key: Digest,
-        inputs: Vec<KeyInput>,
-        reason: String,
+        miss: Miss,
         t0: Instant,
         layers: &[Digest],
     ) -> Result<StepResult, BuildError> {
+        let Miss { key, inputs, reason, prior_key } = miss;
         let id = &place.id;
         self.progress.event(Event::Started { step: id.clone(), reason: reason.clone() });
         let lowers = lowers_of(self.store, layers)?;
-        let root = match execute(&self.env(), place.step, &lowers, id, self.progress) {
+        let prior = self.prior_layer(place.step, prior_key);
+        let root = match execute(&self.env(), place.step, &lowers, prior.as_ref(), id, self.progress) {
             Ok(r) => r,
             Err(e) => {
                 self.progress.event(Event::Failed { step: id.clone(), elapsed: t0.elapsed() });
@@ -459,6 +476,16 @@ impl Shared<'_> {
             saved_ms: None,
             ran_ms: Some(ran_ms),
         })
+    }
+
+    /// The layer a COPY or ADD made when it last ran at this place in the
+    /// Dockerfile (the key its site record names), if it is still stored.
+    fn prior_layer(&self, step: &Step, prior_key: Option<Digest>) -> Option<LayerRef> {
+        if !matches!(step.op, Op::Copy(_)) {
+            return None;
+        }
+        let record = self.store.cache_lookup(&prior_key?).ok()??;
+        self.store.layer(&record.layer?).ok()?
     }
 
     /// The store's cached result for `key`, else the first cache source's.

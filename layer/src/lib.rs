@@ -38,7 +38,7 @@ pub use apply::{ApplyOptions, apply_layer_tar, apply_layer_tar_auto};
 pub use copy_root::PreparedRoot;
 pub use diff::{WriteOptions, write_layer_tar};
 pub use error::LayerError;
-pub use node::has_image_xattrs;
+pub use node::{has_any_xattrs, has_image_xattrs};
 pub use overlay::{OverlayXattrs, has_host_root};
 pub use stack::{Found, LayerStack};
 pub use stack_export::FlatTarOptions;

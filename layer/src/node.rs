@@ -124,6 +124,15 @@ pub fn has_image_xattrs(path: &Path) -> Result<bool, LayerError> {
     Ok(read_xattrs(path)?.iter().any(|(name, _)| keep_in_image(name)))
 }
 
+/// Whether `path` (not followed) carries any extended attribute at all.
+pub fn has_any_xattrs(path: &Path) -> Result<bool, LayerError> {
+    match xattr::list(path) {
+        Ok(mut names) => Ok(names.next().is_some()),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
+        Err(e) => Err(LayerError::io("cannot list xattrs of", path, e)),
+    }
+}
+
 /// Looks one xattr up in a list read by [`read_xattrs`].
 pub(crate) fn find_xattr<'a>(xattrs: &'a Xattrs, name: &str) -> Option<&'a [u8]> {
     xattrs.iter().find(|(n, _)| n.as_slice() == name.as_bytes()).map(|(_, v)| v.as_slice())

@@ -138,6 +138,12 @@ impl Env {
         serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
     }
 
+    /// The snapshot directory of a stored layer (`sha256:…` diffID).
+    pub fn layer_fs(&self, diff_id: &str) -> PathBuf {
+        let hex = diff_id.trim_start_matches("sha256:");
+        self.root.path().join("layers").join(&hex[..16]).join("fs")
+    }
+
     /// Everything in the store except scratch space, with sizes: for
     /// checking that a failed command left it exactly as it was.
     pub fn store_snapshot(&self) -> BTreeMap<String, u64> {

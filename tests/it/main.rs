@@ -34,6 +34,7 @@ mod conformance_secrets;
 mod conformance_source_date_epoch;
 mod conformance_workdir;
 mod containers;
+mod copy_links;
 mod copy_reuse;
 mod crash;
 mod disk;

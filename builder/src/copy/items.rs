@@ -28,6 +28,10 @@ pub struct SrcEntry {
     /// file that is written empty (a socket or fifo in the context).
     pub host_path: PathBuf,
     pub link_target: Option<String>,
+    /// `host_path` is a file of a stored layer (a stage's or an image's
+    /// snapshot), which nothing ever writes to: a copy of it may share its
+    /// inode (see [`super::upper::DiskUpper`]).
+    pub stored: bool,
 }
 
 /// A top-level source item (a file or a directory and its contents).
@@ -56,6 +60,7 @@ impl SrcEntry {
             mtime: (m.mtime(), m.mtime_nsec()),
             host_path: host_path.to_path_buf(),
             link_target,
+            stored: false,
         }
     }
 }
@@ -83,6 +88,7 @@ pub fn items_from_context(ctx: &BuildContext, rels: &[String]) -> Vec<SrcItem> {
                         .presented_mtime(root_meta.as_ref().map_or((0, 0), |m| (m.mtime(), m.mtime_nsec()))),
                     host_path: ctx.root().to_path_buf(),
                     link_target: None,
+                    stored: false,
                 }];
                 v.extend(ctx.subtree("").map(|(p, e)| context_entry(ctx, p, p, e)));
                 v
@@ -116,6 +122,7 @@ fn context_entry(ctx: &BuildContext, path: &str, rel: &str, e: &crate::context::
         mtime: ctx.presented_mtime(e.mtime),
         host_path,
         link_target: e.link_target.clone(),
+        stored: false,
     }
 }
 
@@ -132,7 +139,8 @@ pub fn items_from_layers(view: &LayerStack, paths: &[String]) -> Result<Vec<SrcI
             let merged = f.merged_path.as_str();
             let rel =
                 merged.strip_prefix(root.as_str()).unwrap_or(merged).trim_start_matches('/').to_string();
-            entries.push(SrcEntry::from_metadata(rel, &f.metadata, &f.real_path));
+            let entry = SrcEntry::from_metadata(rel, &f.metadata, &f.real_path);
+            entries.push(SrcEntry { stored: true, ..entry });
             Ok(())
         })?;
         // Copied into a directory, the item keeps the name it was asked by,

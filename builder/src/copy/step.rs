@@ -17,7 +17,7 @@ use super::items::{
     exclude_entries, items_from_context, items_from_dir, items_from_layers, parents_from_context,
     parents_from_layers, select_in_layers,
 };
-use super::upper::UpperTree;
+use super::upper::{DiskUpper, UpperTree};
 use super::virtual_upper::VirtualUpper;
 use super::writer::copy_items;
 use super::{CopyError, SrcEntry, SrcItem, Writer};
@@ -50,8 +50,15 @@ pub enum Copied {
 
 /// Runs a COPY or ADD on top of `lowers`: returns the stored layer it
 /// would make when there is one (see [`stored_layer`]), else the root
-/// holding its changes.
-pub fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<Copied, BuildError> {
+/// holding its changes. `prior` is the layer this step made in an earlier
+/// build, whose identical files are linked instead of copied
+/// ([`super::upper::DiskUpper::reusing`]).
+pub fn execute_copy(
+    env: &ExecEnv<'_>,
+    c: &CopyOp,
+    lowers: &[Lower],
+    prior: Option<&LayerRef>,
+) -> Result<Copied, BuildError> {
     let root = env.opts.snapshotter.prepare_diff(env.store, "copy")?;
     match stored_layer(env, c, lowers, &root.upper) {
         Ok(Some(layer)) => {
@@ -65,7 +72,7 @@ pub fn execute_copy(env: &ExecEnv<'_>, c: &CopyOp, lowers: &[Lower]) -> Result<C
         }
     }
     let mut extracted: Vec<PathBuf> = Vec::new();
-    let result = copy_into(env, c, lowers, &root.upper, &mut extracted);
+    let result = copy_into(env, c, lowers, &root.upper, prior, &mut extracted);
     for d in extracted {
         let _ = rbuild_cache::store::remove_tree(&d);
     }
@@ -94,9 +101,10 @@ fn copy_into(
     c: &CopyOp,
     lowers: &[Lower],
     upper: &Path,
+    prior: Option<&LayerRef>,
     extracted: &mut Vec<PathBuf>,
 ) -> Result<(), BuildError> {
-    let w = writer_for(env, c, lowers, upper)?;
+    let w = writer_for(env, c, lowers, upper, prior)?;
     let mut g = Gathering { env, c, w, extracted, sources: Sources::default() };
     match &c.source {
         CopySource::Context => g.context_sources()?,
@@ -181,12 +189,15 @@ fn writer_for<'a>(
     c: &CopyOp,
     lowers: &[Lower],
     upper: &'a Path,
+    prior: Option<&LayerRef>,
 ) -> Result<Writer<'a>, BuildError> {
     // A linked copy is written onto nothing: its layer must not depend on
     // what is below (names for --chown are still looked up in the parent).
     let write_lowers: Vec<PathBuf> =
         if c.link { Vec::new() } else { lowers.iter().map(|l| l.abs.clone()).collect() };
-    let mut w = Writer::new(upper, write_lowers, env.store.overlay_xattrs());
+    let tree =
+        DiskUpper::new(upper, write_lowers, env.store.overlay_xattrs()).reusing(prior.map(LayerRef::fs_path));
+    let mut w = Writer::onto(tree);
     set_owner_and_mode(env, c, lowers, &mut w)?;
     Ok(w)
 }
@@ -257,6 +268,7 @@ impl Gathering<'_, '_> {
                     mtime,
                     host_path: got.path.clone(),
                     link_target: None,
+                    stored: false,
                 }],
             });
         }

@@ -4,6 +4,7 @@
 //! [`super::virtual_upper::VirtualUpper`] records the same operations so the
 //! layer they would make can be hashed before anything is written.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -91,6 +92,17 @@ pub trait UpperTree {
     fn create_dir(&mut self, path: &str, meta: NodeMeta) -> Result<(), CopyError>;
     /// A regular file with `source`'s content, or empty without one.
     fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError>;
+    /// A regular file with the content of `source`, a file of a stored
+    /// layer (which nothing ever writes to); a copy unless the tree can do
+    /// better.
+    fn create_file_from_stored(
+        &mut self,
+        path: &str,
+        source: &Path,
+        meta: NodeMeta,
+    ) -> Result<(), CopyError> {
+        self.create_file(path, Some(source), meta)
+    }
     /// A regular file with `content` (a heredoc).
     fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError>;
     fn create_symlink(&mut self, path: &str, target: &str, meta: NodeMeta) -> Result<(), CopyError>;
@@ -98,18 +110,96 @@ pub trait UpperTree {
 }
 
 /// The step's real upper directory on top of its parent layers' snapshots.
+///
+/// A file the step writes is a hard link to a stored layer's file when
+/// nothing could tell the two apart: the stored file has the bytes, owner,
+/// mode and time the copy would get and carries no xattrs, its layer is
+/// not one of this step's parents (so no root built on the new layer shows
+/// both names), and no other file of this step links to it (so the new
+/// layer holds no hard link of its own, which its tar would record as
+/// one). Two kinds of stored files are offered: the source files of a
+/// `COPY --from` (same bytes by construction), and the files of the layer
+/// the same step made in an earlier build (bytes compared), so an edit
+/// rebuild writes only the files that changed. It saves a copy of the
+/// content: on this kind of machine fresh page cache costs about 3 ms per
+/// MB (`docs/dev/performance.md`). Layers are never written to (RUN steps
+/// see them through overlayfs, which copies a file up before changing it;
+/// the copying snapshotter copies content), so a shared inode never
+/// changes, and removing either layer leaves the other's name. What a RUN
+/// step can tell is the link count `stat` shows.
 pub struct DiskUpper<'a> {
     upper: &'a Path,
     /// The merged view: the upper, then the parent layers' snapshot dirs,
     /// top first.
     view: LayerStack,
+    /// The parent layers' snapshot dirs.
+    lowers: Vec<PathBuf>,
+    /// Inodes (device, number) this step has linked to.
+    linked: HashSet<(u64, u64)>,
+    /// A layer whose identical files may be linked (see [`DiskUpper::reusing`]).
+    prior: Option<PathBuf>,
+    /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
+    /// every file, to measure what links save).
+    may_link: bool,
 }
 
 impl<'a> DiskUpper<'a> {
     pub fn new(upper: &'a Path, lowers: Vec<PathBuf>, xattrs: OverlayXattrs) -> DiskUpper<'a> {
         let mut dirs = vec![upper.to_path_buf()];
-        dirs.extend(lowers);
-        DiskUpper { upper, view: LayerStack::new(dirs, xattrs) }
+        dirs.extend(lowers.iter().cloned());
+        let may_link = std::env::var_os("RBUILD_COPY_LINKS").is_none_or(|v| v != "0");
+        DiskUpper {
+            upper,
+            view: LayerStack::new(dirs, xattrs),
+            lowers,
+            linked: HashSet::new(),
+            prior: None,
+            may_link,
+        }
+    }
+
+    /// Also offers the files of `layer` (a snapshot dir): a file written
+    /// at a path where that layer holds the same bytes with the same owner,
+    /// mode and time becomes a link to it. Given the layer the same step
+    /// made in an earlier build, a rebuild after editing a few files of a
+    /// large `COPY` writes only those.
+    pub fn reusing(mut self, layer: Option<PathBuf>) -> Self {
+        self.prior = layer;
+        self
+    }
+
+    /// Links `dest` to the stored file `stored` when the link is
+    /// indistinguishable from the file the step would write (see the
+    /// type's doc) and `same_content` agrees; false when it did not.
+    fn link_to_stored(
+        &mut self,
+        stored: &Path,
+        dest: &Path,
+        meta: NodeMeta,
+        same_content: impl FnOnce(&fs::Metadata) -> bool,
+    ) -> bool {
+        if !self.may_link || self.lowers.iter().any(|l| stored.starts_with(l)) {
+            return false;
+        }
+        let Ok(m) = fs::symlink_metadata(stored) else { return false };
+        let same = m.file_type().is_file()
+            && m.uid() == meta.uid
+            && m.gid() == meta.gid
+            && m.mode() & 0o7777 == meta.mode & 0o7777
+            && meta.mtime == Stamp::At((m.mtime(), m.mtime_nsec()));
+        if !same || self.linked.contains(&(m.dev(), m.ino())) || !same_content(&m) {
+            return false;
+        }
+        if rbuild_layer::has_any_xattrs(stored).unwrap_or(true) {
+            return false;
+        }
+        // Any failure (another filesystem, a link limit, protected_hardlinks
+        // for an unprivileged store) just means a copy.
+        if fs::hard_link(stored, dest).is_err() {
+            return false;
+        }
+        self.linked.insert((m.dev(), m.ino()));
+        true
     }
 
     fn path(&self, resolved: &str) -> PathBuf {
@@ -143,11 +233,29 @@ impl UpperTree for DiskUpper<'_> {
 
     fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
+        if let (Some(source), Some(prior)) = (source, &self.prior) {
+            let candidate = prior.join(path.trim_start_matches('/'));
+            if self.link_to_stored(&candidate, &p, meta, |m| same_bytes(source, &candidate, m.len())) {
+                return Ok(());
+            }
+        }
         match source {
             Some(source) => fs::copy(source, &p).map(|_| ()).map_err(io_err("copy", source))?,
             None => fs::File::create(&p).map(|_| ()).map_err(io_err("create", &p))?,
         }
         set_meta(&p, meta, false)
+    }
+
+    fn create_file_from_stored(
+        &mut self,
+        path: &str,
+        source: &Path,
+        meta: NodeMeta,
+    ) -> Result<(), CopyError> {
+        if self.link_to_stored(source, &self.path(path), meta, |_| true) {
+            return Ok(());
+        }
+        self.create_file(path, Some(source), meta)
     }
 
     fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError> {
@@ -165,6 +273,33 @@ impl UpperTree for DiskUpper<'_> {
     fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError> {
         set_times(&self.path(path), mtime, false)
     }
+}
+
+/// Whether the file at `a` holds exactly the `len` bytes the file at `b`
+/// holds. Reading both from the page cache costs far less than writing a
+/// copy into fresh pages.
+fn same_bytes(a: &Path, b: &Path, len: u64) -> bool {
+    use std::io::Read;
+    let (Ok(mut fa), Ok(mut fb)) = (fs::File::open(a), fs::File::open(b)) else { return false };
+    if fa.metadata().map(|m| m.len()).ok() != Some(len) {
+        return false;
+    }
+    // Below malloc's mmap threshold, so the buffers come from the heap.
+    let mut bufa = vec![0u8; 32 << 10];
+    let mut bufb = vec![0u8; 32 << 10];
+    let mut left = len;
+    while left > 0 {
+        let want = bufa.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if fa.read_exact(&mut bufa[..want]).is_err() || fb.read_exact(&mut bufb[..want]).is_err() {
+            return false;
+        }
+        if bufa[..want] != bufb[..want] {
+            return false;
+        }
+        left -= want as u64;
+    }
+    // Nothing more in either (a file that grew since its stat).
+    matches!(fa.read(&mut bufa[..1]), Ok(0)) && matches!(fb.read(&mut bufb[..1]), Ok(0))
 }
 
 /// The time new entries get, as (seconds, nanoseconds).

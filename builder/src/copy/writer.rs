@@ -217,8 +217,12 @@ impl<'a, T: UpperTree> Writer<'a, T> {
             }
             EntryKind::File => {
                 self.tree.remove(&resolved)?;
-                let source = (!e.host_path.as_os_str().is_empty()).then_some(e.host_path.as_path());
-                self.tree.create_file(&resolved, source, meta)?;
+                if e.stored {
+                    self.tree.create_file_from_stored(&resolved, &e.host_path, meta)?;
+                } else {
+                    let source = (!e.host_path.as_os_str().is_empty()).then_some(e.host_path.as_path());
+                    self.tree.create_file(&resolved, source, meta)?;
+                }
             }
             EntryKind::Symlink => {
                 self.tree.remove(&resolved)?;
