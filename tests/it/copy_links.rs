@@ -121,3 +121,33 @@ fn an_edit_rebuild_links_the_files_it_did_not_change_to_the_previous_layer() {
         assert_eq!(fs::symlink_metadata(third.join(file)).unwrap().nlink(), 1, "{file} is a copy");
     }
 }
+
+#[test]
+fn a_symlink_in_the_previous_layer_never_leads_the_reuse_out_of_the_store() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    // A host file with the very bytes, owner, mode and time the copy will
+    // have, where the previous layer's symlink points.
+    let host_dir = env.path("host-dir");
+    fs::create_dir_all(&host_dir).unwrap();
+    let host_file = host_dir.join("a.txt");
+    fs::write(&host_file, "same\n").unwrap();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:local\nCOPY tree/ /\n")]);
+    fs::create_dir_all(ctx.join("tree")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, ctx.join("tree/app")).unwrap();
+    build_local(&env, "ctx", &["-t", "escape:v1"]);
+
+    // Now `app` is a directory holding that file.
+    fs::remove_file(ctx.join("tree/app")).unwrap();
+    fs::create_dir(ctx.join("tree/app")).unwrap();
+    let file = ctx.join("tree/app/a.txt");
+    fs::write(&file, "same\n").unwrap();
+    for f in [&file, &host_file] {
+        sh(&format!("touch -h -d @1600000000.123456789 {}", f.display()));
+    }
+    let (_, out) = build_local(&env, "ctx", &["-t", "escape:v1"]);
+    assert_contents(&out, &[("app/a.txt", "same\n")]);
+    assert_eq!(fs::metadata(&host_file).unwrap().nlink(), 1, "the host file was linked into a layer");
+    let layer = env.layer_fs(diff_ids(&env, "escape:v1").last().unwrap());
+    assert_ne!(inode(&layer.join("app/a.txt")), inode(&host_file));
+}

@@ -4,7 +4,7 @@
 //! [`super::virtual_upper::VirtualUpper`] records the same operations so the
 //! layer they would make can be hashed before anything is written.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -138,6 +138,9 @@ pub struct DiskUpper<'a> {
     linked: HashSet<(u64, u64)>,
     /// A layer whose identical files may be linked (see [`DiskUpper::reusing`]).
     prior: Option<PathBuf>,
+    /// Directories of `prior` (relative paths) known to be real directories
+    /// all the way down, or not.
+    prior_dirs: HashMap<String, bool>,
     /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
     /// every file, to measure what links save).
     may_link: bool,
@@ -154,6 +157,7 @@ impl<'a> DiskUpper<'a> {
             lowers,
             linked: HashSet::new(),
             prior: None,
+            prior_dirs: HashMap::new(),
             may_link,
         }
     }
@@ -166,6 +170,34 @@ impl<'a> DiskUpper<'a> {
     pub fn reusing(mut self, layer: Option<PathBuf>) -> Self {
         self.prior = layer;
         self
+    }
+
+    /// Where the prior layer would hold the file at `path`, when every
+    /// directory on the way there is a real directory of that layer: a
+    /// symlink there would lead out of the store.
+    fn prior_file(&mut self, path: &str) -> Option<PathBuf> {
+        let prior = self.prior.as_ref()?;
+        let rel = path.trim_start_matches('/');
+        let (parent, _) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let mut prefix = String::new();
+        for part in parent.split('/').filter(|p| !p.is_empty()) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            let real = match self.prior_dirs.get(&prefix) {
+                Some(known) => *known,
+                None => {
+                    let real = fs::symlink_metadata(prior.join(&prefix)).is_ok_and(|m| m.is_dir());
+                    self.prior_dirs.insert(prefix.clone(), real);
+                    real
+                }
+            };
+            if !real {
+                return None;
+            }
+        }
+        Some(prior.join(rel))
     }
 
     /// Links `dest` to the stored file `stored` when the link is
@@ -233,11 +265,11 @@ impl UpperTree for DiskUpper<'_> {
 
     fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
-        if let (Some(source), Some(prior)) = (source, &self.prior) {
-            let candidate = prior.join(path.trim_start_matches('/'));
-            if self.link_to_stored(&candidate, &p, meta, |m| same_bytes(source, &candidate, m.len())) {
-                return Ok(());
-            }
+        if let Some(source) = source
+            && let Some(candidate) = self.prior_file(path)
+            && self.link_to_stored(&candidate, &p, meta, |m| same_bytes(source, &candidate, m.len()))
+        {
+            return Ok(());
         }
         match source {
             Some(source) => fs::copy(source, &p).map(|_| ()).map_err(io_err("copy", source))?,
