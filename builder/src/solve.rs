@@ -451,11 +451,14 @@ impl Shared<'_> {
             clamp_mtime: self.opts.source_date_epoch,
             exclude: Vec::new(),
         };
+        let executed_in = t0.elapsed();
         let committed = match root {
             Some(Executed::Changes(root)) => self.opts.snapshotter.commit(self.store, root, &write)?,
             Some(Executed::Stored(layer)) => Some(layer),
             None => None,
         };
+        // Where a step's time went: its own work, then turning it into a layer.
+        tracing::debug!(step = %place.step.text, executed = ?executed_in, committed = ?(t0.elapsed() - executed_in), "ran a step");
         let now = Timestamp::now().secs;
         let ran_ms = t0.elapsed().as_millis() as u64;
         let record = CacheRecord {

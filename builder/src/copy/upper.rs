@@ -141,6 +141,8 @@ pub struct DiskUpper<'a> {
     /// Directories of `prior` (relative paths) known to be real directories
     /// all the way down, or not.
     prior_dirs: HashMap<String, bool>,
+    /// Scratch space for comparing contents, kept between files.
+    compare_buf: Vec<u8>,
     /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
     /// every file, to measure what links save).
     may_link: bool,
@@ -158,6 +160,7 @@ impl<'a> DiskUpper<'a> {
             linked: HashSet::new(),
             prior: None,
             prior_dirs: HashMap::new(),
+            compare_buf: Vec::new(),
             may_link,
         }
     }
@@ -202,13 +205,14 @@ impl<'a> DiskUpper<'a> {
 
     /// Links `dest` to the stored file `stored` when the link is
     /// indistinguishable from the file the step would write (see the
-    /// type's doc) and `same_content` agrees; false when it did not.
+    /// type's doc) and, with `same_bytes_as`, that file holds the same
+    /// bytes; false when it did not.
     fn link_to_stored(
         &mut self,
         stored: &Path,
         dest: &Path,
         meta: NodeMeta,
-        same_content: impl FnOnce(&fs::Metadata) -> bool,
+        same_bytes_as: Option<&Path>,
     ) -> bool {
         if !self.may_link || self.lowers.iter().any(|l| stored.starts_with(l)) {
             return false;
@@ -219,11 +223,19 @@ impl<'a> DiskUpper<'a> {
             && m.gid() == meta.gid
             && m.mode() & 0o7777 == meta.mode & 0o7777
             && meta.mtime == Stamp::At((m.mtime(), m.mtime_nsec()));
-        if !same || self.linked.contains(&(m.dev(), m.ino())) || !same_content(&m) {
+        if !same || self.linked.contains(&(m.dev(), m.ino())) {
             return false;
         }
         if rbuild_layer::has_any_xattrs(stored).unwrap_or(true) {
             return false;
+        }
+        if let Some(other) = same_bytes_as {
+            let mut buf = std::mem::take(&mut self.compare_buf);
+            let same = same_bytes(other, stored, m.len(), &mut buf);
+            self.compare_buf = buf;
+            if !same {
+                return false;
+            }
         }
         // Any failure (another filesystem, a link limit, protected_hardlinks
         // for an unprivileged store) just means a copy.
@@ -267,7 +279,7 @@ impl UpperTree for DiskUpper<'_> {
         let p = self.path(path);
         if let Some(source) = source
             && let Some(candidate) = self.prior_file(path)
-            && self.link_to_stored(&candidate, &p, meta, |m| same_bytes(source, &candidate, m.len()))
+            && self.link_to_stored(&candidate, &p, meta, Some(source))
         {
             return Ok(());
         }
@@ -284,7 +296,7 @@ impl UpperTree for DiskUpper<'_> {
         source: &Path,
         meta: NodeMeta,
     ) -> Result<(), CopyError> {
-        if self.link_to_stored(source, &self.path(path), meta, |_| true) {
+        if self.link_to_stored(source, &self.path(path), meta, None) {
             return Ok(());
         }
         self.create_file(path, Some(source), meta)
@@ -307,21 +319,22 @@ impl UpperTree for DiskUpper<'_> {
     }
 }
 
-/// Whether the file at `a` holds exactly the `len` bytes the file at `b`
-/// holds. Reading both from the page cache costs far less than writing a
-/// copy into fresh pages.
-fn same_bytes(a: &Path, b: &Path, len: u64) -> bool {
+/// Whether the files at `a` and `b` both hold exactly the same `len`
+/// bytes; `buf` is scratch space. Reading both from the page cache costs
+/// far less than writing a copy into fresh pages.
+fn same_bytes(a: &Path, b: &Path, len: u64, buf: &mut Vec<u8>) -> bool {
     use std::io::Read;
+    const HALF: usize = 64 << 10;
     let (Ok(mut fa), Ok(mut fb)) = (fs::File::open(a), fs::File::open(b)) else { return false };
-    if fa.metadata().map(|m| m.len()).ok() != Some(len) {
+    let same_len = |f: &fs::File| f.metadata().is_ok_and(|m| m.len() == len);
+    if !same_len(&fa) || !same_len(&fb) {
         return false;
     }
-    // Below malloc's mmap threshold, so the buffers come from the heap.
-    let mut bufa = vec![0u8; 32 << 10];
-    let mut bufb = vec![0u8; 32 << 10];
+    buf.resize(2 * HALF, 0);
+    let (bufa, bufb) = buf.split_at_mut(HALF);
     let mut left = len;
     while left > 0 {
-        let want = bufa.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let want = HALF.min(usize::try_from(left).unwrap_or(usize::MAX));
         if fa.read_exact(&mut bufa[..want]).is_err() || fb.read_exact(&mut bufb[..want]).is_err() {
             return false;
         }
@@ -330,8 +343,7 @@ fn same_bytes(a: &Path, b: &Path, len: u64) -> bool {
         }
         left -= want as u64;
     }
-    // Nothing more in either (a file that grew since its stat).
-    matches!(fa.read(&mut bufa[..1]), Ok(0)) && matches!(fb.read(&mut bufb[..1]), Ok(0))
+    true
 }
 
 /// The time new entries get, as (seconds, nanoseconds).
