@@ -519,8 +519,115 @@ mod tests {
         let root = Opts { owner: Some((0, 0)), ..Opts::default() };
         // `/a/b/` does not exist: both are made at the time of the copy
         // and keep it, so no stored layer can be the right one.
-        let (real, described) = both(dir.path(), &[file], "/a/b/", true, &root);
+        let (real, described) = both(dir.path(), std::slice::from_ref(&file), "/a/b/", true, &root);
         assert!(real.is_some());
         assert_eq!(described, None);
+        // Nor has it a description key: no memo entry can name its layer.
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            &[file],
+            "/a/b/",
+            true,
+            &root,
+        );
+        assert_eq!(tree.description_key(None, |_| Some((Digest::of(b"x"), 1))), None);
+    }
+
+    /// The description key of copying `src` to `/ctx` (no lower layer),
+    /// with each file's content key from `keys` (by file name), else the
+    /// SHA-256 of its content.
+    fn key_of(
+        src: &Path,
+        dest: &str,
+        o: &Opts,
+        keys: &std::collections::HashMap<&str, Digest>,
+    ) -> Option<CopyKey> {
+        let item = items_from_dir(src, "src").unwrap();
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            std::slice::from_ref(&item),
+            dest,
+            false,
+            o,
+        );
+        tree.description_key(o.clamp, |source| {
+            let name = source.file_name()?.to_str()?;
+            let content = fs::read(source).unwrap();
+            let key = keys.get(name).copied().unwrap_or_else(|| Digest::of(&content));
+            Some((key, content.len() as u64))
+        })
+    }
+
+    #[test]
+    fn the_description_key_changes_with_what_the_layer_holds_and_only_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("a.txt"), "a\n").unwrap();
+        fs::write(src.join("sub/b.txt"), "b\n").unwrap();
+        symlink("a.txt", src.join("link")).unwrap();
+        for (p, t) in [
+            ("a.txt", 1_600_000_100),
+            ("sub/b.txt", 1_600_000_200),
+            ("sub", 1_600_000_300),
+            ("", 1_600_000_400),
+        ] {
+            set_mtime(&src.join(p), t);
+        }
+        let root = Opts { owner: Some((0, 0)), ..Opts::default() };
+        let none = std::collections::HashMap::new();
+        let base = key_of(&src, "/ctx", &root, &none).expect("a plain copy has a key");
+
+        // Stable: described again, and after a change the tar cannot show
+        // (nanoseconds: tar headers hold whole seconds).
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base));
+        let ts = nix::sys::time::TimeSpec::new(1_600_000_100, 999);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &src.join("a.txt"),
+            &ts,
+            &ts,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "only the nanoseconds moved");
+
+        let differs = |key: Option<CopyKey>, what: &str| {
+            assert!(key.is_some(), "{what}: no key");
+            assert_ne!(key, Some(base), "{what}: the key did not change");
+        };
+        // A file's content key.
+        let other = std::collections::HashMap::from([("b.txt", Digest::of(b"other content"))]);
+        differs(key_of(&src, "/ctx", &root, &other), "content key");
+        // Where it lands, its owner, the clamp.
+        differs(key_of(&src, "/elsewhere", &root, &none), "destination path");
+        differs(key_of(&src, "/ctx", &Opts { owner: Some((1, 0)), ..root.clone() }, &none), "owner");
+        differs(key_of(&src, "/ctx", &Opts { clamp: Some(1_600_000_150), ..root.clone() }, &none), "clamp");
+        // A file's mode, then its time; each restored gives the key back.
+        fs::set_permissions(src.join("a.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+        differs(key_of(&src, "/ctx", &root, &none), "mode");
+        fs::set_permissions(src.join("a.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "mode restored");
+        set_mtime(&src.join("sub/b.txt"), 1_600_000_201);
+        differs(key_of(&src, "/ctx", &root, &none), "mtime");
+        set_mtime(&src.join("sub/b.txt"), 1_600_000_200);
+        // A file's name (the directory's time restored: renaming touches it).
+        fs::rename(src.join("sub/b.txt"), src.join("sub/c.txt")).unwrap();
+        set_mtime(&src.join("sub"), 1_600_000_300);
+        differs(key_of(&src, "/ctx", &root, &none), "file name");
+        fs::rename(src.join("sub/c.txt"), src.join("sub/b.txt")).unwrap();
+        set_mtime(&src.join("sub"), 1_600_000_300);
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "everything restored");
+
+        // A file whose content key is not known: no key at all.
+        let item = items_from_dir(&src, "src").unwrap();
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            std::slice::from_ref(&item),
+            "/ctx",
+            false,
+            &root,
+        );
+        assert_eq!(tree.description_key(None, |_| None), None);
     }
 }
