@@ -453,7 +453,17 @@ impl Shared<'_> {
         };
         let executed_in = t0.elapsed();
         let committed = match root {
-            Some(Executed::Changes(root)) => self.opts.snapshotter.commit(self.store, root, &write)?,
+            Some(Executed::Changes { root, memo_key }) => {
+                let committed = self.opts.snapshotter.commit(self.store, root, &write)?;
+                // A COPY with a description key remembers the layer it made,
+                // so the next one with the same key writes nothing.
+                if let (Some(key), Some(layer)) = (memo_key, &committed)
+                    && let Err(e) = self.store.remember_copy(&key, &layer.diff_id())
+                {
+                    tracing::debug!(error = %e, "could not remember a COPY's layer");
+                }
+                committed
+            }
             Some(Executed::Stored(layer)) => Some(layer),
             None => None,
         };

@@ -5,7 +5,8 @@
 //! What keeps a layer: being in the `rootfs` of any image record (tagged or
 //! not), or being the result of a build cache entry still in the index. What
 //! keeps a blob: being the config of an image record (the store keeps no
-//! other blobs). Everything else is garbage.
+//! other blobs). Everything else is garbage, and so is a COPY memo entry
+//! (`state/copy-memo/`) whose layer is not kept.
 //!
 //! Builds, loads and imports hold the store's gc lock shared for their whole
 //! run, because layers they have made belong to no image until they finish.
@@ -81,9 +82,11 @@ pub fn collect_garbage(store: &Store, _lock: &ExclusiveGcLock) -> Result<GcRepor
 
     let mut report = GcReport::default();
     let mut sizes = LayerSizes::new(store);
+    let mut kept_layers = BTreeSet::new();
     for layer in store.list_layers()? {
         let diff_id = layer.meta.diff_id;
         if live_layers.contains(&diff_id) {
+            kept_layers.insert(diff_id);
             continue;
         }
         let size = sizes.layer(&diff_id);
@@ -91,6 +94,8 @@ pub fn collect_garbage(store: &Store, _lock: &ExclusiveGcLock) -> Result<GcRepor
         store.forget_layer_size(&diff_id);
         report.removed_layers.push(RemovedLayer { diff_id, size });
     }
+    // The COPY memo names layers; an entry whose layer went is useless.
+    store.forget_copies_except(&kept_layers);
     for blob in store.list_blobs()? {
         if !live_blobs.contains(&blob) {
             store.remove_blob(&blob)?;

@@ -1,8 +1,9 @@
 //! A COPY from the build context whose layer is already in the store is
 //! not written again: a `--no-cache` rebuild describes each copy, finds
-//! its layer by diffID, says so in the step's progress and gives the same
-//! image; a copy whose result changed, or depends on when it is written,
-//! is written as before.
+//! its layer through the store's COPY memo (description key -> diffID),
+//! says so in the step's progress and gives the same image; a copy whose
+//! result changed, or depends on when it is written, is written as before,
+//! and so is one whose memo entry is lost.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -109,4 +110,54 @@ fn a_changed_source_or_a_time_dependent_copy_is_written() {
     build(&env, &[], &[]);
     let (run, _) = build(&env, &["--no-cache"], &[]);
     assert_eq!(reused(&run), 0, "{}", run.stderr);
+}
+
+/// Entries of the store's COPY memo.
+fn memo_entries(env: &Env) -> usize {
+    fs::read_dir(env.root.path().join("state/copy-memo")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn the_copy_memo_finds_the_layer_and_losing_it_only_costs_a_write() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = context(&env);
+    env.dockerfile("ctx", "FROM busybox:local\nCOPY src/ /dst/\n");
+    let (first, _) = build(&env, &[], &[]);
+    assert_eq!(reused(&first), 0, "{}", first.stderr);
+    assert_eq!(memo_entries(&env), 1, "the written copy is remembered");
+    let written = layers(&env);
+    let (again, _) = build(&env, &["--no-cache"], &[]);
+    assert_eq!(reused(&again), 1, "{}", again.stderr);
+    assert_eq!(layers(&env), written);
+
+    // Without its memo the store writes the copy again, the same layer,
+    // and remembers it anew.
+    fs::remove_dir_all(env.root.path().join("state/copy-memo")).unwrap();
+    let (lost, _) = build(&env, &["--no-cache"], &[]);
+    assert_eq!(reused(&lost), 0, "{}", lost.stderr);
+    assert_eq!(layers(&env), written, "written again, the same layer");
+    let (back, _) = build(&env, &["--no-cache"], &[]);
+    assert_eq!(reused(&back), 1, "{}", back.stderr);
+
+    // A file's new content: the copy is written, with it.
+    fs::write(ctx.join("src/a.txt"), "changed\n").unwrap();
+    let out = env.path("out");
+    let dest = format!("type=local,dest={}", out.display());
+    let (changed, _) = build(&env, &["--no-cache", "-o", &dest], &[]);
+    assert_eq!(reused(&changed), 0, "{}", changed.stderr);
+    assert_eq!(fs::read_to_string(out.join("dst/a.txt")).unwrap(), "changed\n");
+    assert_ne!(layers(&env), written);
+    assert_eq!(memo_entries(&env), 2);
+
+    // Garbage collection drops the entries whose layer it removes; the
+    // next build writes the copy again.
+    // (The earlier builds' images, untagged now, hold layers too.)
+    env.rbuild(&["rmi", "reuse:v1"]).ok();
+    env.rbuild(&["image", "prune", "-f"]).ok();
+    env.rbuild(&["builder", "prune", "-a", "-f"]).ok();
+    assert_eq!(memo_entries(&env), 0, "every memo entry named a removed layer");
+    let (rebuilt, _) = build(&env, &["--no-cache"], &[]);
+    assert_eq!(reused(&rebuilt), 0, "{}", rebuilt.stderr);
+    assert_eq!(memo_entries(&env), 1);
 }

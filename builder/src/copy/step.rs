@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::store::LayerRef;
+use rbuild_cache::store::{CopyKey, LayerRef};
 use rbuild_frontend::graph::{CopyOp, CopySource};
 use rbuild_frontend::span::Span;
 use rbuild_layer::{ApplyOptions, LayerStack};
@@ -41,17 +41,19 @@ struct Sources {
 
 /// What a COPY or ADD step produced.
 pub enum Copied {
-    /// The root holding its changes, to commit.
-    Changes(StepRoot),
+    /// The root holding its changes, to commit; with the step's
+    /// description key when it has one, for the caller to remember the
+    /// committed layer under (see [`stored_layer`]).
+    Changes { root: StepRoot, memo_key: Option<CopyKey> },
     /// The layer its changes would make, already in the store: nothing
     /// was written.
     Stored(LayerRef),
 }
 
 /// Runs a COPY or ADD on top of `lowers`: returns the stored layer it
-/// would make when there is one (see [`stored_layer`]), else the root
-/// holding its changes. `prior` is the layer this step made in an earlier
-/// build, whose identical files are linked instead of copied
+/// would make when the memo knows one (see [`stored_layer`]), else the
+/// root holding its changes. `prior` is the layer this step made in an
+/// earlier build, whose identical files are linked instead of copied
 /// ([`super::upper::DiskUpper::reusing`]).
 pub fn execute_copy(
     env: &ExecEnv<'_>,
@@ -60,24 +62,24 @@ pub fn execute_copy(
     prior: Option<&LayerRef>,
 ) -> Result<Copied, BuildError> {
     let root = env.opts.snapshotter.prepare_diff(env.store, "copy")?;
-    match stored_layer(env, c, lowers, &root.upper) {
-        Ok(Some(layer)) => {
+    let memo_key = match stored_layer(env, c, lowers, &root.upper) {
+        Ok(Described::Stored(layer)) => {
             discard(root);
             return Ok(Copied::Stored(layer));
         }
-        Ok(None) => {}
+        Ok(Described::ToWrite(memo_key)) => memo_key,
         Err(e) => {
             discard(root);
             return Err(e);
         }
-    }
+    };
     let mut extracted: Vec<PathBuf> = Vec::new();
     let result = copy_into(env, c, lowers, &root.upper, prior, &mut extracted);
     for d in extracted {
         let _ = rbuild_cache::store::remove_tree(&d);
     }
     match result {
-        Ok(()) => Ok(Copied::Changes(root)),
+        Ok(()) => Ok(Copied::Changes { root, memo_key }),
         Err(e) => {
             discard(root);
             Err(e)
@@ -134,20 +136,41 @@ fn apply_excludes(c: &CopyOp, sources: &mut Sources) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// What [`stored_layer`] found out about a step before writing it.
+enum Described {
+    /// The memo names a layer the store holds: nothing to write.
+    Stored(LayerRef),
+    /// The step is to be written; with its description key when it has
+    /// one, under which the committed layer is remembered.
+    ToWrite(Option<CopyKey>),
+}
+
 /// The stored layer a COPY from the build context would make, found
-/// without writing it: the step is written into a [`VirtualUpper`] (the
-/// same writer, recording instead of writing), the layer tar that upper
-/// would give is streamed into SHA-256, and the store is asked for that
-/// diffID. `None` when the store lacks it, or when the step is not a plain
-/// context copy (ADD's archives, URLs and git repositories are written for
-/// real), or when its result depends on when it is written (a directory it
-/// creates keeps the time of creation): then the step is written as usual.
+/// without writing it or reading a source file: the step is written into a
+/// [`VirtualUpper`] (the same writer, recording instead of writing), its
+/// description key is computed from the entries that upper would give and
+/// the context's content keys (stat cache), and the store's COPY memo is
+/// asked which layer that key made before.
+///
+/// A miss is written for real, and the committed layer is remembered under
+/// the key (by the caller, which commits). That is all a hit needs: any
+/// layer this rbuild commits for a described COPY leaves its memo entry, so
+/// hashing the described layer tar on a miss (reading every source file,
+/// 50 ms for 32 MB) would only find layers committed by an older rbuild,
+/// which are simply written again once. Most misses (a `--no-cache`
+/// rebuild after a RUN that touched the destination's parent, an edited
+/// file) are the common case and now cost no read at all.
+///
+/// `ToWrite(None)` when the step is not a plain context copy (ADD's
+/// archives, URLs and git repositories are written for real), when its
+/// result depends on when it is written (a directory it creates keeps the
+/// time of creation), or when a file's content key is not known.
 fn stored_layer(
     env: &ExecEnv<'_>,
     c: &CopyOp,
     lowers: &[Lower],
     upper: &Path,
-) -> Result<Option<LayerRef>, BuildError> {
+) -> Result<Described, BuildError> {
     let plain_context_copy = matches!(c.source, CopySource::Context)
         && c.urls.is_empty()
         && c.git.is_empty()
@@ -155,10 +178,10 @@ fn stored_layer(
     // New nodes in the real upper would carry xattrs (an inherited default
     // ACL, a security label) when the fresh upper dir itself does.
     if !plain_context_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
-        return Ok(None);
+        return Ok(Described::ToWrite(None));
     }
     let started = std::time::Instant::now();
-    let described = (|| -> Result<Option<Digest>, BuildError> {
+    let described = (|| -> Result<Option<CopyKey>, BuildError> {
         let mut sources = Sources::default();
         context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?;
         apply_excludes(c, &mut sources)?;
@@ -167,20 +190,41 @@ fn stored_layer(
         let mut w = Writer::onto(tree);
         set_owner_and_mode(env, c, lowers, &mut w)?;
         write_sources(c, &mut w, &sources)?;
-        Ok(w.finish()?.diff_id(env.opts.source_date_epoch)?)
+        Ok(w.finish()?.description_key(env.opts.source_date_epoch, |source| context_content_key(env, source)))
     })();
-    // On a miss this is what describing cost on top of the copy.
-    tracing::debug!(elapsed = ?started.elapsed(), described = ?described.as_ref().ok(), "described a COPY");
-    match described {
-        Ok(Some(diff_id)) => Ok(env.store.layer(&diff_id)?),
-        Ok(None) => Ok(None),
+    let key = match described {
+        Ok(key) => key,
         // The real copy reports the same problem, or none if the
         // description was what failed.
         Err(e) => {
             tracing::debug!(error = %e, "COPY not described; writing it");
-            Ok(None)
+            None
         }
+    };
+    let remembered = key.and_then(|k| env.store.remembered_copy(&k));
+    let stored = match remembered {
+        Some(diff_id) => env.store.layer(&diff_id)?,
+        None => None,
+    };
+    // On a miss this is what describing cost on top of the copy.
+    tracing::debug!(elapsed = ?started.elapsed(), key = ?key.map(|k| k.hex()), stored = ?stored.as_ref().map(|l| l.diff_id()), "described a COPY");
+    Ok(match stored {
+        Some(layer) => Described::Stored(layer),
+        None => Described::ToWrite(key),
+    })
+}
+
+/// A context file's content key and size, from the stat cache (the step's
+/// cache key asked for it already), by the host path the writer reads it
+/// from: `None` for a path outside the context or a file the context
+/// cannot vouch for.
+fn context_content_key(env: &ExecEnv<'_>, source: &Path) -> Option<(Digest, u64)> {
+    let rel = source.strip_prefix(env.ctx.root()).ok()?.to_str()?;
+    let entry = env.ctx.entry(rel)?;
+    if entry.kind != EntryKind::File {
+        return None;
     }
+    Some((env.ctx.file_digest(rel).ok()?, entry.size))
 }
 
 /// A writer onto `upper` with the step's owner and `--chmod`.

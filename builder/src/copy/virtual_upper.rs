@@ -1,7 +1,9 @@
 //! A COPY's upper directory as a description: the [`UpperTree`] that
 //! records what the writer would create (names, kinds, owners, modes,
 //! times, where each file's content comes from) without writing anything,
-//! and the diffID of the layer that upper directory would make.
+//! and a key of the layer that upper directory would make (its
+//! *description key*, see [`VirtualUpper::description_key`]), cheap enough
+//! to compute on every build: no file is read.
 //!
 //! It mirrors what the kernel does to the real upper: creating or removing
 //! a name changes its directory's mtime to "now", modes and owners are
@@ -13,11 +15,17 @@
 //! stored layer, never name a different one.
 
 use std::collections::BTreeMap;
+#[cfg(test)]
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rbuild_layer::{LayerStack, VirtualEntry, VirtualKind, VirtualTar};
-use rbuild_oci::digest::{Digest, HashingWriter};
+use rbuild_cache::store::CopyKey;
+#[cfg(test)]
+use rbuild_layer::VirtualTar;
+use rbuild_layer::{LayerStack, VirtualEntry, VirtualKind};
+use rbuild_oci::digest::Digest;
+#[cfg(test)]
+use rbuild_oci::digest::HashingWriter;
 
 use super::CopyError;
 use super::upper::{NodeInfo, NodeMeta, Stamp, UpperTree};
@@ -120,22 +128,22 @@ impl VirtualUpper {
         NodeInfo::of_found(&found).map(Some)
     }
 
-    /// The diffID of the layer the described upper would make, or `None`
-    /// when the description cannot stand for it or the upper would be
-    /// empty (no layer). Reads every file's content once.
-    pub fn diff_id(&self, clamp_mtime: Option<i64>) -> Result<Option<Digest>, CopyError> {
+    /// The nodes in the order the layer tar holds them (the diff walk's:
+    /// depth first, names sorted bytewise within each directory, i.e. paths
+    /// ordered by their components), with the metadata their tar entries
+    /// get. `None` when the description cannot stand for the real upper,
+    /// when a node keeps the time of writing, or when the upper would be
+    /// empty (no layer).
+    fn tar_entries(&self) -> Option<Vec<VirtualEntry<'_>>> {
         if self.unknowable.is_some() || self.nodes.is_empty() {
-            return Ok(None);
+            return None;
         }
-        // The diff walk's order: depth first, names sorted bytewise within
-        // each directory, i.e. paths ordered by their components.
         let mut order: Vec<(&String, &Node)> = self.nodes.iter().collect();
         order.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
-        let mut hasher = HashingWriter::new(io::sink());
-        let mut tar = VirtualTar::new(&mut hasher, clamp_mtime);
+        let mut entries = Vec::with_capacity(order.len());
         for (path, node) in order {
             let Stamp::At((mtime, _)) = node.meta.mtime else {
-                return Ok(None);
+                return None;
             };
             let (kind, mode) = match &node.kind {
                 Kind::Dir { .. } => (VirtualKind::Dir, node.meta.mode),
@@ -143,21 +151,92 @@ impl VirtualUpper {
                 // A symlink's own mode is always 0777 on Linux.
                 Kind::Symlink(target) => (VirtualKind::Symlink(target.as_bytes()), 0o777),
             };
-            let entry = VirtualEntry {
+            entries.push(VirtualEntry {
                 path: path.trim_start_matches('/').as_bytes(),
                 kind,
                 mode,
                 uid: node.meta.uid,
                 gid: node.meta.gid,
                 mtime,
-            };
-            tar.append(&entry)?;
+            });
+        }
+        Some(entries)
+    }
+
+    /// The diffID of the layer the described upper would make, or `None`
+    /// when [`VirtualUpper::tar_entries`] gives none. Reads every file's
+    /// content once. Builds use [`VirtualUpper::description_key`] instead;
+    /// this is what proves, in the tests, that the description is exactly
+    /// the layer the writer makes.
+    #[cfg(test)]
+    pub fn diff_id(&self, clamp_mtime: Option<i64>) -> Result<Option<Digest>, CopyError> {
+        let Some(entries) = self.tar_entries() else { return Ok(None) };
+        let mut hasher = HashingWriter::new(io::sink());
+        let mut tar = VirtualTar::new(&mut hasher, clamp_mtime);
+        for entry in &entries {
+            tar.append(entry)?;
         }
         let stats = tar.finish()?;
         if stats.entries == 0 {
             return Ok(None);
         }
         Ok(Some(hasher.finish().1))
+    }
+
+    /// The *description key* of the layer the described upper would make:
+    /// BLAKE3 over a format tag, the time clamp and exactly the entries
+    /// [`VirtualUpper::diff_id`] feeds to [`VirtualTar`] (path, kind, mode,
+    /// owner, mtime, link target, file size), each regular file's content
+    /// standing as its content key. `content_key` gives a source file's
+    /// (content key, size), e.g. from the build context's stat cache,
+    /// without reading it. The layer tar is a function of these alone, so
+    /// equal keys mean equal layers (as long as each file holds what its
+    /// content key says, which is what the step's cache key relies on too).
+    ///
+    /// `None` where `diff_id` gives none, and when a file's content key is
+    /// not known.
+    pub fn description_key(
+        &self,
+        clamp_mtime: Option<i64>,
+        mut content_key: impl FnMut(&Path) -> Option<(Digest, u64)>,
+    ) -> Option<CopyKey> {
+        let entries = self.tar_entries()?;
+        let mut h = blake3::Hasher::new();
+        // Bumped whenever the layer tar of the same entries may change
+        // (rbuild's tar writer) or this encoding does.
+        h.update(b"rbuild copy description v1\0");
+        match clamp_mtime {
+            Some(epoch) => h.update(b"clamp").update(&epoch.to_le_bytes()),
+            None => h.update(b"no clamp"),
+        };
+        // Every variable-length field carries its length, so no two entry
+        // sequences encode alike.
+        let bytes = |h: &mut blake3::Hasher, b: &[u8]| {
+            h.update(&(b.len() as u64).to_le_bytes()).update(b);
+        };
+        for e in &entries {
+            bytes(&mut h, e.path);
+            h.update(&e.mode.to_le_bytes()).update(&e.uid.to_le_bytes()).update(&e.gid.to_le_bytes());
+            h.update(&e.mtime.to_le_bytes());
+            match e.kind {
+                VirtualKind::Dir => {
+                    h.update(b"d");
+                }
+                // An empty file (a socket or fifo of the context).
+                VirtualKind::File(None) => {
+                    h.update(b"e");
+                }
+                VirtualKind::File(Some(source)) => {
+                    let (key, size) = content_key(source)?;
+                    h.update(b"f").update(key.as_bytes()).update(&size.to_le_bytes());
+                }
+                VirtualKind::Symlink(target) => {
+                    h.update(b"l");
+                    bytes(&mut h, target);
+                }
+            }
+        }
+        Some(CopyKey::from_bytes(*h.finalize().as_bytes()))
     }
 }
 
@@ -440,8 +519,115 @@ mod tests {
         let root = Opts { owner: Some((0, 0)), ..Opts::default() };
         // `/a/b/` does not exist: both are made at the time of the copy
         // and keep it, so no stored layer can be the right one.
-        let (real, described) = both(dir.path(), &[file], "/a/b/", true, &root);
+        let (real, described) = both(dir.path(), std::slice::from_ref(&file), "/a/b/", true, &root);
         assert!(real.is_some());
         assert_eq!(described, None);
+        // Nor has it a description key: no memo entry can name its layer.
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            &[file],
+            "/a/b/",
+            true,
+            &root,
+        );
+        assert_eq!(tree.description_key(None, |_| Some((Digest::of(b"x"), 1))), None);
+    }
+
+    /// The description key of copying `src` to `/ctx` (no lower layer),
+    /// with each file's content key from `keys` (by file name), else the
+    /// SHA-256 of its content.
+    fn key_of(
+        src: &Path,
+        dest: &str,
+        o: &Opts,
+        keys: &std::collections::HashMap<&str, Digest>,
+    ) -> Option<CopyKey> {
+        let item = items_from_dir(src, "src").unwrap();
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            std::slice::from_ref(&item),
+            dest,
+            false,
+            o,
+        );
+        tree.description_key(o.clamp, |source| {
+            let name = source.file_name()?.to_str()?;
+            let content = fs::read(source).unwrap();
+            let key = keys.get(name).copied().unwrap_or_else(|| Digest::of(&content));
+            Some((key, content.len() as u64))
+        })
+    }
+
+    #[test]
+    fn the_description_key_changes_with_what_the_layer_holds_and_only_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("a.txt"), "a\n").unwrap();
+        fs::write(src.join("sub/b.txt"), "b\n").unwrap();
+        symlink("a.txt", src.join("link")).unwrap();
+        for (p, t) in [
+            ("a.txt", 1_600_000_100),
+            ("sub/b.txt", 1_600_000_200),
+            ("sub", 1_600_000_300),
+            ("", 1_600_000_400),
+        ] {
+            set_mtime(&src.join(p), t);
+        }
+        let root = Opts { owner: Some((0, 0)), ..Opts::default() };
+        let none = std::collections::HashMap::new();
+        let base = key_of(&src, "/ctx", &root, &none).expect("a plain copy has a key");
+
+        // Stable: described again, and after a change the tar cannot show
+        // (nanoseconds: tar headers hold whole seconds).
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base));
+        let ts = nix::sys::time::TimeSpec::new(1_600_000_100, 999);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &src.join("a.txt"),
+            &ts,
+            &ts,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "only the nanoseconds moved");
+
+        let differs = |key: Option<CopyKey>, what: &str| {
+            assert!(key.is_some(), "{what}: no key");
+            assert_ne!(key, Some(base), "{what}: the key did not change");
+        };
+        // A file's content key.
+        let other = std::collections::HashMap::from([("b.txt", Digest::of(b"other content"))]);
+        differs(key_of(&src, "/ctx", &root, &other), "content key");
+        // Where it lands, its owner, the clamp.
+        differs(key_of(&src, "/elsewhere", &root, &none), "destination path");
+        differs(key_of(&src, "/ctx", &Opts { owner: Some((1, 0)), ..root.clone() }, &none), "owner");
+        differs(key_of(&src, "/ctx", &Opts { clamp: Some(1_600_000_150), ..root.clone() }, &none), "clamp");
+        // A file's mode, then its time; each restored gives the key back.
+        fs::set_permissions(src.join("a.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+        differs(key_of(&src, "/ctx", &root, &none), "mode");
+        fs::set_permissions(src.join("a.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "mode restored");
+        set_mtime(&src.join("sub/b.txt"), 1_600_000_201);
+        differs(key_of(&src, "/ctx", &root, &none), "mtime");
+        set_mtime(&src.join("sub/b.txt"), 1_600_000_200);
+        // A file's name (the directory's time restored: renaming touches it).
+        fs::rename(src.join("sub/b.txt"), src.join("sub/c.txt")).unwrap();
+        set_mtime(&src.join("sub"), 1_600_000_300);
+        differs(key_of(&src, "/ctx", &root, &none), "file name");
+        fs::rename(src.join("sub/c.txt"), src.join("sub/b.txt")).unwrap();
+        set_mtime(&src.join("sub"), 1_600_000_300);
+        assert_eq!(key_of(&src, "/ctx", &root, &none), Some(base), "everything restored");
+
+        // A file whose content key is not known: no key at all.
+        let item = items_from_dir(&src, "src").unwrap();
+        let tree = write(
+            Writer::onto(VirtualUpper::new(LayerStack::new(Vec::new(), xattrs()))),
+            std::slice::from_ref(&item),
+            "/ctx",
+            false,
+            &root,
+        );
+        assert_eq!(tree.description_key(None, |_| None), None);
     }
 }

@@ -9,6 +9,7 @@
 //! <root>/refs.json             tag -> image ID
 //! <root>/cache/<hex>.json      build cache index: step key -> result
 //! <root>/state/                small private state (stat caches)
+//! <root>/state/copy-memo/<hex> COPY description key -> diffID of the layer it made
 //! <root>/tmp/<owner>/          scratch of one live process, removed when it ends
 //! ```
 //!
@@ -18,6 +19,7 @@
 
 mod atomic;
 mod blobs;
+mod copy_memo;
 mod images;
 mod layer_sizes;
 mod layers;
@@ -26,6 +28,7 @@ mod refs;
 mod spread;
 
 pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
+pub use copy_memo::CopyKey;
 pub use images::{ImageRecord, ResolveError};
 pub use layers::{LayerMeta, LayerRef, sha256_of_file};
 pub use platforms::PlatformMap;
