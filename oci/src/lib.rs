@@ -9,6 +9,7 @@
 pub mod compress;
 pub mod config;
 pub mod digest;
+pub mod hash_behind;
 pub mod io_error;
 pub mod platform;
 pub mod reference;

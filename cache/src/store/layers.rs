@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, Store, StoreError, is_already_there, remove_tree, sync_dir, write_file};
 use rbuild_layer::{self, ApplyOptions, OverlayXattrs, WriteOptions};
 use rbuild_oci::digest::{Digest, HashingReader, HashingWriter};
+use rbuild_oci::hash_behind::HashBehind;
 use rbuild_oci::io_error::{IoContext, IoError};
 
 /// What the store records about a layer.
@@ -162,9 +163,10 @@ impl Store {
     /// Commits `upper` as a layer whose tar is written later (see the
     /// module doc): the tar stream only feeds the diffID hash.
     fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
-        let mut hasher = HashingWriter::new(io::sink());
+        // The walk reads the files while the hash runs on another core.
+        let mut hasher = HashBehind::new();
         let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
-        let (_, diff_id, size) = hasher.finish();
+        let (diff_id, size) = hasher.finish();
         if stats.entries == 0 {
             let _ = remove_tree(upper);
             return Ok(None);
