@@ -3,7 +3,9 @@
 //! its layer through the store's COPY memo (description key -> diffID),
 //! says so in the step's progress and gives the same image; a copy whose
 //! result changed, or depends on when it is written, is written as before,
-//! and so is one whose memo entry is lost.
+//! and so is one whose memo entry is lost. A `COPY --from` of a stage
+//! that did not change finds its layer the same way when only its parent
+//! changed.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -160,4 +162,41 @@ fn the_copy_memo_finds_the_layer_and_losing_it_only_costs_a_write() {
     let (rebuilt, _) = build(&env, &["--no-cache"], &[]);
     assert_eq!(reused(&rebuilt), 0, "{}", rebuilt.stderr);
     assert_eq!(memo_entries(&env), 1);
+}
+
+#[test]
+fn a_copy_from_an_unchanged_stage_under_a_changed_parent_takes_its_stored_layer() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local AS deps\n\
+                 RUN mkdir /deps && echo a > /deps/a && echo b > /deps/b\n\
+                 FROM busybox:local\n\
+                 WORKDIR /srv\n\
+                 COPY changing.txt ./\n\
+                 COPY --from=deps /deps ./deps\n\
+                 RUN cat /srv/deps/a /srv/changing.txt > /srv/out\n",
+            ),
+            ("changing.txt", "one\n"),
+        ],
+    );
+    let (first, _) = build_local(&env, "ctx", &[]);
+    assert_eq!(reused(&first), 0, "{}", first.stderr);
+    fs::write(ctx.join("changing.txt"), "two\n").unwrap();
+    let (second, out) = build_local(&env, "ctx", &[]);
+    let line =
+        second.stderr.lines().find(|l| l.contains(REUSED)).unwrap_or_else(|| panic!("{}", second.stderr));
+    // The step is numbered in the progress; the reuse is the COPY --from's.
+    assert_eq!(reused(&second), 1, "only the COPY --from finds its layer:\n{}", second.stderr);
+    let step = line.split_whitespace().next().unwrap();
+    assert!(
+        second.stderr.lines().any(|l| l.starts_with(step) && l.contains("COPY --from=deps")),
+        "the reused layer is the COPY --from's:\n{}",
+        second.stderr
+    );
+    assert_contents(&out, &[("srv/deps/a", "a\n"), ("srv/deps/b", "b\n"), ("srv/out", "a\ntwo\n")]);
 }

@@ -145,12 +145,13 @@ enum Described {
     ToWrite(Option<CopyKey>),
 }
 
-/// The stored layer a COPY from the build context would make, found
-/// without writing it or reading a source file: the step is written into a
-/// [`VirtualUpper`] (the same writer, recording instead of writing), its
-/// description key is computed from the entries that upper would give and
-/// the context's content keys (stat cache), and the store's COPY memo is
-/// asked which layer that key made before.
+/// The stored layer a COPY would make, found without writing it or reading
+/// a source file: the step is written into a [`VirtualUpper`] (the same
+/// writer, recording instead of writing), its description key is computed
+/// from the entries that upper would give and what stands for each file's
+/// content (the context's content keys from the stat cache; for a
+/// `COPY --from`, the file's path in its stored layer), and the store's
+/// COPY memo is asked which layer that key made before.
 ///
 /// A miss is written for real, and the committed layer is remembered under
 /// the key (by the caller, which commits). That is all a hit needs: any
@@ -161,7 +162,7 @@ enum Described {
 /// rebuild after a RUN that touched the destination's parent, an edited
 /// file) are the common case and now cost no read at all.
 ///
-/// `ToWrite(None)` when the step is not a plain context copy (ADD's
+/// `ToWrite(None)` when the step is not a plain copy (ADD's
 /// archives, URLs and git repositories are written for real), when its
 /// result depends on when it is written (a directory it creates keeps the
 /// time of creation), or when a file's content key is not known.
@@ -171,26 +172,32 @@ fn stored_layer(
     lowers: &[Lower],
     upper: &Path,
 ) -> Result<Described, BuildError> {
-    let plain_context_copy = matches!(c.source, CopySource::Context)
-        && c.urls.is_empty()
-        && c.git.is_empty()
-        && !c.extract_archives;
+    // A copy of files from the context or a stage's or image's layers;
+    // ADD's archives, URLs and git repositories are written for real.
+    let plain_copy = c.urls.is_empty() && c.git.is_empty() && !c.extract_archives;
     // New nodes in the real upper would carry xattrs (an inherited default
     // ACL, a security label) when the fresh upper dir itself does.
-    if !plain_context_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
+    if !plain_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
         return Ok(Described::ToWrite(None));
     }
     let started = std::time::Instant::now();
     let described = (|| -> Result<Option<CopyKey>, BuildError> {
         let mut sources = Sources::default();
-        context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?;
+        match &c.source {
+            CopySource::Context => context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?,
+            CopySource::Stage(_) | CopySource::Image(_) => layer_sources(env, c, &mut sources)?,
+        }
         apply_excludes(c, &mut sources)?;
         let lower_dirs = if c.link { Vec::new() } else { lowers.iter().map(|l| l.abs.clone()).collect() };
         let tree = VirtualUpper::new(LayerStack::new(lower_dirs, env.store.overlay_xattrs()));
         let mut w = Writer::onto(tree);
         set_owner_and_mode(env, c, lowers, &mut w)?;
         write_sources(c, &mut w, &sources)?;
-        Ok(w.finish()?.description_key(env.opts.source_date_epoch, |source| context_content_key(env, source)))
+        let content_key = |source: &Path| match c.source {
+            CopySource::Context => context_content_key(env, source),
+            CopySource::Stage(_) | CopySource::Image(_) => stored_content_key(env, source),
+        };
+        Ok(w.finish()?.description_key(env.opts.source_date_epoch, content_key))
     })();
     let key = match described {
         Ok(key) => key,
@@ -225,6 +232,21 @@ fn context_content_key(env: &ExecEnv<'_>, source: &Path) -> Option<(Digest, u64)
         return None;
     }
     Some((env.ctx.file_digest(rel).ok()?, entry.size))
+}
+
+/// What stands for the content of a file of a stored layer: its path in the
+/// store. A layer's snapshot never changes and its directory is named by
+/// its diffID, so the path names the bytes (a `COPY --from` of an unchanged
+/// stage is then described without reading a file).
+fn stored_content_key(env: &ExecEnv<'_>, source: &Path) -> Option<(Digest, u64)> {
+    let below = source.strip_prefix(env.store.root().join("layers")).ok()?;
+    let meta = std::fs::symlink_metadata(source).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut named = b"rbuild stored file\0".to_vec();
+    named.extend_from_slice(below.as_os_str().as_encoded_bytes());
+    Some((Digest::of(&named), meta.len()))
 }
 
 /// A writer onto `upper` with the step's owner and `--chmod`.
