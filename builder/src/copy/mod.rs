@@ -9,12 +9,15 @@
 //! * [`writer`]: writing entries into the upper dir with Docker's rules;
 //! * [`archive`]: recognising a local tar archive for ADD;
 //! * [`upper`]: the upper tree the writer writes into (the real upper dir);
+//! * [`prior`]: the layer the same COPY made before, whose unchanged files
+//!   are shared instead of written;
 //! * [`virtual_upper`]: the same tree described in memory, to learn the
 //!   layer's diffID before writing (a stored layer is then reused);
 //! * [`step`]: one COPY or ADD step from its op to its upper dir.
 
 pub mod archive;
 pub mod items;
+pub mod prior;
 pub mod step;
 pub mod upper;
 pub mod virtual_upper;

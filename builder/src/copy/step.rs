@@ -17,7 +17,8 @@ use super::items::{
     exclude_entries, items_from_context, items_from_dir, items_from_layers, parents_from_context,
     parents_from_layers, select_in_layers,
 };
-use super::upper::{DiskUpper, UpperTree};
+use super::prior::PriorLayer;
+use super::upper::{DiskUpper, NodeMeta, UpperTree};
 use super::virtual_upper::VirtualUpper;
 use super::writer::copy_items;
 use super::{CopyError, SrcEntry, SrcItem, Writer};
@@ -38,6 +39,10 @@ struct Sources {
     /// Items that keep their path below the destination (`--parents`).
     placed: Vec<SrcItem>,
 }
+
+/// The files a described step writes from a source: (destination path,
+/// source, metadata).
+type Planned = Vec<(String, PathBuf, NodeMeta)>;
 
 /// What a COPY or ADD step produced.
 pub enum Copied {
@@ -61,13 +66,24 @@ pub fn execute_copy(
     lowers: &[Lower],
     prior: Option<&LayerRef>,
 ) -> Result<Copied, BuildError> {
+    let mut prior = prior.map(|l| PriorLayer::new(l.fs_path()));
     let root = env.opts.snapshotter.prepare_diff(env.store, "copy")?;
     let memo_key = match stored_layer(env, c, lowers, &root.upper) {
         Ok(Described::Stored(layer)) => {
             discard(root);
             return Ok(Copied::Stored(layer));
         }
-        Ok(Described::ToWrite(memo_key)) => memo_key,
+        Ok(Described::ToWrite(memo_key, planned)) => {
+            // The files to write are known: the earlier layer's are checked
+            // on all cores before the writer starts. (A `COPY --from` links
+            // its sources instead.)
+            if let Some(p) = prior.as_mut()
+                && c.source == CopySource::Context
+            {
+                p.check_ahead(planned);
+            }
+            memo_key
+        }
         Err(e) => {
             discard(root);
             return Err(e);
@@ -103,7 +119,7 @@ fn copy_into(
     c: &CopyOp,
     lowers: &[Lower],
     upper: &Path,
-    prior: Option<&LayerRef>,
+    prior: Option<PriorLayer>,
     extracted: &mut Vec<PathBuf>,
 ) -> Result<(), BuildError> {
     let w = writer_for(env, c, lowers, upper, prior)?;
@@ -142,7 +158,7 @@ enum Described {
     Stored(LayerRef),
     /// The step is to be written; with its description key when it has
     /// one, under which the committed layer is remembered.
-    ToWrite(Option<CopyKey>),
+    ToWrite(Option<CopyKey>, Planned),
 }
 
 /// The stored layer a COPY would make, found without writing it or reading
@@ -178,10 +194,10 @@ fn stored_layer(
     // New nodes in the real upper would carry xattrs (an inherited default
     // ACL, a security label) when the fresh upper dir itself does.
     if !plain_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
-        return Ok(Described::ToWrite(None));
+        return Ok(Described::ToWrite(None, Vec::new()));
     }
     let started = std::time::Instant::now();
-    let described = (|| -> Result<Option<CopyKey>, BuildError> {
+    let described = (|| -> Result<(Option<CopyKey>, Planned), BuildError> {
         let mut sources = Sources::default();
         match &c.source {
             CopySource::Context => context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?,
@@ -197,15 +213,16 @@ fn stored_layer(
             CopySource::Context => context_content_key(env, source),
             CopySource::Stage(_) | CopySource::Image(_) => stored_content_key(env, source),
         };
-        Ok(w.finish()?.description_key(env.opts.source_date_epoch, content_key))
+        let tree = w.finish()?;
+        Ok((tree.description_key(env.opts.source_date_epoch, content_key), tree.planned_files()))
     })();
-    let key = match described {
-        Ok(key) => key,
+    let (key, planned) = match described {
+        Ok(described) => described,
         // The real copy reports the same problem, or none if the
         // description was what failed.
         Err(e) => {
             tracing::debug!(error = %e, "COPY not described; writing it");
-            None
+            (None, Vec::new())
         }
     };
     let remembered = key.and_then(|k| env.store.remembered_copy(&k));
@@ -217,7 +234,7 @@ fn stored_layer(
     tracing::debug!(elapsed = ?started.elapsed(), key = ?key.map(|k| k.hex()), stored = ?stored.as_ref().map(|l| l.diff_id()), "described a COPY");
     Ok(match stored {
         Some(layer) => Described::Stored(layer),
-        None => Described::ToWrite(key),
+        None => Described::ToWrite(key, planned),
     })
 }
 
@@ -255,14 +272,13 @@ fn writer_for<'a>(
     c: &CopyOp,
     lowers: &[Lower],
     upper: &'a Path,
-    prior: Option<&LayerRef>,
+    prior: Option<PriorLayer>,
 ) -> Result<Writer<'a>, BuildError> {
     // A linked copy is written onto nothing: its layer must not depend on
     // what is below (names for --chown are still looked up in the parent).
     let write_lowers: Vec<PathBuf> =
         if c.link { Vec::new() } else { lowers.iter().map(|l| l.abs.clone()).collect() };
-    let tree =
-        DiskUpper::new(upper, write_lowers, env.store.overlay_xattrs()).reusing(prior.map(LayerRef::fs_path));
+    let tree = DiskUpper::new(upper, write_lowers, env.store.overlay_xattrs()).reusing(prior);
     let mut w = Writer::onto(tree);
     set_owner_and_mode(env, c, lowers, &mut w)?;
     Ok(w)

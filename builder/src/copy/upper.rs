@@ -4,7 +4,7 @@
 //! [`super::virtual_upper::VirtualUpper`] records the same operations so the
 //! layer they would make can be hashed before anything is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use nix::unistd::{Gid, Uid, fchownat};
 use rbuild_layer::{Found, LayerStack, OverlayXattrs};
 use rbuild_oci::timefmt::Timestamp;
 
+use super::prior::{self, PriorLayer};
 use super::{CopyError, io_err};
 
 /// A modification time to give a node: a known one, or the time of the
@@ -27,7 +28,7 @@ pub enum Stamp {
 
 /// Owner, mode (permission bits with setuid/setgid/sticky) and time of a
 /// node the writer creates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeMeta {
     pub mode: u32,
     pub uid: u32,
@@ -137,10 +138,7 @@ pub struct DiskUpper<'a> {
     /// Inodes (device, number) this step has linked to.
     linked: HashSet<(u64, u64)>,
     /// A layer whose identical files may be linked (see [`DiskUpper::reusing`]).
-    prior: Option<PathBuf>,
-    /// Directories of `prior` (relative paths) known to be real directories
-    /// all the way down, or not.
-    prior_dirs: HashMap<String, bool>,
+    prior: Option<PriorLayer>,
     /// Scratch space for comparing contents, kept between files.
     compare_buf: Vec<u8>,
     /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
@@ -159,48 +157,19 @@ impl<'a> DiskUpper<'a> {
             lowers,
             linked: HashSet::new(),
             prior: None,
-            prior_dirs: HashMap::new(),
             compare_buf: Vec::new(),
             may_link,
         }
     }
 
-    /// Also offers the files of `layer` (a snapshot dir): a file written
-    /// at a path where that layer holds the same bytes with the same owner,
-    /// mode and time becomes a link to it. Given the layer the same step
-    /// made in an earlier build, a rebuild after editing a few files of a
-    /// large `COPY` writes only those.
-    pub fn reusing(mut self, layer: Option<PathBuf>) -> Self {
+    /// Also offers the files of `layer` (see [`super::prior`]): a file
+    /// written at a path where that layer holds the same bytes with the
+    /// same owner, mode and time becomes a link to it. Given the layer the
+    /// same step made in an earlier build, a rebuild after editing a few
+    /// files of a large `COPY` writes only those.
+    pub fn reusing(mut self, layer: Option<PriorLayer>) -> Self {
         self.prior = layer;
         self
-    }
-
-    /// Where the prior layer would hold the file at `path`, when every
-    /// directory on the way there is a real directory of that layer: a
-    /// symlink there would lead out of the store.
-    fn prior_file(&mut self, path: &str) -> Option<PathBuf> {
-        let prior = self.prior.as_ref()?;
-        let rel = path.trim_start_matches('/');
-        let (parent, _) = rel.rsplit_once('/').unwrap_or(("", rel));
-        let mut prefix = String::new();
-        for part in parent.split('/').filter(|p| !p.is_empty()) {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            let real = match self.prior_dirs.get(&prefix) {
-                Some(known) => *known,
-                None => {
-                    let real = fs::symlink_metadata(prior.join(&prefix)).is_ok_and(|m| m.is_dir());
-                    self.prior_dirs.insert(prefix.clone(), real);
-                    real
-                }
-            };
-            if !real {
-                return None;
-            }
-        }
-        Some(prior.join(rel))
     }
 
     /// Links `dest` to the stored file `stored` when the link is
@@ -217,33 +186,47 @@ impl<'a> DiskUpper<'a> {
         if !self.may_link || self.lowers.iter().any(|l| stored.starts_with(l)) {
             return false;
         }
-        let Ok(m) = fs::symlink_metadata(stored) else { return false };
-        let same = m.file_type().is_file()
-            && m.uid() == meta.uid
-            && m.gid() == meta.gid
-            && m.mode() & 0o7777 == meta.mode & 0o7777
-            && meta.mtime == Stamp::At((m.mtime(), m.mtime_nsec()));
-        if !same || self.linked.contains(&(m.dev(), m.ino())) {
-            return false;
-        }
-        if rbuild_layer::has_any_xattrs(stored).unwrap_or(true) {
+        let Some(m) = prior::shareable(stored, meta) else { return false };
+        if self.linked.contains(&(m.dev(), m.ino())) {
             return false;
         }
         if let Some(other) = same_bytes_as {
             let mut buf = std::mem::take(&mut self.compare_buf);
-            let same = same_bytes(other, stored, m.len(), &mut buf);
+            let same = prior::same_bytes(other, stored, m.len(), &mut buf);
             self.compare_buf = buf;
             if !same {
                 return false;
             }
         }
-        // Any failure (another filesystem, a link limit, protected_hardlinks
-        // for an unprivileged store) just means a copy.
-        if fs::hard_link(stored, dest).is_err() {
+        self.link((m.dev(), m.ino()), stored, dest)
+    }
+
+    /// Links `dest` to `stored` (inode `inode`) unless this step links to
+    /// that inode already. Any failure (another filesystem, a link limit,
+    /// protected_hardlinks for an unprivileged store) just means a copy.
+    fn link(&mut self, inode: (u64, u64), stored: &Path, dest: &Path) -> bool {
+        if self.linked.contains(&inode) || fs::hard_link(stored, dest).is_err() {
             return false;
         }
-        self.linked.insert((m.dev(), m.ino()));
+        self.linked.insert(inode);
         true
+    }
+
+    /// Shares the prior layer's file for `path` when it was checked ahead
+    /// against this very source and metadata, else checks it now.
+    fn link_prior(&mut self, path: &str, dest: &Path, source: &Path, meta: NodeMeta) -> bool {
+        if !self.may_link {
+            return false;
+        }
+        let Some(prior) = self.prior.as_mut() else { return false };
+        if let Some(c) = prior.take_checked(path)
+            && c.source == source
+            && c.meta == meta
+        {
+            return self.link(c.inode, &c.path, dest);
+        }
+        let Some(candidate) = prior.file(path) else { return false };
+        self.link_to_stored(&candidate, dest, meta, Some(source))
     }
 
     fn path(&self, resolved: &str) -> PathBuf {
@@ -278,8 +261,7 @@ impl UpperTree for DiskUpper<'_> {
     fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
         if let Some(source) = source
-            && let Some(candidate) = self.prior_file(path)
-            && self.link_to_stored(&candidate, &p, meta, Some(source))
+            && self.link_prior(path, &p, source, meta)
         {
             return Ok(());
         }
@@ -317,33 +299,6 @@ impl UpperTree for DiskUpper<'_> {
     fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError> {
         set_times(&self.path(path), mtime, false)
     }
-}
-
-/// Whether the files at `a` and `b` both hold exactly the same `len`
-/// bytes; `buf` is scratch space. Reading both from the page cache costs
-/// far less than writing a copy into fresh pages.
-fn same_bytes(a: &Path, b: &Path, len: u64, buf: &mut Vec<u8>) -> bool {
-    use std::io::Read;
-    const HALF: usize = 64 << 10;
-    let (Ok(mut fa), Ok(mut fb)) = (fs::File::open(a), fs::File::open(b)) else { return false };
-    let same_len = |f: &fs::File| f.metadata().is_ok_and(|m| m.len() == len);
-    if !same_len(&fa) || !same_len(&fb) {
-        return false;
-    }
-    buf.resize(2 * HALF, 0);
-    let (bufa, bufb) = buf.split_at_mut(HALF);
-    let mut left = len;
-    while left > 0 {
-        let want = HALF.min(usize::try_from(left).unwrap_or(usize::MAX));
-        if fa.read_exact(&mut bufa[..want]).is_err() || fb.read_exact(&mut bufb[..want]).is_err() {
-            return false;
-        }
-        if bufa[..want] != bufb[..want] {
-            return false;
-        }
-        left -= want as u64;
-    }
-    true
 }
 
 /// The time new entries get, as (seconds, nanoseconds).

@@ -195,6 +195,19 @@ impl VirtualUpper {
     ///
     /// `None` where `diff_id` gives none, and when a file's content key is
     /// not known.
+    /// The regular files the step writes from a source, as (destination
+    /// path, source, metadata): what [`super::prior::PriorLayer::check_ahead`]
+    /// checks before the real writer runs.
+    pub fn planned_files(&self) -> Vec<(String, PathBuf, NodeMeta)> {
+        self.nodes
+            .iter()
+            .filter_map(|(path, node)| match &node.kind {
+                Kind::File(Some(source)) => Some((path.clone(), source.clone(), node.meta)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn description_key(
         &self,
         clamp_mtime: Option<i64>,
