@@ -8,6 +8,7 @@
 //!   layers, an extracted archive), as entries to write;
 //! * [`writer`]: writing entries into the upper dir with Docker's rules;
 //! * [`archive`]: recognising a local tar archive for ADD;
+//! * [`node`]: the owner, mode and time a written node gets;
 //! * [`upper`]: the upper tree the writer writes into (the real upper dir);
 //! * [`prior`]: the layer the same COPY made before, whose unchanged files
 //!   are shared instead of written;
@@ -17,6 +18,7 @@
 
 pub mod archive;
 pub mod items;
+pub mod node;
 pub mod prior;
 pub mod step;
 pub mod upper;

@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::upper::{NodeMeta, Stamp};
+use super::node::{NodeMeta, Stamp};
 
 /// A file the writer may link, checked ahead.
 #[derive(Debug, Clone)]

@@ -18,23 +18,7 @@ use rbuild_oci::timefmt::Timestamp;
 use super::prior::{self, PriorLayer};
 use super::{CopyError, io_err};
 
-/// A modification time to give a node: a known one, or the time of the
-/// write itself (which no description of the step can know in advance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stamp {
-    At((i64, i64)),
-    Now,
-}
-
-/// Owner, mode (permission bits with setuid/setgid/sticky) and time of a
-/// node the writer creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NodeMeta {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: Stamp,
-}
+pub use super::node::{NodeMeta, Stamp};
 
 /// A node of the merged view (the upper on top of the parent layers), as
 /// the writer needs it.
