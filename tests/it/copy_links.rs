@@ -151,3 +151,35 @@ fn a_symlink_in_the_previous_layer_never_leads_the_reuse_out_of_the_store() {
     let layer = env.layer_fs(diff_ids(&env, "escape:v1").last().unwrap());
     assert_ne!(inode(&layer.join("app/a.txt")), inode(&host_file));
 }
+
+#[test]
+fn an_edit_rebuild_whose_copy_writes_a_path_twice_keeps_the_last_source() {
+    require!(root(), busybox_static());
+    let env = Env::with_busybox();
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\nCOPY one/ two/ /dst/\nRUN cat /dst/x.txt /dst/y.txt > /seen\n",
+            ),
+            ("one/x.txt", "from one\n"),
+            ("one/y.txt", "y\n"),
+            ("two/x.txt", "from two\n"),
+            ("two/sub/z.txt", "z\n"),
+        ],
+    );
+    build_local(&env, "ctx", &[]);
+    // Another file changes: the COPY runs again with the earlier layer offered.
+    fs::write(ctx.join("one/y.txt"), "y, edited\n").unwrap();
+    let (_, out) = build_local(&env, "ctx", &[]);
+    assert_contents(
+        &out,
+        &[
+            ("dst/x.txt", "from two\n"),
+            ("dst/y.txt", "y, edited\n"),
+            ("dst/sub/z.txt", "z\n"),
+            ("seen", "from two\ny, edited\n"),
+        ],
+    );
+}

@@ -10,6 +10,7 @@
 //! * [`archive`]: recognising a local tar archive for ADD;
 //! * [`node`]: the owner, mode and time a written node gets;
 //! * [`upper`]: the upper tree the writer writes into (the real upper dir);
+//! * [`link_batch`]: hard links decided but made together, on every core;
 //! * [`prior`]: the layer the same COPY made before, whose unchanged files
 //!   are shared instead of written;
 //! * [`virtual_upper`]: the same tree described in memory, to learn the
@@ -18,6 +19,7 @@
 
 pub mod archive;
 pub mod items;
+pub mod link_batch;
 pub mod node;
 pub mod prior;
 pub mod step;

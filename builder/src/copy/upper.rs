@@ -15,6 +15,7 @@ use nix::unistd::{Gid, Uid, fchownat};
 use rbuild_layer::{Found, LayerStack, OverlayXattrs};
 use rbuild_oci::timefmt::Timestamp;
 
+use super::link_batch::{LinkBatch, PendingLink};
 use super::prior::{self, PriorLayer};
 use super::{CopyError, io_err};
 
@@ -92,6 +93,11 @@ pub trait UpperTree {
     fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError>;
     fn create_symlink(&mut self, path: &str, target: &str, meta: NodeMeta) -> Result<(), CopyError>;
     fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError>;
+    /// Finishes whatever the tree put off: after this the upper holds
+    /// everything written.
+    fn settle(&mut self) -> Result<(), CopyError> {
+        Ok(())
+    }
 }
 
 /// The step's real upper directory on top of its parent layers' snapshots.
@@ -125,6 +131,8 @@ pub struct DiskUpper<'a> {
     prior: Option<PriorLayer>,
     /// Scratch space for comparing contents, kept between files.
     compare_buf: Vec<u8>,
+    /// Links to the prior layer's files checked ahead, made together.
+    batch: LinkBatch,
     /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
     /// every file, to measure what links save).
     may_link: bool,
@@ -142,6 +150,7 @@ impl<'a> DiskUpper<'a> {
             linked: HashSet::new(),
             prior: None,
             compare_buf: Vec::new(),
+            batch: LinkBatch::default(),
             may_link,
         }
     }
@@ -207,10 +216,28 @@ impl<'a> DiskUpper<'a> {
             && c.source == source
             && c.meta == meta
         {
-            return self.link(c.inode, &c.path, dest);
+            if !self.linked.insert(c.inode) {
+                return false;
+            }
+            self.batch.defer(path, PendingLink { stored: c.path, dest: dest.to_path_buf(), meta });
+            return true;
         }
         let Some(candidate) = prior.file(path) else { return false };
         self.link_to_stored(&candidate, dest, meta, Some(source))
+    }
+
+    /// Makes the batched links before anything at or below `path` is
+    /// looked at (all of them without a path); a link that cannot be made
+    /// becomes a copy.
+    fn settle_links(&self, path: Option<&str>) -> Result<(), CopyError> {
+        if path.is_some_and(|p| !self.batch.covers(p)) {
+            return Ok(());
+        }
+        for l in self.batch.flush() {
+            fs::copy(&l.stored, &l.dest).map_err(io_err("copy", &l.stored))?;
+            set_meta(&l.dest, l.meta, false)?;
+        }
+        Ok(())
     }
 
     fn path(&self, resolved: &str) -> PathBuf {
@@ -220,17 +247,30 @@ impl<'a> DiskUpper<'a> {
 
 impl UpperTree for DiskUpper<'_> {
     fn upper_kind(&self, path: &str) -> Option<bool> {
+        if self.batch.covers(path) {
+            // Pending links are regular files.
+            return self
+                .settle_links(Some(path))
+                .ok()
+                .and_then(|()| fs::symlink_metadata(self.path(path)).ok().map(|m| m.is_dir()));
+        }
         fs::symlink_metadata(self.path(path)).ok().map(|m| m.is_dir())
     }
 
     fn lookup(&self, path: &str) -> Result<Option<NodeInfo>, CopyError> {
+        self.settle_links(Some(path))?;
         self.view.lookup(path, false)?.map(|f| NodeInfo::of_found(&f)).transpose()
     }
 
     fn remove(&mut self, path: &str) -> Result<(), CopyError> {
+        self.settle_links(Some(path))?;
         let p = self.path(path);
         match fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => rbuild_cache::store::remove_tree(&p).map_err(io_err("replace", &p)),
+            Ok(m) if m.is_dir() => {
+                // Pending links may be below it.
+                self.settle_links(None)?;
+                rbuild_cache::store::remove_tree(&p).map_err(io_err("replace", &p))
+            }
             Ok(_) => fs::remove_file(&p).map_err(io_err("replace", &p)),
             Err(_) => Ok(()),
         }
@@ -281,7 +321,13 @@ impl UpperTree for DiskUpper<'_> {
     }
 
     fn set_mtime(&mut self, path: &str, mtime: Stamp) -> Result<(), CopyError> {
+        // A directory's time is set after its contents: links change it.
+        self.settle_links(None)?;
         set_times(&self.path(path), mtime, false)
+    }
+
+    fn settle(&mut self) -> Result<(), CopyError> {
+        self.settle_links(None)
     }
 }
 

@@ -54,6 +54,7 @@ impl<'a, T: UpperTree> Writer<'a, T> {
 
     /// Restores the mtimes of copied-up directories, deepest first.
     pub fn finish(mut self) -> Result<T, CopyError> {
+        self.tree.settle()?;
         for (path, mtime) in self.copied_up.iter().rev() {
             if self.tree.upper_kind(path) == Some(true) {
                 self.tree.set_mtime(path, *mtime)?;
