@@ -279,8 +279,11 @@ pub(crate) fn write_file_entry<W: Write>(
     let mut file =
         File::options().read(true).custom_flags(libc::O_NOFOLLOW).open(path).ctx("cannot open", path)?;
     // Read once, front to back: ask for a larger readahead. Only a hint,
-    // so a failure changes nothing.
-    let _ = nix::fcntl::posix_fadvise(&file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
+    // so a failure changes nothing; a file within the default readahead
+    // window gains nothing from it but a system call.
+    if meta.len() > 128 << 10 {
+        let _ = nix::fcntl::posix_fadvise(&file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
+    }
     writer.append_file(entry, &mut file, path)
 }
 

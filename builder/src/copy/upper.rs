@@ -133,6 +133,11 @@ pub struct DiskUpper<'a> {
     compare_buf: Vec<u8>,
     /// Links to the prior layer's files checked ahead, made together.
     batch: LinkBatch,
+    /// What this step made in the upper (which starts empty): directories,
+    /// and every path it created. A name never made below a directory the
+    /// step made holds nothing to remove, which needs no `lstat`.
+    made_dirs: HashSet<String>,
+    made: HashSet<String>,
     /// Whether files may be links at all (`RBUILD_COPY_LINKS=0` copies
     /// every file, to measure what links save).
     may_link: bool,
@@ -151,6 +156,8 @@ impl<'a> DiskUpper<'a> {
             prior: None,
             compare_buf: Vec::new(),
             batch: LinkBatch::default(),
+            made_dirs: HashSet::new(),
+            made: HashSet::new(),
             may_link,
         }
     }
@@ -263,6 +270,10 @@ impl UpperTree for DiskUpper<'_> {
     }
 
     fn remove(&mut self, path: &str) -> Result<(), CopyError> {
+        if self.made_dirs.contains(parent_of(path)) && !self.made.contains(path) {
+            return Ok(());
+        }
+        self.made.remove(path);
         self.settle_links(Some(path))?;
         let p = self.path(path);
         match fs::symlink_metadata(&p) {
@@ -279,11 +290,14 @@ impl UpperTree for DiskUpper<'_> {
     fn create_dir(&mut self, path: &str, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
         fs::create_dir(&p).map_err(io_err("create directory", &p))?;
+        self.made.insert(path.to_string());
+        self.made_dirs.insert(path.to_string());
         set_meta(&p, meta, false)
     }
 
     fn create_file(&mut self, path: &str, source: Option<&Path>, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
+        self.made.insert(path.to_string());
         if let Some(source) = source
             && self.link_prior(path, &p, source, meta)
         {
@@ -303,6 +317,7 @@ impl UpperTree for DiskUpper<'_> {
         meta: NodeMeta,
     ) -> Result<(), CopyError> {
         if self.link_to_stored(source, &self.path(path), meta, None) {
+            self.made.insert(path.to_string());
             return Ok(());
         }
         self.create_file(path, Some(source), meta)
@@ -310,12 +325,14 @@ impl UpperTree for DiskUpper<'_> {
 
     fn write_file(&mut self, path: &str, content: &[u8], meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
+        self.made.insert(path.to_string());
         fs::write(&p, content).map_err(io_err("write", &p))?;
         set_meta(&p, meta, false)
     }
 
     fn create_symlink(&mut self, path: &str, target: &str, meta: NodeMeta) -> Result<(), CopyError> {
         let p = self.path(path);
+        self.made.insert(path.to_string());
         symlink(target, &p).map_err(io_err("create symlink", &p))?;
         set_meta(&p, meta, true)
     }
@@ -328,6 +345,14 @@ impl UpperTree for DiskUpper<'_> {
 
     fn settle(&mut self) -> Result<(), CopyError> {
         self.settle_links(None)
+    }
+}
+
+/// The directory part of a resolved path (`/a/b` -> `/a`, `/a` -> `/`).
+pub(super) fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
     }
 }
 

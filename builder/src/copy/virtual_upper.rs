@@ -28,7 +28,7 @@ use rbuild_oci::digest::Digest;
 use rbuild_oci::digest::HashingWriter;
 
 use super::CopyError;
-use super::upper::{NodeInfo, NodeMeta, Stamp, UpperTree};
+use super::upper::{NodeInfo, NodeMeta, Stamp, UpperTree, parent_of};
 
 /// What a described node is.
 #[derive(Debug, Clone)]
@@ -56,13 +56,6 @@ pub struct VirtualUpper {
     nodes: BTreeMap<String, Node>,
     /// Why the description cannot stand for the real upper, when it cannot.
     unknowable: Option<String>,
-}
-
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
 }
 
 fn unsupported(what: impl Into<String>) -> CopyError {
