@@ -5,7 +5,7 @@
 
 use rbuild_frontend::graph::{MkdirOp, Op, Step};
 
-use rbuild_cache::store::{CopyKey, LayerRef};
+use rbuild_cache::store::{CopyKey, KnownTar, LayerRef};
 
 use crate::copy::Writer;
 use crate::copy::step::Copied;
@@ -19,7 +19,7 @@ pub enum Executed {
     /// Its root with the changes, to commit; a COPY's description key
     /// (see [`crate::copy::step::Copied`]) goes with it, for the committed
     /// layer to be remembered under.
-    Changes { root: StepRoot, memo_key: Option<CopyKey> },
+    Changes { root: StepRoot, memo_key: Option<CopyKey>, known: Option<KnownTar> },
     /// The layer its changes make, found in the store without writing them.
     Stored(LayerRef),
 }
@@ -40,7 +40,9 @@ pub fn execute(
     let changes = match &step.op {
         Op::Run(run) => crate::run_step::execute_run(env, run, lowers, id, progress)?,
         Op::Copy(c) => match crate::copy::step::execute_copy(env, c, lowers, prior)? {
-            Copied::Changes { root, memo_key } => return Ok(Some(Executed::Changes { root, memo_key })),
+            Copied::Changes { root, memo_key, known } => {
+                return Ok(Some(Executed::Changes { root, memo_key, known }));
+            }
             Copied::Stored(layer) => {
                 let line = format!("layer {} is already stored: nothing written", layer.diff_id());
                 progress.event(Event::Log { step: id.clone(), line });
@@ -53,7 +55,7 @@ pub fn execute(
         },
         Op::Meta => return Ok(None),
     };
-    Ok(Some(Executed::Changes { root: changes, memo_key: None }))
+    Ok(Some(Executed::Changes { root: changes, memo_key: None, known: None }))
 }
 
 /// WORKDIR: the directory, owned by USER, unless it already exists.

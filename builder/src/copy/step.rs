@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::store::{CopyKey, LayerRef};
+use rbuild_cache::store::{CopyKey, KnownTar, LayerRef};
 use rbuild_frontend::graph::{CopyOp, CopySource};
 use rbuild_frontend::span::Span;
 use rbuild_layer::{ApplyOptions, LayerStack};
@@ -18,7 +18,7 @@ use super::items::{
     parents_from_layers, select_in_layers,
 };
 use super::prior::PriorLayer;
-use super::upper::{DiskUpper, NodeMeta, UpperTree};
+use super::upper::{DiskUpper, UpperTree};
 use super::virtual_upper::VirtualUpper;
 use super::writer::copy_items;
 use super::{CopyError, SrcEntry, SrcItem, Writer};
@@ -40,16 +40,14 @@ struct Sources {
     placed: Vec<SrcItem>,
 }
 
-/// The files a described step writes from a source: (destination path,
-/// source, metadata).
-type Planned = Vec<(String, PathBuf, NodeMeta)>;
-
 /// What a COPY or ADD step produced.
 pub enum Copied {
     /// The root holding its changes, to commit; with the step's
     /// description key when it has one, for the caller to remember the
     /// committed layer under (see [`stored_layer`]).
-    Changes { root: StepRoot, memo_key: Option<CopyKey> },
+    /// `known` is the layer tar the changes make, when the description
+    /// hashed it while the writer wrote (the commit need not walk them).
+    Changes { root: StepRoot, memo_key: Option<CopyKey>, known: Option<KnownTar> },
     /// The layer its changes would make, already in the store: nothing
     /// was written.
     Stored(LayerRef),
@@ -68,34 +66,42 @@ pub fn execute_copy(
 ) -> Result<Copied, BuildError> {
     let mut prior = prior.map(|l| PriorLayer::new(l.fs_path()));
     let root = env.opts.snapshotter.prepare_diff(env.store, "copy")?;
-    let memo_key = match stored_layer(env, c, lowers, &root.upper) {
+    let (memo_key, described) = match stored_layer(env, c, lowers, &root.upper) {
         Ok(Described::Stored(layer)) => {
             discard(root);
             return Ok(Copied::Stored(layer));
         }
-        Ok(Described::ToWrite(memo_key, planned)) => {
-            // The files to write are known: the earlier layer's are checked
-            // on all cores before the writer starts. (A `COPY --from` links
-            // its sources instead.)
-            if let Some(p) = prior.as_mut()
-                && c.source == CopySource::Context
-            {
-                p.check_ahead(planned);
-            }
-            memo_key
-        }
+        Ok(Described::ToWrite(memo_key, described)) => (memo_key, described),
         Err(e) => {
             discard(root);
             return Err(e);
         }
     };
     let mut extracted: Vec<PathBuf> = Vec::new();
-    let result = copy_into(env, c, lowers, &root.upper, prior, &mut extracted);
+    let clamp = env.opts.source_date_epoch;
+    // The described layer tar is hashed on another core while the writer
+    // writes it; a description that cannot be hashed leaves the commit to
+    // walk what was written.
+    let (result, known) = std::thread::scope(|scope| {
+        let hashing = described.as_ref().map(|tree| scope.spawn(move || tree.layer_tar(clamp)));
+        // The files to write are known: the earlier layer's are checked on
+        // all cores before the writer starts. (A `COPY --from` links its
+        // sources instead.)
+        if let Some(p) = prior.as_mut()
+            && let Some(tree) = &described
+            && c.source == CopySource::Context
+        {
+            p.check_ahead(tree.planned_files());
+        }
+        let result = copy_into(env, c, lowers, &root.upper, prior, &mut extracted);
+        let known = hashing.and_then(|h| h.join().ok()).and_then(Result::ok).flatten();
+        (result, known)
+    });
     for d in extracted {
         let _ = rbuild_cache::store::remove_tree(&d);
     }
     match result {
-        Ok(()) => Ok(Copied::Changes { root, memo_key }),
+        Ok(()) => Ok(Copied::Changes { root, memo_key, known }),
         Err(e) => {
             discard(root);
             Err(e)
@@ -158,7 +164,7 @@ enum Described {
     Stored(LayerRef),
     /// The step is to be written; with its description key when it has
     /// one, under which the committed layer is remembered.
-    ToWrite(Option<CopyKey>, Planned),
+    ToWrite(Option<CopyKey>, Option<VirtualUpper>),
 }
 
 /// The stored layer a COPY would make, found without writing it or reading
@@ -194,10 +200,10 @@ fn stored_layer(
     // New nodes in the real upper would carry xattrs (an inherited default
     // ACL, a security label) when the fresh upper dir itself does.
     if !plain_copy || rbuild_layer::has_image_xattrs(upper).unwrap_or(true) {
-        return Ok(Described::ToWrite(None, Vec::new()));
+        return Ok(Described::ToWrite(None, None));
     }
     let started = std::time::Instant::now();
-    let described = (|| -> Result<(Option<CopyKey>, Planned), BuildError> {
+    let description = (|| -> Result<(Option<CopyKey>, VirtualUpper), BuildError> {
         let mut sources = Sources::default();
         match &c.source {
             CopySource::Context => context_items(env, c, &mut sources, |item, _| Ok(Some(item)))?,
@@ -214,15 +220,15 @@ fn stored_layer(
             CopySource::Stage(_) | CopySource::Image(_) => stored_content_key(env, source),
         };
         let tree = w.finish()?;
-        Ok((tree.description_key(env.opts.source_date_epoch, content_key), tree.planned_files()))
+        Ok((tree.description_key(env.opts.source_date_epoch, content_key), tree))
     })();
-    let (key, planned) = match described {
-        Ok(described) => described,
+    let (key, described) = match description {
+        Ok((key, tree)) => (key, Some(tree)),
         // The real copy reports the same problem, or none if the
         // description was what failed.
         Err(e) => {
             tracing::debug!(error = %e, "COPY not described; writing it");
-            (None, Vec::new())
+            (None, None)
         }
     };
     let remembered = key.and_then(|k| env.store.remembered_copy(&k));
@@ -234,7 +240,7 @@ fn stored_layer(
     tracing::debug!(elapsed = ?started.elapsed(), key = ?key.map(|k| k.hex()), stored = ?stored.as_ref().map(|l| l.diff_id()), "described a COPY");
     Ok(match stored {
         Some(layer) => Described::Stored(layer),
-        None => Described::ToWrite(key, planned),
+        None => Described::ToWrite(key, described),
     })
 }
 

@@ -15,17 +15,12 @@
 //! stored layer, never name a different one.
 
 use std::collections::BTreeMap;
-#[cfg(test)]
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::store::CopyKey;
-#[cfg(test)]
-use rbuild_layer::VirtualTar;
-use rbuild_layer::{LayerStack, VirtualEntry, VirtualKind};
-use rbuild_oci::digest::Digest;
-#[cfg(test)]
-use rbuild_oci::digest::HashingWriter;
+use rbuild_cache::store::{CopyKey, KnownTar};
+use rbuild_layer::{LayerStack, VirtualEntry, VirtualKind, VirtualTar};
+use rbuild_oci::digest::{Digest, HashingWriter};
 
 use super::CopyError;
 use super::upper::{NodeInfo, NodeMeta, Stamp, UpperTree, parent_of};
@@ -157,12 +152,18 @@ impl VirtualUpper {
     }
 
     /// The diffID of the layer the described upper would make, or `None`
-    /// when [`VirtualUpper::tar_entries`] gives none. Reads every file's
-    /// content once. Builds use [`VirtualUpper::description_key`] instead;
-    /// this is what proves, in the tests, that the description is exactly
-    /// the layer the writer makes.
+    /// when [`VirtualUpper::tar_entries`] gives none; what proves, in the
+    /// tests, that the description is exactly the layer the writer makes.
     #[cfg(test)]
     pub fn diff_id(&self, clamp_mtime: Option<i64>) -> Result<Option<Digest>, CopyError> {
+        Ok(self.layer_tar(clamp_mtime)?.filter(|k| k.stats.entries > 0).map(|k| k.diff_id))
+    }
+
+    /// The layer tar the described upper makes (digest, length, counts),
+    /// or `None` when [`VirtualUpper::tar_entries`] gives none. Reads every
+    /// source file once: a COPY hashes it on another core while the writer
+    /// writes, and its commit then need not walk what was written.
+    pub fn layer_tar(&self, clamp_mtime: Option<i64>) -> Result<Option<KnownTar>, CopyError> {
         let Some(entries) = self.tar_entries() else { return Ok(None) };
         let mut hasher = HashingWriter::new(io::sink());
         let mut tar = VirtualTar::new(&mut hasher, clamp_mtime);
@@ -170,10 +171,21 @@ impl VirtualUpper {
             tar.append(entry)?;
         }
         let stats = tar.finish()?;
-        if stats.entries == 0 {
-            return Ok(None);
-        }
-        Ok(Some(hasher.finish().1))
+        let (_, diff_id, size) = hasher.finish();
+        Ok(Some(KnownTar { diff_id, size, stats }))
+    }
+
+    /// The regular files the step writes from a source, as (destination
+    /// path, source, metadata): what [`super::prior::PriorLayer::check_ahead`]
+    /// checks before the real writer runs.
+    pub fn planned_files(&self) -> Vec<(String, PathBuf, NodeMeta)> {
+        self.nodes
+            .iter()
+            .filter_map(|(path, node)| match &node.kind {
+                Kind::File(Some(source)) => Some((path.clone(), source.clone(), node.meta)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The *description key* of the layer the described upper would make:
@@ -188,19 +200,6 @@ impl VirtualUpper {
     ///
     /// `None` where `diff_id` gives none, and when a file's content key is
     /// not known.
-    /// The regular files the step writes from a source, as (destination
-    /// path, source, metadata): what [`super::prior::PriorLayer::check_ahead`]
-    /// checks before the real writer runs.
-    pub fn planned_files(&self) -> Vec<(String, PathBuf, NodeMeta)> {
-        self.nodes
-            .iter()
-            .filter_map(|(path, node)| match &node.kind {
-                Kind::File(Some(source)) => Some((path.clone(), source.clone(), node.meta)),
-                _ => None,
-            })
-            .collect()
-    }
-
     pub fn description_key(
         &self,
         clamp_mtime: Option<i64>,

@@ -116,6 +116,19 @@ fn commit_upper(store: &Store, root: StepRoot, opts: &WriteOptions) -> Result<Op
     Ok(layer?)
 }
 
+/// Commits a step root's upper dir whose layer tar is already known (a
+/// described COPY hashed it while writing) and removes its scratch dir.
+pub fn commit_known(
+    store: &Store,
+    root: StepRoot,
+    opts: &WriteOptions,
+    known: rbuild_cache::store::KnownTar,
+) -> Result<Option<LayerRef>, BuildError> {
+    let layer = store.commit_upper_known(&root.upper, opts, known);
+    discard_in_background(root);
+    Ok(layer?)
+}
+
 /// Scratch dirs of committed steps still being removed.
 static DISCARDING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 

@@ -22,6 +22,26 @@ use rbuild_oci::digest::{Digest, HashingReader, HashingWriter};
 use rbuild_oci::hash_behind::HashBehind;
 use rbuild_oci::io_error::{IoContext, IoError};
 
+/// What a layer's tar stream is, as a commit needs it: its digest (the
+/// layer's diffID), its length and its counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownTar {
+    pub diff_id: Digest,
+    pub size: u64,
+    pub stats: rbuild_layer::LayerStats,
+}
+
+impl KnownTar {
+    /// Walks an upper dir and hashes its layer tar (the walk reads the
+    /// files while the hash runs on another core).
+    fn of_upper(upper: &Path, opts: &WriteOptions) -> Result<KnownTar> {
+        let mut hasher = HashBehind::new();
+        let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
+        let (diff_id, size) = hasher.finish();
+        Ok(KnownTar { diff_id, size, stats })
+    }
+}
+
 /// What the store records about a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerMeta {
@@ -163,10 +183,47 @@ impl Store {
     /// Commits `upper` as a layer whose tar is written later (see the
     /// module doc): the tar stream only feeds the diffID hash.
     fn commit_upper_in(&self, upper: &Path, opts: &WriteOptions, staging: &Path) -> Result<Option<LayerRef>> {
-        // The walk reads the files while the hash runs on another core.
-        let mut hasher = HashBehind::new();
-        let stats = rbuild_layer::write_layer_tar(upper, &mut hasher, opts)?;
-        let (diff_id, size) = hasher.finish();
+        let known = KnownTar::of_upper(upper, opts)?;
+        self.publish_upper(upper, opts, staging, known)
+    }
+
+    /// Like [`Store::commit_upper`] for an upper dir whose layer tar is
+    /// already known (hashed from a description of what was written into
+    /// it, while it was written), so the upper is not walked again. Builds
+    /// with debug assertions walk it anyway and refuse a description that
+    /// does not match.
+    pub fn commit_upper_known(
+        &self,
+        upper: &Path,
+        opts: &WriteOptions,
+        known: KnownTar,
+    ) -> Result<Option<LayerRef>> {
+        if cfg!(debug_assertions) {
+            let walked = KnownTar::of_upper(upper, opts)?;
+            if walked != known {
+                return Err(StoreError::Corrupt {
+                    what: "layer",
+                    path: upper.to_path_buf(),
+                    message: format!("its description gave {known:?}, the written upper {walked:?}"),
+                });
+            }
+        }
+        let staging = self.temp_dir("layer")?;
+        let result = self.publish_upper(upper, opts, &staging, known);
+        let _ = remove_tree(&staging);
+        result
+    }
+
+    /// Moves `upper`, whose layer tar is `known`, into the store as a layer
+    /// (or drops it: no change, or a layer the store has).
+    fn publish_upper(
+        &self,
+        upper: &Path,
+        opts: &WriteOptions,
+        staging: &Path,
+        known: KnownTar,
+    ) -> Result<Option<LayerRef>> {
+        let KnownTar { diff_id, size, stats } = known;
         if stats.entries == 0 {
             let _ = remove_tree(upper);
             return Ok(None);
@@ -381,4 +438,43 @@ pub fn sha256_of_file(path: &Path) -> io::Result<Digest> {
     let mut writer = HashingWriter::new(io::sink());
     io::copy(&mut file, &mut writer)?;
     Ok(writer.finish().1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upper_with_a_file(store: &Store) -> PathBuf {
+        let upper = store.temp_dir("upper").unwrap();
+        fs::create_dir(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/hello"), "hello\n").unwrap();
+        upper
+    }
+
+    #[test]
+    fn a_known_tar_commits_the_upper_under_its_digest_and_a_wrong_one_is_refused_in_checked_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let opts = WriteOptions::default();
+        let upper = upper_with_a_file(&store);
+        let known = KnownTar::of_upper(&upper, &opts).unwrap();
+
+        let wrong = KnownTar { diff_id: Digest::of(b"something else"), ..known };
+        let refused = store.commit_upper_known(&upper, &opts, wrong);
+        if cfg!(debug_assertions) {
+            assert!(matches!(refused, Err(StoreError::Corrupt { .. })), "{refused:?}");
+            assert!(upper.join("etc/hello").exists(), "a refused upper stays where it was");
+        } else {
+            // Trusted as given: what the description makes is what was written.
+            assert_eq!(refused.unwrap().unwrap().diff_id(), wrong.diff_id);
+            return;
+        }
+
+        let layer = store.commit_upper_known(&upper, &opts, known).unwrap().expect("a layer");
+        assert_eq!(layer.diff_id(), known.diff_id);
+        assert!(!upper.exists(), "the upper moved into the store");
+        assert_eq!(fs::read_to_string(layer.fs_path().join("etc/hello")).unwrap(), "hello\n");
+        // The tar written later hashes to the diffID it was committed under.
+        assert_eq!(store.layer_tar_digest(&layer).unwrap(), known.diff_id);
+    }
 }

@@ -30,7 +30,7 @@ mod spread;
 pub use atomic::{SyncBatch, is_already_there, sync_dir, unique_suffix, write_file};
 pub use copy_memo::CopyKey;
 pub use images::{ImageRecord, ResolveError};
-pub use layers::{LayerMeta, LayerRef, sha256_of_file};
+pub use layers::{KnownTar, LayerMeta, LayerRef, sha256_of_file};
 pub use platforms::PlatformMap;
 pub use refs::RefMap;
 
