@@ -14,6 +14,7 @@ use crate::store::{Result, Store, sha256_of_file};
 use rbuild_oci::config::ImageConfig;
 use rbuild_oci::digest::Digest;
 use rbuild_oci::io_error::IoError;
+use rbuild_oci::parallel::map_chunks;
 
 /// One inconsistency, in words for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,11 +236,5 @@ fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
 
 /// Maps `items` on all cores, keeping the order.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("check worker panicked")).collect()
-    })
+    map_chunks(items, 1, |part| part.iter().map(&f).collect())
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod digest;
 pub mod hash_behind;
 pub mod io_error;
+pub mod parallel;
 pub mod platform;
 pub mod reference;
 pub mod size;

@@ -12,6 +12,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::PathBuf;
 
+use rbuild_oci::parallel::map_chunks;
+
 use super::node::NodeMeta;
 
 /// One decided link: `dest` (in the upper) to `stored` (a layer's file).
@@ -61,41 +63,11 @@ impl LinkBatch {
     pub fn flush(&self) -> Vec<PendingLink> {
         let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
         self.paths.borrow_mut().clear();
-        if pending.is_empty() {
-            return Vec::new();
-        }
         // Neighbours in one share: a directory's links mostly stay with
         // one thread (each takes that directory's lock).
         pending.sort_by(|a, b| a.dest.cmp(&b.dest));
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        let share = pending.len().div_ceil(workers).max(64);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = pending
-                .chunks(share)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .filter(|l| fs::hard_link(&l.stored, &l.dest).is_err())
-                            .cloned()
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            // A thread that panicked made none of its links for certain:
-            // those are copied, after removing whatever it left.
-            let mut failed = Vec::new();
-            for (handle, part) in handles.into_iter().zip(pending.chunks(share)) {
-                match handle.join() {
-                    Ok(f) => failed.extend(f),
-                    Err(_) => {
-                        for l in part {
-                            let _ = fs::remove_file(&l.dest);
-                        }
-                        failed.extend(part.iter().cloned());
-                    }
-                }
-            }
-            failed
+        map_chunks(&pending, 64, |part| {
+            part.iter().filter(|l| fs::hard_link(&l.stored, &l.dest).is_err()).cloned().collect()
         })
     }
 }

@@ -16,6 +16,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rbuild_oci::parallel::map_chunks;
+
 use super::node::{NodeMeta, Stamp};
 
 /// A file the writer may link, checked ahead.
@@ -80,41 +82,29 @@ impl PriorLayer {
     pub fn check_ahead(&mut self, planned: Vec<(String, PathBuf, NodeMeta)>) {
         let candidates: Vec<(String, PathBuf, PathBuf, NodeMeta)> = planned
             .into_iter()
-            .filter_map(|(dest, source, meta)| Some((self.file(&dest)?, dest, source, meta)))
-            .map(|(path, dest, source, meta)| (dest, path, source, meta))
+            .filter_map(|(dest, source, meta)| {
+                let path = self.file(&dest)?;
+                Some((dest, path, source, meta))
+            })
             .collect();
-        if candidates.is_empty() {
-            return;
-        }
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        let share = candidates.len().div_ceil(workers);
-        let found: Vec<Vec<(String, Checked)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = candidates
-                .chunks(share)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut buf = Vec::new();
-                        part.iter()
-                            .filter_map(|(dest, path, source, meta)| {
-                                let m = shareable(path, *meta)?;
-                                same_bytes(source, path, m.len(), &mut buf).then(|| {
-                                    let checked = Checked {
-                                        path: path.clone(),
-                                        source: source.clone(),
-                                        meta: *meta,
-                                        inode: (m.dev(), m.ino()),
-                                    };
-                                    (dest.clone(), checked)
-                                })
-                            })
-                            .collect()
+        let found = map_chunks(&candidates, 64, |part| {
+            let mut buf = Vec::new();
+            part.iter()
+                .filter_map(|(dest, path, source, meta)| {
+                    let m = shareable(path, *meta)?;
+                    same_bytes(source, path, m.len(), &mut buf).then(|| {
+                        let checked = Checked {
+                            path: path.clone(),
+                            source: source.clone(),
+                            meta: *meta,
+                            inode: (m.dev(), m.ino()),
+                        };
+                        (dest.clone(), checked)
                     })
                 })
-                .collect();
-            // A worker that panicked found nothing: those files are copied.
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+                .collect()
         });
-        self.checked.extend(found.into_iter().flatten());
+        self.checked.extend(found);
     }
 
     /// The layer's file checked ahead for `dest`, if it qualified.
