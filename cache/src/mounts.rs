@@ -377,12 +377,6 @@ pub fn fingerprint(dir: &Path) -> Result<Digest> {
 mod tests {
     use super::*;
 
-    fn new_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
-        (dir, store)
-    }
-
     fn meta(id: &str, written: i64) -> MountMeta {
         MountMeta {
             id: id.into(),
@@ -398,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_mount_round_trips_through_its_tar_and_a_bad_tar_changes_nothing() {
-        let (_tmp, store) = new_store();
+        let (_tmp, store) = crate::store::temp_store();
         let dir = mount_dir(&store, "pip");
         fs::create_dir_all(dir.join("wheels")).unwrap();
         fs::write(dir.join("wheels/a.whl"), b"wheel").unwrap();
@@ -409,7 +403,7 @@ mod tests {
         let mut again = Vec::new();
         assert_eq!(write_tar(&store, &dir, &mut again).unwrap(), digest, "deterministic");
 
-        let (_tmp2, other) = new_store();
+        let (_tmp2, other) = crate::store::temp_store();
         install(&other, meta("pip", 7), &mut &tar[..]).unwrap();
         assert_eq!(fs::read(mount_dir(&other, "pip").join("wheels/a.whl")).unwrap(), b"wheel");
         assert_eq!(read_meta(&other, "pip").unwrap().unwrap().written, 7);
@@ -428,7 +422,7 @@ mod tests {
 
     #[test]
     fn the_fingerprint_follows_changes_and_only_them() {
-        let (_tmp, store) = new_store();
+        let (_tmp, store) = crate::store::temp_store();
         let dir = mount_dir(&store, "x");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("f"), b"1").unwrap();
@@ -440,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_mount_in_use_is_neither_replaced_nor_removed() {
-        let (_tmp, store) = new_store();
+        let (_tmp, store) = crate::store::temp_store();
         let dir = mount_dir(&store, "busy");
         fs::create_dir_all(&dir).unwrap();
         note_use(&store, "busy", (0, 0, 0o755), true, "").unwrap();

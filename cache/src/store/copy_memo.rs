@@ -79,15 +79,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
-        (dir, store)
-    }
-
     #[test]
     fn a_remembered_copy_reads_back_until_its_layer_is_forgotten() {
-        let (_dir, store) = store();
+        let (_dir, store) = crate::store::temp_store();
         let (a, b) = (CopyKey::from_bytes([1; 32]), CopyKey::from_bytes([2; 32]));
         let (la, lb) = (Digest::of(b"layer a"), Digest::of(b"layer b"));
         assert_eq!(store.remembered_copy(&a), None, "nothing remembered yet");

@@ -453,8 +453,7 @@ mod tests {
 
     #[test]
     fn a_known_tar_commits_the_upper_under_its_digest_and_a_wrong_one_is_refused_in_checked_builds() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
+        let (_dir, store) = crate::store::temp_store();
         let opts = WriteOptions::default();
         let upper = upper_with_a_file(&store);
         let known = KnownTar::of_upper(&upper, &opts).unwrap();

@@ -214,6 +214,15 @@ impl Drop for Scratch {
     }
 }
 
+/// A store of its own in a temporary directory, for tests; the directory
+/// goes when the guard drops.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path().join("store")).expect("open store");
+    (dir, store)
+}
+
 /// Scratch dirs of stores open in this process, so an interrupted process
 /// can clean up on its way out (destructors do not run on `exit`).
 static LIVE_SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
