@@ -27,7 +27,7 @@ use crate::meta::config_from_meta;
 use crate::options::BuildOptions;
 use crate::outcome::{BaseImages, BuildOutput, StageResult, StepReport, base_key};
 use crate::progress::{Event, Progress, StepId};
-use crate::snapshot::{commit_known, lowers_of};
+use crate::snapshot::lowers_of;
 
 /// A finished stage: its result, or why it failed.
 type StageOutcome = Result<Arc<StageResult>, BuildError>;
@@ -454,10 +454,7 @@ impl Shared<'_> {
         let executed_in = t0.elapsed();
         let committed = match root {
             Some(Executed::Changes { root, memo_key, known }) => {
-                let committed = match known {
-                    Some(known) if root.mount.is_none() => commit_known(self.store, root, &write, known)?,
-                    _ => self.opts.snapshotter.commit(self.store, root, &write)?,
-                };
+                let committed = self.opts.snapshotter.commit(self.store, root, &write, known)?;
                 // A COPY with a description key remembers the layer it made,
                 // so the next one with the same key writes nothing.
                 if let (Some(key), Some(layer)) = (memo_key, &committed)

@@ -45,6 +45,7 @@ pub enum Copied {
     /// The root holding its changes, to commit; with the step's
     /// description key when it has one, for the caller to remember the
     /// committed layer under (see [`stored_layer`]).
+    ///
     /// `known` is the layer tar the changes make, when the description
     /// hashed it while the writer wrote (the commit need not walk them).
     Changes { root: StepRoot, memo_key: Option<CopyKey>, known: Option<KnownTar> },
@@ -163,7 +164,9 @@ enum Described {
     /// The memo names a layer the store holds: nothing to write.
     Stored(LayerRef),
     /// The step is to be written; with its description key when it has
-    /// one, under which the committed layer is remembered.
+    /// one, under which the committed layer is remembered, and the
+    /// description itself when there is one (its layer tar is hashed
+    /// while the writer writes).
     ToWrite(Option<CopyKey>, Option<VirtualUpper>),
 }
 
@@ -178,11 +181,13 @@ enum Described {
 /// A miss is written for real, and the committed layer is remembered under
 /// the key (by the caller, which commits). That is all a hit needs: any
 /// layer this rbuild commits for a described COPY leaves its memo entry, so
-/// hashing the described layer tar on a miss (reading every source file,
-/// 50 ms for 32 MB) would only find layers committed by an older rbuild,
-/// which are simply written again once. Most misses (a `--no-cache`
+/// hashing the described layer tar before writing (reading every source
+/// file, 50 ms for 32 MB) would only find layers committed by an older
+/// rbuild, which are simply written again once. Misses (a `--no-cache`
 /// rebuild after a RUN that touched the destination's parent, an edited
-/// file) are the common case and now cost no read at all.
+/// file) are the common case: their description is hashed on another core
+/// while the writer writes, in place of the commit's walk
+/// ([`execute_copy`]).
 ///
 /// `ToWrite(None)` when the step is not a plain copy (ADD's
 /// archives, URLs and git repositories are written for real), when its

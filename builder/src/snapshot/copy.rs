@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rbuild_cache::Store;
-use rbuild_cache::store::{LayerRef, remove_tree};
+use rbuild_cache::store::{KnownTar, LayerRef, remove_tree};
 use rbuild_layer::{PreparedRoot, WriteOptions};
 
 use super::{Lower, RootMount, Snapshotter, StepRoot, commit_upper, discard, view_of_lowers};
@@ -168,9 +168,12 @@ impl Snapshotter for CopySnapshotter {
         store: &Store,
         root: StepRoot,
         opts: &WriteOptions,
+        known: Option<KnownTar>,
     ) -> Result<Option<LayerRef>, BuildError> {
+        // A copied root's changes are found by comparison: only an upper
+        // written directly (a COPY) can come with its tar known.
         let Some(RootMount::Prepared { dir, baseline }) = &root.mount else {
-            return commit_upper(store, root, opts);
+            return commit_upper(store, root, opts, known);
         };
         let started = Instant::now();
         if let Err(e) = baseline.write_changes(dir, &root.upper) {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rbuild_cache::Store;
-use rbuild_cache::store::LayerRef;
+use rbuild_cache::store::{KnownTar, LayerRef};
 use rbuild_layer::{LayerStack, PreparedRoot, WriteOptions};
 use rbuild_oci::digest::Digest;
 
@@ -97,34 +97,32 @@ pub trait Snapshotter: Send + Sync + std::fmt::Debug {
 
     /// Turns a finished step's changes into a layer (`None`: no change
     /// worth a layer) and removes its scratch dir (the copying snapshotter
-    /// keeps the root in it for the next RUN built on that layer).
+    /// keeps the root in it for the next RUN built on that layer). `known`
+    /// is the layer tar of an upper dir written by a described COPY, hashed
+    /// while it was written: the upper is then not walked again.
     fn commit(
         &self,
         store: &Store,
         root: StepRoot,
         opts: &WriteOptions,
+        known: Option<KnownTar>,
     ) -> Result<Option<LayerRef>, BuildError> {
-        commit_upper(store, root, opts)
+        commit_upper(store, root, opts, known)
     }
 }
 
 /// Commits a step root's upper dir as a layer and removes its scratch dir
 /// (in the background, see [`discard_in_background`]).
-fn commit_upper(store: &Store, root: StepRoot, opts: &WriteOptions) -> Result<Option<LayerRef>, BuildError> {
-    let layer = store.commit_upper(&root.upper, opts);
-    discard_in_background(root);
-    Ok(layer?)
-}
-
-/// Commits a step root's upper dir whose layer tar is already known (a
-/// described COPY hashed it while writing) and removes its scratch dir.
-pub fn commit_known(
+fn commit_upper(
     store: &Store,
     root: StepRoot,
     opts: &WriteOptions,
-    known: rbuild_cache::store::KnownTar,
+    known: Option<KnownTar>,
 ) -> Result<Option<LayerRef>, BuildError> {
-    let layer = store.commit_upper_known(&root.upper, opts, known);
+    let layer = match known {
+        Some(known) => store.commit_upper_known(&root.upper, opts, known),
+        None => store.commit_upper(&root.upper, opts),
+    };
     discard_in_background(root);
     Ok(layer?)
 }
