@@ -287,9 +287,7 @@ impl Store {
         let path = layer.tar_path();
         match &layer.meta.deferred_tar {
             Some(recipe) if !path.exists() => {
-                let mut hasher = HashingWriter::new(io::sink());
-                rbuild_layer::write_layer_tar(&layer.fs_path(), &mut hasher, &recipe.write_options())?;
-                Ok(hasher.finish().1)
+                Ok(KnownTar::of_upper(&layer.fs_path(), &recipe.write_options())?.diff_id)
             }
             _ => Ok(sha256_of_file(&path).ctx("read", &path)?),
         }
