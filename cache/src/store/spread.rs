@@ -28,30 +28,32 @@ const TOPDIR: libc::c_long = 0x0002_0000;
 /// best effort (the filesystem may not know the flag, or refuse it).
 pub(crate) fn spread_subdirectories(dir: &Path) {
     let Ok(handle) = File::open(dir) else { return };
-    let fd = handle.as_raw_fd();
-    let mut flags: libc::c_long = 0;
-    // SAFETY: both ioctls read or write one flags word through a pointer to
-    // a live local of the size their request number encodes, on an open fd.
-    #[allow(unsafe_code)]
-    unsafe {
-        if get_inode_flags(fd, &mut flags).is_err() || flags & TOPDIR != 0 {
-            return;
-        }
-        flags |= TOPDIR;
-        let _ = set_inode_flags(fd, &flags);
+    let Some(flags) = inode_flags(&handle) else { return };
+    if flags & TOPDIR != 0 {
+        return;
     }
+    let flags = flags | TOPDIR;
+    // SAFETY: the ioctl reads one flags word through a pointer to a live
+    // local of the size its request number encodes, on an open fd.
+    #[allow(unsafe_code)]
+    let _ = unsafe { set_inode_flags(handle.as_raw_fd(), &flags) };
+}
+
+/// The inode flags of an open file; `None` where the filesystem has none.
+fn inode_flags(handle: &File) -> Option<libc::c_long> {
+    let mut flags: libc::c_long = 0;
+    // SAFETY: the ioctl writes one flags word through a pointer to a live
+    // local of the size its request number encodes, on an open fd.
+    #[allow(unsafe_code)]
+    let got = unsafe { get_inode_flags(handle.as_raw_fd(), &mut flags) };
+    got.ok().map(|_| flags)
 }
 
 /// Whether `dir` carries the attribute; `None` where the filesystem has
 /// no such flags.
 #[cfg(test)]
 fn spreads_subdirectories(dir: &Path) -> Option<bool> {
-    let handle = File::open(dir).ok()?;
-    let mut flags: libc::c_long = 0;
-    // SAFETY: as in `spread_subdirectories`.
-    #[allow(unsafe_code)]
-    let got = unsafe { get_inode_flags(handle.as_raw_fd(), &mut flags) };
-    got.ok().map(|_| flags & TOPDIR != 0)
+    inode_flags(&File::open(dir).ok()?).map(|flags| flags & TOPDIR != 0)
 }
 
 #[cfg(test)]
